@@ -1,0 +1,33 @@
+"""ltr: leakage-free features, LR and LightGBM rankers, and the log contract they rest on.
+
+Public names are imported lazily (PEP 562) so that ``python -m ltr.<module>`` runs each
+command-line module exactly once.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Logs": "ltr.logs",
+    "LogValidationError": "ltr.logs",
+    "read_logs": "ltr.logs",
+    "from_frames": "ltr.logs",
+    "from_interactions": "ltr.logs",
+    "JoinReport": "ltr.join",
+    "JoinResult": "ltr.join",
+    "join_samples": "ltr.join",
+    "WorldConfig": "ltr.simulate",
+    "simulate_world": "ltr.simulate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ltr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,216 @@
+"""Log contract: malformed logs give a clear error naming table, column and an example row."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltr.logs import LogValidationError, _main, from_frames, from_interactions, read_logs, write_logs
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKEN = sorted((ROOT / "fixtures" / "broken").iterdir())
+
+
+def base() -> dict[str, pd.DataFrame]:
+    return {
+        "requests": pd.DataFrame({"request_id": [1, 2, 3], "ts": [1000, 2000, 3000], "user_id": [10, 11, 10],
+                                  "bucket": ["control", "treatment", "control"], "device": ["ios", "web", "ios"]}),
+        "exposures": pd.DataFrame({"request_id": [1, 1, 2, 3], "item_id": [100, 101, 100, 102],
+                                   "ts": [1000, 1000, 2000, 3000], "position": [1, 2, 1, 1]}),
+        "clicks": pd.DataFrame({"request_id": [1, 2], "item_id": [101, 100], "ts": [1010, 2030]}),
+        "candidates": pd.DataFrame({"request_id": [1, 1, 2, 3], "item_id": [100, 101, 100, 102],
+                                    "rank_pos": [1, 2, 1, 1], "rank_score": [0.3, 0.2, 0.4, 0.2]}),
+        "orders": pd.DataFrame({"request_id": [1], "item_id": [101], "ts": [1100]}),
+        "items": pd.DataFrame({"item_id": [100, 101, 102], "category": ["a", "b", "a"]}),
+        "users": pd.DataFrame({"user_id": [10, 11], "city": ["x", "y"]}),
+    }
+
+
+def spoil(table: str, column: str, row: int, value) -> dict:
+    tables = base()
+    frame = tables[table].astype({column: object})
+    frame.loc[row, column] = value
+    tables[table] = frame
+    return tables
+
+
+def without(table: str, column: str | None = None) -> dict:
+    tables = base()
+    if column is None:
+        tables[table] = tables[table].iloc[:0]
+    else:
+        tables[table] = tables[table].drop(columns=column)
+    return tables
+
+
+def appended(table: str, row: dict) -> dict:
+    tables = base()
+    tables[table] = pd.concat([tables[table], pd.DataFrame([row])], ignore_index=True)
+    return tables
+
+
+CASES = {
+    "missing user_id": (without("requests", "user_id"), r"'requests', column 'user_id': required column is missing"),
+    "missing item_id": (without("exposures", "item_id"), r"'exposures', column 'item_id': required column"),
+    "missing click ts": (without("clicks", "ts"), r"'clicks', column 'ts': required column"),
+    "missing category": (without("items", "category"), r"'items', column 'category': required column"),
+    "empty requests": (without("requests"), r"'requests': table is empty"),
+    "empty clicks": (without("clicks"), r"'clicks': table is empty"),
+    "nan request id": (spoil("requests", "request_id", 1, np.nan), r"'requests', column 'request_id': 1 row\(s\) have a missing \(NaN\) id"),
+    "nan user id": (spoil("requests", "user_id", 0, None), r"'requests', column 'user_id'.*missing"),
+    "nan item id": (spoil("clicks", "item_id", 0, np.nan), r"'clicks', column 'item_id'.*missing"),
+    "float id": (spoil("exposures", "item_id", 1, 101.5), r"'exposures', column 'item_id'.*non-integral floats"),
+    "mixed id types": (spoil("exposures", "item_id", 1, "abc"), r"'exposures', column 'item_id'.*mixed types"),
+    "duplicate request": (spoil("requests", "request_id", 2, 1), r"'requests', column 'request_id': 1 duplicate request_id"),
+    "unknown request": (spoil("exposures", "request_id", 0, 42), r"'exposures', column 'request_id'.*not in table 'requests'.*'request_id': 42"),
+    "unknown click request": (spoil("clicks", "request_id", 0, 42), r"'clicks', column 'request_id'.*not in table 'requests'"),
+    "unknown candidate request": (spoil("candidates", "request_id", 0, 42), r"'candidates', column 'request_id'.*not in table"),
+    "unknown order request": (spoil("orders", "request_id", 0, 42), r"'orders', column 'request_id'.*not in table"),
+    "text timestamp": (spoil("exposures", "ts", 0, "noon"), r"'exposures', column 'ts': timestamps must be numeric"),
+    "bool timestamp": ({**base(), "clicks": base()["clicks"].assign(ts=[True, False])}, r"'clicks', column 'ts'.*booleans"),
+    "nan timestamp": (spoil("requests", "ts", 0, np.nan), r"'requests', column 'ts'.*non-finite"),
+    "naive datetime": ({**base(), "requests": base()["requests"].assign(ts=pd.to_datetime([1, 2, 3], unit="s"))},
+                       r"'requests', column 'ts': timestamps are naive datetimes"),
+    "click before exposure": (spoil("clicks", "ts", 1, 1500), r"'clicks', column 'ts': 1 click\(s\) happen before their exposure"),
+    "negative position": (spoil("exposures", "position", 0, -2), r"'exposures', column 'position'.*integers >= 0"),
+    "fractional position": (spoil("exposures", "position", 0, 1.5), r"'exposures', column 'position'"),
+    "duplicate candidate": (appended("candidates", {"request_id": 1, "item_id": 100, "rank_pos": 3, "rank_score": 0.1}),
+                            r"'candidates', column 'item_id': 1 duplicate request_id x item_id"),
+    "nan rank score": (spoil("candidates", "rank_score", 0, np.nan), r"'candidates', column 'rank_score'"),
+    "rank pos zero": (spoil("candidates", "rank_pos", 0, 0), r"'candidates', column 'rank_pos'.*integers >= 1"),
+    "missing bucket": (spoil("requests", "bucket", 1, None), r"'requests', column 'bucket': 1 request\(s\) have no bucket"),
+    "duplicate item": (appended("items", {"item_id": 100, "category": "z"}), r"'items', column 'item_id': 1 duplicate"),
+    "duplicate user": (appended("users", {"user_id": 10, "city": "z"}), r"'users', column 'user_id': 1 duplicate"),
+    "order without keys": (without("orders", "request_id"), r"'orders', column 'request_id': orders need a request_id or a user_id"),
+    "id types differ": ({**base(), "clicks": base()["clicks"].assign(item_id=["101", "100"])}, r"id types differ"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_malformed_logs_raise_naming_table_and_column(name):
+    tables, pattern = CASES[name]
+    with pytest.raises(LogValidationError, match=pattern):
+        from_frames(**tables)
+
+
+def test_error_carries_table_column_and_example():
+    with pytest.raises(LogValidationError) as info:
+        from_frames(**spoil("exposures", "request_id", 3, 99))
+    err = info.value
+    assert (err.table, err.column) == ("exposures", "request_id")
+    assert err.example == {"row": 3, "request_id": 99, "item_id": 102, "ts": 3000, "position": 1}
+
+
+def test_valid_logs_normalise_and_keep_extra_columns():
+    logs = from_frames(**base())
+    assert logs.requests["device"].tolist() == ["ios", "web", "ios"]
+    assert logs.exposures["ts"].dtype == np.int64
+    assert set(logs.tables()) == {"requests", "exposures", "clicks", "candidates", "orders", "items", "users"}
+
+
+def test_timezone_aware_datetimes_and_iso_strings_become_epoch_seconds():
+    tables = base()
+    tables["requests"] = tables["requests"].assign(
+        ts=pd.to_datetime([1000, 2000, 3000], unit="s", utc=True).tz_convert("Asia/Shanghai"))
+    tables["clicks"] = tables["clicks"].assign(ts=["1970-01-01T00:16:50+00:00", "1970-01-01T08:33:50+08:00"])
+    logs = from_frames(**tables)
+    assert logs.requests["ts"].tolist() == [1000, 2000, 3000]
+    assert logs.clicks["ts"].tolist() == [1010, 2030]
+
+
+def test_orders_may_have_request_or_user_per_row():
+    tables = base()
+    tables["orders"] = pd.DataFrame({"request_id": pd.array([1, None], dtype="Int64"), "user_id": [10, 11],
+                                     "item_id": [101, 100], "ts": [1100, 2100]})
+    logs = from_frames(**tables)
+    assert logs.orders["request_id"].isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_read_logs_round_trip(tmp_path, fmt):
+    logs = from_frames(**base())
+    write_logs(logs, tmp_path, fmt=fmt)
+    again = read_logs(tmp_path)
+    for name, frame in logs.tables().items():
+        pd.testing.assert_frame_equal(again.tables()[name], frame, check_dtype=False)
+
+
+def test_both_formats_of_one_table_is_an_error(tmp_path):
+    logs = from_frames(**base())
+    write_logs(logs, tmp_path, fmt="parquet")
+    logs.requests.to_csv(tmp_path / "requests.csv", index=False)
+    with pytest.raises(LogValidationError, match=r"'requests': both requests.parquet and requests.csv"):
+        read_logs(tmp_path)
+
+
+def test_missing_directory():
+    with pytest.raises(LogValidationError, match="does not exist"):
+        read_logs("/nonexistent/logs")
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
+def test_cli_exits_1_naming_table_and_column(case, capsys):
+    expected = json.loads((case / "EXPECTED.json").read_text())
+    assert _main(["validate", str(case)]) == 1
+    err = capsys.readouterr().err
+    assert f"logs table '{expected['table']}'" in err
+    if expected["column"]:
+        assert f"column '{expected['column']}'" in err
+    assert "Traceback" not in err
+
+
+def test_cli_subprocess_has_no_traceback():
+    case = ROOT / "fixtures" / "broken" / "unknown_request_in_exposures"
+    proc = subprocess.run([sys.executable, "-m", "ltr.logs", "validate", str(case)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: logs table 'exposures', column 'request_id'")
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_validates_the_fixture_world(capsys):
+    assert _main(["validate", str(ROOT / "fixtures" / "world")]) == 0
+    out = capsys.readouterr().out
+    assert "Join report" in out and "Funnel per bucket" in out and "treatment" in out
+
+
+# ----------------------------------------------------------------------------- importer
+
+
+def test_from_interactions_groups_requests_by_gap():
+    flat = pd.DataFrame({
+        "user_id": [1, 1, 1, 2, 1],
+        "item_id": [10, 11, 12, 10, 13],
+        "ts": [0, 5, 10_000, 3, 10_010],
+        "click": [0, 1, 0, 1, 1],
+        "order": [0, 1, 0, 0, 0],
+        "category": ["a", "b", "a", "a", "c"],
+        "bucket": ["A", "A", "A", "B", "A"],
+        "score": [0.1, 0.3, 0.2, 0.5, 0.4],
+    })
+    logs = from_interactions(flat, gap_seconds=1800)
+    assert len(logs.requests) == 3  # user 1: two sessions; user 2: one
+    req_of = logs.exposures.set_index("item_id")["request_id"]
+    assert req_of[10].tolist() if hasattr(req_of[10], "tolist") else True
+    user1 = logs.requests.loc[logs.requests["user_id"] == 1].sort_values("ts")
+    assert user1["ts"].tolist() == [0, 10_000]
+    assert sorted(logs.clicks["item_id"].tolist()) == [10, 11, 13]
+    assert logs.orders["item_id"].tolist() == [11]
+    assert set(logs.items["category"]) == {"a", "b", "c"}
+    second = logs.exposures.loc[logs.exposures["request_id"] == user1["request_id"].iloc[1]]
+    assert second.sort_values("position")["item_id"].tolist() == [12, 13]
+    assert logs.requests.set_index("user_id").loc[2, "bucket"] == "B"
+    cand = logs.candidates.sort_values(["request_id", "rank_pos"])
+    first = cand.loc[cand["request_id"] == user1["request_id"].iloc[0]]
+    assert first["item_id"].tolist() == [11, 10]
+
+
+def test_from_interactions_rejects_missing_columns_and_bad_gap():
+    with pytest.raises(LogValidationError, match="'interactions', column 'click'"):
+        from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1]}))
+    with pytest.raises(ValueError, match="gap_seconds must be an int >= 0"):
+        from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1], "click": [0]}), gap_seconds=-1)
