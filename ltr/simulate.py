@@ -297,15 +297,17 @@ def _simulate_chunk(cfg: WorldConfig, rng: np.random.Generator, cat: _Catalogue,
     starts = np.searchsorted(r, r)
     rank_pos = np.arange(len(r)) - starts + 1
     request_ids = req["request_id"].to_numpy()
-    candidates = pd.DataFrame({
-        "request_id": request_ids[r], "item_id": item + 1, "rank_pos": rank_pos,
-        "rank_score": score.astype(np.float32), "recall_source": _CHANNELS[channel],
-    })
-
     shown = rank_pos <= cfg.exposures_per_request
     e_req, e_item, e_pos = r[shown], item[shown], rank_pos[shown]
     p_click = position_bias(e_pos, cfg.position_bias_power) * _sigmoid(logit[shown])
     p_click = np.minimum(p_click * np.where(treated[shown] & ~cfg.aa, 1.0 + cfg.click_lift, 1.0), 1.0)
+    p_true = np.full(len(r), np.nan)
+    p_true[shown] = p_click
+    candidates = pd.DataFrame({
+        "request_id": request_ids[r], "item_id": item + 1, "rank_pos": rank_pos,
+        "rank_score": score, "recall_source": _CHANNELS[channel],
+        "_treated": treated, "_p_true": p_true,
+    })
     clicked = rng.random(len(p_click)) < p_click
     exposures = pd.DataFrame({
         "request_id": request_ids[e_req], "item_id": e_item + 1, "ts": req_ts[e_req], "position": e_pos,
@@ -346,6 +348,35 @@ def _simulate_chunk(cfg: WorldConfig, rng: np.random.Generator, cat: _Catalogue,
         "orders": orders,
         "truth_rows": truth_rows,
     }
+
+
+def _calibrate_scores(candidates: pd.DataFrame) -> pd.DataFrame:
+    """Make ``rank_score`` a calibrated CTR estimate on exposed rows, per arm.
+
+    The production ranker picks the top of noisy scores, so raw scores of exposed items are
+    inflated (winner's curse) and ignore position bias. Like a real ranker calibrated on its
+    exposures, each arm gets a monotone Platt map (log-odds regression of the true click
+    probability of exposed rows on the raw log-odds, then an intercept shift that matches
+    the means exactly). Monotone, so rankings and exposures are unchanged.
+    """
+    raw = candidates["rank_score"].to_numpy()
+    z = np.log(raw) - np.log1p(-raw)
+    out = np.empty_like(raw)
+    p_true = candidates["_p_true"].to_numpy()
+    for arm in (False, True):
+        rows = candidates["_treated"].to_numpy() == arm
+        fit = rows & np.isfinite(p_true)
+        if not fit.any():
+            out[rows] = raw[rows]
+            continue
+        target = np.log(p_true[fit]) - np.log1p(-p_true[fit])
+        slope, intercept = np.polyfit(z[fit], target, 1)
+        goal = p_true[fit].mean()
+        for _ in range(30):  # Newton steps on the intercept: mean prediction == mean truth
+            pred = _sigmoid(slope * z[fit] + intercept)
+            intercept -= (pred.mean() - goal) / max((pred * (1 - pred)).mean(), 1e-12)
+        out[rows] = _sigmoid(slope * z[rows] + intercept)
+    return candidates.drop(columns=["_treated", "_p_true"]).assign(rank_score=out.astype(np.float32))
 
 
 def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
@@ -390,6 +421,7 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     tables["clicks"] = tables["clicks"].sort_values(["ts", "request_id"], kind="stable").reset_index(drop=True)
     tables["orders"] = tables["orders"].sort_values("ts", kind="stable").reset_index(drop=True)
 
+    tables["candidates"] = _calibrate_scores(tables["candidates"])
     logs = from_frames(requests=requests.drop(columns="_day"), items=items, users=users, **tables)
     truth = _truth(cfg, truth_rows, tables, requests)
     return World(logs=logs, truth=truth)

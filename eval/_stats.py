@@ -1,0 +1,136 @@
+"""Private statistics behind :mod:`eval.ab`.
+
+Everything here works on numpy arrays and broadcasts, so the same code serves one comparison
+(scalars) and thousands of vectorised A/A splits (arrays) in ``bench/bench_ab_calibration.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+# Column order of the per-arm moment vectors returned by `_moments`.
+MOMENT_NAMES = ("n", "sum_y", "sum_x", "sum_yy", "sum_xx", "sum_xy")
+
+
+def _moment_columns(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Per-unit columns whose column sums are the moments ``MOMENT_NAMES`` (shape (n, 6))."""
+    y = np.asarray(y, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    return np.column_stack([np.ones_like(y), y, x, y * y, x * x, x * y])
+
+
+def _moments(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Moments ``MOMENT_NAMES`` of one arm's per-unit numerators ``y`` and denominators ``x``."""
+    return _moment_columns(y, x).sum(axis=0)
+
+
+def _ratio_estimate(
+    n: np.ndarray,
+    sum_y: np.ndarray,
+    sum_x: np.ndarray,
+    sum_yy: np.ndarray,
+    sum_xx: np.ndarray,
+    sum_xy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio of sums ``sum_y / sum_x`` and its delta-method variance.
+
+    With ``R = sum_y / sum_x`` and ``L_i = (y_i - R x_i) / mean(x)`` (the linearised per-unit
+    variable, whose mean is exactly 0), ``Var(R) ~= mean(L_i ** 2) / n``. Plug-in (ddof=0)
+    moments are used: with ``x_i = 1`` this is the variance of a mean, and with one Bernoulli
+    ``y_i`` per unit it is the textbook ``p (1 - p) / n``. A mean metric is the ratio with
+    ``x_i = 1``. Zero denominators give NaN.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.divide(sum_y, sum_x)
+        mean_x = np.divide(sum_x, n)
+        # Expanded form so the same function serves sufficient statistics from split sums.
+        resid_sq = (sum_yy - 2.0 * ratio * sum_xy + ratio * ratio * sum_xx) / n
+        # Cancellation can leave a tiny negative number where the true value is 0.
+        resid_sq = np.maximum(resid_sq, 0.0)
+        var = resid_sq / (mean_x * mean_x * n)
+    return ratio, var
+
+
+def _estimate_from_moments(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_ratio_estimate` on a moment array whose last axis follows ``MOMENT_NAMES``."""
+    m = np.asarray(moments, dtype=np.float64)
+    return _ratio_estimate(m[..., 0], m[..., 1], m[..., 2], m[..., 3], m[..., 4], m[..., 5])
+
+
+def _diff_test(
+    m_c: np.ndarray, v_c: np.ndarray, m_t: np.ndarray, v_t: np.ndarray
+) -> np.ndarray:
+    """Two-sided Wald p-value of ``m_t - m_c`` with unpooled variances (NaN when se is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(np.asarray(v_c, dtype=np.float64) + v_t)
+        z = np.where(se > 0, (np.asarray(m_t, dtype=np.float64) - m_c) / se, np.nan)
+    return 2.0 * stats.norm.sf(np.abs(z))
+
+
+def _relative_lift(
+    m_c: np.ndarray, v_c: np.ndarray, m_t: np.ndarray, v_t: np.ndarray, z: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Relative lift ``m_t / m_c - 1`` and its CI by the delta method on the log ratio.
+
+    ``Var(log(m_t / m_c)) ~= v_t / m_t**2 + v_c / m_c**2`` for independent arms; the interval
+    ``exp(log(m_t / m_c) +- z se) - 1`` stays above -100% and swapping the arms maps it onto
+    the interval of the inverse lift. Non-positive means give NaN bounds, and a control mean
+    of 0 a NaN lift (the metrics are non-negative, so the lift is undefined, not infinite).
+    """
+    m_c = np.asarray(m_c, dtype=np.float64)
+    m_t = np.asarray(m_t, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(m_c > 0, m_t / m_c - 1.0, np.nan)
+        ok = (m_c > 0) & (m_t > 0)
+        log_ratio = np.log(np.where(ok, m_t / m_c, np.nan))
+        se_log = np.sqrt(v_t / (m_t * m_t) + v_c / (m_c * m_c))
+        low = np.expm1(log_ratio - z * se_log)
+        high = np.expm1(log_ratio + z * se_log)
+    return lift, low, high
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaN entries are not part of the family."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m == 0:
+        return out
+    order = np.argsort(q, kind="stable")
+    adj = np.minimum(1.0, (m - np.arange(m)) * q[order])
+    adj = np.maximum.accumulate(adj)
+    res = np.empty(m)
+    res[order] = adj
+    out[ok] = res
+    return out
+
+
+def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values; NaN entries are not part of the family."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    q = p[ok]
+    m = q.size
+    if m == 0:
+        return out
+    order = np.argsort(q, kind="stable")
+    adj = q[order] * m / np.arange(1, m + 1)
+    adj = np.minimum(1.0, np.minimum.accumulate(adj[::-1])[::-1])
+    res = np.empty(m)
+    res[order] = adj
+    out[ok] = res
+    return out
+
+
+def _chi2_goodness_of_fit(observed: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Pearson chi-square statistic and p-value of counts against expected proportions."""
+    obs = np.asarray(observed, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    expected = obs.sum() * w / w.sum()
+    chi2 = float(np.sum((obs - expected) ** 2 / expected))
+    p_value = float(stats.chi2.sf(chi2, df=obs.size - 1))
+    return chi2, p_value
