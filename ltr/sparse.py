@@ -1,0 +1,536 @@
+"""Sparse design matrices straight from integer code columns, with aligned feature names.
+
+Layout: code column ``j`` (one-hot of a binned or categorical feature with
+``n_levels[j]`` codes) owns the column block ``[offsets[j], offsets[j] + n_levels[j])``
+with ``offsets = concatenate([0], cumsum(n_levels)[:-1])``; real-valued columns follow
+the last block, one column each. Every row has exactly one stored entry per code
+column and per value column, so ``indptr`` is ``arange(n_rows + 1) * n_stored``
+and the arrays are written directly, with no COO intermediate.
+
+Index dtype: ``indices``/``indptr`` are int32 unless ``nnz`` or ``n_features`` exceeds
+``int64_threshold`` (default ``2**31 - 1``), then int64. scipy keeps int64 arrays it is
+given as attributes, but downcasts to int32 whenever it builds a new matrix whose
+contents fit (``copy()``, slicing, ``tocsc()``, arithmetic, and the
+``csr_matrix((data, indices, indptr))`` constructor itself), which is why the
+matrix here is assembled attribute by attribute. Above 2**31 - 1 nothing can
+downcast, so the int64 arrays survive. Downstream, measured with scikit-learn 1.9 and
+LightGBM 4.7: ``LogisticRegression(solver="lbfgs")`` accepts int64-index CSR
+(``accept_large_sparse``); LightGBM passes ``indptr`` as int64 to its C API and
+casts ``indices`` to int32 (a copy of ``nnz`` int32s; column ids always fit).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.datasets import dump_svmlight_file
+
+__all__ = ["FeatureSpace", "codes_to_csr", "write_libsvm"]
+
+_INT32_MAX = int(np.iinfo(np.int32).max)
+_FORMAT = "ltr.FeatureSpace"
+_FORMAT_VERSION = 1
+
+
+def codes_to_csr(
+    codes: Any,
+    n_levels: Any,
+    values: Any = None,
+    *,
+    n_features: int | None = None,
+    index_dtype: Any = None,
+    int64_threshold: int = _INT32_MAX,
+    dtype: Any = np.float64,
+) -> sp.csr_matrix:
+    """Assemble a one-hot (+ real-valued) CSR matrix from integer code columns.
+
+    Parameters
+    ----------
+    codes : array-like of int, shape (n_rows, n_code_columns)
+        Code of each row in each code column, ``0 <= codes[:, j] < n_levels[j]``
+        (e.g. :class:`~ltr.binning.QuantileBinner` or
+        :class:`~ltr.encoding.CategoryEncoder` output). May have 0 columns.
+    n_levels : array-like of int, shape (n_code_columns,)
+        Size of each code column's code space (``n_codes_`` of the transformers).
+    values : array-like of float, shape (n_rows, n_value_columns), optional
+        Real-valued columns placed after the one-hot blocks. Zeros are stored
+        explicitly, keeping every row's entry count fixed. Must be finite.
+    n_features : int, optional
+        Number of matrix columns; at least ``sum(n_levels) + n_value_columns``
+        (the default). Extra columns stay empty.
+    index_dtype : {None, numpy.int32, numpy.int64}, default=None
+        Force the dtype of ``indices`` and ``indptr``; None chooses int64 only when
+        ``nnz`` or ``n_features`` exceeds ``int64_threshold``.
+    int64_threshold : int, default=2**31 - 1
+        Largest ``nnz``/``n_features`` still stored with int32 indices. Lower it in
+        tests to exercise the int64 path; it cannot exceed 2**31 - 1.
+    dtype : numpy dtype, default=numpy.float64
+        dtype of the stored values.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n_rows, n_features)
+        Canonical CSR (sorted indices, no duplicates). See the module docstring for
+        what happens to int64 indices downstream.
+
+    Examples
+    --------
+    >>> X = codes_to_csr([[1, 0], [0, 2]], n_levels=[2, 3], values=[[0.5], [1.5]])
+    >>> X.toarray().tolist()
+    [[0.0, 1.0, 1.0, 0.0, 0.0, 0.5], [1.0, 0.0, 0.0, 0.0, 1.0, 1.5]]
+    """
+    codes_arr = _as_codes(codes)
+    n_rows, n_code_cols = codes_arr.shape
+    levels = _as_levels(n_levels, n_code_cols)
+    values_arr = _as_values(values, n_rows, dtype)
+    n_value_cols = values_arr.shape[1]
+    width = n_code_cols + n_value_cols
+    if width == 0:
+        raise ValueError(
+            "codes and values must provide at least one column together. "
+            "Got 0 code columns and 0 value columns instead."
+        )
+    offsets = np.zeros(n_code_cols, dtype=np.int64)
+    np.cumsum(levels[:-1], out=offsets[1:])
+    needed = int(levels.sum()) + n_value_cols
+    if n_features is None:
+        n_features = needed
+    elif (
+        not isinstance(n_features, numbers.Integral)
+        or isinstance(n_features, bool)
+        or n_features < needed
+    ):
+        raise ValueError(
+            f"n_features must be an int >= sum(n_levels) + n_value_columns = {needed}. "
+            f"Got {n_features!r} instead."
+        )
+    n_features = int(n_features)
+    _check_code_range(codes_arr, levels)
+
+    nnz = n_rows * width
+    idx_dtype = _choose_index_dtype(index_dtype, int64_threshold, nnz, n_features)
+    indices = np.empty((n_rows, width), dtype=idx_dtype)
+    data = np.empty((n_rows, width), dtype=dtype)
+    if n_code_cols:
+        indices[:, :n_code_cols] = codes_arr
+        indices[:, :n_code_cols] += offsets.astype(idx_dtype)
+        data[:, :n_code_cols] = 1
+    if n_value_cols:
+        indices[:, n_code_cols:] = np.arange(needed - n_value_cols, needed, dtype=idx_dtype)
+        data[:, n_code_cols:] = values_arr
+    indptr = np.arange(n_rows + 1, dtype=idx_dtype)
+    indptr *= width
+
+    # Assigning the arrays after construction is what keeps int64 indices that would
+    # fit in int32: the (data, indices, indptr) constructor would downcast them.
+    X = sp.csr_matrix((n_rows, n_features), dtype=dtype)
+    X.data = data.reshape(-1)
+    X.indices = indices.reshape(-1)
+    X.indptr = indptr
+    X.check_format(full_check=False)
+    X.has_sorted_indices = True
+    X.has_canonical_format = True
+    return X
+
+
+def _as_codes(codes: Any) -> np.ndarray:
+    array = np.asarray(codes)
+    if array.ndim != 2:
+        raise ValueError(
+            f"codes must be a 2-D array (n_rows, n_code_columns). Got shape {array.shape} instead."
+        )
+    if array.dtype.kind not in "iu":
+        if array.size == 0:
+            return array.astype(np.int64)
+        raise TypeError(f"codes must be an integer array. Got dtype {array.dtype} instead.")
+    return array
+
+
+def _as_levels(n_levels: Any, n_code_cols: int) -> np.ndarray:
+    levels = np.asarray(n_levels)
+    if levels.ndim != 1 or levels.size != n_code_cols:
+        raise ValueError(
+            f"n_levels must be a 1-D array with one entry per code column ({n_code_cols}). "
+            f"Got shape {levels.shape} instead."
+        )
+    if levels.size and (levels.dtype.kind not in "iu" or levels.min() < 1):
+        raise ValueError(
+            f"n_levels must hold ints >= 1. Got {levels.tolist()[:20]!r} instead."
+        )
+    return levels.astype(np.int64)
+
+
+def _as_values(values: Any, n_rows: int, dtype: Any) -> np.ndarray:
+    if values is None:
+        return np.empty((n_rows, 0), dtype=dtype)
+    if sp.issparse(values):
+        raise TypeError("values must be a dense array. Got a sparse matrix instead.")
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"values must be numeric. Got {type(values).__name__} instead.") from exc
+    if array.ndim != 2 or array.shape[0] != n_rows:
+        raise ValueError(
+            f"values must be a 2-D array with {n_rows} rows (one per codes row). "
+            f"Got shape {array.shape} instead."
+        )
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"values must be finite. Got {float(array[row, col])!r} at row {row}, value column "
+            f"{col} instead; impute missing values before assembling."
+        )
+    return array
+
+
+def _check_code_range(codes: np.ndarray, levels: np.ndarray) -> None:
+    if codes.size == 0:
+        return
+    bad = (codes < 0) | (codes >= levels)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"codes in column {col} must be in [0, {levels[col]}). Got {codes[row, col]} "
+            f"at row {row} instead."
+        )
+
+
+def _choose_index_dtype(index_dtype: Any, threshold: Any, nnz: int, n_features: int) -> type:
+    if (
+        not isinstance(threshold, numbers.Integral)
+        or isinstance(threshold, bool)
+        or not 0 <= threshold <= _INT32_MAX
+    ):
+        raise ValueError(
+            f"int64_threshold must be an int in [0, {_INT32_MAX}]. Got {threshold!r} instead."
+        )
+    largest = max(nnz, n_features)
+    if index_dtype is None:
+        return np.int64 if largest > threshold else np.int32
+    chosen = np.dtype(index_dtype)
+    if chosen == np.int64:
+        return np.int64
+    if chosen == np.int32:
+        if largest > _INT32_MAX:
+            raise ValueError(
+                f"index_dtype must be int64 when nnz or n_features exceeds {_INT32_MAX}. "
+                f"Got int32 with nnz={nnz}, n_features={n_features} instead."
+            )
+        return np.int32
+    raise ValueError(
+        f"index_dtype must be None, numpy.int32 or numpy.int64. Got {index_dtype!r} instead."
+    )
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """Column layout of a design matrix: one-hot blocks then real-valued columns.
+
+    Parameters
+    ----------
+    code_features : sequence of str
+        Name of each code column, e.g. ``"item_ctr_7d"``, ``"category"``.
+    levels : sequence of sequence of str
+        Level names per code column, in code order, e.g. ``["bin0", ..., "<nan>"]``
+        or ``["bags", "shoes", "<unk>"]`` (``get_level_names()`` of the transformers).
+    value_features : sequence of str, default=()
+        Names of the real-valued columns, in order.
+
+    Notes
+    -----
+    Column ``offsets[j] + code`` is named ``f"{code_features[j]}={levels[j][code]}"``;
+    value columns keep their own names. Names must be unique across the space.
+
+    Examples
+    --------
+    >>> space = FeatureSpace(["category"], [["bags", "shoes", "<unk>"]], ["cosine"])
+    >>> space.feature_names
+    ('category=bags', 'category=shoes', 'category=<unk>', 'cosine')
+    >>> space.column_index("category=<unk>")
+    2
+    """
+
+    code_features: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
+    value_features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        code_features = _str_tuple(self.code_features, "code_features")
+        value_features = _str_tuple(self.value_features, "value_features")
+        if isinstance(self.levels, (str, bytes)) or not isinstance(self.levels, Sequence):
+            raise TypeError(
+                f"levels must be a sequence of sequences of str. Got {self.levels!r} instead."
+            )
+        levels = tuple(_str_tuple(lv, f"levels[{j}]") for j, lv in enumerate(self.levels))
+        if len(levels) != len(code_features):
+            raise ValueError(
+                f"levels must have one list per code feature ({len(code_features)}). "
+                f"Got {len(levels)} instead."
+            )
+        empty = [code_features[j] for j, lv in enumerate(levels) if not lv]
+        if empty:
+            raise ValueError(
+                f"levels must be non-empty for every code feature. Got none for {empty!r} instead."
+            )
+        object.__setattr__(self, "code_features", code_features)
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "value_features", value_features)
+        names = self.feature_names
+        if len(set(names)) != len(names):
+            seen: set[str] = set()
+            dup = next(n for n in names if n in seen or seen.add(n))
+            raise ValueError(
+                f"feature names must be unique. Got {dup!r} more than once instead; rename "
+                "the feature or the level."
+            )
+
+    @cached_property
+    def feature_names(self) -> tuple[str, ...]:
+        """Name of every matrix column, in column order."""
+        onehot = [
+            f"{name}={level}" for name, lv in zip(self.code_features, self.levels) for level in lv
+        ]
+        return tuple(onehot) + self.value_features
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.feature_names)}
+
+    @property
+    def n_levels(self) -> np.ndarray:
+        """Code space size per code column (int64 array)."""
+        return np.array([len(lv) for lv in self.levels], dtype=np.int64)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """First matrix column of each code column's block (int64 array)."""
+        n_levels = self.n_levels
+        return np.concatenate(([0], np.cumsum(n_levels)[:-1])).astype(np.int64)[: n_levels.size]
+
+    @property
+    def n_features(self) -> int:
+        """Total number of matrix columns."""
+        return len(self.feature_names)
+
+    def column_index(self, name: str) -> int:
+        """Matrix column of a feature name such as ``"category=shoes"``.
+
+        Parameters
+        ----------
+        name : str
+            A name from :attr:`feature_names`.
+
+        Returns
+        -------
+        index : int
+            Its column.
+        """
+        try:
+            return self._positions[name]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"name must be a feature name of this space. Got {name!r} instead."
+            ) from None
+
+    def block(self, feature: str) -> slice:
+        """Column slice of one code feature's one-hot block.
+
+        Parameters
+        ----------
+        feature : str
+            One of :attr:`code_features`.
+
+        Returns
+        -------
+        columns : slice
+            ``slice(offset, offset + n_levels)``.
+        """
+        if feature not in self.code_features:
+            raise ValueError(
+                f"feature must be one of the code features {list(self.code_features)[:20]}. "
+                f"Got {feature!r} instead."
+            )
+        j = self.code_features.index(feature)
+        start = int(self.offsets[j])
+        return slice(start, start + len(self.levels[j]))
+
+    def to_csr(self, codes: Any, values: Any = None, **kwargs: Any) -> sp.csr_matrix:
+        """Assemble rows in this space; see :func:`codes_to_csr` for the keywords.
+
+        Parameters
+        ----------
+        codes : array-like of int, shape (n_rows, len(code_features))
+            Codes per code feature, in ``code_features`` order.
+        values : array-like of float, shape (n_rows, len(value_features)), optional
+            Real-valued columns in ``value_features`` order.
+        **kwargs
+            ``index_dtype``, ``int64_threshold``, ``dtype`` of :func:`codes_to_csr`.
+
+        Returns
+        -------
+        X : scipy.sparse.csr_matrix of shape (n_rows, n_features)
+            Columns aligned with :attr:`feature_names`.
+        """
+        if "n_features" in kwargs:
+            raise TypeError("to_csr() takes no n_features; the space fixes it.")
+        if values is None and self.value_features:
+            raise ValueError(
+                f"values must be given for the value features {list(self.value_features)}. "
+                "Got None instead."
+            )
+        if values is not None:
+            shape = np.shape(values)
+            if len(shape) != 2 or shape[1] != len(self.value_features):
+                raise ValueError(
+                    f"values must have {len(self.value_features)} columns "
+                    f"({list(self.value_features)}). Got shape {shape} instead."
+                )
+        return codes_to_csr(codes, self.n_levels, values, n_features=self.n_features, **kwargs)
+
+    @classmethod
+    def from_transformers(
+        cls, *transformers: Any, value_features: Sequence[str] = ()
+    ) -> "FeatureSpace":
+        """Build the space of fitted transformers' outputs, concatenated in order.
+
+        Parameters
+        ----------
+        *transformers
+            Fitted objects with ``get_feature_names_out()`` and ``get_level_names()``,
+            such as :class:`~ltr.binning.QuantileBinner` and
+            :class:`~ltr.encoding.CategoryEncoder`; their ``transform`` outputs,
+            ``numpy.hstack``-ed in the same order, are the ``codes`` of :meth:`to_csr`.
+        value_features : sequence of str, default=()
+            Names of real-valued columns appended after the blocks.
+
+        Returns
+        -------
+        space : FeatureSpace
+            The combined layout.
+        """
+        names: list[str] = []
+        levels: list[list[str]] = []
+        for i, transformer in enumerate(transformers):
+            if not (
+                hasattr(transformer, "get_feature_names_out")
+                and hasattr(transformer, "get_level_names")
+            ):
+                raise TypeError(
+                    f"transformers[{i}] must have get_feature_names_out() and "
+                    f"get_level_names(). Got {type(transformer).__name__} instead."
+                )
+            names.extend(str(n) for n in transformer.get_feature_names_out())
+            levels.extend(transformer.get_level_names())
+        return cls(tuple(names), tuple(tuple(lv) for lv in levels), tuple(value_features))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Export as a JSON-serialisable dict.
+
+        Returns
+        -------
+        state : dict
+            ``format``, ``version``, ``code_features``, ``levels``, ``value_features``.
+        """
+        return {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "code_features": list(self.code_features),
+            "levels": [list(lv) for lv in self.levels],
+            "value_features": list(self.value_features),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> "FeatureSpace":
+        """Rebuild from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`to_dict`.
+
+        Returns
+        -------
+        space : FeatureSpace
+            Equal to the exported space.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict. Got {type(state).__name__} instead.")
+        if state.get("format") != _FORMAT or state.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"state must have format {_FORMAT!r} version {_FORMAT_VERSION}. "
+                f"Got format {state.get('format')!r} version {state.get('version')!r} instead."
+            )
+        missing = [k for k in ("code_features", "levels", "value_features") if k not in state]
+        if missing:
+            raise ValueError(f"state must have keys {missing}. Got keys {sorted(state)} instead.")
+        return cls(
+            tuple(state["code_features"]),
+            tuple(tuple(lv) for lv in state["levels"]),
+            tuple(state["value_features"]),
+        )
+
+
+def _str_tuple(items: Any, name: str) -> tuple[str, ...]:
+    if isinstance(items, (str, bytes)) or not isinstance(items, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of str. Got {items!r} instead.")
+    items = tuple(items)
+    bad = [x for x in items if not isinstance(x, str)]
+    if bad:
+        raise TypeError(
+            f"{name} must hold only str. Got {bad[0]!r} ({type(bad[0]).__name__}) instead."
+        )
+    return items
+
+
+def write_libsvm(
+    X: Any,
+    y: Any,
+    path: str | os.PathLike[str],
+    *,
+    zero_based: bool = True,
+    comment: str | None = None,
+) -> None:
+    """Write a design matrix and labels in libsvm/svmlight text format.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array-like of shape (n_rows, n_features)
+        Features; stored entries are written as ``index:value`` pairs (explicit
+        zeros are skipped by scikit-learn's writer only when ``X`` is dense).
+    y : array-like of shape (n_rows,)
+        Labels (e.g. 0/1 clicks), finite.
+    path : str or path-like
+        Output file, overwritten.
+    zero_based : bool, default=True
+        Column ids start at 0 (this package's convention) or at 1 (liblinear's).
+    comment : str, optional
+        Header comment (e.g. the feature space's version), written as ``# ...`` lines.
+
+    Notes
+    -----
+    Writes through :func:`sklearn.datasets.dump_svmlight_file`, which prints values
+    with 16 significant digits (a round trip can differ by one ulp; one-hot 1.0 and
+    short dyadic values are exact). Read back with
+    :func:`sklearn.datasets.load_svmlight_file` passing ``n_features`` (trailing
+    empty columns are not recorded in the file) and the same ``zero_based``.
+    """
+    y_arr = np.asarray(y)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+    if y_arr.ndim != 1 or y_arr.shape[0] != n_rows:
+        raise ValueError(
+            f"y must be a 1-D array with one label per row of X ({n_rows}). "
+            f"Got shape {y_arr.shape} instead."
+        )
+    if y_arr.dtype.kind not in "biuf" or not np.isfinite(y_arr.astype(np.float64)).all():
+        raise ValueError(
+            f"y must hold finite numbers. Got dtype {y_arr.dtype} with non-finite or "
+            "non-numeric labels instead."
+        )
+    dump_svmlight_file(X, y_arr, os.fspath(path), zero_based=zero_based, comment=comment)
