@@ -37,7 +37,11 @@ def bucket_funnel(logs: Logs, samples: pd.DataFrame) -> pd.DataFrame:
         "requests": bucket.value_counts(),
     })
     if logs.candidates is not None:
-        out["candidates"] = logs.candidates["request_id"].map(bucket_of_request).value_counts()
+        # Candidates are often 100x the requests: count through integer codes, not string labels.
+        codes, labels = pd.factorize(bucket, sort=True)
+        request_code = pd.Index(requests["request_id"]).get_indexer(logs.candidates["request_id"])
+        counts = np.bincount(codes[request_code], minlength=len(labels))
+        out["candidates"] = pd.Series(counts, index=labels)
     grouped = samples.groupby(sample_bucket)
     out["exposures"] = grouped.size()
     out["clicks"] = grouped["click"].sum()

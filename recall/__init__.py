@@ -1,0 +1,28 @@
+"""recall: candidate sources (NIP over an HNSW graph, two-tower, item-CF, hot list) and a merger.
+
+``recall.load(directory)`` loads any saved source; every source follows
+:class:`recall.base.RecallSource`. Names are imported lazily (PEP 562).
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load": "recall.base",
+    "RecallSource": "recall.base",
+    "CANDIDATE_COLUMNS": "recall.base",
+    "SOURCES": "recall.base",
+    "merge": "recall.merge",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'recall' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

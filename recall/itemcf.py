@@ -1,0 +1,452 @@
+"""Item-based collaborative filtering recall (co-clicks with a popularity penalty).
+
+Similarity (fit, training days only)
+------------------------------------
+Each user's training clicks (days <= ``train_end_day``) are sorted by time. Two clicks of the
+same user on different items form a *co-click pair* when they are at most ``window_clicks``
+clicks apart in the user's sequence and at most ``window_days`` apart in time. A pair
+weighs
+
+* ``1 / log(2 + n_clicks(u))``: inverse user frequency, so a very active user, whose clicks
+  are less specific, counts less (``iuf=False`` turns it off);
+* ``0.5 ** (age / half_life_days)`` with ``age`` the days from the later click to the end of
+  the training window (``half_life_days=0`` turns decay off), so recent co-clicks count more.
+
+A user contributes each unordered item pair once (their heaviest pair), so clicking A and B
+ten times does not count ten times. ``co[i, j]`` sums those weights over users and
+
+    sim[i, j] = co[i, j] / (n_i ** alpha * n_j ** (1 - alpha))
+
+where ``n_i`` is the number of distinct training users who clicked ``i``. ``alpha=0.5`` is
+cosine; a smaller ``alpha`` penalises popular *candidate* items ``j`` more. Only the
+``neighbours`` most similar items of each item are kept (ties by item order), as a
+``scipy.sparse.csr_matrix`` (row = clicked item, column = candidate item).
+
+Retrieval
+---------
+For a request the user's last ``history_len`` clicks strictly before the request's ``ts``
+(:func:`recall.base.recent_events`) form a sparse history row weighted by recency,
+``0.5 ** (hours_before_request / (24 * history_half_life_days))`` (``0`` = equal weights);
+``scores = history @ sim`` for all requests at once. With ``exclude_seen`` an item the user
+was exposed to or clicked strictly before the request is dropped. When a request has fewer
+than ``k`` item-CF candidates (a cold user, say) and ``fill_popular`` is true, the list is
+filled with the most-clicked training items (also subject to ``exclude_seen`` and the
+catalogue), scored ``-1 / (1 + clicks)`` so every filler ranks below every item-CF candidate
+(whose scores are positive). ``repeat_weight`` scores the history items themselves (a user
+often clicks an item again); 0 turns that off. Only catalogue items
+(``logs.items`` at retrieval time, when present) are returned.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ltr.artifacts import read_manifest, write_manifest
+from ltr.logs import Logs
+from ltr.timeutil import SECONDS_PER_DAY, day_index
+from recall.base import RecallSource, recent_events
+
+__all__ = ["ItemCFRecall"]
+
+_FORMAT_VERSION = 1
+_ARRAYS = "itemcf.npz"
+
+
+# ----------------------------------------------------------------------------- shared helpers
+# (also used by recall.hot)
+
+
+def _check_number(name: str, value, minimum: float, integer: bool = False, maximum: float | None = None) -> None:
+    kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value) and value >= minimum
+    if ok and maximum is not None:
+        ok = value <= maximum
+    if not ok:
+        what = "an int" if integer else "a number"
+        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be {what} {bound}. Got {value!r} instead.")
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool. Got {value!r} instead.")
+
+
+def _check_k(k) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be an int >= 1. Got {k!r} instead.")
+    return int(k)
+
+
+def _check_requests(requests: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(requests, pd.DataFrame):
+        raise TypeError(f"requests must be a pandas DataFrame. Got {type(requests).__name__} instead.")
+    missing = [c for c in ("request_id", "user_id", "ts") if c not in requests.columns]
+    if missing:
+        raise ValueError(f"requests must have columns request_id, user_id, ts. Missing {missing}; "
+                         f"has {list(requests.columns)}.")
+    dup = requests["request_id"].duplicated().to_numpy()
+    if dup.any():
+        raise ValueError(f"requests must have unique request_id. Got {int(dup.sum())} duplicate(s), e.g. "
+                         f"request_id {requests['request_id'].to_numpy()[dup][0]!r}.")
+    return requests.reset_index(drop=True)
+
+
+def _event_users(events: pd.DataFrame, requests: pd.DataFrame) -> np.ndarray:
+    """User of each event row through its request (events without a known request get None)."""
+    user_by_request = pd.Series(requests["user_id"].to_numpy(), index=requests["request_id"].to_numpy())
+    return user_by_request.reindex(events["request_id"].to_numpy()).to_numpy(dtype=object)
+
+
+def _user_clicks(logs: Logs) -> pd.DataFrame:
+    """Clicks with their user (clicks carry request ids only); rows whose request is unknown dropped."""
+    clicks = logs.clicks
+    users = _event_users(clicks, logs.requests)
+    frame = pd.DataFrame({"user_id": users, "item_id": clicks["item_id"].to_numpy(),
+                          "ts": clicks["ts"].to_numpy(dtype=np.int64)})
+    # read_logs guarantees every click's request exists; this only guards unvalidated logs.
+    return frame.loc[pd.notna(frame["user_id"]).to_numpy()].reset_index(drop=True)
+
+
+def _seen_mask(logs: Logs, req_user: np.ndarray, req_ts: np.ndarray, cand_req: np.ndarray,
+               cand_item: np.ndarray) -> np.ndarray:
+    """True where the request's user was exposed to or clicked the item strictly before the request."""
+    parts = []
+    for table in (logs.exposures, logs.clicks):
+        if table is not None and len(table):
+            parts.append(pd.DataFrame({"user_id": _event_users(table, logs.requests),
+                                       "item_id": table["item_id"].to_numpy(),
+                                       "ts": table["ts"].to_numpy(dtype=np.int64)}))
+    if not parts or not len(cand_req):
+        return np.zeros(len(cand_req), dtype=bool)
+    events = pd.concat(parts, ignore_index=True)
+    first = events.groupby(["user_id", "item_id"], sort=False)["ts"].min()
+    keys = pd.MultiIndex.from_arrays([np.asarray(req_user, dtype=object)[cand_req], cand_item])
+    first_ts = first.reindex(keys).to_numpy(dtype=np.float64, na_value=np.inf)
+    return first_ts < np.asarray(req_ts, dtype=np.float64)[cand_req]
+
+
+def _id_array(values: np.ndarray) -> np.ndarray:
+    """Ids in an npz-safe dtype (int64 or unicode), refusing anything else loudly."""
+    arr = np.asarray(values)
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64)
+    if arr.dtype.kind in ("U", "O", "T") and all(isinstance(v, str) for v in arr.tolist()):
+        return arr.astype(str)
+    raise TypeError(f"item ids must be integers or strings. Got dtype {arr.dtype} instead.")
+
+
+def _catalogue_mask(item_ids: np.ndarray, logs: Logs) -> np.ndarray:
+    if logs.items is None:
+        return np.ones(len(item_ids), dtype=bool)
+    return pd.Index(logs.items["item_id"].to_numpy()).get_indexer(item_ids) >= 0
+
+
+def _ordered_frame(request_ids: np.ndarray, req: np.ndarray, item_ids: np.ndarray, item: np.ndarray,
+                   score: np.ndarray, source: str, k: int) -> pd.DataFrame:
+    """Contract frame from rows already in their final order within each request.
+
+    ``req`` indexes ``request_ids`` (unique) and ``item`` indexes ``item_ids``; requests are put
+    in request-id order (a stable sort keeps each list's order), ranked, and cut at ``k``.
+    """
+    req_rank = np.empty(len(request_ids), dtype=np.int64)
+    req_rank[np.argsort(np.asarray(request_ids), kind="stable")] = np.arange(len(request_ids))
+    key = req_rank[req]
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    rank = np.arange(len(key)) - np.searchsorted(key, key, side="left") + 1
+    keep = order[rank <= k]
+    frame = pd.DataFrame({"request_id": np.asarray(request_ids)[req[keep]], "item_id": item_ids[item[keep]],
+                          "score": np.asarray(score, dtype=np.float64)[keep],
+                          "rank": rank[rank <= k].astype(np.int64)})
+    frame["source"] = source
+    return frame
+
+
+def _sort_within_requests(req: np.ndarray, item: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Order by request, score descending, item code ascending (codes of sorted ids: ties by item id)."""
+    return np.lexsort((item, -np.asarray(score, dtype=np.float64), req))
+
+
+# ----------------------------------------------------------------------------- the source
+
+
+class ItemCFRecall(RecallSource):
+    """Item-CF recall: co-click similarity with a popularity penalty (see module docstring).
+
+    Parameters
+    ----------
+    window_days : float, default 14.0
+        Two clicks pair only when at most this many days apart.
+    window_clicks : int, default 50
+        ... and at most this many clicks apart in the user's click sequence.
+    alpha : float, default 0.7
+        Popularity penalty exponent in ``co / (n_i**alpha * n_j**(1-alpha))``, in [0, 1]
+        (0.5 = cosine; 0.7 measured best on simulated worlds, see bench/bench_recall_sources.py).
+    half_life_days : float, default 7.0
+        Half-life of a co-click's weight by its age at the end of training; 0 = no decay.
+    iuf : bool, default True
+        Weight pairs by ``1 / log(2 + clicks of the user)``.
+    neighbours : int, default 100
+        Similar items kept per item.
+    history_len : int, default 50
+        Recent clicks used per request.
+    history_half_life_days : float, default 7.0
+        Half-life of a history click's weight by its age at the request; 0 = equal weights.
+    repeat_weight : float, default 1.0
+        Self-similarity of a history item (re-recommend what the user clicked); 0 = off.
+    exclude_seen : bool, default False
+        Drop items the user was exposed to or clicked before the request (off by default:
+        on simulated worlds about 30% of clicks are on items the user clicked before).
+    fill_popular : bool, default True
+        Fill short lists (cold users) with the most-clicked training items.
+    """
+
+    kind = "itemcf"
+
+    def __init__(self, window_days: float = 14.0, window_clicks: int = 50, alpha: float = 0.7,
+                 half_life_days: float = 7.0, iuf: bool = True, neighbours: int = 100, history_len: int = 50,
+                 history_half_life_days: float = 7.0, repeat_weight: float = 1.0, exclude_seen: bool = False,
+                 fill_popular: bool = True):
+        self.window_days = window_days
+        self.window_clicks = window_clicks
+        self.alpha = alpha
+        self.half_life_days = half_life_days
+        self.iuf = iuf
+        self.neighbours = neighbours
+        self.history_len = history_len
+        self.history_half_life_days = history_half_life_days
+        self.repeat_weight = repeat_weight
+        self.exclude_seen = exclude_seen
+        self.fill_popular = fill_popular
+
+    def get_params(self) -> dict:
+        """Constructor parameters by name."""
+        return {name: getattr(self, name) for name in (
+            "window_days", "window_clicks", "alpha", "half_life_days", "iuf", "neighbours", "history_len",
+            "history_half_life_days", "repeat_weight", "exclude_seen", "fill_popular")}
+
+    def _validate_params(self) -> None:
+        _check_number("window_days", self.window_days, 0.0)
+        _check_number("window_clicks", self.window_clicks, 1, integer=True)
+        _check_number("alpha", self.alpha, 0.0, maximum=1.0)
+        _check_number("half_life_days", self.half_life_days, 0.0)
+        _check_bool("iuf", self.iuf)
+        _check_number("neighbours", self.neighbours, 1, integer=True)
+        _check_number("history_len", self.history_len, 1, integer=True)
+        _check_number("history_half_life_days", self.history_half_life_days, 0.0)
+        _check_number("repeat_weight", self.repeat_weight, 0.0)
+        _check_bool("exclude_seen", self.exclude_seen)
+        _check_bool("fill_popular", self.fill_popular)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, logs: Logs, train_end_day: int) -> "ItemCFRecall":
+        """Build the item-item similarity from clicks on days <= ``train_end_day``.
+
+        Parameters
+        ----------
+        logs : ltr.logs.Logs
+        train_end_day : int
+            Last training day (days since epoch in ``logs.tz``), inclusive.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if not isinstance(train_end_day, (int, np.integer)) or isinstance(train_end_day, bool):
+            raise TypeError(f"train_end_day must be an int (days since epoch). Got {train_end_day!r} instead.")
+        clicks = _user_clicks(logs)
+        clicks = clicks.loc[day_index(clicks["ts"].to_numpy(), logs.tz) <= train_end_day]
+        if not len(clicks):
+            raise ValueError(f"logs must have clicks on or before train_end_day {int(train_end_day)}. Got none.")
+        catalogue = [] if logs.items is None else [logs.items["item_id"].to_numpy()]
+        item_ids = pd.unique(np.concatenate(catalogue + [clicks["item_id"].to_numpy()]))
+        item_ids = _id_array(np.sort(item_ids))
+        n_items = len(item_ids)
+        item_index = pd.Index(item_ids)
+
+        user = pd.factorize(clicks["user_id"].to_numpy(dtype=object))[0].astype(np.int64)
+        item = item_index.get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
+        ts = clicks["ts"].to_numpy(dtype=np.int64)
+        order = np.lexsort((item, ts, user))
+        user, item, ts = user[order], item[order], ts[order]
+
+        n_users = int(user.max()) + 1
+        clicks_per_user = np.bincount(user, minlength=n_users)
+        user_w = 1.0 / np.log(2.0 + clicks_per_user) if self.iuf else np.ones(n_users)
+        end_ts = (int(train_end_day) + 1) * SECONDS_PER_DAY
+        window = float(self.window_days) * SECONDS_PER_DAY
+
+        # One vectorised pass per lag (a handful), each over all clicks at once.
+        pu, pa, pb, pw = [], [], [], []
+        for lag in range(1, int(self.window_clicks) + 1):
+            if lag >= len(user):
+                break
+            same = (user[lag:] == user[:-lag]) & (ts[lag:] - ts[:-lag] <= window) & (item[lag:] != item[:-lag])
+            if not same.any():
+                continue
+            later = np.flatnonzero(same) + lag
+            earlier = later - lag
+            w = user_w[user[later]]
+            if self.half_life_days > 0:
+                age_days = (end_ts - ts[later]) / SECONDS_PER_DAY
+                w = w * 0.5 ** (age_days / float(self.half_life_days))
+            pu.append(user[later])
+            pa.append(np.minimum(item[later], item[earlier]))
+            pb.append(np.maximum(item[later], item[earlier]))
+            pw.append(w)
+        n_users_item = np.bincount(item[np.unique(user * n_items + item, return_index=True)[1]],
+                                   minlength=n_items).astype(np.float64)
+        if pu:
+            pairs = pd.DataFrame({"u": np.concatenate(pu), "a": np.concatenate(pa), "b": np.concatenate(pb),
+                                  "w": np.concatenate(pw)})
+            pairs = pairs.groupby(["u", "a", "b"], sort=False)["w"].max().reset_index()
+            a, b, w = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["w"].to_numpy()
+            co = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                               shape=(n_items, n_items)).tocsr()
+            co.sum_duplicates()
+        else:
+            co = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+        co = co.tocoo()
+        denom = n_users_item[co.row] ** float(self.alpha) * n_users_item[co.col] ** (1.0 - float(self.alpha))
+        sim_val = co.data / denom
+        self.similarity_ = _top_per_row(co.row, co.col, sim_val, int(self.neighbours), n_items)
+        self.item_ids_ = item_ids
+        item_clicks = np.bincount(item, minlength=n_items)
+        popular = np.lexsort((np.arange(n_items), -item_clicks))
+        popular = popular[item_clicks[popular] > 0]
+        self.popular_items_ = popular.astype(np.int64)
+        self.popular_scores_ = -1.0 / (1.0 + item_clicks[popular].astype(np.float64))
+        self.train_end_day_ = int(train_end_day)
+        self.n_train_clicks_ = int(len(item))
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "similarity_"):
+            raise ValueError("This ItemCFRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
+
+    # ------------------------------------------------------------------ retrieve
+
+    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int) -> pd.DataFrame:
+        """Top-``k`` items per request from the user's clicks strictly before the request.
+
+        Parameters
+        ----------
+        requests : DataFrame
+            ``request_id``, ``user_id``, ``ts`` (unique request ids).
+        logs : ltr.logs.Logs
+            Logs holding the users' clicks (and exposures for ``exclude_seen``); any rows at or
+            after a request's ``ts`` are ignored for it.
+        k : int
+            Candidates per request, >= 1.
+
+        Returns
+        -------
+        DataFrame
+            :data:`recall.base.CANDIDATE_COLUMNS`, source ``"itemcf"``.
+        """
+        self._check_fitted()
+        k = _check_k(k)
+        requests = _check_requests(requests)
+        n_req, n_items = len(requests), len(self.item_ids_)
+        req_ids = requests["request_id"].to_numpy()
+        req_user = requests["user_id"].to_numpy(dtype=object)
+        req_ts = requests["ts"].to_numpy(dtype=np.int64)
+        clicks = _user_clicks(logs)
+        index = pd.Index(self.item_ids_)
+        codes = index.get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
+        known = codes >= 0  # clicks on items unseen at fit time have no neighbours
+        events = pd.DataFrame({"item_id": codes[known], "ts": clicks["ts"].to_numpy()[known]})
+        hist_items, hist_ts = recent_events(events, clicks["user_id"].to_numpy(dtype=object)[known], requests,
+                                            int(self.history_len))
+        valid = hist_items >= 0
+        rows = np.broadcast_to(np.arange(n_req)[:, None], hist_items.shape)[valid]
+        if self.history_half_life_days > 0:
+            age_days = (req_ts[:, None] - hist_ts)[valid] / SECONDS_PER_DAY
+            weights = 0.5 ** (age_days / float(self.history_half_life_days))
+        else:
+            weights = np.ones(int(valid.sum()))
+        history = sp.csr_matrix((weights, (rows, hist_items[valid])), shape=(n_req, n_items))
+        scores = history @ self.similarity_
+        if self.repeat_weight > 0:
+            scores = scores + float(self.repeat_weight) * history
+        scores = scores.tocoo()
+        cand_req, cand_item, cand_score = scores.row.astype(np.int64), scores.col.astype(np.int64), scores.data
+        keep = cand_score > 0
+        cand_req, cand_item, cand_score = cand_req[keep], cand_item[keep], cand_score[keep]
+        keep = self._allowed(logs, req_user, req_ts, cand_req, cand_item)
+        order = _sort_within_requests(cand_req[keep], cand_item[keep], cand_score[keep])
+        cand_req, cand_item, cand_score = cand_req[keep][order], cand_item[keep][order], cand_score[keep][order]
+
+        if self.fill_popular and len(self.popular_items_):
+            # Most-clicked items after each short list, in popularity order (their scores, all
+            # negative, are already non-increasing with ties by item id).
+            n_fill = min(len(self.popular_items_), k)
+            short = np.flatnonzero(np.bincount(cand_req, minlength=n_req) < k)
+            fill_req = np.repeat(short, n_fill)
+            fill_item = np.tile(self.popular_items_[:n_fill], len(short))
+            fill_score = np.tile(self.popular_scores_[:n_fill], len(short))
+            keep = ~np.isin(fill_req * n_items + fill_item, cand_req * n_items + cand_item)
+            keep[keep] = self._allowed(logs, req_user, req_ts, fill_req[keep], fill_item[keep])
+            cand_req = np.concatenate([cand_req, fill_req[keep]])
+            cand_item = np.concatenate([cand_item, fill_item[keep]])
+            cand_score = np.concatenate([cand_score, fill_score[keep]])
+        return _ordered_frame(req_ids, cand_req, self.item_ids_, cand_item, cand_score, self.kind, k)
+
+    def _allowed(self, logs: Logs, req_user: np.ndarray, req_ts: np.ndarray, cand_req: np.ndarray,
+                 cand_item: np.ndarray) -> np.ndarray:
+        """Catalogue items, not seen by the user before the request when ``exclude_seen``."""
+        keep = _catalogue_mask(self.item_ids_[cand_item], logs)
+        if self.exclude_seen:
+            keep &= ~_seen_mask(logs, req_user, req_ts, cand_req, self.item_ids_[cand_item])
+        return keep
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``itemcf.npz`` (CSR arrays, item ids, popularity) and a verified manifest."""
+        self._check_fitted()
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        sim = self.similarity_
+        np.savez(root / _ARRAYS, indptr=sim.indptr.astype(np.int64), indices=sim.indices.astype(np.int64),
+                 data=sim.data.astype(np.float64), item_ids=self.item_ids_, popular_items=self.popular_items_,
+                 popular_scores=self.popular_scores_)
+        write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
+            "params": self.get_params(), "train_end_day": self.train_end_day_,
+            "n_train_clicks": self.n_train_clicks_, "n_items": int(len(self.item_ids_)),
+            "nnz": int(sim.nnz)})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ItemCFRecall":
+        """Load a source written by :meth:`save` (checksums verified, no pickle)."""
+        manifest = read_manifest(directory, f"recall.{cls.kind}", _FORMAT_VERSION)
+        meta = manifest["metadata"]
+        self = cls(**meta["params"])
+        with np.load(Path(directory) / _ARRAYS, allow_pickle=False) as arrays:
+            n = int(meta["n_items"])
+            self.similarity_ = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
+            self.item_ids_ = arrays["item_ids"]
+            self.popular_items_ = arrays["popular_items"]
+            self.popular_scores_ = arrays["popular_scores"]
+        self.train_end_day_ = int(meta["train_end_day"])
+        self.n_train_clicks_ = int(meta["n_train_clicks"])
+        return self
+
+
+def _top_per_row(row: np.ndarray, col: np.ndarray, val: np.ndarray, n: int, size: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest values of each row (ties by column) as a CSR matrix."""
+    order = np.lexsort((col, -val, row))
+    row, col, val = row[order], col[order], val[order]
+    starts = np.searchsorted(row, np.arange(size))
+    pos = np.arange(len(row)) - starts[row] if len(row) else np.zeros(0, dtype=np.int64)
+    keep = pos < n
+    out = sp.csr_matrix((val[keep], (row[keep], col[keep])), shape=(size, size))
+    out.sort_indices()
+    return out

@@ -1,0 +1,256 @@
+"""Item-CF recall against a slow reference (loops over users, pairs and requests)."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ltr.logs import from_frames
+from ltr.timeutil import SECONDS_PER_DAY, day_index
+from recall.itemcf import ItemCFRecall
+
+DAY0 = 20460  # an arbitrary day index
+
+
+def make_logs(seed: int, n_users: int = 25, n_items: int = 30, n_requests: int = 160, days: int = 5,
+              tie_ts: bool = True, str_items: bool = False):
+    """Random valid logs: requests, a few exposures each, some clicked (with tied timestamps)."""
+    rng = np.random.default_rng(seed)
+    req_ts = DAY0 * SECONDS_PER_DAY + rng.choice(days * SECONDS_PER_DAY // 60, n_requests, replace=False) * 60
+    req_ts = np.sort(req_ts)
+    requests = pd.DataFrame({"request_id": np.arange(1, n_requests + 1), "ts": req_ts,
+                             "user_id": rng.integers(0, n_users, n_requests)})
+    per = 4
+    items = np.stack([rng.choice(n_items, per, replace=False) for _ in range(n_requests)]) + 1
+    exposures = pd.DataFrame({"request_id": np.repeat(requests["request_id"], per).to_numpy(),
+                              "item_id": items.ravel(), "ts": np.repeat(req_ts, per),
+                              "position": np.tile(np.arange(1, per + 1), n_requests)})
+    clicked = rng.random(len(exposures)) < 0.45
+    if tie_ts:  # clicks of one request may share a timestamp
+        delay = rng.integers(0, 3, clicked.sum()) * 5
+    else:  # unique within a request (positions differ), and requests are 60 s apart
+        delay = (exposures["position"].to_numpy()[clicked] - 1) * 10 + rng.integers(0, 10, clicked.sum())
+    clicks = exposures.loc[clicked, ["request_id", "item_id", "ts"]].copy()
+    clicks["ts"] = clicks["ts"].to_numpy() + delay
+    item_ids = np.arange(1, n_items + 1)
+    items_frame = pd.DataFrame({"item_id": item_ids, "category": np.array(["a", "b", "c"])[item_ids % 3],
+                                "city": np.array(["x", "y"])[item_ids % 2]})
+    users = pd.DataFrame({"user_id": np.arange(n_users), "city": np.array(["x", "y"])[np.arange(n_users) % 2]})
+    if str_items:
+        for frame in (exposures, clicks, items_frame):
+            frame["item_id"] = "i" + frame["item_id"].astype(str)
+    return from_frames(requests=requests, exposures=exposures, clicks=clicks, items=items_frame, users=users)
+
+
+def _user_clicks(logs):
+    user = logs.requests.set_index("request_id")["user_id"]
+    return pd.DataFrame({"user_id": user.reindex(logs.clicks["request_id"]).to_numpy(),
+                         "item_id": logs.clicks["item_id"].to_numpy(), "ts": logs.clicks["ts"].to_numpy()})
+
+
+def reference_similarity(logs, train_end, p):
+    """Brute force: dict (i, j) -> sim over item ids, plus ordered item ids."""
+    clicks = _user_clicks(logs)
+    clicks = clicks[day_index(clicks["ts"].to_numpy()) <= train_end]
+    end_ts = (train_end + 1) * SECONDS_PER_DAY
+    best = {}
+    users_of = defaultdict(set)
+    for u, grp in clicks.groupby("user_id"):
+        seq = sorted(zip(grp["ts"], grp["item_id"]))
+        iuf = 1.0 / math.log(2 + len(seq)) if p["iuf"] else 1.0
+        for _, it in seq:
+            users_of[it].add(u)
+        for b in range(len(seq)):
+            for a in range(b):
+                (ta, ia), (tb, ib) = seq[a], seq[b]
+                if b - a > p["window_clicks"] or tb - ta > p["window_days"] * SECONDS_PER_DAY or ia == ib:
+                    continue
+                w = iuf
+                if p["half_life_days"] > 0:
+                    w *= 0.5 ** ((end_ts - tb) / SECONDS_PER_DAY / p["half_life_days"])
+                key = (u, min(ia, ib), max(ia, ib))
+                best[key] = max(best.get(key, 0.0), w)
+    co = defaultdict(float)
+    for (u, i, j), w in best.items():
+        co[(i, j)] += w
+        co[(j, i)] += w
+    sim = {}
+    for (i, j), c in co.items():
+        sim[(i, j)] = c / (len(users_of[i]) ** p["alpha"] * len(users_of[j]) ** (1 - p["alpha"]))
+    rows = defaultdict(list)
+    for (i, j), s in sim.items():
+        rows[i].append((-s, j))
+    kept = {}
+    for i, lst in rows.items():
+        for neg, j in sorted(lst)[: p["neighbours"]]:
+            kept[(i, j)] = -neg
+    popularity = clicks["item_id"].value_counts()
+    return kept, popularity
+
+
+def reference_retrieve(model, logs, requests, k, train_end):
+    p = model.get_params()
+    sim, pop = reference_similarity(logs, train_end, p)
+    pop_order = sorted(pop.items(), key=lambda t: (-t[1], t[0]))
+    clicks = _user_clicks(logs)
+    exposed = logs.exposures.merge(logs.requests[["request_id", "user_id"]], on="request_id")
+    rows = []
+    for rid, uid, ts in requests[["request_id", "user_id", "ts"]].itertuples(index=False):
+        hist = clicks[(clicks["user_id"] == uid) & (clicks["ts"] < ts)].sort_values("ts").tail(p["history_len"])
+        scores = defaultdict(float)
+        for h, hts in zip(hist["item_id"], hist["ts"]):
+            half = p["history_half_life_days"]
+            w = 0.5 ** ((ts - hts) / SECONDS_PER_DAY / half) if half > 0 else 1.0
+            for (i, j), s in sim.items():
+                if i == h:
+                    scores[j] += w * s
+            scores[h] += p["repeat_weight"] * w
+        seen = set()
+        if p["exclude_seen"]:
+            seen = set(clicks.loc[(clicks["user_id"] == uid) & (clicks["ts"] < ts), "item_id"])
+            seen |= set(exposed.loc[(exposed["user_id"] == uid) & (exposed["ts"] < ts), "item_id"])
+        scores = {j: s for j, s in scores.items() if s > 0 and j not in seen}
+        if p["fill_popular"] and len(scores) < k:
+            for j, c in pop_order[: min(len(pop_order), k)]:
+                if j not in scores and j not in seen:
+                    scores[j] = -1.0 / (1.0 + c)
+        for rank, (j, s) in enumerate(sorted(scores.items(), key=lambda t: (-t[1], t[0]))[:k], start=1):
+            rows.append((rid, j, s, rank))
+    return pd.DataFrame(rows, columns=["request_id", "item_id", "score", "rank"])
+
+
+PARAMS = [
+    {},
+    {"alpha": 0.5, "window_days": 0.5, "window_clicks": 2, "half_life_days": 0.0, "iuf": False},
+    {"alpha": 0.0, "neighbours": 3, "half_life_days": 1.5, "history_len": 3, "history_half_life_days": 0.0},
+    {"alpha": 1.0, "repeat_weight": 0.0, "exclude_seen": True, "fill_popular": False},
+]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("params", PARAMS)
+def test_similarity_matches_reference(seed, params):
+    logs = make_logs(seed)
+    train_end = DAY0 + 3
+    model = ItemCFRecall(**params).fit(logs, train_end)
+    ref, _ = reference_similarity(logs, train_end, model.get_params())
+    sim = model.similarity_.tocoo()
+    got = {(model.item_ids_[i], model.item_ids_[j]): v for i, j, v in zip(sim.row, sim.col, sim.data)}
+    assert set(got) == set(ref)
+    for key, value in ref.items():
+        assert got[key] == pytest.approx(value, rel=1e-12)
+    assert (np.diff(model.similarity_.indptr) <= model.neighbours).all()
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("params", PARAMS)
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_retrieve_matches_reference(seed, params, k):
+    logs = make_logs(seed, tie_ts=False)
+    train_end = DAY0 + 2
+    requests = logs.requests[day_index(logs.requests["ts"].to_numpy()) > train_end]
+    model = ItemCFRecall(**params).fit(logs, train_end)
+    got = model.retrieve(requests, logs, k)
+    ref = reference_retrieve(model, logs, requests, k, train_end)
+    assert (got["source"] == "itemcf").all()
+    pd.testing.assert_frame_equal(got[["request_id", "item_id", "rank"]].reset_index(drop=True),
+                                  ref[["request_id", "item_id", "rank"]], check_dtype=False)
+    np.testing.assert_allclose(got["score"].to_numpy(), ref["score"].to_numpy(), rtol=1e-10)
+
+
+def test_hand_computed_cosine():
+    # Users 0 and 1 both click 1 then 2; user 1 also clicks 3. With no decay and no IUF:
+    # co(1,2)=2, co(1,3)=co(2,3)=1; n1=n2=2, n3=1; cosine sim(1,2)=2/2=1, sim(1,3)=1/sqrt(2).
+    t = DAY0 * SECONDS_PER_DAY
+    requests = pd.DataFrame({"request_id": [1, 2, 3], "ts": [t, t + 10, t + 20], "user_id": [0, 1, 1]})
+    exposures = pd.DataFrame({"request_id": [1, 1, 2, 2, 3], "item_id": [1, 2, 1, 2, 3],
+                              "ts": [t, t, t + 10, t + 10, t + 20], "position": [1, 2, 1, 2, 1]})
+    clicks = pd.DataFrame({"request_id": [1, 1, 2, 2, 3], "item_id": [1, 2, 1, 2, 3],
+                           "ts": [t + 1, t + 2, t + 11, t + 12, t + 21]})
+    logs = from_frames(requests=requests, exposures=exposures, clicks=clicks)
+    model = ItemCFRecall(alpha=0.5, half_life_days=0.0, iuf=False).fit(logs, DAY0)
+    dense = model.similarity_.toarray()
+    expected = np.array([[0, 1, 1 / math.sqrt(2)], [1, 0, 1 / math.sqrt(2)], [1 / math.sqrt(2), 1 / math.sqrt(2), 0]])
+    np.testing.assert_allclose(dense, expected)
+
+
+def test_only_training_days_shape_the_similarity():
+    logs = make_logs(5)
+    train_end = DAY0 + 2
+    base = ItemCFRecall().fit(logs, train_end).similarity_
+    late = day_index(logs.clicks["ts"].to_numpy()) > train_end
+    shuffled = logs.clicks.copy()
+    shuffled.loc[late, "item_id"] = np.random.default_rng(0).permutation(shuffled.loc[late, "item_id"].to_numpy())
+    other = ItemCFRecall().fit(logs.replace(clicks=shuffled), train_end).similarity_
+    assert (base != other).nnz == 0
+
+
+def test_history_strictly_before_request():
+    logs = make_logs(6, tie_ts=False)
+    train_end = DAY0 + 2
+    model = ItemCFRecall().fit(logs, train_end)
+    requests = logs.requests[day_index(logs.requests["ts"].to_numpy()) > train_end]
+    full = model.retrieve(requests, logs, 20)
+    for pos in (0, 7, len(requests) - 1):
+        one = requests.iloc[[pos]]
+        # Dropping every click at or after the request's ts changes nothing for it.
+        past = logs.replace(clicks=logs.clicks.loc[logs.clicks["ts"] < one["ts"].iloc[0]])
+        expected = full.loc[full["request_id"] == one["request_id"].iloc[0]].reset_index(drop=True)
+        pd.testing.assert_frame_equal(model.retrieve(one, past, 20), expected)
+
+
+def test_string_item_ids_and_save_load(tmp_path):
+    logs = make_logs(2, str_items=True)
+    model = ItemCFRecall().fit(logs, DAY0 + 2)
+    out = model.retrieve(logs.requests.tail(20), logs, 10)
+    assert out["item_id"].str.startswith("i").all()
+    model.save(tmp_path / "m")
+    again = ItemCFRecall.load(tmp_path / "m").retrieve(logs.requests.tail(20), logs, 10)
+    pd.testing.assert_frame_equal(out, again)
+
+
+def test_catalogue_restricts_items():
+    logs = make_logs(4)
+    model = ItemCFRecall().fit(logs, DAY0 + 2)
+    small = logs.replace(items=logs.items.loc[logs.items["item_id"] <= 10])
+    out = model.retrieve(logs.requests.tail(30), small, 50)
+    assert out["item_id"].le(10).all() and len(out)
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("alpha", 1.5, r"alpha must be a number in \[0.0, 1.0\]. Got 1.5 instead."),
+    ("window_clicks", 0, r"window_clicks must be an int >= 1. Got 0 instead."),
+    ("neighbours", 2.5, r"neighbours must be an int >= 1. Got 2.5 instead."),
+    ("half_life_days", -1.0, r"half_life_days must be a number >= 0.0. Got -1.0 instead."),
+])
+def test_bad_params(name, value, match):
+    with pytest.raises(ValueError, match=match):
+        ItemCFRecall(**{name: value}).fit(make_logs(0), DAY0 + 2)
+
+
+def test_bad_inputs():
+    logs = make_logs(0)
+    with pytest.raises(ValueError, match="not fitted"):
+        ItemCFRecall().retrieve(logs.requests, logs, 5)
+    model = ItemCFRecall().fit(logs, DAY0 + 2)
+    with pytest.raises(ValueError, match=r"k must be an int >= 1. Got 0 instead."):
+        model.retrieve(logs.requests, logs, 0)
+    with pytest.raises(ValueError, match=r"requests must have columns request_id, user_id, ts. Missing \['ts'\]"):
+        model.retrieve(logs.requests.drop(columns="ts"), logs, 5)
+    with pytest.raises(ValueError, match="clicks on or before train_end_day"):
+        ItemCFRecall().fit(logs, DAY0 - 5)
+
+
+def test_train_cli(tmp_path):
+    from recall.train import main
+
+    logs_dir = tmp_path / "logs"
+    from ltr.logs import write_logs
+
+    write_logs(make_logs(1), logs_dir)
+    assert main([str(logs_dir), "--model", "itemcf", "--train-end", "2026-01-08", "--out", str(tmp_path / "m"),
+                 "--set", "alpha=0.4"]) == 0
+    assert ItemCFRecall.load(tmp_path / "m").alpha == 0.4

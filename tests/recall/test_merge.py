@@ -1,0 +1,158 @@
+"""The merger against a per-request reference loop, hand cases, bad input and the CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recall.base import validate_candidates
+from recall.merge import _scale_quotas, main, merge
+
+
+def reference_merge(frames: dict, quotas: dict, k: int | None) -> pd.DataFrame:
+    """The rule of recall.merge, one request at a time."""
+    order = list(quotas)
+    total = sum(quotas.values()) if k is None else k
+    requests = sorted(set().union(*(set(f["request_id"]) for f in frames.values())))
+    rows = []
+    for r in requests:
+        lists = {s: frames[s].loc[frames[s]["request_id"] == r].sort_values("rank")["item_id"].tolist() for s in order}
+        taken, seen = [], set()
+        carry = 0
+        for s in order:
+            allowed, got = quotas[s] + carry, 0
+            for item in lists[s]:
+                if got >= allowed:
+                    break
+                if item not in seen:
+                    taken.append((item, s))
+                    seen.add(item)
+                    got += 1
+            carry = max(allowed - got, 0)
+        for s in order:
+            for item in lists[s]:
+                if len(taken) >= total:
+                    break
+                if item not in seen:
+                    taken.append((item, s))
+                    seen.add(item)
+        by_source = {s: [it for it, src in taken if src == s] for s in order}
+        slots = []
+        for pos, s in enumerate(order):
+            n = len(by_source[s])
+            slots += [((j + 0.5) / n, pos, item) for j, item in enumerate(by_source[s])]
+        for rank, (_, _, item) in enumerate(sorted(slots)[:total], start=1):
+            label = "+".join(s for s in order if item in lists[s])
+            rows.append((r, item, 1.0 / rank, rank, label))
+    return pd.DataFrame(rows, columns=["request_id", "item_id", "score", "rank", "source"])
+
+
+def random_source(rng, name, n_requests=12, pool=15):
+    rows = []
+    for r in range(n_requests):
+        if rng.random() < 0.15:
+            continue  # this source has nothing for the request
+        n = int(rng.integers(0, pool))
+        items = rng.choice(pool, n, replace=False)
+        rows += [(r, int(i), float(n - j), j + 1) for j, i in enumerate(items)]
+    frame = pd.DataFrame(rows, columns=["request_id", "item_id", "score", "rank"])
+    frame["source"] = name
+    return frame
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    names = ["itemcf", "hot", "nip"][: int(rng.integers(1, 4))]
+    frames = {n: random_source(rng, n) for n in names}
+    quotas = {n: int(rng.integers(0, 6)) for n in rng.permutation(names)}
+    if sum(quotas.values()) == 0:
+        quotas[names[0]] = 3
+    k = None if seed % 3 == 0 else int(rng.integers(1, 25))
+    got = merge(frames, quotas, k=k)
+    ref = reference_merge(frames, quotas, k)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), ref, check_dtype=False)
+    validate_candidates(got)
+    assert (got.groupby("request_id").size() <= (k or sum(quotas.values()))).all()
+    assert (got.groupby("request_id")["score"].diff().dropna() < 0).all()
+
+
+def _frame(name, pairs):
+    return pd.DataFrame({"request_id": [r for r, _ in pairs], "item_id": [i for _, i in pairs],
+                         "score": np.linspace(1, 0, len(pairs)),
+                         "rank": pd.Series([i for _, i in pairs]).groupby([r for r, _ in pairs]).cumcount() + 1,
+                         "source": name})
+
+
+def test_hand_case():
+    a = _frame("itemcf", [(1, 10), (1, 11), (1, 12), (2, 10)])
+    b = _frame("hot", [(1, 11), (1, 20), (2, 30), (2, 31), (2, 32)])
+    out = merge([a, b], {"itemcf": 2, "hot": 2})
+    # Request 1: itemcf takes 10, 11; hot skips 11 and takes 20, one short; the fill pass gives
+    # itemcf's 12. Slots: itemcf 10,11,12 at 1/6, 3/6, 5/6, hot 20 at 1/2 (ties to itemcf).
+    # Request 2: itemcf has one item, hot gets its slot: 30, 31, 32 at 1/6, 3/6, 5/6; 10 at 1/2.
+    assert out["item_id"].tolist() == [10, 11, 20, 12, 30, 10, 31, 32]
+    assert out["source"].tolist() == ["itemcf", "itemcf+hot", "hot", "itemcf", "hot", "itemcf", "hot", "hot"]
+    assert out["rank"].tolist() == [1, 2, 3, 4, 1, 2, 3, 4]
+    np.testing.assert_allclose(out["score"], 1.0 / out["rank"])
+
+
+def test_k_cuts_and_extends():
+    a = _frame("itemcf", [(1, i) for i in range(10)])
+    b = _frame("hot", [(1, i) for i in range(5, 15)])
+    assert len(merge({"itemcf": a, "hot": b}, {"itemcf": 3, "hot": 3}, k=4)) == 4
+    assert len(merge({"itemcf": a, "hot": b}, {"itemcf": 3, "hot": 3}, k=15)) == 15
+    assert len(merge({"itemcf": a, "hot": b}, {"itemcf": 3, "hot": 3}, k=100)) == 15
+    only = merge({"itemcf": a, "hot": b}, {"itemcf": 0, "hot": 3})
+    assert only["item_id"].tolist() == [5, 6, 7]
+    assert only["source"].tolist() == ["itemcf+hot"] * 3
+
+
+def test_scale_quotas():
+    assert _scale_quotas({"a": 600, "b": 600}, 50) == {"a": 25, "b": 25}
+    assert _scale_quotas({"a": 1, "b": 1, "c": 1}, 10) == {"a": 4, "b": 3, "c": 3}
+    assert sum(_scale_quotas({"a": 7, "b": 3, "c": 5}, 101).values()) == 101
+
+
+def test_bad_input():
+    a = _frame("itemcf", [(1, 10), (1, 11)])
+    b = _frame("hot", [(1, 11), (1, 20)])
+    with pytest.raises(ValueError, match="quotas name an unknown source 'nip'"):
+        merge({"itemcf": a, "hot": b}, {"itemcf": 1, "hot": 1, "nip": 3})
+    with pytest.raises(ValueError, match=r"quotas must sum to more than 0. Got \{'itemcf': 0, 'hot': 0\}"):
+        merge({"itemcf": a, "hot": b}, {"itemcf": 0, "hot": 0})
+    dup = pd.concat([a, a.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"candidates of source 'itemcf' has 1 duplicate \(request_id, item_id\)"):
+        merge({"itemcf": dup, "hot": b}, {"itemcf": 1, "hot": 1})
+    with pytest.raises(ValueError, match=r"Missing \['hot'\]"):
+        merge({"itemcf": a, "hot": b}, {"itemcf": 1})
+    with pytest.raises(ValueError, match=r"quota of 'hot' must be an int >= 0. Got -1 instead."):
+        merge({"itemcf": a, "hot": b}, {"itemcf": 1, "hot": -1})
+    with pytest.raises(ValueError, match=r"k must be an int >= 1 or None. Got 0 instead."):
+        merge({"itemcf": a, "hot": b}, {"itemcf": 1, "hot": 1}, k=0)
+    with pytest.raises(ValueError, match="must hold one source"):
+        merge([pd.concat([a, b.assign(item_id=[30, 31])])], {"itemcf": 1})
+
+
+def test_cli(tmp_path, capsys):
+    a = _frame("itemcf", [(1, 10), (1, 11), (2, 12)])
+    b = _frame("hot", [(1, 11), (1, 20), (2, 30)])
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_parquet(tmp_path / "b.parquet", index=False)
+    out = tmp_path / "m.csv"
+    assert main([str(tmp_path / "a.csv"), str(tmp_path / "b.parquet"), "--quota", "itemcf=1", "--quota", "hot=1",
+                 "--out", str(out)]) == 0
+    merged = pd.read_csv(out)
+    pd.testing.assert_frame_equal(merged, merge([a, b], {"itemcf": 1, "hot": 1}), check_dtype=False)
+
+    assert main([str(tmp_path / "a.csv"), "--quota", "hot=1", "--out", str(out)]) == 1
+    assert "error: quotas name an unknown source 'hot'" in capsys.readouterr().err
+    assert main([str(tmp_path / "a.csv"), "--quota", "itemcf=0", "--out", str(out)]) == 1
+    assert "error: quotas must sum to more than 0" in capsys.readouterr().err
+    pd.concat([a, a.iloc[[0]]]).to_csv(tmp_path / "dup.csv", index=False)
+    assert main([str(tmp_path / "dup.csv"), "--quota", "itemcf=2", "--out", str(out)]) == 1
+    assert "duplicate (request_id, item_id)" in capsys.readouterr().err
+    assert main([str(tmp_path / "a.csv"), "--quota", "itemcf", "--out", str(out)]) == 1
+    assert "error: --quota must look like source=INT" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.csv"), "--quota", "itemcf=1", "--out", str(out)]) == 1
+    assert "error: candidates file must exist" in capsys.readouterr().err
