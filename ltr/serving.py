@@ -1,0 +1,177 @@
+"""The online scorer: ``ltr.Ranker.load(bundle).score(frame)``.
+
+A :class:`Ranker` is a fitted feature pipeline plus a model. Online code hands it one
+request's candidates (request_id, user_id, item_id, ts and the context columns the bundle
+was trained with) and gets back one click probability per row, computed exactly as the batch
+path (``python -m ltr.score``) computes it for the same rows.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ltr.bundle import check_inputs, design_matrix, read_bundle, write_bundle
+from ltr.models import RankerModel
+
+__all__ = ["Ranker", "REQUIRED_COLUMNS"]
+
+#: Columns every frame to score must have; the bundle adds its context columns.
+REQUIRED_COLUMNS = ("request_id", "user_id", "item_id", "ts")
+
+
+class Ranker:
+    """A fitted feature pipeline and model that score candidates point-in-time.
+
+    Parameters
+    ----------
+    features : ltr.features.FeatureBuilder
+        Fitted; holds the point-in-time statistics tables, bin edges and priors.
+    model : RankerModel
+        Fitted on ``design_matrix(features.transform(...), inputs)``.
+    inputs : {"onehot", "dense", "both"}
+        Which feature representation the model reads.
+    metadata : dict, optional
+        Training window, metrics and the like (stored in the bundle manifest).
+    """
+
+    def __init__(self, features, model: RankerModel, inputs: str = "onehot", metadata: dict | None = None):
+        self.features = features
+        self.model = model
+        self.inputs = check_inputs(model.name, inputs)
+        self.metadata = dict(metadata or {})
+
+    # -- persistence -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, bundle: str | Path) -> "Ranker":
+        """Load a bundle directory, verifying its format version and checksums.
+
+        Raises
+        ------
+        ltr.artifacts.ArtifactError
+            Missing, tampered with, or written by a newer format version.
+        """
+        features, model, inputs, metadata = read_bundle(bundle)
+        return cls(features, model, inputs, metadata)
+
+    def save(self, out: str | Path) -> dict:
+        """Write this ranker as a bundle directory; return its manifest."""
+        return write_bundle(out, self.features, self.model, self.inputs, self.metadata)
+
+    # -- scoring -----------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the model's input columns."""
+        return list(self.model.feature_names_)
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns a frame must have to be scored by this bundle."""
+        context = [c for c in _context_columns(self.features) if c not in REQUIRED_COLUMNS]
+        return list(REQUIRED_COLUMNS) + context
+
+    def _check_frame(self, frame: Any) -> pd.DataFrame:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"frame must be a pandas DataFrame. Got {type(frame).__name__} instead.")
+        missing = [c for c in self.required_columns if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"frame must have column {missing[0]!r} (this bundle needs {self.required_columns}). "
+                f"Got columns {list(map(str, frame.columns))} instead."
+            )
+        return frame
+
+    def transform(self, frame: pd.DataFrame, history: pd.DataFrame | None = None):
+        """Model input matrix and column names for ``frame``.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Rows to score (see :attr:`required_columns`).
+        history : DataFrame, optional
+            Exposure-level samples (``ltr.join_samples(logs).samples``) replacing the
+            statistics stored in the bundle; only rows strictly before each row's day are used.
+
+        Returns
+        -------
+        X : scipy.sparse.csr_matrix or ndarray
+        names : list of str
+        """
+        frame = self._check_frame(frame)
+        matrix = self.features.transform(frame, history=history)
+        return design_matrix(matrix, self.inputs)
+
+    def score(self, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
+        """Click probability of every row of ``frame``, in row order.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            One request's candidates (or any rows): request_id, user_id, item_id, ts, plus
+            the context columns in :attr:`required_columns`.
+        history : DataFrame, optional
+            See :meth:`transform`. Without it the statistics stored in the bundle are used.
+
+        Returns
+        -------
+        ndarray of float64, shape (len(frame),)
+
+        Raises
+        ------
+        ValueError
+            A required column is missing (the message names it).
+        """
+        frame = self._check_frame(frame)
+        if len(frame) == 0:
+            return np.empty(0, dtype=np.float64)
+        X, _ = self.transform(frame, history=history)
+        return self.model.predict(X)
+
+    def explain(self, frame: pd.DataFrame, top: int = 10, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Largest per-feature contributions (logit scale) behind each row's score.
+
+        LR: weight x value of each active feature; LightGBM: ``pred_contrib`` (SHAP) values.
+        A row's contributions over all features plus ``bias`` sum to ``logit``.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Rows to explain (keep it small: contributions are dense per row).
+        top : int, default 10
+            Features kept per row, by absolute contribution; zero contributions are dropped.
+        history : DataFrame, optional
+            See :meth:`transform`.
+
+        Returns
+        -------
+        DataFrame
+            One row per (input row, feature): ``row`` (position in ``frame``), request_id,
+            item_id, ``rank`` (1 = largest absolute contribution), feature, value,
+            contribution, bias, logit, score.
+        """
+        from ltr.explain import top_contributions
+
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+            raise ValueError(f"top must be an int >= 1. Got {top!r} instead.")
+        frame = self._check_frame(frame)
+        X, names = self.transform(frame, history=history)
+        contributions = self.model.contributions(X)
+        return top_contributions(frame, X, contributions, names, int(top))
+
+    def __repr__(self) -> str:
+        window = self.metadata.get("training", {})
+        return (f"Ranker(model={self.model.name!r}, inputs={self.inputs!r}, "
+                f"n_features={len(self.feature_names)}, train_end={window.get('train_end')!r})")
+
+
+def _context_columns(features) -> list[str]:
+    """Frame columns the fitted feature pipeline reads beyond the required ones."""
+    columns = getattr(features, "input_columns_", None)
+    if columns is None:
+        # Older FeatureBuilder versions keep the list privately.
+        columns = getattr(features, "_sample_columns_", None)
+    if columns is None:
+        return []
+    return [str(c) for c in columns]

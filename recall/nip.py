@@ -1,0 +1,255 @@
+"""Non-inner-product (NIP) recall: a torch scorer searched through an HNSW graph (seed 000).
+
+Model. The item tower maps item id (slot 0 = unknown id), category, city, price bucket and
+the catalogue embedding to a vector ``v``. That vector is the *only* item input of the
+scorer, and it is the vector indexed in HNSW, so graph neighbours are items the scorer
+treats alike (with item features outside the vector, graph search loses much of its
+recall). The user's last ``history_len`` clicks strictly before the request (their item
+vectors, the same tower) are attended by the target item with scaled dot-product attention;
+a learned "empty history" key/value slot is always present, so a cold user with no clicks
+gets a learned default interest instead of an undefined softmax. An MLP over
+``[interest, profile, v, interest * v]`` outputs the match score. There is no user vector.
+
+Retrieval. hnswlib (space l2) is built on the item vectors; its graph is parsed
+(:mod:`recall.hnsw_graph`) and walked layer by layer with a beam (:mod:`recall.hnsw_search`),
+scoring each round's frontier of many requests with one batched network call; an optional
+per-category cap applies on the bottom level. ``exact=True`` scores every catalogue item
+(the reference).
+
+Only catalogue items (``logs.items``) are indexed, so an item missing from the items table
+is never retrieved; a catalogue item without training interactions still gets a vector from
+its category and attributes (ids are dropped out in training so that fallback is learned).
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ltr.logs import Logs
+from recall._torch_utils import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.base import RecallSource, finalize_candidates
+from recall.hnsw_search import SearchResult
+
+__all__ = ["NIPRecall", "NIPNet"]
+
+
+class NIPNet(nn.Module):
+    """Item tower + target attention over the behaviour sequence + profile -> MLP score."""
+
+    def __init__(self, tower: ItemTower, profile_sizes: list[int], dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.tower = tower
+        self.profile = ProfileEmbedding(profile_sizes)
+        self.dim = dim
+        self.wq = nn.Linear(dim, dim, bias=False)
+        self.wk = nn.Linear(dim, dim, bias=False)
+        self.wv = nn.Linear(dim, dim)
+        self.null_key = nn.Parameter(torch.zeros(dim))
+        self.null_value = nn.Parameter(torch.zeros(dim))
+        h1 = hidden[0]
+        # The first MLP layer, split by input block: W [interest, profile, v, interest*v].
+        self.w_interest = nn.Linear(dim, h1)
+        self.w_profile = nn.Linear(self.profile.dim, h1, bias=False) if self.profile.dim else None
+        self.w_item = nn.Linear(dim, h1, bias=False)
+        self.w_cross = nn.Linear(dim, h1, bias=False)
+        layers: list[nn.Module] = []
+        for a, b in zip(hidden[:-1], hidden[1:]):
+            layers += [nn.ReLU(), nn.Linear(a, b)]
+        layers += [nn.ReLU(), nn.Linear(hidden[-1], 1)]
+        self.head = nn.Sequential(*layers)
+
+    def item_vectors(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.tower(feats)
+
+    def query_state(self, hist: torch.Tensor, mask: torch.Tensor, profile: torch.Tensor) -> tuple:
+        """Keys, values, mask (with the empty-history slot first) and the profile's MLP part."""
+        n = hist.shape[0]
+        keys = torch.cat([self.null_key.expand(n, 1, -1), self.wk(hist)], dim=1)
+        values = torch.cat([self.null_value.expand(n, 1, -1), self.wv(hist)], dim=1)
+        full_mask = torch.cat([torch.ones((n, 1), dtype=torch.bool), mask], dim=1)
+        if self.w_profile is not None:
+            qpart = self.w_profile(self.profile(profile))
+        else:
+            qpart = hist.new_zeros((n, self.w_item.out_features))
+        return keys, values, full_mask, qpart
+
+    def score(self, state: tuple, items: torch.Tensor) -> torch.Tensor:
+        """Scores (B, C) of items ``(B or 1, C, dim)`` for the B queries of ``state``."""
+        keys, values, mask, qpart = state
+        q = self.wq(items) / math.sqrt(self.dim)
+        logits = torch.matmul(q, keys.transpose(1, 2)).masked_fill(~mask[:, None, :], -torch.inf)
+        interest = torch.matmul(torch.softmax(logits, dim=-1), values)
+        h = self.w_interest(interest) + self.w_cross(interest * items) + self.w_item(items) + qpart[:, None, :]
+        return self.head(h).squeeze(-1)
+
+
+class NIPRecall(TorchRecallBase, RecallSource):
+    """NIP recall source: cascade-trained scorer, HNSW graph beam search.
+
+    Parameters
+    ----------
+    dim : int, default 32
+        Item vector size (the indexed vector).
+    hidden : tuple of int, default (64, 32)
+        MLP widths.
+    history_len : int, default 20
+        Clicks in the behaviour sequence.
+    epochs, batch_size, lr, weight_decay : training settings
+        Adam; ``batch_size`` positives per step (each sees the batch's other positives as
+        in-batch negatives).
+    temperature : float, default 1.0
+        Logits are divided by it before the logQ correction.
+    n_popular, n_uniform : int, default 64, 64
+        Shared sampled negatives per batch (popularity ** 0.75 and uniform over the catalogue).
+    in_batch : bool, default True
+        Use in-batch negatives (logQ-corrected with the streaming frequency estimator).
+    cascade : bool, default True
+        Add exposed-not-clicked and ranker-segment negatives with the ordered softmax levels.
+    n_exposed, n_per_segment : int, default 4, 4
+        Hard negatives per positive (see :mod:`recall.training_data`).
+    cascade_weight : float, default 1.0
+        Weight of the lower cascade levels' softmax terms.
+    order_weight : float, default 3.0
+        Weight of ordered positives (clicks weigh 1).
+    id_dropout : float, default 0.1
+        Share of item ids hidden in training so unseen items get a learned fallback vector.
+    flatness : float, default 0.0
+        Weight of the NANN-style adversarial flatness penalty on the item vector (0 = off).
+    M, ef_construction : int, default 16, 200
+        hnswlib graph parameters.
+    ef_search : int, default 200
+        Bottom-level beam width (the search uses ``max(ef_search, k)``).
+    ef_upper : int, default 4
+        Beam width on upper levels.
+    max_per_category : int, default 0
+        Diversity cap per category in the bottom level and the results (0 = no cap).
+    threads : int, default 0
+        torch threads while fitting/retrieving (0 = leave torch's setting); restored after.
+    seed : int, default 0
+    verbose : bool, default False
+        Progress bar on stderr while training.
+    """
+
+    kind = "nip"
+    _param_names = ("dim", "hidden", "history_len", "epochs", "batch_size", "lr", "weight_decay", "temperature",
+                    "n_popular", "n_uniform", "in_batch", "cascade", "n_exposed", "n_per_segment",
+                    "cascade_weight", "order_weight", "id_dropout", "flatness", "M", "ef_construction",
+                    "ef_search", "ef_upper", "max_per_category", "threads", "seed", "verbose")
+
+    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 2,
+                 batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 1.0,
+                 n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
+                 n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
+                 order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
+                 ef_construction: int = 200, ef_search: int = 200, ef_upper: int = 4, max_per_category: int = 0,
+                 threads: int = 0, seed: int = 0, verbose: bool = False) -> None:
+        self.dim = dim
+        self.hidden = hidden
+        self.history_len = history_len
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.temperature = temperature
+        self.n_popular = n_popular
+        self.n_uniform = n_uniform
+        self.in_batch = in_batch
+        self.cascade = cascade
+        self.n_exposed = n_exposed
+        self.n_per_segment = n_per_segment
+        self.cascade_weight = cascade_weight
+        self.order_weight = order_weight
+        self.id_dropout = id_dropout
+        self.flatness = flatness
+        self.M = M
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.ef_upper = ef_upper
+        self.max_per_category = max_per_category
+        self.threads = threads
+        self.seed = seed
+        self.verbose = verbose
+
+    def _make_net(self, sizes: dict) -> NIPNet:
+        tower = ItemTower(sizes["n_ids"], sizes["n_categories"], sizes["n_cities"], sizes["n_prices"],
+                          sizes["dense_dim"], self.dim, max(self.hidden[0], self.dim))
+        return NIPNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
+
+    def _build_index(self) -> None:
+        from recall.hnsw_graph import read_graph, save
+
+        super()._build_index()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "index.bin"
+            save(self.index_, path)
+            self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
+
+    def _after_load(self, index_path) -> None:
+        from ltr.artifacts import ArtifactError
+        from recall.hnsw_graph import read_graph
+
+        try:
+            self.graph_ = read_graph(index_path, dim=self.item_vectors_.shape[1])
+        except ValueError as exc:
+            raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
+
+    def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False,
+               ef_search: int | None = None) -> SearchResult:
+        """Top-``k`` catalogue rows per request (graph search, or every item with ``exact``).
+
+        Parameters
+        ----------
+        requests : DataFrame
+            ``request_id, user_id, ts``.
+        logs : Logs
+            Source of click histories (only clicks strictly before each request's ts count)
+            and user profiles.
+        k : int
+            Items per request; capped at the catalogue size.
+        exact : bool, default False
+            Score every item (brute force) instead of walking the graph.
+        ef_search : int, optional
+            Overrides the fitted ``ef_search``.
+
+        Returns
+        -------
+        SearchResult
+            ``labels`` are catalogue rows (``item_table_.item_ids[labels]`` are item ids);
+            ``n_scored`` counts the items scored per request.
+        """
+        from recall.hnsw_search import LayeredBeamSearch, exact_search
+
+        self._check_fitted()
+        k = min(self._check_k(k), self.item_table_.n)
+        cap = int(self.max_per_category) or None
+        cats = self.item_table_.categories
+        with torch_threads(self.threads):
+            state = self._query_states(requests, logs)
+            score = self._score_fn(state)
+            queries = np.arange(len(requests), dtype=np.int64)
+            if exact:
+                return exact_search(score, queries, self.item_table_.n, k, batch_size=1 << 18,
+                                    categories=cats if cap else None, max_per_category=cap)
+            ef = self.ef_search if ef_search is None else ef_search
+            searcher = LayeredBeamSearch(ef0=ef, ef_upper=self.ef_upper, max_per_category=cap,
+                                         query_batch_size=256)
+            searcher.fit(self.graph_, categories=cats if cap else None)
+            return searcher.search(score, queries, k)
+
+    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> pd.DataFrame:
+        """Top-``k`` items per request as a contract candidate frame (``source`` = ``"nip"``).
+
+        A user with no clicks before the request is scored through the learned empty-history
+        slot (and the profile); ``k`` larger than the catalogue returns the whole catalogue.
+        """
+        result = self.search(requests, logs, k, exact=exact)
+        rows, cols = np.nonzero(result.labels >= 0)
+        req_ids = requests["request_id"].to_numpy()[rows]
+        items = self.item_table_.item_ids[result.labels[rows, cols]]
+        return finalize_candidates(req_ids, items, result.scores[rows, cols], self.kind, k)

@@ -1,0 +1,147 @@
+"""Two-tower recall baseline (seeds 002/003): L2-normalised towers, cosine x temperature.
+
+The item tower is the same as the NIP model's (id, category, city, price bucket, catalogue
+embedding); the user tower pools the item vectors of the last ``history_len`` clicks (a
+learned vector stands in for an empty history, so cold users still get a user vector),
+adds the profile embeddings and maps them through an MLP. Both outputs are L2-normalised;
+the score is ``cosine / temperature``. Training uses the same samples and objective as
+:class:`recall.nip.NIPRecall` (in-batch + sampled softmax with logQ correction, optional
+cascade levels), so it is the inner-product peer the NIP model has to beat on the same data.
+
+Retrieval is hnswlib kNN in space l2 over the unit item vectors: on unit vectors
+``|u - v|^2 = 2 - 2 cos(u, v)``, so L2 order is cosine order. ``exact=True`` ranks every
+item by the exact cosine.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ltr.logs import Logs
+from recall._torch_utils import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.base import RecallSource, finalize_candidates
+
+__all__ = ["TwoTowerRecall", "TwoTowerNet"]
+
+
+class TwoTowerNet(nn.Module):
+    """User tower (pooled history + profile) and item tower, both unit-normalised."""
+
+    def __init__(self, tower: ItemTower, profile_sizes: list[int], dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.tower = tower
+        self.profile = ProfileEmbedding(profile_sizes)
+        self.empty = nn.Parameter(torch.zeros(dim))
+        layers: list[nn.Module] = []
+        width = dim + self.profile.dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, dim))
+        self.user_mlp = nn.Sequential(*layers)
+
+    def item_vectors(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        return nn.functional.normalize(self.tower(feats), dim=-1)
+
+    def query_state(self, hist: torch.Tensor, mask: torch.Tensor, profile: torch.Tensor) -> tuple:
+        weight = mask.to(hist.dtype)[:, :, None]
+        # The learned "empty" vector is one extra pooled element: alone for a cold user.
+        pooled = ((hist * weight).sum(dim=1) + self.empty) / (weight.sum(dim=1) + 1.0)
+        user = self.user_mlp(torch.cat([pooled, self.profile(profile)], dim=-1))
+        return (nn.functional.normalize(user, dim=-1),)
+
+    def score(self, state: tuple, items: torch.Tensor) -> torch.Tensor:
+        """Cosines (B, C) of unit items ``(B or 1, C, dim)`` with the B unit user vectors."""
+        return (state[0][:, None, :] * items).sum(dim=-1)
+
+
+class TwoTowerRecall(TorchRecallBase, RecallSource):
+    """Two-tower recall source searched with hnswlib (space l2 on unit vectors).
+
+    Parameters are those of :class:`recall.nip.NIPRecall` (same training data and
+    objective), except ``temperature`` (default 0.05: cosines lie in [-1, 1]), ``ef_search``
+    (hnswlib's ``ef`` at query time, at least ``k``), and no graph-walk settings.
+    ``max_per_category`` is accepted for a common interface but must stay 0.
+    """
+
+    kind = "two_tower"
+    _param_names = ("dim", "hidden", "history_len", "epochs", "batch_size", "lr", "weight_decay", "temperature",
+                    "n_popular", "n_uniform", "in_batch", "cascade", "n_exposed", "n_per_segment",
+                    "cascade_weight", "order_weight", "id_dropout", "flatness", "M", "ef_construction",
+                    "ef_search", "max_per_category", "threads", "seed", "verbose")
+
+    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 2,
+                 batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 0.05,
+                 n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
+                 n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
+                 order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
+                 ef_construction: int = 200, ef_search: int = 200, max_per_category: int = 0, threads: int = 0,
+                 seed: int = 0, verbose: bool = False) -> None:
+        self.dim = dim
+        self.hidden = hidden
+        self.history_len = history_len
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.temperature = temperature
+        self.n_popular = n_popular
+        self.n_uniform = n_uniform
+        self.in_batch = in_batch
+        self.cascade = cascade
+        self.n_exposed = n_exposed
+        self.n_per_segment = n_per_segment
+        self.cascade_weight = cascade_weight
+        self.order_weight = order_weight
+        self.id_dropout = id_dropout
+        self.flatness = flatness
+        self.M = M
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.max_per_category = max_per_category
+        self.threads = threads
+        self.seed = seed
+        self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.max_per_category != 0:
+            raise ValueError("max_per_category must be 0 for two_tower (hnswlib kNN has no diversity cap). "
+                             f"Got {self.max_per_category!r} instead.")
+
+    def _make_net(self, sizes: dict) -> TwoTowerNet:
+        tower = ItemTower(sizes["n_ids"], sizes["n_categories"], sizes["n_cities"], sizes["n_prices"],
+                          sizes["dense_dim"], self.dim, max(self.hidden[0], self.dim))
+        return TwoTowerNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
+
+    def user_vectors(self, requests: pd.DataFrame, logs: Logs) -> np.ndarray:
+        """Unit user vectors (n_requests, dim) from clicks strictly before each request."""
+        self._check_fitted()
+        with torch_threads(self.threads):
+            return self._query_states(requests, logs)[0].numpy().astype(np.float32)
+
+    def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Catalogue rows (n, k') and cosines of the top ``k' = min(k, n_items)`` items per request."""
+        k = min(self._check_k(k), self.item_table_.n)
+        users = self.user_vectors(requests, logs)
+        if len(users) == 0:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        if exact:
+            cos = users @ self.item_vectors_.T
+            top = np.argpartition(-cos, k - 1, axis=1)[:, :k]
+            vals = np.take_along_axis(cos, top, axis=1)
+            order = np.lexsort((top, -vals), axis=1)
+            return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        self.index_.set_ef(max(int(self.ef_search), k))
+        labels, dist = self.index_.knn_query(users, k=k, num_threads=max(int(self.threads), 1))
+        return labels.astype(np.int64), (1.0 - dist / 2.0).astype(np.float32)
+
+    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> pd.DataFrame:
+        """Top-``k`` items per request (``source`` = ``"two_tower"``), score = cosine / temperature."""
+        labels, cos = self.search(requests, logs, k, exact=exact)
+        rows = np.repeat(np.arange(labels.shape[0]), labels.shape[1])
+        items = self.item_table_.item_ids[labels.reshape(-1)]
+        return finalize_candidates(requests["request_id"].to_numpy()[rows], items,
+                                   cos.reshape(-1) / self.temperature, self.kind, k)

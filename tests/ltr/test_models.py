@@ -1,0 +1,190 @@
+"""Tests for ltr.models: LR and LightGBM rankers behind one interface."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+
+from ltr.models import (
+    MODELS,
+    LightGBMRanker,
+    LogisticRegressionRanker,
+    ModelConvergenceWarning,
+    RankerModel,
+    load_model,
+    make_model,
+)
+
+
+def _data(seed: int = 0, n: int = 3000, p: int = 30):
+    rng = np.random.default_rng(seed)
+    onehot = (rng.random((n, p - 1)) < 0.15).astype(np.float64)
+    # one real-valued column beside the one-hot ones
+    X = sp.csr_matrix(np.column_stack([onehot, rng.normal(size=n)]))
+    w = rng.normal(size=p)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(X @ w - 2.0)))).astype(np.int8)
+    return X, y
+
+
+def _small(name: str):
+    return make_model(name, num_boost_round=20, min_data_in_leaf=20) if name == "lgbm" else make_model(name)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_protocol_and_probabilities(name):
+    X, y = _data()
+    model = _small(name).fit(X, y)
+    assert isinstance(model, RankerModel)
+    p = model.predict(X)
+    assert p.dtype == np.float64 and p.shape == (X.shape[0],)
+    assert np.all((p > 0) & (p < 1))
+    # Pointwise binary models fitted with an intercept/boost-from-average are calibrated in the mean.
+    assert abs(p.mean() - y.mean()) / y.mean() < 0.05
+
+
+def test_lr_matches_sklearn_reference():
+    X, y = _data(1)
+    ours = LogisticRegressionRanker(C=0.5).fit(X, y)
+    ref = LogisticRegression(solver="lbfgs", C=0.5, max_iter=1000, tol=1e-4).fit(X, y)
+    np.testing.assert_allclose(ours.predict(X), ref.predict_proba(X)[:, 1], rtol=1e-10, atol=1e-12)
+    assert ours.converged_ and ours.n_iter_ < 1000
+
+
+def test_lr_contributions_brute_force():
+    X, y = _data(2, n=400, p=12)
+    model = LogisticRegressionRanker().fit(X, y)
+    contrib = model.contributions(X[:25])
+    dense = X[:25].toarray()
+    for i in range(25):
+        for j in range(12):
+            assert contrib[i, j] == pytest.approx(model.coef_[j] * dense[i, j], abs=1e-15)
+        assert contrib[i, 12] == model.intercept_
+    zero = dense == 0
+    assert np.all(contrib[:, :12][zero] == 0.0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("dense_input", [False, True])
+def test_contributions_sum_to_logit(name, dense_input):
+    X, y = _data(3)
+    model = _small(name).fit(X, y)
+    Xq = X[:50].toarray() if dense_input else X[:50]
+    contrib = model.contributions(Xq)
+    assert contrib.shape == (50, X.shape[1] + 1)
+    p = model.predict(Xq)
+    np.testing.assert_allclose(contrib.sum(axis=1), np.log(p / (1 - p)), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_and_sparse_inputs_agree(name, dtype):
+    X, y = _data(4)
+    model = _small(name).fit(X, y)
+    a = model.predict(X.astype(dtype))
+    b = model.predict(X.toarray().astype(dtype))
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_save_load_round_trip(name, tmp_path):
+    X, y = _data(5)
+    names = [f"feat_{j}=bin" for j in range(X.shape[1])]
+    model = _small(name).fit(X, y, feature_names=names)
+    files = model.save(tmp_path / "m")
+    assert sorted(files) == sorted(p.name for p in (tmp_path / "m").iterdir())
+    loaded = load_model(tmp_path / "m")
+    assert type(loaded) is type(model)
+    assert loaded.feature_names_ == names
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.contributions(X[:20]), model.contributions(X[:20]))
+
+
+def test_lgbm_deterministic():
+    X, y = _data(6)
+    a = LightGBMRanker(num_boost_round=15, min_data_in_leaf=20, seed=3).fit(X, y).predict(X)
+    b = LightGBMRanker(num_boost_round=15, min_data_in_leaf=20, seed=3).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_predict_does_not_change_model():
+    X, y = _data(7)
+    model = LogisticRegressionRanker().fit(X, y)
+    before = (model.coef_.copy(), model.intercept_)
+    model.predict(X)
+    model.contributions(X[:3])
+    np.testing.assert_array_equal(model.coef_, before[0])
+    assert model.intercept_ == before[1]
+
+
+def test_non_convergence_is_reported():
+    X, y = _data(8)
+    with pytest.warns(ModelConvergenceWarning, match="did not converge in max_iter=2"):
+        model = LogisticRegressionRanker(max_iter=2).fit(X, y)
+    assert model.converged_ is False and model.n_iter_ == 2
+
+
+def test_convergence_is_silent():
+    X, y = _data(8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert LogisticRegressionRanker().fit(X, y).converged_
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.full(3000, 2), "y must hold only 0 and 1. Got 2 at row 0"),
+        (np.zeros(3000), "y must contain both classes"),
+        (np.zeros(10), "y must be a 1-D array of 3000 labels"),
+    ],
+)
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_bad_labels(name, y, match):
+    X, _ = _data()
+    with pytest.raises(ValueError, match=match):
+        _small(name).fit(X, y)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_bad_features(name):
+    X, y = _data()
+    with pytest.raises(TypeError, match="X must be a scipy.sparse matrix or a 2-D numeric numpy array. Got list"):
+        _small(name).fit([[1, 2]], y)
+    with pytest.raises(ValueError, match="feature_names must have one name per column of X \\(30\\). Got 2"):
+        _small(name).fit(X, y, feature_names=["a", "b"])
+    with pytest.raises(ValueError, match="feature_names must be unique. Got 'a'"):
+        _small(name).fit(X, y, feature_names=["a"] * 30)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        _small(name).predict(X)
+    model = _small(name).fit(X, y)
+    with pytest.raises(ValueError, match="X must have 30 columns .* Got 29 instead"):
+        model.predict(X[:, :29])
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("xgb", {}, "model must be one of \\['lgbm', 'lr'\\]. Got 'xgb' instead"),
+        ("lr", {"class_weight": "balanced"}, "Got 'class_weight' instead"),
+        ("lgbm", {"num_leaves": 0}, "num_leaves must be an int >= 1. Got 0 instead"),
+        ("lr", {"C": -1.0}, "C must be a positive finite number. Got -1.0 instead"),
+        ("lgbm", {"feature_fraction": 1.5}, "feature_fraction must be in \\(0, 1\\]. Got 1.5 instead"),
+    ],
+)
+def test_bad_params(name, params, match):
+    X, y = _data()
+    with pytest.raises(ValueError, match=match):
+        make_model(name, **params).fit(X, y)
+
+
+def test_load_refuses_unknown_model(tmp_path):
+    (tmp_path / "params.json").write_text(json.dumps({"model": "svm"}))
+    with pytest.raises(ValueError, match="must be one of \\['lgbm', 'lr'\\]. Got 'svm' instead"):
+        load_model(tmp_path)
+    with pytest.raises(ValueError, match="must hold a saved model"):
+        load_model(tmp_path / "nowhere")

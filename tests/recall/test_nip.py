@@ -1,0 +1,274 @@
+"""Tests of the NIP recall source: scorer, graph search vs exact, artifacts, bad input."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ltr.artifacts import ArtifactError
+from ltr.simulate import simulate_world
+from ltr.timeutil import day_index
+from recall import base
+from recall.base import validate_candidates
+from recall.nip import NIPRecall
+
+SMALL = dict(epochs=1, threads=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def world():
+    logs = simulate_world(users=300, items=400, days=6, candidates_per_request=30, seed=1).logs
+    # Two catalogue items nobody interacted with (attributes copied from items 0 and 1), and
+    # three clicks on an item outside the catalogue.
+    extra = logs.items.iloc[:2].copy()
+    extra["item_id"] = [10**6, 10**6 + 1]
+    clicks = logs.clicks.copy()
+    clicks.loc[clicks.index[:3], "item_id"] = 5 * 10**6
+    logs = dataclasses.replace(logs, items=pd.concat([logs.items, extra], ignore_index=True), clicks=clicks)
+    days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
+    end = int(days.min()) + 4
+    return logs, end, logs.requests.loc[days > end].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def model(world):
+    logs, end, _ = world
+    return NIPRecall(**SMALL).fit(logs, end)
+
+
+def _reference_score(net, hist_vecs: np.ndarray, profile_codes: np.ndarray, v: np.ndarray) -> float:
+    """One pair, by hand from the state dict: attention with an always-present empty slot, MLP."""
+    sd = {k: p.detach().numpy().astype(np.float64) for k, p in net.state_dict().items()}
+    keys = [sd["null_key"]] + [sd["wk.weight"] @ h for h in hist_vecs]
+    values = [sd["null_value"]] + [sd["wv.weight"] @ h + sd["wv.bias"] for h in hist_vecs]
+    q = sd["wq.weight"] @ v / np.sqrt(v.shape[0])
+    logits = np.array([q @ k for k in keys])
+    att = np.exp(logits - logits.max())
+    att /= att.sum()
+    interest = sum(a * val for a, val in zip(att, values))
+    prof = np.concatenate([sd[f"profile.embs.{j}.weight"][c] for j, c in enumerate(profile_codes)])
+    h = (sd["w_interest.weight"] @ interest + sd["w_interest.bias"] + sd["w_profile.weight"] @ prof
+         + sd["w_item.weight"] @ v + sd["w_cross.weight"] @ (interest * v))
+    h = np.maximum(h, 0)
+    h = np.maximum(sd["head.1.weight"] @ h + sd["head.1.bias"], 0)
+    return float((sd["head.3.weight"] @ h + sd["head.3.bias"])[0])
+
+
+@pytest.mark.parametrize("n_hist", [0, 1, 4])
+def test_scorer_matches_hand_reference(model, n_hist):
+    rng = np.random.default_rng(n_hist)
+    net = model.net_
+    vecs = model.item_vectors_
+    hist_rows = rng.choice(len(vecs), n_hist, replace=False)
+    hist = np.zeros((1, 4, vecs.shape[1]), np.float32)
+    mask = np.zeros((1, 4), bool)
+    hist[0, 4 - n_hist:] = vecs[hist_rows]
+    mask[0, 4 - n_hist:] = True
+    prof = np.array([[1, 2, 1, 0]])[:, : len(model.user_vocab_)]
+    items = rng.choice(len(vecs), 6, replace=False)
+    with torch.no_grad():
+        state = net.query_state(torch.from_numpy(hist), torch.from_numpy(mask), torch.from_numpy(prof))
+        got = net.score(state, torch.from_numpy(vecs[items])[None])[0].numpy()
+    want = [_reference_score(net, vecs[hist_rows], prof[0], vecs[i].astype(np.float64)) for i in items]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_contract_and_graph_recall(model, world):
+    logs, _, requests = world
+    graph = validate_candidates(model.retrieve(requests, logs, 50))
+    exact = model.retrieve(requests, logs, 50, exact=True)
+    assert list(graph.columns) == base.CANDIDATE_COLUMNS
+    assert (graph["source"] == "nip").all()
+    assert graph.groupby("request_id").size().max() == 50
+    assert (graph.groupby("request_id")["score"].diff().fillna(0) <= 1e-6).all()
+    assert set(graph["item_id"]) <= set(logs.items["item_id"])
+    recall = len(graph.merge(exact, on=["request_id", "item_id"])) / len(exact)
+    assert recall >= 0.95  # stated threshold for a 400-item catalogue, ef_search=200
+
+
+def test_exact_equals_brute_force(model, world):
+    logs, _, requests = world
+    few = requests.iloc[:5]
+    result = model.search(few, logs, 20, exact=True)
+    state = model._query_states(few, logs)
+    score = model._score_fn(state)
+    n = model.item_table_.n
+    for q in range(len(few)):
+        s = score(np.full(n, q, dtype=np.int64), np.arange(n, dtype=np.int64))
+        order = np.lexsort((np.arange(n), -s))[:20]
+        np.testing.assert_array_equal(result.labels[q], order)
+    assert (result.n_scored == n).all()
+
+
+def test_batch_equals_single(model, world):
+    logs, _, requests = world
+    batch = model.retrieve(requests.iloc[:6], logs, 30)
+    singles = pd.concat([model.retrieve(requests.iloc[[i]], logs, 30) for i in range(6)], ignore_index=True)
+    pd.testing.assert_frame_equal(batch, singles, check_exact=False, rtol=1e-4, atol=1e-5)
+
+
+def test_no_leakage_from_future_clicks(model, world):
+    logs, _, requests = world
+    few = requests.iloc[:10]
+    before = model.retrieve(few, logs, 20)
+    late = logs.clicks["ts"].to_numpy() >= few["ts"].min()
+    shuffled = logs.clicks.copy()
+    shuffled.loc[late, "item_id"] = np.random.default_rng(0).permutation(shuffled.loc[late, "item_id"].to_numpy())
+    after = model.retrieve(few, dataclasses.replace(logs, clicks=shuffled), 20)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_cold_and_unknown_users(model, world):
+    logs, _, requests = world
+    cold = pd.DataFrame({"request_id": [1, 2], "user_id": [10**9, requests["user_id"].iloc[0]],
+                         "ts": [0, 0]})  # nobody has clicks before ts 0
+    out = model.retrieve(cold, logs, 15)
+    assert out.groupby("request_id").size().tolist() == [15, 15]
+    assert np.isfinite(out["score"]).all()
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_k_larger_than_catalogue(model, world, exact):
+    logs, _, requests = world
+    out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=exact)
+    n = logs.items["item_id"].nunique()
+    assert out.groupby("request_id").size().tolist() == [n] * 3
+
+
+def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, world):
+    from recall._torch_utils import feature_tensors
+
+    logs, _, requests = world
+    table = model.item_table_
+    rows = table.rows(np.array([10**6, 10**6 + 1]))
+    assert (rows >= 0).all() and (table.id_codes[rows] == 0).all()
+    # their vector is the tower's fallback: "unknown id" slot + their own attributes
+    src = table.rows(logs.items["item_id"].to_numpy()[:2])
+    feats = feature_tensors(table, src)
+    feats["id_codes"] = torch.zeros_like(feats["id_codes"])
+    with torch.no_grad():
+        want = model.net_.item_vectors(feats).numpy()
+    np.testing.assert_allclose(model.item_vectors_[rows], want, rtol=1e-5, atol=1e-6)
+    out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=True)
+    assert {10**6, 10**6 + 1} <= set(out["item_id"])
+    assert 5 * 10**6 not in set(out["item_id"])
+    assert model.item_table_.rows(np.array([5 * 10**6]))[0] == -1
+
+
+def test_save_load_roundtrip_and_tamper(model, world, tmp_path):
+    logs, _, requests = world
+    model.save(tmp_path / "nip")
+    loaded = base.load(tmp_path / "nip")
+    assert isinstance(loaded, NIPRecall)
+    pd.testing.assert_frame_equal(model.retrieve(requests, logs, 40), loaded.retrieve(requests, logs, 40))
+    for name in ("model.pt", "index.bin"):
+        target = tmp_path / f"t_{name}"
+        model.save(target)
+        data = bytearray((target / name).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (target / name).write_bytes(bytes(data))
+        with pytest.raises(ArtifactError, match="modified|tamper|sha256|checksum"):
+            NIPRecall.load(target)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"dim": 0}, "dim must be an int >= 1"),
+    ({"temperature": 0.0}, "temperature must be a float > 0"),
+    ({"id_dropout": 1.0}, r"id_dropout must be a float in \[0, 1\)"),
+    ({"hidden": ()}, "hidden must be a non-empty tuple"),
+    ({"in_batch": False, "n_popular": 0, "n_uniform": 0}, "n_popular \\+ n_uniform must be >= 1"),
+])
+def test_bad_params(world, kwargs, match):
+    logs, end, _ = world
+    with pytest.raises(ValueError, match=match):
+        NIPRecall(**kwargs).fit(logs, end)
+
+
+def test_bad_k_and_unfitted(model, world):
+    logs, _, requests = world
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        model.retrieve(requests, logs, 0)
+    with pytest.raises(ValueError, match="must be fitted"):
+        NIPRecall().retrieve(requests, logs, 5)
+
+
+class _TableNet:
+    """A scorer reading a fixed (query, item) table; item "vectors" carry the item index."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = torch.from_numpy(table)
+
+    def score(self, state, items):
+        q = state[0]
+        idx = items[..., 0].long().expand(q.shape[0], -1)
+        return self.table[q[:, None], idx]
+
+
+def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
+    def lse(values):
+        values = np.asarray(values, dtype=np.float64)
+        return values.max() + np.log(np.exp(values - values.max()).sum())
+
+    B = len(pos)
+    pos_terms, casc = [], []
+    for b in range(B):
+        own = T[b, pos[b]] / tau - np.log(p[b])
+        rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
+        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q) if s != pos[b]]
+        hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b]) if lv >= 0]
+        pos_terms.append(w[b] * (lse([own] + rand + [x for x, _ in hard_b]) - own))
+        for x, lv in hard_b:
+            lower = [y for y, lk in hard_b if lv > 0 and lk > lv]
+            casc.append(lse([x] + rand + lower) - x)
+    loss = sum(pos_terms) / sum(w)
+    if casc:
+        loss += cw * np.mean(casc)
+    return loss
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("in_batch", [True, False])
+def test_batch_loss_matches_slow_reference(seed, in_batch):
+    from recall._torch_utils import TrainConfig, _batch_loss
+
+    rng = np.random.default_rng(seed)
+    n_items, B, H = 12, 5, 4
+    T = rng.normal(size=(B, n_items + 1)).astype(np.float32)
+    pos = rng.integers(0, 4, B)  # few distinct items: accidental in-batch hits happen
+    sampled = rng.integers(0, n_items, 6)
+    hard = rng.integers(4, n_items, (B, H))
+    levels = rng.integers(-1, 4, (B, H))
+    hard = np.where(levels >= 0, hard, n_items)  # padding points at the pad row
+    p = rng.uniform(0.05, 0.9, B)
+    q = rng.uniform(0.05, 2.0, sampled.size)
+    w = rng.choice([1.0, 3.0], B).astype(np.float32)
+    cfg = TrainConfig(epochs=1, batch_size=B, lr=0.1, weight_decay=0.0, temperature=0.7, n_popular=3,
+                      n_uniform=3, in_batch=in_batch, cascade_weight=0.5, id_dropout=0.0, flatness=0.0,
+                      seed=0, verbose=False, desc="")
+    vecs = torch.arange(n_items + 1, dtype=torch.float32)[:, None]
+    state = (torch.arange(B),)
+    got = _batch_loss(_TableNet(T), cfg, state, vecs, pos, hard, sampled, pos, levels.astype(np.int64), sampled,
+                      p, q, torch.from_numpy(w))
+    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, w, 0.7, in_batch, 0.5)
+    np.testing.assert_allclose(float(got), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_empty_requests(model, world, exact):
+    logs, _, requests = world
+    out = model.retrieve(requests.iloc[:0], logs, 10, exact=exact)
+    assert list(out.columns) == base.CANDIDATE_COLUMNS and len(out) == 0
+
+
+def test_category_cap(world, model):
+    logs, _, requests = world
+    capped = NIPRecall(**dict(model.get_params(), max_per_category=3))
+    for name in ("net_", "item_table_", "item_vectors_", "graph_", "user_vocab_", "item_vocab_"):
+        setattr(capped, name, getattr(model, name))
+    for exact in (False, True):
+        out = capped.retrieve(requests.iloc[:5], logs, 20, exact=exact)
+        cats = model.item_table_.categories[model.item_table_.rows(out["item_id"].to_numpy())]
+        assert pd.Series(cats).groupby(out["request_id"].to_numpy()).value_counts().max() <= 3
