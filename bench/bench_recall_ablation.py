@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eval.metrics import hitrate_at_k
 from ltr.join import join_samples
 from ltr.logs import read_logs
 from ltr.simulate import simulate_world
@@ -27,14 +28,8 @@ KS = (50, 100, 1200)
 
 
 def _hitrate(candidates: pd.DataFrame, targets: pd.DataFrame) -> list[float]:
-    try:
-        from eval.metrics import hitrate_at_k
-        table = hitrate_at_k(candidates, targets, list(KS))
-        return [float(table.loc[k, "hitrate"]) for k in KS]
-    except ImportError:  # eval.metrics not available: same definition, hits / targets
-        merged = targets.merge(candidates[["request_id", "item_id", "rank"]], on=["request_id", "item_id"], how="left")
-        rank = merged["rank"].fillna(np.inf).to_numpy()
-        return [float((rank <= k).mean()) for k in KS]
+    table = hitrate_at_k(candidates, targets, list(KS))
+    return [float(table.loc[k, "hitrate"]) for k in KS]
 
 
 def main() -> None:

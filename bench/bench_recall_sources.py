@@ -26,19 +26,13 @@ from recall.hot import HotRecall  # noqa: E402
 from recall.itemcf import ItemCFRecall  # noqa: E402
 from recall.merge import _scale_quotas, merge  # noqa: E402
 
-try:
-    from eval.metrics import hitrate_at_k
-except ImportError:  # pragma: no cover - the metric module is written separately
-    hitrate_at_k = None
+from eval.metrics import hitrate_at_k  # noqa: E402
 
 
 def _hitrate(cands: pd.DataFrame, targets: pd.DataFrame, k: int) -> float:
     if not len(targets):
         return float("nan")
-    if hitrate_at_k is not None:
-        return float(hitrate_at_k(cands, targets, k)["hitrate"].iloc[0])
-    hit = targets.merge(cands.loc[cands["rank"] <= k, ["request_id", "item_id"]], how="left", indicator=True)
-    return float((hit["_merge"] == "both").mean())
+    return float(hitrate_at_k(cands, targets, k)["hitrate"].iloc[0])
 
 
 def main(argv: list[str] | None = None) -> int:

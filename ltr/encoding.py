@@ -225,6 +225,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # Hash lookups built once, so transform (also on single online rows) is cheap
         # and never mutates the estimator.
         self._lookups = [pd.Index(c, dtype=object) for c in categories]
+        self._numeric_lookups = [_numeric_lookup(c) for c in categories]
 
     def transform(self, X: Any) -> np.ndarray:
         """Map values to codes.
@@ -241,7 +242,14 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             ``unknown_code_[j]``, missing values ``missing_code_[j]``.
         """
         check_is_fitted(self, "categories_")
-        columns = self._columns(X, reset=False)
+        return self._encode_columns(self._columns(X, reset=False))
+
+    def _encode_columns(self, columns: list[np.ndarray]) -> np.ndarray:
+        """Codes of already split 1-D columns (``transform`` minus the frame validation).
+
+        Callers that own the column layout (``ltr.features`` on the serving path) skip
+        the DataFrame round trip; the per-column kind checks still run.
+        """
         n_rows = columns[0].shape[0] if columns else 0
         codes = np.empty((n_rows, len(columns)), dtype=np.int32)
         for j, values in enumerate(columns):
@@ -254,7 +262,12 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"Column {self._label(j)} must hold {fitted} values as in fit. "
                     f"Got {kind} values (first: {_plain(values[0])!r}) instead."
                 )
-            found = self._lookups[j].get_indexer(values)
+            numeric = self._numeric_lookups[j]
+            found = None
+            if numeric is not None and values.dtype.kind in "iuf":
+                found = _numeric_indexer(numeric, values)
+            if found is None:
+                found = self._lookups[j].get_indexer(values)
             found[found < 0] = self.unknown_code_[j]
             found[pd.isna(values)] = self.missing_code_[j]
             codes[:, j] = found
@@ -365,6 +378,43 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         encoder.value_kinds_ = kinds
         return encoder
+
+
+_EXACT_INT = 2**53
+
+
+def _numeric_lookup(categories: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted float64 levels and their codes, when every level is a number float64 holds exactly.
+
+    Python compares ``2 == 2.0`` by value and so does float64 for integers up to 2**53,
+    so a binary search over these floats finds exactly the levels the object index finds.
+    """
+    if not categories:
+        return None
+    for c in categories:
+        if isinstance(c, bool) or not isinstance(c, (int, float)):
+            return None
+        if isinstance(c, int) and abs(c) > _EXACT_INT:
+            return None
+    levels = np.array(categories, dtype=np.float64)
+    order = np.argsort(levels, kind="stable")
+    return levels[order], order.astype(np.int64)
+
+
+def _numeric_indexer(lookup: tuple[np.ndarray, np.ndarray], values: np.ndarray) -> np.ndarray | None:
+    """Codes of numeric ``values`` (-1 unseen; NaN gets -1 too), or None to fall back."""
+    if values.dtype.kind in "iu":
+        if values.size and (values.max() > _EXACT_INT or values.min() < -_EXACT_INT):
+            return None
+        as_float = values.astype(np.float64)
+    elif values.dtype.itemsize == 8:
+        as_float = values
+    else:
+        return None
+    levels, codes = lookup
+    pos = np.searchsorted(levels, as_float)
+    np.minimum(pos, levels.size - 1, out=pos)
+    return np.where(levels[pos] == as_float, codes[pos], -1)
 
 
 def _plain_sorted(levels: np.ndarray) -> list[Any]:

@@ -33,7 +33,7 @@ from ltr.binning import BinCollapseWarning, QuantileBinner
 from ltr.encoding import CategoryEncoder
 from ltr.pit_stats import COUNT_NAMES, DailyStats
 from ltr.smoothing import BetaPrior, fit_beta_prior
-from ltr.sparse import FeatureSpace
+from ltr.sparse import FeatureSpace, _RowBlockWriter
 from ltr.timeutil import day_index
 
 __all__ = ["FeatureBuilder", "FeatureMatrix", "KEY_FAMILIES"]
@@ -79,6 +79,32 @@ class FeatureMatrix:
     dense_names: list[str]
 
 
+# ---------------------------------------------------------------------- id look-ups
+class _IdLookup:
+    """Row of each queried id among distinct ``ids`` (-1 when absent), built once.
+
+    Integer ids are found by ``np.searchsorted`` over a sorted copy (exactly what
+    ``pandas.Index(ids).get_indexer`` answers for integer queries, without building a
+    hash table of the query per call); other id or query types use a cached
+    ``pandas.Index``.
+    """
+
+    def __init__(self, ids: np.ndarray):
+        self._index = pd.Index(ids)
+        self._int = ids.dtype.kind in "iu" and ids.dtype.itemsize == 8 and ids.size > 0
+        if self._int:
+            ids = ids.astype(np.int64)
+            self._order = np.argsort(ids, kind="stable")
+            self._sorted = ids[self._order]
+
+    def __call__(self, query: Any) -> np.ndarray:
+        if self._int and isinstance(query, np.ndarray) and query.dtype.kind == "i" and query.ndim == 1:
+            pos = np.searchsorted(self._sorted, query)
+            np.minimum(pos, self._sorted.size - 1, out=pos)
+            return np.where(self._sorted[pos] == query, self._order[pos], -1).astype(np.int64, copy=False)
+        return np.asarray(self._index.get_indexer(query), dtype=np.int64)
+
+
 # ---------------------------------------------------------------------- attribute tables
 class _AttributeTable:
     """Item or user attributes keyed by id: numeric, string and embedding columns."""
@@ -87,7 +113,7 @@ class _AttributeTable:
         self.ids = ids
         self.columns = columns
         self.embedding = embedding
-        self._index = pd.Index(ids)
+        self._lookup = _IdLookup(ids)
         # Float codes (NaN = missing) let string attributes serve as counting keys
         # without per-row string handling.
         self.codes: dict[str, np.ndarray] = {}
@@ -141,7 +167,7 @@ class _AttributeTable:
         return cls(_plain_ids(ids.to_numpy()), columns, embedding)
 
     def lookup(self, ids: Any) -> np.ndarray:
-        return np.asarray(self._index.get_indexer(ids), dtype=np.int64)
+        return self._lookup(ids)
 
     def take(self, column: str, index: np.ndarray) -> np.ndarray:
         values = self.columns[column]
@@ -240,7 +266,7 @@ class _ClickLog:
         self.t_min = int(self.time.min()) if self.time.size else 0
         self.stride = (int(self.time.max()) - self.t_min + 2) if self.time.size else 2
         self._composite = self.user * self.stride + (self.time - self.t_min)
-        self._user_index = pd.Index(user_levels)
+        self._user_index = _IdLookup(user_levels)
 
     @classmethod
     def from_frame(cls, frame: Mapping[str, np.ndarray], time_column: str, items: _AttributeTable) -> "_ClickLog":
@@ -267,7 +293,7 @@ class _ClickLog:
         out = np.full((n, dim), np.nan)
         if self.user.size == 0 or n == 0:
             return out
-        user = np.asarray(self._user_index.get_indexer(user_ids), dtype=np.int64)
+        user = self._user_index(user_ids)
         known = user >= 0
         base = np.maximum(user, 0) * self.stride
         hi = np.searchsorted(self._composite, base + np.clip(end - self.t_min, 0, self.stride - 1), side="left")
@@ -307,6 +333,29 @@ class _ClickLog:
             arrays[f"{prefix}time"],
             arrays[f"{prefix}item"],
         )
+
+
+def _bin_codes(cont: np.ndarray, plan: Mapping[str, Any], out: np.ndarray) -> None:
+    """Bin codes of the binned columns of ``cont`` into ``out`` (QuantileBinner's rule).
+
+    Left-closed bins, NaN code last: the code of ``x`` is the number of inner edges
+    ``<= x``, which equals ``searchsorted(inner, x, side="right")``; for the handful of
+    edges here counting over the whole (rows, features) block is several times faster
+    than a binary search per column, and one call per edge rank instead of one per
+    (feature, edge) keeps small (serving) batches cheap too.
+    """
+    x = cont if plan["identity"] else cont[:, plan["index"]]
+    edges = plan["edges"]
+    if edges is not None:
+        code = np.zeros(x.shape, dtype=np.int32, order="F")
+        for row in edges:
+            code += x >= row
+    else:
+        code = np.empty(x.shape, dtype=np.int32, order="F")
+        for j, inner in enumerate(plan["inner"]):
+            code[:, j] = np.searchsorted(inner, x[:, j], side="right")
+    np.copyto(code, np.broadcast_to(plan["nan_codes"], code.shape), where=np.isnan(x))
+    out[...] = code
 
 
 def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -530,10 +579,16 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             counts = table.window_counts(table.key_index(frame), end, windows, span)
             prior = self.priors_[family]
             for w in windows:
+                as_float = {}
                 for name in COUNT_NAMES:
-                    columns.append(counts[(w, name)].astype(np.float64))
+                    as_float[name] = counts[(w, name)].astype(np.float64)
+                    columns.append(as_float[name])
                     names.append(f"{family}_{_COUNT_SHORT[name]}_{w}d")
-                columns.append(prior.smooth(counts[(w, "clicks")], counts[(w, "exposures")]))
+                # BetaPrior.smooth's formula, term for term (bit-identical), without its
+                # input validation: table counts are finite non-negative integers.
+                columns.append(
+                    (as_float["clicks"] + prior.alpha) / (as_float["exposures"] + prior.alpha + prior.beta)
+                )
                 names.append(f"{family}_ctr_{w}d")
         if self.items_ is not None:
             item_row = frame["_item_row"]
@@ -563,6 +618,31 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         clicks = _ClickLog.from_frame(frame, time_column, self.items_) if self._has_embedding_ else None
         return stats, clicks
 
+    def _bin_plan(self) -> dict[str, Any]:
+        """Binning layout of the fitted binner, as arrays the transform loop can use at once.
+
+        ``edges`` stacks every binned feature's inner edges into one (K, n_binned) table
+        padded with NaN (``x >= NaN`` is False, so padding never counts), or is None when
+        some feature has more than 16 inner edges (then each column gets a binary search).
+        """
+        position = {name: j for j, name in enumerate(self.continuous_names_)}
+        index = np.array([position[name] for name in self.binned_names_], dtype=np.intp)
+        inner = [np.asarray(e[1:-1], dtype=np.float64) for e in self.binner_.bin_edges_]
+        k = max((e.size for e in inner), default=0)
+        edges = None
+        if k <= 16:
+            edges = np.full((k, len(inner)), np.nan)
+            for j, e in enumerate(inner):
+                edges[: e.size, j] = e
+        return {
+            "index": index,
+            "identity": bool(np.array_equal(index, np.arange(len(self.continuous_names_)))),
+            "edges": edges,
+            "inner": inner,
+            "nan_codes": np.asarray(self.binner_.n_bins_, dtype=np.int32),
+            "cosine": position.get(_COSINE, -1),
+        }
+
     def _attribute_codes(self) -> dict[str, np.ndarray]:
         """Codes of the item/user categorical features per attribute-table row.
 
@@ -580,7 +660,12 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         """int32 codes of the context, item and user categorical features, in that order."""
         blocks = []
         if "context" in self.encoders_:
-            blocks.append(self.encoders_["context"].transform(self._context_frame(frame)))
+            # Same columns (and dtypes) as _context_frame, without building a frame per call.
+            columns = []
+            for col in self._groups_["context"]:
+                values = frame[col]
+                columns.append(values.astype(object) if values.dtype.kind in "US" else values)
+            blocks.append(self.encoders_["context"]._encode_columns(columns))
         for group, row in (("item", "_item_row"), ("user", "_user_row")):
             if group in attribute_codes:
                 per_row = attribute_codes[group]
@@ -702,6 +787,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         )
         self.feature_names_ = list(self.space_.feature_names)
         self.dense_names_ = list(names) + [f"{c}:code" for c in self.categorical_]
+        self._attribute_codes_ = self._attribute_codes()
+        self._bin_plan_ = self._bin_plan()
         return self
 
     # ------------------------------------------------------------------ transform
@@ -747,45 +834,38 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         n_bin = len(self.binned_names_)
         n_cat = len(self.categorical_)
         n_cont = len(self.continuous_names_)
-        position = {name: j for j, name in enumerate(self.continuous_names_)}
-        binned = [position[name] for name in self.binned_names_]
-        nan_codes = self.binner_.n_bins_
-        inner_edges = [edges[1:-1] for edges in self.binner_.bin_edges_]
-        attribute_codes = self._attribute_codes()
-        codes = np.empty((n, n_bin + n_cat), dtype=np.int32)
-        values = np.zeros((n, 1)) if self._has_embedding_ else None
+        plan = getattr(self, "_bin_plan_", None) or self._bin_plan()
+        attribute_codes = getattr(self, "_attribute_codes_", None)
+        if attribute_codes is None:
+            attribute_codes = self._attribute_codes()
+        n_values = 1 if self._has_embedding_ else 0
+        space = self.space_
+        writer = _RowBlockWriter(n, space.n_levels, n_values, space.n_features)
         out_dense = np.empty((n, n_cont + n_cat), dtype=np.float64, order="F") if dense else np.empty((n, 0))
+        scratch = None if dense else np.empty((min(n, chunk_size), n_cont), dtype=np.float64, order="F")
         # Row chunks keep the per-column work in cache and the float temporaries small;
         # every value is computed row by row, so chunking never changes a number.
         for start in range(0, n, chunk_size):
             rows = slice(start, min(start + chunk_size, n))
+            m = rows.stop - rows.start
             sub = {name: arr[rows] for name, arr in frame.items()}
             columns, _ = self._continuous(sub, stats, clicks)
-            block = np.empty((len(sub["ts"]), n_bin + n_cat), dtype=np.int32, order="F")
-            for j, c in enumerate(binned):
-                # Same rule as QuantileBinner.transform: left-closed bins, NaN code last.
-                # (counting edges <= x equals searchsorted(side="right") and, for the
-                # handful of edges here, is several times faster than a binary search.)
-                col = columns[c]
-                if inner_edges[j].size <= 16:
-                    code = np.zeros(col.size, dtype=np.int32)
-                    for edge in inner_edges[j]:
-                        code += col >= edge
-                else:
-                    code = np.searchsorted(inner_edges[j], col, side="right")
-                code[np.isnan(col)] = nan_codes[j]
-                block[:, j] = code
+            cont = out_dense[rows, :n_cont] if dense else scratch[:m]
+            for j, col in enumerate(columns):
+                cont[:, j] = col
+            block = np.empty((m, n_bin + n_cat), dtype=np.int32, order="F")
+            if n_bin:
+                _bin_codes(cont, plan, block[:, :n_bin])
             if n_cat:
                 block[:, n_bin:] = self._category_codes(sub, attribute_codes)
-            codes[rows] = block
-            if values is not None:
-                cosine = columns[position[_COSINE]]
-                values[rows, 0] = np.where(np.isnan(cosine), 0.0, cosine)
+            values = None
+            if n_values:
+                cosine = cont[:, plan["cosine"]]
+                values = np.where(np.isnan(cosine), 0.0, cosine)[:, None]
+            writer.write(rows, block, values)
             if dense:
-                for j, col in enumerate(columns):
-                    out_dense[rows, j] = col
                 out_dense[rows, n_cont:] = block[:, n_bin:]
-        X = self.space_.to_csr(codes, values)
+        X = writer.finish()
         return FeatureMatrix(
             X=X,
             feature_names=list(self.feature_names_),
@@ -921,6 +1001,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             self.clicks_ = _ClickLog.from_arrays(arrays, "clicks.") if meta["has_clicks"] else None
             self.feature_names_ = list(self.space_.feature_names)
             self.dense_names_ = self.continuous_names_ + [f"{c}:code" for c in self.categorical_]
+            self._attribute_codes_ = self._attribute_codes()
+            self._bin_plan_ = self._bin_plan()
         except KeyError as exc:
             raise ValueError(f"meta/arrays must hold a complete FeatureBuilder state. Got no {exc.args[0]!r} instead.") from None
         return self

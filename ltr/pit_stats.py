@@ -44,6 +44,41 @@ def _level_index(levels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return found
 
 
+class _LevelLookup:
+    """Position of values in one key column's levels, built once per table.
+
+    Sorted int64 or float64 levels are searched with ``np.searchsorted`` (no hashing, no
+    per-call index construction); anything else goes through a cached ``pandas.Index``.
+    Both give exactly :func:`_level_index`'s answer.
+    """
+
+    def __init__(self, levels: np.ndarray):
+        self.levels = levels
+        kind = levels.dtype.kind
+        self._sorted = (
+            levels.size > 0
+            and levels.dtype.itemsize == 8
+            and kind in "if"
+            and (levels.size == 1 or bool(np.all(levels[1:] > levels[:-1])))
+        )
+        self._index = None if self._sorted or levels.size == 0 else pd.Index(levels)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        levels = self.levels
+        if levels.size == 0:
+            return np.full(len(values), -1, dtype=np.int64)
+        kind = levels.dtype.kind
+        if self._sorted and values.dtype.kind == kind and (kind == "i" or values.dtype.itemsize == 8):
+            pos = np.searchsorted(levels, values)
+            np.minimum(pos, levels.size - 1, out=pos)
+            hit = levels[pos] == values  # False for NaN
+            return np.where(hit, pos, -1).astype(np.int64, copy=False)
+        index = self._index if self._index is not None else pd.Index(levels)
+        found = np.asarray(index.get_indexer(values), dtype=np.int64)
+        found[pd.isna(values)] = -1
+        return found
+
+
 def _as_storable(levels: np.ndarray) -> np.ndarray:
     """Levels as a plain numpy array that ``np.load(allow_pickle=False)`` can read."""
     if levels.dtype.kind in "iu":
@@ -131,11 +166,12 @@ class DailyStats:
         if n > 1 and np.any(np.diff(composite) <= 0):
             raise ValueError("row_key and row_time must be sorted by (key, time) without duplicates.")
         self._composite = composite
-        # Leading zero so that cum[i] is the sum of rows [0, i).
-        self._cum = {
-            name: np.concatenate(([0], np.cumsum(arr, dtype=np.int64)))
-            for name, arr in self.counts.items()
-        }
+        # Leading zero so that cum[i] is the sum of rows [0, i); one (n + 1, 3) table so
+        # that a window needs one gather for all three counts.
+        self._cum_all = np.zeros((n + 1, len(COUNT_NAMES)), dtype=np.int64)
+        for j, name in enumerate(COUNT_NAMES):
+            np.cumsum(self.counts[name], dtype=np.int64, out=self._cum_all[1:, j])
+        self._lookups = [_LevelLookup(lv) for lv in self.levels]
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -235,9 +271,9 @@ class DailyStats:
         """
         codes = None
         valid = None
-        for col, lv, radix in zip(self.key_columns, self.levels, self._radix):
+        for col, lookup, radix in zip(self.key_columns, self._lookups, self._radix):
             values = _column_values(query, col, "query")
-            pos = _level_index(lv, values)
+            pos = lookup(values)
             valid = pos >= 0 if valid is None else valid & (pos >= 0)
             codes = np.maximum(pos, 0) if codes is None else codes * radix + np.maximum(pos, 0)
         found = np.searchsorted(self.key_codes, codes)
@@ -247,16 +283,18 @@ class DailyStats:
             hit &= self.key_codes[found] == codes
         return np.where(hit, found, -1).astype(np.int64)
 
-    def _prefix_position(self, key: np.ndarray, end: np.ndarray, order: np.ndarray) -> np.ndarray:
+    def _prefix_position(self, base: np.ndarray, end: np.ndarray, order: np.ndarray) -> np.ndarray:
         """Number of table rows before (key, end), i.e. cum index of the rows of key with t < end.
 
-        ``order`` sorts the queries by (key, end) and so by every (key, end - w) too:
-        numpy's searchsorted is several times faster on sorted needles.
+        ``base`` is ``key * stride`` per query. ``order`` sorts the queries by (key, end)
+        and so by every (key, end - w) too: numpy's searchsorted is several times faster
+        on sorted needles.
         """
-        offset = np.clip(end - self.t_min, 0, self._stride - 1)
-        needles = (np.maximum(key, 0) * self._stride + offset)[order]
-        out = np.empty(key.size, dtype=np.int64)
-        out[order] = np.searchsorted(self._composite, needles, side="left")
+        offset = end - self.t_min
+        np.clip(offset, 0, self._stride - 1, out=offset)
+        offset += base
+        out = np.empty(base.size, dtype=np.int64)
+        out[order] = np.searchsorted(self._composite, offset[order], side="left")
         return out
 
     def window_counts(
@@ -286,15 +324,21 @@ class DailyStats:
         """
         key = np.asarray(key, dtype=np.int64)
         end = np.asarray(end, dtype=np.int64)
-        seen = key >= 0
-        order = np.argsort(np.maximum(key, 0) * self._stride + np.clip(end - self.t_min, 0, self._stride - 1))
-        hi = self._prefix_position(key, end, order)
+        unseen = key < 0
+        base = np.maximum(key, 0) * self._stride
+        offset = end - self.t_min
+        np.clip(offset, 0, self._stride - 1, out=offset)
+        order = np.argsort(base + offset)
+        hi = self._prefix_position(base, end, order)
+        # Unseen keys get an empty range (hi == lo), hence zero counts.
+        hi[unseen] = 0
         out: dict[tuple[int, str], np.ndarray] = {}
         for w in windows:
-            lo = self._prefix_position(key, end - int(w) * int(span), order)
-            for name in COUNT_NAMES:
-                cum = self._cum[name]
-                out[(int(w), name)] = np.where(seen, cum[hi] - cum[lo], 0)
+            lo = self._prefix_position(base, end - int(w) * int(span), order)
+            lo[unseen] = 0
+            sums = self._cum_all[hi] - self._cum_all[lo]
+            for j, name in enumerate(COUNT_NAMES):
+                out[(int(w), name)] = sums[:, j]
         return out
 
     def totals(self) -> dict[str, np.ndarray]:

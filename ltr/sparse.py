@@ -139,6 +139,61 @@ def codes_to_csr(
     return X
 
 
+class _RowBlockWriter:
+    """Fill a :func:`codes_to_csr` matrix row block by row block, without a codes array.
+
+    For trusted callers (``ltr.features``) whose codes are in range by construction: the
+    indices and data arrays are written in place, chunk by chunk, so the full
+    ``(n_rows, n_code_columns)`` codes array and its offset-shifted copy never exist.
+    :meth:`finish` gives exactly the matrix ``codes_to_csr`` gives for the same codes
+    and values (same dtypes, same canonical flags).
+    """
+
+    def __init__(self, n_rows: int, n_levels: np.ndarray, n_value_cols: int, n_features: int):
+        levels = np.asarray(n_levels, dtype=np.int64)
+        self.n_code_cols = levels.size
+        width = self.n_code_cols + n_value_cols
+        self.n_rows, self.n_features = n_rows, int(n_features)
+        self.idx_dtype = _choose_index_dtype(None, _INT32_MAX, n_rows * width, self.n_features)
+        offsets = np.zeros(self.n_code_cols, dtype=np.int64)
+        np.cumsum(levels[:-1], out=offsets[1:])
+        self.offsets = offsets.astype(self.idx_dtype)
+        needed = int(levels.sum()) + n_value_cols
+        self.value_columns = np.arange(needed - n_value_cols, needed, dtype=self.idx_dtype)
+        self.indices = np.empty((n_rows, width), dtype=self.idx_dtype)
+        self.data = np.empty((n_rows, width), dtype=np.float64)
+
+    def write(self, rows: slice, codes: np.ndarray, values: np.ndarray | None) -> None:
+        k = self.n_code_cols
+        if k:
+            np.add(codes, self.offsets, out=self.indices[rows, :k], casting="unsafe")
+            self.data[rows, :k] = 1
+        if values is not None and values.shape[1]:
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"values must be finite. Got {float(values[row, col])!r} at row "
+                    f"{rows.start + row}, value column {col} instead; impute missing values "
+                    "before assembling."
+                )
+            self.indices[rows, k:] = self.value_columns
+            self.data[rows, k:] = values
+
+    def finish(self) -> sp.csr_matrix:
+        width = self.indices.shape[1]
+        indptr = np.arange(self.n_rows + 1, dtype=self.idx_dtype)
+        indptr *= width
+        X = sp.csr_matrix((self.n_rows, self.n_features), dtype=np.float64)
+        X.data = self.data.reshape(-1)
+        X.indices = self.indices.reshape(-1)
+        X.indptr = indptr
+        X.check_format(full_check=False)
+        X.has_sorted_indices = True
+        X.has_canonical_format = True
+        return X
+
+
 def _as_codes(codes: Any) -> np.ndarray:
     array = np.asarray(codes)
     if array.ndim != 2:

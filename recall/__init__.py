@@ -13,6 +13,19 @@ _EXPORTS = {
     "CANDIDATE_COLUMNS": "recall.base",
     "SOURCES": "recall.base",
     "merge": "recall.merge",
+    "MergedRecall": "recall.merge",
+    "NIPRecall": "recall.nip",
+    "TwoTowerRecall": "recall.two_tower",
+    "ItemCFRecall": "recall.itemcf",
+    "HotRecall": "recall.hot",
+    "build_training_samples": "recall.training_data",
+    "StreamingFrequencyEstimator": "recall.freq_estimator",
+    "HNSWGraph": "recall.hnsw_graph",
+    "read_graph": "recall.hnsw_graph",
+    "build_index": "recall.hnsw_graph",
+    "LayeredBeamSearch": "recall.hnsw_search",
+    "SearchResult": "recall.hnsw_search",
+    "exact_search": "recall.hnsw_search",
 }
 
 __all__ = sorted(_EXPORTS)
