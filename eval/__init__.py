@@ -4,7 +4,7 @@ Public names are imported lazily (PEP 562) so ``python -m eval.report`` runs onc
 """
 from __future__ import annotations
 
-import importlib
+from ltr._lazy import lazy_exports
 
 _EXPORTS = {
     **{name: "eval.metrics" for name in (
@@ -20,13 +20,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'eval' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports('eval', _EXPORTS)

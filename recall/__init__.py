@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-import importlib
+from ltr._lazy import lazy_exports
 
 _EXPORTS = {
     "load": "recall.base",
@@ -29,13 +29,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'recall' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports('recall', _EXPORTS)
