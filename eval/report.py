@@ -35,8 +35,8 @@ _PERCENT_METRICS = {"ctr", "cvr", "uctr", "ucvr", "request_ctr", "request_cvr"}
 class _Steps:
     """One line per long step on stderr ("[2/6] offline vs online AUC ... 0.4 s"); silent when quiet."""
 
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self.done = total, quiet, 0
+    def __init__(self, total: int, quiet: bool, done: int = 0):
+        self.total, self.quiet, self.done = total, quiet, done
 
     def __call__(self, name: str, fn, *args, **kwargs):
         self.done += 1
@@ -141,6 +141,7 @@ def build_readout(
     ks: tuple[int, ...] = RECALL_KS,
     quiet: bool = True,
     join_report: dict | None = None,
+    _progress: _Steps | None = None,
 ) -> dict:
     """Compute the whole readout as a JSON-ready dict.
 
@@ -165,7 +166,7 @@ def build_readout(
     -------
     dict
     """
-    steps = _Steps(6, quiet)
+    steps = _progress if _progress is not None else _Steps(6, quiet)
     days = samples["day"].to_numpy()
     lo = int(days.min()) if start_day is None else start_day
     hi = int(days.max()) if end_day is None else end_day
@@ -422,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     from ltr.logs import LogValidationError, read_logs
 
     try:
-        steps = _Steps(3, args.quiet)
+        # One numbered sequence across the CLI's own steps and build_readout's six.
+        steps = _Steps(6 + 2 + bool(args.bundle), args.quiet)
         logs = steps("read and validate logs", read_logs, args.logs, tz=args.tz)
         joined = steps("join samples", join_samples, logs)
         samples = joined.samples
@@ -450,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             end_day=parse_day(args.end, "--end") if args.end else None, cuped=args.cuped,
             offline_scores=offline, offline_name=name, candidates=candidates,
             ks=tuple(args.k) if args.k else RECALL_KS, quiet=args.quiet, join_report=joined.report.to_dict(),
+            _progress=steps,
         )
         readout["logs"] = str(args.logs)
         text = render(readout, args.format)

@@ -356,8 +356,8 @@ def test_cli_runs_with_candidates_and_progress_lines(small_dir, tmp_path, capsys
     rc, out, err = _cli([path, "--candidates", file, "--k", "5", "--k", "20", "--format", "md"], capsys)
     assert rc == 0
     assert "## Recall funnel: rand" in out
-    for step in ("[1/3] read and validate logs", "[2/3] join samples", "[1/6] A/B statistics",
-                 "[2/6] offline vs online AUC", "[6/6] recall funnel"):
+    for step in ("[1/8] read and validate logs", "[2/8] join samples", "[3/8] A/B statistics",
+                 "[4/8] offline vs online AUC", "[8/8] recall funnel"):
         assert step in err
     rc, out, err = _cli([path, "--quiet", "--format", "json", "--out", tmp_path / "o" / "r.json"], capsys)
     assert rc == 0 and out == "" and err == ""
