@@ -18,4 +18,4 @@ last=$(date -u -d "2026-01-05 + $(( DAYS - 1 )) days" +%F)
 ranker_end=$(date -u -d "2026-01-05 + $(( DAYS - 4 )) days" +%F)
 recall_end=$(date -u -d "2026-01-05 + $(( DAYS - 2 )) days" +%F)
 K=${K:-1200} bash "$(dirname "$0")/demo.sh" "$PY" "$OUT/world" "$OUT/run" "$ranker_end" "$recall_end" "$last" \
-  | grep -E "^== |Demo finished|AUC|wrote .* candidates"
+  | grep --line-buffered -E "^== |Demo finished|AUC|wrote .* candidates"

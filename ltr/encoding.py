@@ -267,7 +267,11 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             if numeric is not None and values.dtype.kind in "iuf":
                 found = _numeric_indexer(numeric, values)
             if found is None:
-                found = self._lookups[j].get_indexer(values)
+                # An explicit object index skips pandas' type inference of the target
+                # (which would build a string array per call); lookups are by Python
+                # equality and hash either way.
+                target = pd.Index(values, dtype=object, copy=False) if values.dtype == object else values
+                found = self._lookups[j].get_indexer(target)
             found[found < 0] = self.unknown_code_[j]
             found[pd.isna(values)] = self.missing_code_[j]
             codes[:, j] = found

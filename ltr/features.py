@@ -51,6 +51,10 @@ _FORBIDDEN = ("bucket",)
 _REQUIRED = ("user_id", "item_id", "ts")
 _COUNT_SHORT = {"exposures": "exp", "clicks": "clk", "orders": "ord"}
 _COSINE = "cosine_recent_clicks"
+# Largest key table that gets per-day value tables (rows x 4 values x windows float64).
+_DAY_TABLE_MAX_KEYS = 200_000
+# Most distinct days in a chunk that still uses them (the cache keeps about this many).
+_DAY_TABLE_MAX_DAYS = 3
 _FORMAT = "ltr.FeatureBuilder"
 _FORMAT_VERSION = 1
 
@@ -306,7 +310,8 @@ class _ClickLog:
         u_hi = uniq // (max_len + 1)
         u_count = uniq % (max_len + 1)
         acc = np.zeros((uniq.size, dim))
-        for j in range(max_len):
+        # Ranks no profile reaches would add nothing: stop at the longest one.
+        for j in range(int(u_count.max(initial=0))):
             take = u_count > j
             rows = self.item[u_hi[take] - 1 - j]
             acc[take] += embedding[rows]
@@ -335,6 +340,25 @@ class _ClickLog:
         )
 
 
+def _family_columns(
+    table: DailyStats, prior: BetaPrior, key: np.ndarray, end: np.ndarray, windows: list[int], span: int
+) -> list[np.ndarray]:
+    """Per window: exposures, clicks, orders (as floats) and the smoothed CTR of each query."""
+    # (window, row, count) for all windows at once: one conversion and one smoothing
+    # per family instead of one per (window, count).
+    counts = table._window_sums(key, end, windows, span).astype(np.float64)
+    exposures = counts[:, :, COUNT_NAMES.index("exposures")]
+    clicks = counts[:, :, COUNT_NAMES.index("clicks")]
+    # BetaPrior.smooth's formula, term for term (bit-identical), without its input
+    # validation: table counts are finite non-negative integers.
+    ctr = (clicks + prior.alpha) / (exposures + prior.alpha + prior.beta)
+    columns = []
+    for r in range(len(windows)):
+        columns.extend(counts[r, :, j] for j in range(len(COUNT_NAMES)))
+        columns.append(ctr[r])
+    return columns
+
+
 def _bin_codes(cont: np.ndarray, plan: Mapping[str, Any], out: np.ndarray) -> None:
     """Bin codes of the binned columns of ``cont`` into ``out`` (QuantileBinner's rule).
 
@@ -347,22 +371,23 @@ def _bin_codes(cont: np.ndarray, plan: Mapping[str, Any], out: np.ndarray) -> No
     x = cont if plan["identity"] else cont[:, plan["index"]]
     edges = plan["edges"]
     if edges is not None:
-        code = np.zeros(x.shape, dtype=np.int32, order="F")
+        out[...] = 0
+        above = np.empty(x.shape, dtype=bool, order="F")
         for row in edges:
-            code += x >= row
+            np.greater_equal(x, row, out=above)
+            out += above
     else:
-        code = np.empty(x.shape, dtype=np.int32, order="F")
         for j, inner in enumerate(plan["inner"]):
-            code[:, j] = np.searchsorted(inner, x[:, j], side="right")
-    np.copyto(code, np.broadcast_to(plan["nan_codes"], code.shape), where=np.isnan(x))
-    out[...] = code
+            out[:, j] = np.searchsorted(inner, x[:, j], side="right")
+    np.copyto(out, np.broadcast_to(plan["nan_codes"], out.shape), where=np.isnan(x))
 
 
 def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot product with a fixed summation order (bit-stable across batch sizes)."""
     out = np.zeros(a.shape[0])
+    prod = a * b
     for k in range(a.shape[1]):
-        out += a[:, k] * b[:, k]
+        out += prod[:, k]
     return out
 
 
@@ -502,8 +527,12 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return "day" if self.lag_seconds is None else "ts"
 
     # ------------------------------------------------------------------ frames
-    def _prepare(self, samples: Any, table: str, labels: bool) -> dict[str, np.ndarray]:
-        """Columns the features read, as 1-D numpy arrays (ids raw, attributes as floats)."""
+    def _prepare(self, samples: Any, table: str, labels: bool, context: bool = True) -> dict[str, np.ndarray]:
+        """Columns the features read, as 1-D numpy arrays (ids raw, attributes as floats).
+
+        ``context=False`` (history frames: only counted) leaves out the context columns
+        that are no counting key.
+        """
         if not isinstance(samples, pd.DataFrame):
             raise TypeError(f"{table} must be a pandas DataFrame. Got {type(samples).__name__} instead.")
         needed = _REQUIRED + (("click",) if labels else ())
@@ -550,8 +579,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
                 out[col] = items.take_float(name, out["_item_row"])
             else:
                 out[col] = users.take_float(name, out["_user_row"])
+        keys = {c for cols in self.families_.values() for c in cols}
         for col in self._sample_columns_:
-            if col not in out:
+            if col not in out and (context or col in keys):
                 out[col] = samples[col].to_numpy() if col in samples.columns else np.full(n, None, dtype=object)
         return out
 
@@ -565,7 +595,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ features
     def _continuous(
-        self, frame: Mapping[str, np.ndarray], stats: Mapping[str, DailyStats], clicks: _ClickLog | None
+        self,
+        frame: Mapping[str, np.ndarray],
+        stats: Mapping[str, DailyStats],
+        clicks: _ClickLog | None,
+        cache: dict | None = None,
     ) -> tuple[list[np.ndarray], list[str]]:
         if self.lag_seconds is None:
             end, span = frame["day"], 1
@@ -574,21 +608,31 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         columns: list[np.ndarray] = []
         names: list[str] = []
         windows = [int(w) for w in self.windows]
+        # A request (or a chunk of a few days) has one or a few cut-offs: per-key values
+        # can then come from per-day tables of every key (see _day_table).
+        days = None
+        if cache is not None and self.lag_seconds is None and end.size > 0:
+            first, last = int(end.min()), int(end.max())
+            if last - first < _DAY_TABLE_MAX_DAYS:
+                days = [first] if first == last else [d for d in range(first, last + 1) if (end == d).any()]
         for family, key_columns in self.families_.items():
             table = stats[family]
-            counts = table.window_counts(table.key_index(frame), end, windows, span)
             prior = self.priors_[family]
+            key = table.key_index(frame)
+            if days is not None and table.key_codes.size <= cache["max_keys"]:
+                if len(days) == 1:
+                    values = self._day_table(cache, family, table, prior, days[0], windows, days)[key]
+                else:
+                    values = np.empty((key.size, 4 * len(windows)))
+                    for d in days:
+                        rows = end == d
+                        values[rows] = self._day_table(cache, family, table, prior, d, windows, days)[key[rows]]
+                family_columns = [values[:, c] for c in range(values.shape[1])]
+            else:
+                family_columns = _family_columns(table, prior, key, end, windows, span)
+            columns.extend(family_columns)
             for w in windows:
-                as_float = {}
-                for name in COUNT_NAMES:
-                    as_float[name] = counts[(w, name)].astype(np.float64)
-                    columns.append(as_float[name])
-                    names.append(f"{family}_{_COUNT_SHORT[name]}_{w}d")
-                # BetaPrior.smooth's formula, term for term (bit-identical), without its
-                # input validation: table counts are finite non-negative integers.
-                columns.append(
-                    (as_float["clicks"] + prior.alpha) / (as_float["exposures"] + prior.alpha + prior.beta)
-                )
+                names.extend(f"{family}_{_COUNT_SHORT[name]}_{w}d" for name in COUNT_NAMES)
                 names.append(f"{family}_ctr_{w}d")
         if self.items_ is not None:
             item_row = frame["_item_row"]
@@ -611,6 +655,38 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             columns.append(_rowdot(profile, item_vec))
             names.append(_COSINE)
         return columns, names
+
+    def _day_table(
+        self,
+        cache: dict,
+        family: str,
+        table: DailyStats,
+        prior: BetaPrior,
+        end: int,
+        windows: list[int],
+        current: Sequence[int],
+    ) -> np.ndarray:
+        """Counts and smoothed CTRs of every key of ``table`` for the cut-off day ``end``.
+
+        Row ``k`` holds key ``k``'s values (columns as :func:`_family_columns`), the last
+        row those of an unseen key, so ``key_index`` output (-1 = unseen) indexes it
+        directly. Each row is computed exactly as a query row would be, so a gather
+        gives the same bits. Entries are tied to the table and prior objects they came
+        from; when the cache grows past a few days per family, days other than
+        ``current`` (those of the rows at hand) are dropped.
+        """
+        entries = cache["entries"]
+        entry = entries.get((family, end))
+        if entry is not None and entry[0] is table and entry[1] is prior:
+            return entry[2]
+        keys = np.append(np.arange(table.key_codes.size, dtype=np.int64), -1)
+        columns = _family_columns(table, prior, keys, np.full(keys.size, end, dtype=np.int64), windows, 1)
+        values = np.column_stack(columns)
+        if len(entries) >= (_DAY_TABLE_MAX_DAYS + 1) * max(len(self.families_), 1):
+            for stale in [k for k in list(entries) if k[1] not in current]:
+                entries.pop(stale, None)
+        entries[(family, end)] = (table, prior, values)
+        return values
 
     def _tables(self, frame: Mapping[str, np.ndarray]) -> tuple[dict[str, DailyStats], _ClickLog | None]:
         time_column = self._time_column()
@@ -789,6 +865,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.dense_names_ = list(names) + [f"{c}:code" for c in self.categorical_]
         self._attribute_codes_ = self._attribute_codes()
         self._bin_plan_ = self._bin_plan()
+        self._day_tables_ = {"entries": {}, "max_keys": _DAY_TABLE_MAX_KEYS}
         return self
 
     # ------------------------------------------------------------------ transform
@@ -827,10 +904,18 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             raise ValueError(f"chunk_size must be an int in [1, inf). Got {chunk_size!r} instead.")
         frame = self._prepare(samples, "samples", labels=False)
         if history is not None:
-            stats, clicks = self._tables(self._prepare(history, "history", labels=True))
+            stats, clicks = self._tables(self._prepare(history, "history", labels=True, context=False))
         else:
             stats, clicks = self.stats_, self.clicks_
         n = len(samples)
+        # Per-day tables of the fitted tables persist across calls (serving reuses them);
+        # those of a history frame live for this call and pay off only for tables with
+        # fewer keys than the frame has rows per day (a table costs a query per key).
+        if history is None:
+            cache = getattr(self, "_day_tables_", None)
+        else:
+            n_days = int(np.count_nonzero(np.bincount(frame["day"] - frame["day"].min()))) if n else 1
+            cache = {"entries": {}, "max_keys": min(_DAY_TABLE_MAX_KEYS, n // (2 * n_days))}
         n_bin = len(self.binned_names_)
         n_cat = len(self.categorical_)
         n_cont = len(self.continuous_names_)
@@ -849,7 +934,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             rows = slice(start, min(start + chunk_size, n))
             m = rows.stop - rows.start
             sub = {name: arr[rows] for name, arr in frame.items()}
-            columns, _ = self._continuous(sub, stats, clicks)
+            columns, _ = self._continuous(sub, stats, clicks, cache)
             cont = out_dense[rows, :n_cont] if dense else scratch[:m]
             for j, col in enumerate(columns):
                 cont[:, j] = col
@@ -1003,6 +1088,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             self.dense_names_ = self.continuous_names_ + [f"{c}:code" for c in self.categorical_]
             self._attribute_codes_ = self._attribute_codes()
             self._bin_plan_ = self._bin_plan()
+            self._day_tables_ = {"entries": {}, "max_keys": _DAY_TABLE_MAX_KEYS}
         except KeyError as exc:
             raise ValueError(f"meta/arrays must hold a complete FeatureBuilder state. Got no {exc.args[0]!r} instead.") from None
         return self

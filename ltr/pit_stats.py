@@ -283,20 +283,6 @@ class DailyStats:
             hit &= self.key_codes[found] == codes
         return np.where(hit, found, -1).astype(np.int64)
 
-    def _prefix_position(self, base: np.ndarray, end: np.ndarray, order: np.ndarray) -> np.ndarray:
-        """Number of table rows before (key, end), i.e. cum index of the rows of key with t < end.
-
-        ``base`` is ``key * stride`` per query. ``order`` sorts the queries by (key, end)
-        and so by every (key, end - w) too: numpy's searchsorted is several times faster
-        on sorted needles.
-        """
-        offset = end - self.t_min
-        np.clip(offset, 0, self._stride - 1, out=offset)
-        offset += base
-        out = np.empty(base.size, dtype=np.int64)
-        out[order] = np.searchsorted(self._composite, offset[order], side="left")
-        return out
-
     def window_counts(
         self,
         key: np.ndarray,
@@ -322,24 +308,37 @@ class DailyStats:
         counts : dict
             ``counts[(w, name)]`` is an int64 array, ``name`` in ``COUNT_NAMES``.
         """
+        windows = [int(w) for w in windows]
+        sums = self._window_sums(key, end, windows, span)
+        out: dict[tuple[int, str], np.ndarray] = {}
+        for r, w in enumerate(windows):
+            for j, name in enumerate(COUNT_NAMES):
+                out[(w, name)] = sums[r, :, j]
+        return out
+
+    def _window_sums(self, key: np.ndarray, end: np.ndarray, windows: Sequence[int], span: int) -> np.ndarray:
+        """:meth:`window_counts` as one int64 array of shape (len(windows), n_queries, 3)."""
         key = np.asarray(key, dtype=np.int64)
         end = np.asarray(end, dtype=np.int64)
+        windows = [int(w) for w in windows]
         unseen = key < 0
-        base = np.maximum(key, 0) * self._stride
-        offset = end - self.t_min
-        np.clip(offset, 0, self._stride - 1, out=offset)
-        order = np.argsort(base + offset)
-        hi = self._prefix_position(base, end, order)
+        # Row r of ``needle`` is the composite code of (key, end - shift_r), shift 0 first:
+        # its searchsorted position counts the table rows of key before that time.
+        shifts = np.array([0] + [w * int(span) for w in windows], dtype=np.int64)
+        needle = (end - self.t_min)[None, :] - shifts[:, None]
+        np.maximum(needle, 0, out=needle)
+        np.minimum(needle, self._stride - 1, out=needle)
+        needle += (np.maximum(key, 0) * self._stride)[None, :]
+        # Each row sorted by (key, end): numpy's searchsorted is several times faster on
+        # sorted needles, and one call over all rows saves per-call overhead.
+        order = np.argsort(needle[0])
+        pos = np.empty_like(needle)
+        pos[:, order] = np.searchsorted(self._composite, needle[:, order].reshape(-1), side="left").reshape(
+            needle.shape
+        )
         # Unseen keys get an empty range (hi == lo), hence zero counts.
-        hi[unseen] = 0
-        out: dict[tuple[int, str], np.ndarray] = {}
-        for w in windows:
-            lo = self._prefix_position(base, end - int(w) * int(span), order)
-            lo[unseen] = 0
-            sums = self._cum_all[hi] - self._cum_all[lo]
-            for j, name in enumerate(COUNT_NAMES):
-                out[(int(w), name)] = sums[:, j]
-        return out
+        pos[:, unseen] = 0
+        return self._cum_all[pos[0]][None, :, :] - self._cum_all[pos[1:]]
 
     def totals(self) -> dict[str, np.ndarray]:
         """Counts per key over the whole table.

@@ -100,7 +100,8 @@ class Ranker:
         names : list of str
         """
         frame = self._check_frame(frame)
-        matrix = self.features.transform(frame, history=history)
+        # One-hot models never read the raw values: skip building them.
+        matrix = self.features.transform(frame, history=history, dense=self.inputs != "onehot")
         return design_matrix(matrix, self.inputs)
 
     def score(self, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
