@@ -17,6 +17,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ltr._state import check_state
+
 __all__ = ["BinCollapseWarning", "QuantileBinner"]
 
 _FORMAT = "ltr.QuantileBinner"
@@ -260,17 +262,8 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         binner : QuantileBinner
             A fitted binner whose ``transform`` equals the exported one's.
         """
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict. Got {type(state).__name__} instead.")
-        if state.get("format") != _FORMAT or state.get("version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"state must have format {_FORMAT!r} version {_FORMAT_VERSION}. "
-                f"Got format {state.get('format')!r} version {state.get('version')!r} instead."
-            )
         needed = ("params", "n_features_in", "feature_names_in", "bin_edges", "collapsed_edges")
-        missing = [k for k in needed if k not in state]
-        if missing:
-            raise ValueError(f"state must have keys {missing}. Got keys {sorted(state)} instead.")
+        check_state(state, _FORMAT, _FORMAT_VERSION, needed)
         binner = cls(**state["params"])
         binner._validate_params()
         edges = [np.asarray(e, dtype=np.float64) for e in state["bin_edges"]]

@@ -24,6 +24,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ltr._state import check_state
+
 __all__ = ["CategoryEncoder"]
 
 _FORMAT = "ltr.CategoryEncoder"
@@ -328,13 +330,6 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         encoder : CategoryEncoder
             A fitted encoder whose ``transform`` equals the exported one's.
         """
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict. Got {type(state).__name__} instead.")
-        if state.get("format") != _FORMAT or state.get("version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"state must have format {_FORMAT!r} version {_FORMAT_VERSION}. "
-                f"Got format {state.get('format')!r} version {state.get('version')!r} instead."
-            )
         needed = (
             "params",
             "n_features_in",
@@ -343,9 +338,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             "n_rare_levels",
             "value_kinds",
         )
-        missing = [k for k in needed if k not in state]
-        if missing:
-            raise ValueError(f"state must have keys {missing}. Got keys {sorted(state)} instead.")
+        check_state(state, _FORMAT, _FORMAT_VERSION, needed)
         encoder = cls(**state["params"])
         encoder._validate_params()
         n_features = int(state["n_features_in"])

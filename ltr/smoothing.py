@@ -18,6 +18,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma
 
+from ltr._state import check_state
+
 __all__ = ["BetaPrior", "PriorFitWarning", "fit_beta_prior"]
 
 _FORMAT = "ltr.BetaPrior"
@@ -145,16 +147,7 @@ class BetaPrior:
         prior : BetaPrior
             Equal to the exported prior.
         """
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict. Got {type(state).__name__} instead.")
-        if state.get("format") != _FORMAT or state.get("version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"state must have format {_FORMAT!r} version {_FORMAT_VERSION}. "
-                f"Got format {state.get('format')!r} version {state.get('version')!r} instead."
-            )
-        missing = [k for k in ("alpha", "beta", "method", "n_keys") if k not in state]
-        if missing:
-            raise ValueError(f"state must have keys {missing}. Got keys {sorted(state)} instead.")
+        check_state(state, _FORMAT, _FORMAT_VERSION, ("alpha", "beta", "method", "n_keys"))
         return cls(
             alpha=state["alpha"], beta=state["beta"], method=state["method"], n_keys=state["n_keys"]
         )

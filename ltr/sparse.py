@@ -31,6 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file
 
+from ltr._state import check_state
+
 __all__ = ["FeatureSpace", "codes_to_csr", "write_libsvm"]
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
@@ -515,16 +517,7 @@ class FeatureSpace:
         space : FeatureSpace
             Equal to the exported space.
         """
-        if not isinstance(state, dict):
-            raise TypeError(f"state must be a dict. Got {type(state).__name__} instead.")
-        if state.get("format") != _FORMAT or state.get("version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"state must have format {_FORMAT!r} version {_FORMAT_VERSION}. "
-                f"Got format {state.get('format')!r} version {state.get('version')!r} instead."
-            )
-        missing = [k for k in ("code_features", "levels", "value_features") if k not in state]
-        if missing:
-            raise ValueError(f"state must have keys {missing}. Got keys {sorted(state)} instead.")
+        check_state(state, _FORMAT, _FORMAT_VERSION, ("code_features", "levels", "value_features"))
         return cls(
             tuple(state["code_features"]),
             tuple(tuple(lv) for lv in state["levels"]),
