@@ -108,17 +108,23 @@ def finalize_candidates(request_ids: np.ndarray, item_ids: np.ndarray, scores: n
     ascending (deterministic); duplicates of (request, item) keep their best score;
     ``rank`` counts from 1; at most ``k`` rows per request are kept when ``k`` is given.
     """
-    frame = pd.DataFrame({"request_id": np.asarray(request_ids), "item_id": np.asarray(item_ids),
-                          "score": np.asarray(scores, dtype=np.float64)})
-    order = np.lexsort((frame["item_id"].to_numpy(), -frame["score"].to_numpy(),
-                        pd.factorize(frame["request_id"], sort=True)[0]))
-    frame = frame.iloc[order]
-    frame = frame.loc[~frame.duplicated(["request_id", "item_id"], keep="first")]
-    frame["rank"] = frame.groupby("request_id", sort=False).cumcount().to_numpy() + 1
-    if k is not None:
-        frame = frame.loc[frame["rank"] <= k]
+    request_ids, item_ids = np.asarray(request_ids), np.asarray(item_ids)
+    scores = np.asarray(scores, dtype=np.float64)
+    # Integer codes in id order, so one lexsort gives (request, -score, item id) order
+    # without pandas group-bys on large candidate sets.
+    req_code, req_levels = pd.factorize(request_ids, sort=True)
+    item_code, _ = pd.factorize(item_ids, sort=True)
+    order = np.lexsort((item_code, -scores, req_code))
+    pair = req_code[order].astype(np.int64) * (int(item_code.max(initial=0)) + 1) + item_code[order]
+    _, first = np.unique(pair, return_index=True)
+    order = order[np.sort(first)]  # the best-scored copy of each (request, item), order kept
+    req_sorted = req_code[order]
+    rank = np.arange(len(order)) - np.searchsorted(req_sorted, req_sorted, side="left") + 1
+    keep = slice(None) if k is None else rank <= k
+    frame = pd.DataFrame({"request_id": request_ids[order][keep], "item_id": item_ids[order][keep],
+                          "score": scores[order][keep], "rank": rank[keep].astype(np.int64)})
     frame["source"] = source
-    return frame[CANDIDATE_COLUMNS].reset_index(drop=True)
+    return frame[CANDIDATE_COLUMNS]
 
 
 def validate_candidates(frame: pd.DataFrame, name: str = "candidates") -> pd.DataFrame:
