@@ -77,7 +77,7 @@ class TwoTowerRecall(TorchRecallBase, RecallSource):
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
-                 ef_construction: int = 200, ef_search: int = 200, max_per_category: int = 0, threads: int = 0,
+                 ef_construction: int = 200, ef_search: int = 200, max_per_category: int = 0, threads: int = 1,
                  seed: int = 0, verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden

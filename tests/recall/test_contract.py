@@ -98,6 +98,14 @@ def test_batch_equals_single_requests(name, world, fitted):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_retrieval(name, world, fitted):
+    """Refitting with the same parameters and data reproduces the lists exactly."""
+    logs, train_end, requests = world
+    again = _make(name).fit(logs, train_end)
+    pd.testing.assert_frame_equal(again.retrieve(requests, logs, K), fitted(name).retrieve(requests, logs, K))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_lists_are_well_formed(name, world, fitted):
     logs, _, requests = world
     out = fitted(name).retrieve(requests, logs, K)
