@@ -35,7 +35,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, TargetEncoder
 
 from ltr.features import FeatureBuilder
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import read_logs
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ltr.simulate import simulate_world
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 from recall.nip import NIPRecall
 
 

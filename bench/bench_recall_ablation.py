@@ -17,10 +17,10 @@ import pandas as pd
 import torch
 
 from eval.metrics import hitrate_at_k
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import read_logs
 from ltr.simulate import simulate_world
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 from recall.nip import NIPRecall
 from recall.two_tower import TwoTowerRecall
 

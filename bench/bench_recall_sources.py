@@ -21,7 +21,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ltr.simulate import simulate_world  # noqa: E402
-from ltr.timeutil import day_index  # noqa: E402
+from ltr.logs import day_index  # noqa: E402
 from recall.hot import HotRecall  # noqa: E402
 from recall.itemcf import ItemCFRecall  # noqa: E402
 from recall.merge import _scale_quotas, merge  # noqa: E402

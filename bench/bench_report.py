@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.online_offline import auc_table  # noqa: E402
 from eval.report import FORMATS, build_readout, render  # noqa: E402
-from ltr.join import join_samples  # noqa: E402
+from ltr.logs import join_samples  # noqa: E402
 from ltr.simulate import simulate_world  # noqa: E402
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ltr.funnel import bucket_funnel
+from ltr.logs import bucket_funnel
 from ltr.logs import Logs
 
 __all__ = ["log_funnel", "recall_funnel", "RECALL_KS", "TOP_NS"]
@@ -144,7 +144,7 @@ def recall_funnel(
         sources = candidates["source"].unique() if "source" in candidates.columns else []
         label = str(sources[0]) if len(sources) == 1 else "candidates"
 
-    from ltr.timeutil import day_index
+    from ltr.logs import day_index
 
     req_day = pd.Series(day_index(logs.requests["ts"].to_numpy(), logs.tz), index=logs.requests["request_id"])
     cand_days = req_day.loc[candidates["request_id"].unique()]

@@ -48,7 +48,7 @@ def auc_table(samples: pd.DataFrame, online: str | None = "rank_score", offline:
     # seconds on a million exposures.
     segments = [("all", np.zeros(n, dtype=np.int64), ["all"] if n else [])]
     if "day" in rows.columns:
-        from ltr.timeutil import format_day
+        from ltr.logs import format_day
 
         codes, days = pd.factorize(rows["day"], sort=True)
         segments.append(("day", codes, [format_day(int(d)) for d in days]))

@@ -24,7 +24,7 @@ from eval.ab import compare_all, compare_buckets
 from eval.funnel import RECALL_KS, TOP_NS, log_funnel, recall_funnel
 from eval.metrics import calibration_table, expected_calibration_error, logloss, normalized_entropy
 from eval.online_offline import auc_table, gauc_summary
-from ltr.timeutil import day_index, format_day, parse_day
+from ltr.logs import day_index, format_day, parse_day
 
 __all__ = ["build_readout", "render", "FORMATS"]
 
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ltr.artifacts import ArtifactError
-    from ltr.join import join_samples
+    from ltr.logs import join_samples
     from ltr.logs import LogValidationError, read_logs
 
     try:

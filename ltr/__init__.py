@@ -13,9 +13,9 @@ _EXPORTS = {
     "read_logs": "ltr.logs",
     "from_frames": "ltr.logs",
     "from_interactions": "ltr.logs",
-    "JoinReport": "ltr.join",
-    "JoinResult": "ltr.join",
-    "join_samples": "ltr.join",
+    "JoinReport": "ltr.logs",
+    "JoinResult": "ltr.logs",
+    "join_samples": "ltr.logs",
     "WorldConfig": "ltr.simulate",
     "simulate_world": "ltr.simulate",
     "Ranker": "ltr.serving",
@@ -39,7 +39,7 @@ _EXPORTS = {
     "FeatureSpace": "ltr.sparse",
     "codes_to_csr": "ltr.sparse",
     "write_libsvm": "ltr.sparse",
-    "bucket_funnel": "ltr.funnel",
+    "bucket_funnel": "ltr.logs",
 }
 
 __all__ = sorted(_EXPORTS)

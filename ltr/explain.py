@@ -94,7 +94,7 @@ def explain_sample(bundle, logs, request_id, item_id, top: int = 10) -> pd.DataF
     ValueError
         No exposure with that request_id and item_id.
     """
-    from ltr.join import join_samples
+    from ltr.logs import join_samples
     from ltr.serving import Ranker
 
     ranker = bundle if isinstance(bundle, Ranker) else Ranker.load(bundle)

@@ -34,7 +34,7 @@ from ltr.encoding import CategoryEncoder
 from ltr.pit_stats import COUNT_NAMES, DailyStats
 from ltr.smoothing import BetaPrior, fit_beta_prior
 from ltr.sparse import FeatureSpace, _RowBlockWriter
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 
 __all__ = ["FeatureBuilder", "FeatureMatrix", "KEY_FAMILIES"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltr.timeutil import day_index, format_day, parse_day
+from ltr.logs import day_index, format_day, parse_day
 
 __all__ = ["main", "score_logs"]
 
@@ -38,7 +38,7 @@ def score_logs(ranker, logs, start: int | str, end: int | str, tz: str = "UTC") 
     ValueError
         ``end`` before ``start``, or no exposure in the range.
     """
-    from ltr.join import join_samples
+    from ltr.logs import join_samples
     from ltr.serving import Ranker
 
     if not isinstance(ranker, Ranker):

@@ -22,7 +22,7 @@ import pandas as pd
 from ltr.bundle import check_inputs, design_matrix
 from ltr.models import ModelConvergenceWarning, make_model
 from ltr.serving import Ranker
-from ltr.timeutil import day_index, format_day, parse_day
+from ltr.logs import day_index, format_day, parse_day
 
 __all__ = ["MODEL_FEATURE_DEFAULTS", "TrainingData", "default_feature_params", "evaluation_metrics", "main", "prepare_training", "report_text", "train_ranker"]
 
@@ -156,7 +156,7 @@ def prepare_training(logs, train_end: int | str | None, *, eval_end: int | str |
         ``train_end``/``eval_end`` outside the logs' days, or training days without both labels.
     """
     from ltr.features import FeatureBuilder
-    from ltr.join import join_samples
+    from ltr.logs import join_samples
 
     if train_end is None:
         raise ValueError("train_end must be a day like 2026-01-31. Got None instead.")

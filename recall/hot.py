@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from ltr.artifacts import read_manifest, write_manifest
 from ltr.logs import Logs
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 from recall.base import RecallSource, recent_events
 from recall.itemcf import (_ordered_frame, _check_k, _check_number, _check_requests, _id_array, _user_clicks)
 

@@ -47,7 +47,7 @@ import scipy.sparse as sp
 
 from ltr.artifacts import read_manifest, write_manifest
 from ltr.logs import Logs
-from ltr.timeutil import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, day_index
 from recall.base import RecallSource, recent_events
 
 __all__ = ["ItemCFRecall"]

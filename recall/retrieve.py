@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ltr.artifacts import ArtifactError
 from ltr.logs import LogValidationError, read_logs
-from ltr.timeutil import day_index, parse_day
+from ltr.logs import day_index, parse_day
 from recall.base import load
 
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ltr.logs import LogValidationError, read_logs
-from ltr.timeutil import parse_day
+from ltr.logs import parse_day
 from recall._cli import parse_settings
 from recall.base import SOURCES, _source_class
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import Logs
 
 __all__ = ["RANK_SEGMENTS", "EXPOSED_LEVEL", "PairSamples", "build_training_samples", "click_history_events"]

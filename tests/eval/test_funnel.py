@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from eval.funnel import log_funnel, recall_funnel
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import from_frames
-from ltr.timeutil import day_index, parse_day
+from ltr.logs import day_index, parse_day
 
 T0 = parse_day("2026-01-05") * 86400
 

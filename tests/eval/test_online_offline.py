@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from eval.online_offline import auc_table, gauc_summary
-from ltr.timeutil import format_day, parse_day
+from ltr.logs import format_day, parse_day
 
 DAY0 = parse_day("2026-01-05")
 

@@ -15,9 +15,9 @@ import pytest
 from scipy import stats
 
 from eval.report import build_readout, main, render
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import from_frames, read_logs, write_logs
-from ltr.timeutil import parse_day
+from ltr.logs import parse_day
 from tests.eval.test_funnel import make_logs, recall_candidates
 
 ROOT = Path(__file__).resolve().parents[2]

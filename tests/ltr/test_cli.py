@@ -16,7 +16,7 @@ from ltr.artifacts import ArtifactError
 from ltr.logs import read_logs
 from ltr.serving import Ranker
 from ltr.simulate import simulate_world
-from ltr.timeutil import format_day
+from ltr.logs import format_day
 
 ROOT = Path(__file__).resolve().parents[2]
 

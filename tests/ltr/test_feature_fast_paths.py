@@ -165,7 +165,7 @@ def test_row_block_writer_rejects_non_finite_values():
 
 @pytest.fixture(scope="module")
 def world():
-    from ltr.join import join_samples
+    from ltr.logs import join_samples
     from ltr.simulate import simulate_world
 
     w = simulate_world(users=120, items=150, days=6, seed=5, candidates_per_request=15)

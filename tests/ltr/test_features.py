@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ltr.features import FeatureBuilder, FeatureMatrix
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.simulate import simulate_world
 
 

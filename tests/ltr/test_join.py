@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import from_frames
 
 WINDOW_DAYS = 0.01  # 864 s, small enough that some orders fall outside it

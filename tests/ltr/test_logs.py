@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import LogValidationError, _main, from_frames, from_interactions, read_logs, write_logs
+from ltr.logs import LogValidationError, from_frames, from_interactions, read_logs, write_logs
+from ltr.logs.__main__ import main as logs_main
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "fixtures" / "broken").iterdir())
@@ -156,7 +157,7 @@ def test_missing_directory():
 @pytest.mark.parametrize("case", BROKEN, ids=[p.name for p in BROKEN])
 def test_cli_exits_1_naming_table_and_column(case, capsys):
     expected = json.loads((case / "EXPECTED.json").read_text())
-    assert _main(["validate", str(case)]) == 1
+    assert logs_main(["validate", str(case)]) == 1
     err = capsys.readouterr().err
     assert f"logs table '{expected['table']}'" in err
     if expected["column"]:
@@ -173,7 +174,7 @@ def test_cli_subprocess_has_no_traceback():
 
 
 def test_cli_validates_the_fixture_world(capsys):
-    assert _main(["validate", str(ROOT / "fixtures" / "world")]) == 0
+    assert logs_main(["validate", str(ROOT / "fixtures" / "world")]) == 0
     out = capsys.readouterr().out
     assert "Join report" in out and "Funnel per bucket" in out and "treatment" in out
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.special import logit
 from sklearn.metrics import roc_auc_score
 
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.score import score_logs
 from ltr.simulate import simulate_world
 from ltr.train import evaluation_metrics, prepare_training, train_ranker

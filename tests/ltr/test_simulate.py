@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.logs import read_logs
 from ltr.simulate import WorldConfig, simulate_world
 
@@ -111,7 +111,7 @@ def test_bad_config(field, value, pattern):
 
 
 def test_cli_writes_world_and_truth(tmp_path):
-    from ltr.simulate import _main
+    from ltr.simulate.__main__ import main as _main
 
     assert _main([str(tmp_path / "w"), "--users", "100", "--items", "200", "--days", "2", "--seed", "1",
                   "--candidates", "30"]) == 0

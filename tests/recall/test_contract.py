@@ -17,7 +17,7 @@ import pytest
 
 from ltr.artifacts import ArtifactError
 from ltr.simulate import simulate_world
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 from recall import base
 from recall.base import CANDIDATE_COLUMNS, SOURCES, validate_candidates
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ltr.logs import read_logs
-from ltr.timeutil import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, day_index
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
 from tests.recall.test_itemcf import DAY0, make_logs

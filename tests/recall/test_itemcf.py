@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ltr.logs import from_frames
-from ltr.timeutil import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, day_index
 from recall.itemcf import ItemCFRecall
 
 DAY0 = 20460  # an arbitrary day index

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltr.join import join_samples
+from ltr.logs import join_samples
 from ltr.simulate import simulate_world
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 from recall.training_data import (EXPOSED_LEVEL, RANK_SEGMENTS, _sample_per_group, build_training_samples,
                                   click_history_events)
 

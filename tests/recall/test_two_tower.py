@@ -8,7 +8,7 @@ import torch
 
 from ltr.artifacts import ArtifactError
 from ltr.simulate import simulate_world
-from ltr.timeutil import day_index
+from ltr.logs import day_index
 from recall import base
 from recall.base import validate_candidates
 from recall.two_tower import TwoTowerRecall

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ltr.logs import Logs
-from ltr.timeutil import SECONDS_PER_DAY, day_index
+from ltr.logs._contract import Logs
+from ltr.logs._time import SECONDS_PER_DAY, day_index
 
 __all__ = ["JoinReport", "JoinResult", "join_samples"]
 

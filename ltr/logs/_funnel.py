@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ltr.logs import Logs
+from ltr.logs._contract import Logs
 
 __all__ = ["bucket_funnel"]
 
