@@ -12,9 +12,11 @@ import json
 import platform
 import warnings
 from importlib import metadata
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["ArtifactError", "MANIFEST", "library_versions", "sha256_file", "write_manifest", "read_manifest"]
+__all__ = ["ArtifactError", "MANIFEST", "check_state", "library_versions", "sha256_file", "write_manifest", "read_manifest"]
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "lightgbm", "torch", "hnswlib")
@@ -127,3 +129,27 @@ def read_manifest(directory: str | Path, kind: str | tuple[str, ...], max_format
         warnings.warn(f"{root} was written with other library versions {changed}; scores may differ slightly.",
                       stacklevel=2)
     return manifest
+
+
+def check_state(state: Any, fmt: str, version: int, keys: Iterable[str]) -> None:
+    """Raise unless ``state`` is a dict of format ``fmt`` / ``version`` holding every key in ``keys``.
+
+    Shared by the ``from_dict`` loaders of exported (JSON) component states.
+
+    Raises
+    ------
+    TypeError
+        ``state`` is not a dict.
+    ValueError
+        Another format or version, or missing keys (named).
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict. Got {type(state).__name__} instead.")
+    if state.get("format") != fmt or state.get("version") != version:
+        raise ValueError(
+            f"state must have format {fmt!r} version {version}. "
+            f"Got format {state.get('format')!r} version {state.get('version')!r} instead."
+        )
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"state must have keys {missing}. Got keys {sorted(state)} instead.")

@@ -12,7 +12,7 @@ import pytest
 from sklearn.preprocessing import KBinsDiscretizer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ltr.binning import BinCollapseWarning, QuantileBinner
+from ltr.features._binning import BinCollapseWarning, QuantileBinner
 
 METHODS = ["averaged_inverted_cdf", "inverted_cdf"]
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from ltr.encoding import CategoryEncoder
+from ltr.features._encoding import CategoryEncoder
 
 # sklearn's checks feed numeric categorical data (small integers as float64, with the
 # "categorical" tag); string columns are covered by the tests below.

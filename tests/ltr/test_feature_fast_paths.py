@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.binning import QuantileBinner
-from ltr.encoding import CategoryEncoder
-from ltr.features import FeatureBuilder, _bin_codes, _IdLookup
-from ltr.pit_stats import _level_index, _LevelLookup
-from ltr.sparse import _RowBlockWriter, codes_to_csr
+from ltr.features._binning import QuantileBinner
+from ltr.features._encoding import CategoryEncoder
+from ltr.features._builder import FeatureBuilder, _bin_codes, _IdLookup
+from ltr.features._pit_stats import _level_index, _LevelLookup
+from ltr.features._sparse import _RowBlockWriter, codes_to_csr
 
 
 def _random_levels(rng, kind: str) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.features import FeatureBuilder, FeatureMatrix
+from ltr.features._builder import FeatureBuilder, FeatureMatrix
 from ltr.logs import join_samples
 from ltr.simulate import simulate_world
 

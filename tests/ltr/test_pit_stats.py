@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.pit_stats import COUNT_NAMES, DailyStats
+from ltr.features._pit_stats import COUNT_NAMES, DailyStats
 
 
 def _random_samples(rng: np.random.Generator, n: int, string_keys: bool) -> pd.DataFrame:

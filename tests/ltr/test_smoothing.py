@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.stats import betabinom
 
-from ltr.smoothing import BetaPrior, PriorFitWarning, fit_beta_prior
+from ltr.features._smoothing import BetaPrior, PriorFitWarning, fit_beta_prior
 
 METHODS = ["moments", "mle"]
 

@@ -13,9 +13,9 @@ from sklearn.datasets import load_svmlight_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
 
-from ltr.binning import QuantileBinner
-from ltr.encoding import CategoryEncoder
-from ltr.sparse import FeatureSpace, codes_to_csr, write_libsvm
+from ltr.features._binning import QuantileBinner
+from ltr.features._encoding import CategoryEncoder
+from ltr.features._sparse import FeatureSpace, codes_to_csr, write_libsvm
 
 
 def _random_codes(seed: int, n_rows: int, n_levels: list[int]) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ltr._state import check_state
+from ltr.artifacts import check_state
 
 __all__ = ["BinCollapseWarning", "QuantileBinner"]
 

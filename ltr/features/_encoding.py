@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ltr._state import check_state
+from ltr.artifacts import check_state
 
 __all__ = ["CategoryEncoder"]
 

@@ -29,11 +29,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ltr.binning import BinCollapseWarning, QuantileBinner
-from ltr.encoding import CategoryEncoder
-from ltr.pit_stats import COUNT_NAMES, DailyStats
-from ltr.smoothing import BetaPrior, fit_beta_prior
-from ltr.sparse import FeatureSpace, _RowBlockWriter
+from ltr.features._binning import BinCollapseWarning, QuantileBinner
+from ltr.features._encoding import CategoryEncoder
+from ltr.features._pit_stats import COUNT_NAMES, DailyStats
+from ltr.features._smoothing import BetaPrior, fit_beta_prior
+from ltr.features._sparse import FeatureSpace, _RowBlockWriter
 from ltr.logs import day_index
 
 __all__ = ["FeatureBuilder", "FeatureMatrix", "KEY_FAMILIES"]

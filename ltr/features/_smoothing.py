@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma
 
-from ltr._state import check_state
+from ltr.artifacts import check_state
 
 __all__ = ["BetaPrior", "PriorFitWarning", "fit_beta_prior"]
 

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file
 
-from ltr._state import check_state
+from ltr.artifacts import check_state
 
 __all__ = ["FeatureSpace", "codes_to_csr", "write_libsvm"]
 
