@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recall.hnsw_graph import build_index, read_graph, save
-from recall.hnsw_search import LayeredBeamSearch, exact_search
+from recall.hnsw._graph import build_index, read_graph, save
+from recall.hnsw._search import LayeredBeamSearch, exact_search
 
 
 def _parse_args() -> argparse.Namespace:

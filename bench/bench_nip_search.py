@@ -17,7 +17,7 @@ import torch
 
 from ltr.simulate import simulate_world
 from ltr.logs import day_index
-from recall.nip import NIPRecall
+from recall.neural._nip import NIPRecall
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from ltr.logs import join_samples
 from ltr.logs import read_logs
 from ltr.simulate import simulate_world
 from ltr.logs import day_index
-from recall.nip import NIPRecall
-from recall.two_tower import TwoTowerRecall
+from recall.neural._nip import NIPRecall
+from recall.neural._two_tower import TwoTowerRecall
 
 KS = (50, 100, 1200)
 

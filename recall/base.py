@@ -35,8 +35,8 @@ CANDIDATE_COLUMNS = ["request_id", "item_id", "score", "rank", "source"]
 
 #: model name -> "module:Class"; imported lazily so one broken source does not break the rest.
 SOURCES: dict[str, str] = {
-    "nip": "recall.nip:NIPRecall",
-    "two_tower": "recall.two_tower:TwoTowerRecall",
+    "nip": "recall.neural:NIPRecall",
+    "two_tower": "recall.neural:TwoTowerRecall",
     "itemcf": "recall.itemcf:ItemCFRecall",
     "hot": "recall.hot:HotRecall",
 }

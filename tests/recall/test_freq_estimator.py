@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recall.freq_estimator import StreamingFrequencyEstimator
+from recall.neural._freq_estimator import StreamingFrequencyEstimator
 
 N_ITEMS, BATCH, STEPS = 1000, 1024, 20_000
 

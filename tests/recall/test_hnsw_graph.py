@@ -9,7 +9,7 @@ import hnswlib
 import numpy as np
 import pytest
 
-from recall.hnsw_graph import HNSWGraph, build_index, read_graph, save
+from recall.hnsw._graph import HNSWGraph, build_index, read_graph, save
 
 HEADER = struct.Struct("<QQQQQQiIQQQdQ")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recall.hnsw_graph import build_index, read_graph, save
-from recall.hnsw_search import LayeredBeamSearch, SearchResult, exact_search
+from recall.hnsw._graph import build_index, read_graph, save
+from recall.hnsw._search import LayeredBeamSearch, SearchResult, exact_search
 
 N_ITEMS, DIM, N_QUERIES = 5000, 16, 200
 
@@ -386,7 +386,7 @@ def test_exact_search_rejects_bad_input():
 
 
 def test_order_keys_round_trip_and_order():
-    from recall.hnsw_search import _key_ranks, _key_scores, _order_keys
+    from recall.hnsw._search import _key_ranks, _key_scores, _order_keys
 
     rng = np.random.default_rng(8)
     special = np.array([-np.inf, np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38],

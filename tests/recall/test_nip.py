@@ -13,7 +13,7 @@ from ltr.simulate import simulate_world
 from ltr.logs import day_index
 from recall import base
 from recall.base import validate_candidates
-from recall.nip import NIPRecall
+from recall.neural._nip import NIPRecall
 
 SMALL = dict(epochs=1, threads=1, seed=0)
 
@@ -139,7 +139,7 @@ def test_k_larger_than_catalogue(model, world, exact):
 
 
 def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, world):
-    from recall._torch_utils import feature_tensors
+    from recall.neural._common import feature_tensors
 
     logs, _, requests = world
     table = model.item_table_
@@ -232,7 +232,7 @@ def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("in_batch", [True, False])
 def test_batch_loss_matches_slow_reference(seed, in_batch):
-    from recall._torch_utils import TrainConfig, _batch_loss
+    from recall.neural._common import TrainConfig, _batch_loss
 
     rng = np.random.default_rng(seed)
     n_items, B, H = 12, 5, 4

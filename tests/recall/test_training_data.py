@@ -7,7 +7,7 @@ import pytest
 from ltr.logs import join_samples
 from ltr.simulate import simulate_world
 from ltr.logs import day_index
-from recall.training_data import (EXPOSED_LEVEL, RANK_SEGMENTS, _sample_per_group, build_training_samples,
+from recall.neural._training_data import (EXPOSED_LEVEL, RANK_SEGMENTS, _sample_per_group, build_training_samples,
                                   click_history_events)
 
 

@@ -11,7 +11,7 @@ from ltr.simulate import simulate_world
 from ltr.logs import day_index
 from recall import base
 from recall.base import validate_candidates
-from recall.two_tower import TwoTowerRecall
+from recall.neural._two_tower import TwoTowerRecall
 
 
 @pytest.fixture(scope="module")

@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from ltr.logs import Logs
-from recall._torch_utils import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
 from recall.base import RecallSource, finalize_candidates
-from recall.hnsw_search import SearchResult
+from recall.hnsw._search import SearchResult
 
 __all__ = ["NIPRecall", "NIPNet"]
 
@@ -184,7 +184,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
         return NIPNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
 
     def _build_index(self) -> None:
-        from recall.hnsw_graph import read_graph, save
+        from recall.hnsw._graph import read_graph, save
 
         super()._build_index()
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +194,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
 
     def _after_load(self, index_path) -> None:
         from ltr.artifacts import ArtifactError
-        from recall.hnsw_graph import read_graph
+        from recall.hnsw._graph import read_graph
 
         try:
             self.graph_ = read_graph(index_path, dim=self.item_vectors_.shape[1])
@@ -225,7 +225,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
             ``labels`` are catalogue rows (``item_table_.item_ids[labels]`` are item ids);
             ``n_scored`` counts the items scored per request.
         """
-        from recall.hnsw_search import LayeredBeamSearch, exact_search
+        from recall.hnsw._search import LayeredBeamSearch, exact_search
 
         self._check_fitted()
         k = min(self._check_k(k), self.item_table_.n)

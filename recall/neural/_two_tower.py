@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ltr.logs import Logs
-from recall._torch_utils import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
 from recall.base import RecallSource, finalize_candidates
 
 __all__ = ["TwoTowerRecall", "TwoTowerNet"]

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recall.hnsw_graph import HNSWGraph
+from recall.hnsw._graph import HNSWGraph
 
 __all__ = ["LayeredBeamSearch", "ScoreFn", "SearchResult", "exact_search"]
 

@@ -22,8 +22,8 @@ from torch import nn
 
 from ltr.logs import Logs
 from recall.base import recent_events
-from recall.freq_estimator import StreamingFrequencyEstimator
-from recall.training_data import EXPOSED_LEVEL, PairSamples, click_history_events
+from recall.neural._freq_estimator import StreamingFrequencyEstimator
+from recall.neural._training_data import EXPOSED_LEVEL, PairSamples, click_history_events
 
 _NA = "<na>"
 _PRICE_BINS = 8
@@ -472,7 +472,7 @@ class TorchRecallBase:
         -------
         self
         """
-        from recall.training_data import build_training_samples
+        from recall.neural._training_data import build_training_samples
 
         self._validate_params()
         data = build_training_samples(logs, train_end_day, order_weight=self.order_weight,
@@ -503,7 +503,7 @@ class TorchRecallBase:
         return self
 
     def _build_index(self) -> None:
-        from recall.hnsw_graph import build_index
+        from recall.hnsw._graph import build_index
 
         self.index_ = build_index(self.item_vectors_, np.arange(self.item_table_.n), M=self.M,
                                   ef_construction=self.ef_construction, seed=self.seed)
@@ -555,7 +555,7 @@ class TorchRecallBase:
         from pathlib import Path
 
         from ltr.artifacts import write_manifest
-        from recall.hnsw_graph import save as save_index
+        from recall.hnsw._graph import save as save_index
 
         self._check_fitted()
         root = Path(directory)
