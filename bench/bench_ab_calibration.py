@@ -36,7 +36,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval._stats import (  # noqa: E402
+from eval.ab._stats import (  # noqa: E402
     _diff_test,
     _estimate_from_moments,
     _moment_columns,

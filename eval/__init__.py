@@ -1,23 +1,54 @@
 """eval: exact offline metrics, A/B statistics, funnel consistency and the experiment readout.
 
-Public names are imported lazily (PEP 562) so ``python -m eval.report`` runs once.
+The command line is ``python -m eval.report LOGS`` (``eval/report/__main__.py``).
 """
 from __future__ import annotations
 
-from ltr._lazy import lazy_exports
+from eval.ab import ABResult, SRMResult, compare_all, compare_buckets, srm_test, unit_sums
+from eval.funnel import log_funnel, recall_funnel
+from eval.metrics import (
+    GroupAUC,
+    MetricWarning,
+    auc,
+    calibration_table,
+    coverage_at_k,
+    expected_calibration_error,
+    gauc,
+    hitrate_at_k,
+    logloss,
+    mean_hit_position,
+    ndcg_at_k,
+    normalized_entropy,
+    predicted_actual_ratio,
+    recall_at_k,
+)
+from eval.online_offline import auc_table
+from eval.report import build_readout, render
 
-_EXPORTS = {
-    **{name: "eval.metrics" for name in (
-        "auc", "gauc", "GroupAUC", "logloss", "normalized_entropy", "calibration_table",
-        "expected_calibration_error", "predicted_actual_ratio", "hitrate_at_k", "recall_at_k",
-        "ndcg_at_k", "coverage_at_k", "mean_hit_position", "MetricWarning")},
-    **{name: "eval.ab" for name in ("ABResult", "SRMResult", "compare_all", "compare_buckets", "srm_test", "unit_sums")},
-    "log_funnel": "eval.funnel",
-    "recall_funnel": "eval.funnel",
-    "auc_table": "eval.online_offline",
-    "build_readout": "eval.report",
-    "render": "eval.report",
-}
-
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports('eval', _EXPORTS)
+__all__ = [
+    "ABResult",
+    "GroupAUC",
+    "MetricWarning",
+    "SRMResult",
+    "auc",
+    "auc_table",
+    "build_readout",
+    "calibration_table",
+    "compare_all",
+    "compare_buckets",
+    "coverage_at_k",
+    "expected_calibration_error",
+    "gauc",
+    "hitrate_at_k",
+    "log_funnel",
+    "logloss",
+    "mean_hit_position",
+    "ndcg_at_k",
+    "normalized_entropy",
+    "predicted_actual_ratio",
+    "recall_at_k",
+    "recall_funnel",
+    "render",
+    "srm_test",
+    "unit_sums",
+]

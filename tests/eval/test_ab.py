@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval._stats import (
+from eval.ab._stats import (
     _benjamini_hochberg,
     _diff_test,
     _estimate_from_moments,

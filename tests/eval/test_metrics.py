@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import log_loss, ndcg_score, roc_auc_score
 
-from eval import _ranking_helpers as helpers
+from eval.metrics import _helpers as helpers
 from eval.metrics import (
     GroupAUC,
     MetricWarning,

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval.report import build_readout, main, render
+from eval.report import build_readout, render
+from eval.report.__main__ import main
 from ltr.logs import join_samples
 from ltr.logs import from_frames, read_logs, write_logs
 from ltr.logs import parse_day

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from eval._stats import (
+from eval.ab._stats import (
     _benjamini_hochberg,
     _chi2_goodness_of_fit,
     _diff_test,

@@ -38,7 +38,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import ndtri
 
-from eval._ranking_helpers import (
+from eval.metrics._helpers import (
     _as_1d,
     _show,
     _auc_exact,

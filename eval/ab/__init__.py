@@ -1,0 +1,8 @@
+"""A/B statistics: per-bucket metrics with the user as the randomisation unit, delta-method
+lift intervals and p-values, sample-ratio-mismatch test, multiple-testing adjustment, CUPED.
+"""
+from __future__ import annotations
+
+from eval.ab._compare import SRM_THRESHOLD, TABLE_COLUMNS, ABResult, SRMResult, compare_all, compare_buckets, srm_test, unit_sums
+
+__all__ = ["SRM_THRESHOLD", "TABLE_COLUMNS", "ABResult", "SRMResult", "compare_all", "compare_buckets", "srm_test", "unit_sums"]
