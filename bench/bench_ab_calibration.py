@@ -36,13 +36,13 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.ab._stats import (  # noqa: E402
+from eval.ab import compare_buckets
+from eval.ab._stats import (
     _diff_test,
     _estimate_from_moments,
     _moment_columns,
     _relative_lift,
 )
-from eval.ab import compare_buckets  # noqa: E402
 
 ALPHA = 0.05
 MEAN_CTR = 0.05

@@ -35,8 +35,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, TargetEncoder
 
 from ltr.features._builder import FeatureBuilder
-from ltr.logs import join_samples
-from ltr.logs import read_logs
+from ltr.logs import join_samples, read_logs
 
 
 def tiled_world(path: str, rows: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from ltr.simulate import simulate_world
 from ltr.logs import day_index
+from ltr.simulate import simulate_world
 from recall.neural._nip import NIPRecall
 
 

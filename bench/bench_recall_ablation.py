@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 import torch
 
 from eval.metrics import hitrate_at_k
-from ltr.logs import join_samples
-from ltr.logs import read_logs
+from ltr.logs import day_index, join_samples, read_logs
 from ltr.simulate import simulate_world
-from ltr.logs import day_index
 from recall.neural._nip import NIPRecall
 from recall.neural._two_tower import TwoTowerRecall
 

@@ -20,13 +20,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ltr.simulate import simulate_world  # noqa: E402
-from ltr.logs import day_index  # noqa: E402
-from recall.hot import HotRecall  # noqa: E402
-from recall.itemcf import ItemCFRecall  # noqa: E402
-from recall.merge import _scale_quotas, merge  # noqa: E402
-
-from eval.metrics import hitrate_at_k  # noqa: E402
+from eval.metrics import hitrate_at_k
+from ltr.logs import day_index
+from ltr.simulate import simulate_world
+from recall.hot import HotRecall
+from recall.itemcf import ItemCFRecall
+from recall.merge import _scale_quotas, merge
 
 
 def _hitrate(cands: pd.DataFrame, targets: pd.DataFrame, k: int) -> float:

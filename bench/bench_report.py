@@ -24,10 +24,10 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.online_offline import auc_table  # noqa: E402
-from eval.report import FORMATS, build_readout, render  # noqa: E402
-from ltr.logs import join_samples  # noqa: E402
-from ltr.simulate import simulate_world  # noqa: E402
+from eval.online_offline import auc_table
+from eval.report import FORMATS, build_readout, render
+from ltr.logs import join_samples
+from ltr.simulate import simulate_world
 
 
 def timed(name: str, fn, *args, **kwargs):

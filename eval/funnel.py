@@ -14,10 +14,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ltr.logs import bucket_funnel
-from ltr.logs import Logs
+from ltr.logs import Logs, bucket_funnel
 
-__all__ = ["log_funnel", "recall_funnel", "RECALL_KS", "TOP_NS"]
+__all__ = ["RECALL_KS", "TOP_NS", "log_funnel", "recall_funnel"]
 
 RECALL_KS = (50, 100, 1200)
 TOP_NS = (10, 50)
@@ -149,13 +148,13 @@ def recall_funnel(
     req_day = pd.Series(day_index(logs.requests["ts"].to_numpy(), logs.tz), index=logs.requests["request_id"])
     cand_days = req_day.loc[candidates["request_id"].unique()]
     window = req_day.index[(req_day >= cand_days.min()) & (req_day <= cand_days.max())]
-    out: dict = {"label": label, "n_requests": int(len(window)),
+    out: dict = {"label": label, "n_requests": len(window),
                  "requests_with_candidates": int(candidates["request_id"].nunique()),
                  "days": [int(cand_days.min()), int(cand_days.max())]}
     lookup = _RankLookup(candidates)
     for name in ("click", "order"):
         targets = _targets_in_window(samples, name, window)
-        out[f"n_{name}_targets"] = int(len(targets))
+        out[f"n_{name}_targets"] = len(targets)
         out[f"hitrate_{name}"] = {}
         if len(targets):
             ranks = lookup.ranks(targets)

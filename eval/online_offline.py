@@ -65,7 +65,7 @@ def auc_table(samples: pd.DataFrame, online: str | None = "rank_score", offline:
         for j, value in enumerate(values):
             pos = order[bounds[j]:bounds[j + 1]]
             y = y_all[pos]
-            rec = {"segment": segment, "value": value, "n": int(len(pos)), "positives": int(y.sum())}
+            rec = {"segment": segment, "value": value, "n": len(pos), "positives": int(y.sum())}
             for side in ("online_auc", "offline_auc"):
                 rec[side] = _safe_auc(y, scores[side][pos]) if side in scores else float("nan")
             rec["gap"] = rec["offline_auc"] - rec["online_auc"]

@@ -11,12 +11,12 @@ import hashlib
 import json
 import platform
 import warnings
-from importlib import metadata
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ArtifactError", "MANIFEST", "check_state", "library_versions", "sha256_file", "write_manifest", "read_manifest"]
+__all__ = ["MANIFEST", "ArtifactError", "check_state", "library_versions", "read_manifest", "sha256_file", "write_manifest"]
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "lightgbm", "torch", "hnswlib")

@@ -9,7 +9,7 @@ bias they sum to the logit of the score.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

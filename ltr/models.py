@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Protocol, Sequence, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,7 +51,7 @@ class RankerModel(Protocol):
 
     name: ClassVar[str]
 
-    def fit(self, X, y, feature_names: Sequence[str] | None = None) -> "RankerModel": ...
+    def fit(self, X, y, feature_names: Sequence[str] | None = None) -> RankerModel: ...
 
     def predict(self, X) -> np.ndarray: ...
 
@@ -59,7 +60,7 @@ class RankerModel(Protocol):
     def save(self, directory: str | Path) -> list[str]: ...
 
     @classmethod
-    def load(cls, directory: str | Path) -> "RankerModel": ...
+    def load(cls, directory: str | Path) -> RankerModel: ...
 
 
 def _check_X(X, name: str = "X") -> sp.csr_matrix | np.ndarray:
@@ -186,7 +187,7 @@ class LogisticRegressionRanker(_Base):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X, y, feature_names: Sequence[str] | None = None) -> "LogisticRegressionRanker":
+    def fit(self, X, y, feature_names: Sequence[str] | None = None) -> LogisticRegressionRanker:
         """Fit on a feature matrix and 0/1 click labels.
 
         Parameters
@@ -261,7 +262,7 @@ class LogisticRegressionRanker(_Base):
         return [_PARAMS_FILE, "coef.npz"]
 
     @classmethod
-    def load(cls, directory: str | Path) -> "LogisticRegressionRanker":
+    def load(cls, directory: str | Path) -> LogisticRegressionRanker:
         """Inverse of :meth:`save` (``np.load`` with ``allow_pickle=False``)."""
         root = Path(directory)
         payload = cls._read_params(root)
@@ -343,7 +344,7 @@ class LightGBMRanker(_Base):
             "verbosity": -1,
         }
 
-    def fit(self, X, y, feature_names: Sequence[str] | None = None) -> "LightGBMRanker":
+    def fit(self, X, y, feature_names: Sequence[str] | None = None) -> LightGBMRanker:
         """Train ``num_boost_round`` trees on a feature matrix and 0/1 click labels.
 
         Parameters
@@ -407,7 +408,7 @@ class LightGBMRanker(_Base):
         return [_PARAMS_FILE, "model.txt"]
 
     @classmethod
-    def load(cls, directory: str | Path) -> "LightGBMRanker":
+    def load(cls, directory: str | Path) -> LightGBMRanker:
         """Inverse of :meth:`save` (LightGBM text model; no pickle)."""
         import lightgbm as lgb
 

@@ -16,7 +16,7 @@ import pandas as pd
 from ltr.bundle import check_inputs, design_matrix, read_bundle, write_bundle
 from ltr.models import RankerModel
 
-__all__ = ["Ranker", "REQUIRED_COLUMNS"]
+__all__ = ["REQUIRED_COLUMNS", "Ranker"]
 
 #: Columns every frame to score must have; the bundle adds its context columns.
 REQUIRED_COLUMNS = ("request_id", "user_id", "item_id", "ts")
@@ -45,7 +45,7 @@ class Ranker:
 
     # -- persistence -------------------------------------------------------------------------
     @classmethod
-    def load(cls, bundle: str | Path) -> "Ranker":
+    def load(cls, bundle: str | Path) -> Ranker:
         """Load a bundle directory, verifying its format version and checksums.
 
         Raises

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ltr.bundle import check_inputs, design_matrix
+from ltr.logs import day_index, format_day, parse_day
 from ltr.models import ModelConvergenceWarning, make_model
 from ltr.serving import Ranker
-from ltr.logs import day_index, format_day, parse_day
 
 __all__ = ["MODEL_FEATURE_DEFAULTS", "TrainingData", "default_feature_params", "evaluation_metrics", "main", "prepare_training", "report_text", "train_ranker"]
 
@@ -193,7 +193,7 @@ def prepare_training(logs, train_end: int | str | None, *, eval_end: int | str |
         "eval_start": format_day(end + 1),
         "eval_end": format_day(stop),
         "tz": tz,
-        "train_rows": int(len(train)),
+        "train_rows": len(train),
         "train_ctr": float(train["click"].mean()),
         "feature_seconds": round(time.perf_counter() - started, 3),
     }

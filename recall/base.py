@@ -18,17 +18,17 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from ltr.artifacts import ArtifactError, read_manifest
+from ltr.artifacts import ArtifactError
 from ltr.logs import Logs
 
 __all__ = [
     "CANDIDATE_COLUMNS",
-    "RecallSource",
     "SOURCES",
+    "RecallSource",
     "finalize_candidates",
-    "validate_candidates",
-    "recent_events",
     "load",
+    "recent_events",
+    "validate_candidates",
 ]
 
 CANDIDATE_COLUMNS = ["request_id", "item_id", "score", "rank", "source"]
@@ -49,7 +49,7 @@ class RecallSource(abc.ABC):
     kind: ClassVar[str]
 
     @abc.abstractmethod
-    def fit(self, logs: Logs, train_end_day: int) -> "RecallSource":
+    def fit(self, logs: Logs, train_end_day: int) -> RecallSource:
         """Learn from log rows on days <= ``train_end_day`` only."""
 
     @abc.abstractmethod
@@ -66,7 +66,7 @@ class RecallSource(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def load(cls, directory: str | Path) -> "RecallSource":
+    def load(cls, directory: str | Path) -> RecallSource:
         """Load a source written by :meth:`save`, verifying its manifest."""
 
 

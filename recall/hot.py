@@ -35,10 +35,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltr.artifacts import read_manifest, write_manifest
-from ltr.logs import Logs
-from ltr.logs import day_index
+from ltr.logs import Logs, day_index
 from recall.base import RecallSource, recent_events
-from recall.itemcf import (_ordered_frame, _check_k, _check_number, _check_requests, _id_array, _user_clicks)
+from recall.itemcf import _check_k, _check_number, _check_requests, _id_array, _ordered_frame, _user_clicks
 
 __all__ = ["HotRecall"]
 
@@ -128,7 +127,7 @@ class HotRecall(RecallSource):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, logs: Logs, train_end_day: int) -> "HotRecall":
+    def fit(self, logs: Logs, train_end_day: int) -> HotRecall:
         """Store the daily count table of days <= ``train_end_day`` and the catalogue.
 
         Parameters
@@ -283,10 +282,10 @@ class HotRecall(RecallSource):
                  count_value=self.count_value_)
         write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
             "params": self.get_params(), "train_end_day": self.train_end_day_,
-            "n_items": int(len(self.item_ids_)), "n_count_rows": int(len(self.count_day_))})
+            "n_items": len(self.item_ids_), "n_count_rows": len(self.count_day_)})
 
     @classmethod
-    def load(cls, directory: str | Path) -> "HotRecall":
+    def load(cls, directory: str | Path) -> HotRecall:
         """Load a source written by :meth:`save` (checksums verified, no pickle)."""
         manifest = read_manifest(directory, f"recall.{cls.kind}", _FORMAT_VERSION)
         meta = manifest["metadata"]

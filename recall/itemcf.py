@@ -38,7 +38,6 @@ often clicks an item again); 0 turns that off. Only catalogue items
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltr.artifacts import read_manifest, write_manifest
-from ltr.logs import Logs
-from ltr.logs import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, Logs, day_index
 from recall.base import RecallSource, recent_events
 
 __all__ = ["ItemCFRecall"]
@@ -245,7 +243,7 @@ class ItemCFRecall(RecallSource):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, logs: Logs, train_end_day: int) -> "ItemCFRecall":
+    def fit(self, logs: Logs, train_end_day: int) -> ItemCFRecall:
         """Build the item-item similarity from clicks on days <= ``train_end_day``.
 
         Parameters
@@ -266,7 +264,7 @@ class ItemCFRecall(RecallSource):
         if not len(clicks):
             raise ValueError(f"logs must have clicks on or before train_end_day {int(train_end_day)}. Got none.")
         catalogue = [] if logs.items is None else [logs.items["item_id"].to_numpy()]
-        item_ids = pd.unique(np.concatenate(catalogue + [clicks["item_id"].to_numpy()]))
+        item_ids = pd.unique(np.concatenate([*catalogue, clicks["item_id"].to_numpy()]))
         item_ids = _id_array(np.sort(item_ids))
         n_items = len(item_ids)
         item_index = pd.Index(item_ids)
@@ -324,7 +322,7 @@ class ItemCFRecall(RecallSource):
         self.popular_items_ = popular.astype(np.int64)
         self.popular_scores_ = -1.0 / (1.0 + item_clicks[popular].astype(np.float64))
         self.train_end_day_ = int(train_end_day)
-        self.n_train_clicks_ = int(len(item))
+        self.n_train_clicks_ = len(item)
         return self
 
     def _check_fitted(self) -> None:
@@ -420,11 +418,11 @@ class ItemCFRecall(RecallSource):
                  popular_scores=self.popular_scores_)
         write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
             "params": self.get_params(), "train_end_day": self.train_end_day_,
-            "n_train_clicks": self.n_train_clicks_, "n_items": int(len(self.item_ids_)),
+            "n_train_clicks": self.n_train_clicks_, "n_items": len(self.item_ids_),
             "nnz": int(sim.nnz)})
 
     @classmethod
-    def load(cls, directory: str | Path) -> "ItemCFRecall":
+    def load(cls, directory: str | Path) -> ItemCFRecall:
         """Load a source written by :meth:`save` (checksums verified, no pickle)."""
         manifest = read_manifest(directory, f"recall.{cls.kind}", _FORMAT_VERSION)
         meta = manifest["metadata"]

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manif
 from ltr.logs import Logs
 from recall.base import CANDIDATE_COLUMNS, RecallSource, _source_class, validate_candidates
 
-__all__ = ["merge", "MergedRecall", "main"]
+__all__ = ["MergedRecall", "main", "merge"]
 
 _FORMAT_VERSION = 1
 
@@ -229,7 +229,7 @@ class MergedRecall(RecallSource):
             raise ValueError(f"quotas must have one int per source ({len(sources)}). Got {quotas!r} instead.")
         return _check_quotas(dict(zip(sources, quotas)), list(sources))
 
-    def fit(self, logs: Logs, train_end_day: int) -> "MergedRecall":
+    def fit(self, logs: Logs, train_end_day: int) -> MergedRecall:
         """Fit every source on days <= ``train_end_day``."""
         self._quota_dict()
         params = self.source_params or {}
@@ -264,7 +264,7 @@ class MergedRecall(RecallSource):
             "sub_manifests": {name: sha256_file(root / name / "manifest.json") for name in self.sources}})
 
     @classmethod
-    def load(cls, directory: str | Path) -> "MergedRecall":
+    def load(cls, directory: str | Path) -> MergedRecall:
         """Load a merged source written by :meth:`save`, verifying every manifest."""
         root = Path(directory)
         meta = read_manifest(root, f"recall.{cls.kind}", _FORMAT_VERSION)["metadata"]
@@ -300,7 +300,7 @@ def _read(path: str) -> pd.DataFrame:
         raise ValueError(f"candidates file must exist. Got {path!r} instead.")
     try:
         return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad-input error
+    except Exception as exc:
         raise ValueError(f"cannot read candidates file {path!r}: {exc}") from None
 
 

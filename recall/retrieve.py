@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 from ltr.artifacts import ArtifactError
-from ltr.logs import LogValidationError, read_logs
-from ltr.logs import day_index, parse_day
+from ltr.logs import LogValidationError, day_index, parse_day, read_logs
 from recall.base import load
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ltr.logs import LogValidationError, read_logs
-from ltr.logs import parse_day
+from ltr.logs import LogValidationError, parse_day, read_logs
 from recall._cli import parse_settings
 from recall.base import SOURCES, _source_class
 

@@ -40,7 +40,6 @@ from scipy.special import ndtri
 
 from eval.metrics._helpers import (
     _as_1d,
-    _show,
     _auc_exact,
     _check_binary_labels,
     _check_candidates,
@@ -51,6 +50,7 @@ from eval.metrics._helpers import (
     _check_scores,
     _check_targets,
     _group_auc_exact,
+    _show,
     _target_hit_ranks,
 )
 

@@ -17,14 +17,14 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from eval.report import _svg
 from eval.ab import compare_all, compare_buckets
 from eval.funnel import RECALL_KS, TOP_NS, log_funnel, recall_funnel
 from eval.metrics import calibration_table, expected_calibration_error, logloss, normalized_entropy
 from eval.online_offline import auc_table, gauc_summary
+from eval.report import _svg
 from ltr.logs import format_day
 
-__all__ = ["build_readout", "render", "FORMATS"]
+__all__ = ["FORMATS", "build_readout", "render"]
 
 FORMATS = ("text", "md", "html", "json")
 _PERCENT_METRICS = {"ctr", "cvr", "uctr", "ucvr", "request_ctr", "request_cvr"}
@@ -107,7 +107,7 @@ def _calibration_section(samples: pd.DataFrame, score: str, name: str) -> dict:
     rows = samples.dropna(subset=[score])
     y, p = rows["click"].to_numpy(), rows[score].to_numpy(dtype=float)
     table = calibration_table(y, p, n_bins=10)
-    out = {"score": name, "n": int(len(rows)), "mean_predicted": float(p.mean()), "actual_rate": float(y.mean()),
+    out = {"score": name, "n": len(rows), "mean_predicted": float(p.mean()), "actual_rate": float(y.mean()),
            "predicted_over_actual": float(p.mean() / y.mean()) if y.mean() > 0 else None,
            "ece": expected_calibration_error(y, p, n_bins=10), "table": _records(table)}
     with warnings.catch_warnings():
@@ -177,7 +177,7 @@ def build_readout(
     if cuped and (pre is None or len(pre) == 0):
         raise ValueError(f"CUPED needs a pre-period: no exposures before the start day {format_day(lo)}.")
 
-    out: dict = {"window": [format_day(lo), format_day(hi)], "n_exposures": int(len(window)),
+    out: dict = {"window": [format_day(lo), format_day(hi)], "n_exposures": len(window),
                  "n_users": int(window["user_id"].nunique())}
     logged = set(samples["bucket"].astype(str)) if "bucket" in samples.columns else set()
     if "bucket" in logs.requests.columns:
@@ -195,7 +195,7 @@ def build_readout(
     offline = "offline_score" if offline_scores is not None else None
     table = steps("offline vs online AUC", auc_table, scored, online, offline)
     out["auc"] = {"online_available": online is not None, "offline_available": offline is not None,
-                  "offline_name": offline_name if offline else None, "n_rows": int(len(scored)),
+                  "offline_name": offline_name if offline else None, "n_rows": len(scored),
                   "rows": _records(table.set_index("segment"))}
     if online is None:
         out["auc"]["note"] = "online AUC unavailable: the logs have no rank_score (candidates table)."

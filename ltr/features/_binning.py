@@ -134,7 +134,7 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         return repr(str(names[j])) if names is not None else f"x{j}"
 
-    def fit(self, X: Any, y: Any = None) -> "QuantileBinner":
+    def fit(self, X: Any, y: Any = None) -> QuantileBinner:
         """Learn per-feature quantile edges from the training rows.
 
         Parameters
@@ -249,7 +249,7 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "QuantileBinner":
+    def from_dict(cls, state: dict[str, Any]) -> QuantileBinner:
         """Rebuild a fitted binner from :meth:`to_dict` output.
 
         Parameters

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ from ltr.features._smoothing import BetaPrior, fit_beta_prior
 from ltr.features._sparse import FeatureSpace, _RowBlockWriter
 from ltr.logs import day_index
 
-__all__ = ["FeatureBuilder", "FeatureMatrix", "KEY_FAMILIES"]
+__all__ = ["KEY_FAMILIES", "FeatureBuilder", "FeatureMatrix"]
 
 SECONDS_PER_DAY = 86400
 KEY_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -144,7 +145,7 @@ class _AttributeTable:
         return pd.DataFrame(out)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, id_column: str, table: str) -> "_AttributeTable":
+    def from_frame(cls, frame: pd.DataFrame, id_column: str, table: str) -> _AttributeTable:
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{table} must be a pandas DataFrame or None. Got {type(frame).__name__} instead.")
         if id_column not in frame.columns:
@@ -201,7 +202,7 @@ class _AttributeTable:
         return {"columns": kinds, "embedding": self.embedding is not None}, arrays
 
     @classmethod
-    def from_arrays(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], prefix: str) -> "_AttributeTable":
+    def from_arrays(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], prefix: str) -> _AttributeTable:
         columns = {}
         for name, kind in meta["columns"].items():
             values = np.asarray(arrays[f"{prefix}col.{name}"])
@@ -273,7 +274,7 @@ class _ClickLog:
         self._user_index = _IdLookup(user_levels)
 
     @classmethod
-    def from_frame(cls, frame: Mapping[str, np.ndarray], time_column: str, items: _AttributeTable) -> "_ClickLog":
+    def from_frame(cls, frame: Mapping[str, np.ndarray], time_column: str, items: _AttributeTable) -> _ClickLog:
         clicked = frame["click"] > 0
         item_row = frame["_item_row"][clicked]
         has_emb = item_row >= 0
@@ -331,7 +332,7 @@ class _ClickLog:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> "_ClickLog":
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> _ClickLog:
         return cls(
             _plain_ids(np.asarray(arrays[f"{prefix}user_levels"])),
             arrays[f"{prefix}user"],
@@ -757,7 +758,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         *,
         items: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
-    ) -> "FeatureBuilder":
+    ) -> FeatureBuilder:
         """Learn counting tables, priors, bin edges and categories from training samples.
 
         Parameters
@@ -1035,7 +1036,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return meta, arrays
 
     @classmethod
-    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> "FeatureBuilder":
+    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> FeatureBuilder:
         """Rebuild a fitted builder from :meth:`to_state` output.
 
         Parameters

@@ -181,7 +181,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             f"{kind!r} instead."
         )
 
-    def fit(self, X: Any, y: Any = None) -> "CategoryEncoder":
+    def fit(self, X: Any, y: Any = None) -> CategoryEncoder:
         """Learn the kept levels of each column.
 
         Parameters
@@ -317,7 +317,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "CategoryEncoder":
+    def from_dict(cls, state: dict[str, Any]) -> CategoryEncoder:
         """Rebuild a fitted encoder from :meth:`to_dict` output.
 
         Parameters
@@ -349,7 +349,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         for j, cats in enumerate(categories):
             if len(set(cats)) != len(cats) or any(
-                not isinstance(c, (str, int, float)) or isinstance(c, float) and c != c
+                not isinstance(c, (str, int, float)) or (isinstance(c, float) and c != c)
                 for c in cats
             ):
                 raise ValueError(

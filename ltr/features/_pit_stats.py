@@ -18,12 +18,13 @@ looked up in the sorted codes of the keys seen.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DailyStats", "COUNT_NAMES"]
+__all__ = ["COUNT_NAMES", "DailyStats"]
 
 COUNT_NAMES = ("exposures", "clicks", "orders")
 
@@ -148,7 +149,7 @@ class DailyStats:
         }
         self.time_column = time_column
         n = self.row_key.size
-        for name, arr in [("row_time", self.row_time)] + list(self.counts.items()):
+        for name, arr in [("row_time", self.row_time), *list(self.counts.items())]:
             if arr.shape != (n,):
                 raise ValueError(f"{name} must have shape ({n},) like row_key. Got {arr.shape} instead.")
         self._radix = np.array([max(lv.size, 1) for lv in self.levels], dtype=np.int64)
@@ -180,7 +181,7 @@ class DailyStats:
         samples: pd.DataFrame | Mapping[str, Any],
         key_columns: Sequence[str],
         time_column: str = "day",
-    ) -> "DailyStats":
+    ) -> DailyStats:
         """Aggregate an exposure-level samples frame into a table.
 
         Parameters
@@ -384,7 +385,7 @@ class DailyStats:
     @classmethod
     def from_arrays(
         cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], prefix: str = ""
-    ) -> "DailyStats":
+    ) -> DailyStats:
         """Rebuild from :meth:`to_arrays` output.
 
         Parameters

@@ -134,7 +134,7 @@ class BetaPrior:
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "BetaPrior":
+    def from_dict(cls, state: dict[str, Any]) -> BetaPrior:
         """Rebuild from :meth:`to_dict` output.
 
         Parameters

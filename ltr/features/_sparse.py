@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -454,7 +455,7 @@ class FeatureSpace:
     @classmethod
     def from_transformers(
         cls, *transformers: Any, value_features: Sequence[str] = ()
-    ) -> "FeatureSpace":
+    ) -> FeatureSpace:
         """Build the space of fitted transformers' outputs, concatenated in order.
 
         Parameters
@@ -504,7 +505,7 @@ class FeatureSpace:
         }
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "FeatureSpace":
+    def from_dict(cls, state: dict[str, Any]) -> FeatureSpace:
         """Rebuild from :meth:`to_dict` output.
 
         Parameters

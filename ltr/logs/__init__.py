@@ -20,8 +20,8 @@ from ltr.logs._join import JoinReport, JoinResult, join_samples
 from ltr.logs._time import SECONDS_PER_DAY, day_index, format_day, parse_day
 
 __all__ = [
-    "TABLE_SPECS",
     "SECONDS_PER_DAY",
+    "TABLE_SPECS",
     "JoinReport",
     "JoinResult",
     "LogValidationError",

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "TABLE_SPECS",
     "LogValidationError",
     "Logs",
     "TableSpec",
-    "TABLE_SPECS",
-    "read_logs",
     "from_frames",
     "from_interactions",
+    "read_logs",
     "write_logs",
 ]
 
@@ -92,7 +92,7 @@ class Logs:
         """The present tables by name."""
         return {name: getattr(self, name) for name in TABLE_SPECS if getattr(self, name) is not None}
 
-    def replace(self, **tables: pd.DataFrame | None) -> "Logs":
+    def replace(self, **tables: pd.DataFrame | None) -> Logs:
         """A copy with some tables replaced (not re-validated)."""
         return dataclasses.replace(self, **tables)
 
@@ -112,7 +112,7 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad-input error
+    except Exception as exc:
         raise LogValidationError(name, None, f"cannot read {path}: {exc}") from None
 
 

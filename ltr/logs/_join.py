@@ -217,7 +217,7 @@ def _attribute_to_clicks(orders: pd.DataFrame, clicks: pd.DataFrame, requests: p
     orders = orders.loc[orders["_user"].notna()]
     if len(orders) == 0 or len(clicks) == 0:
         return pd.DataFrame({"request_id": [], "item_id": []})
-    clicks = clicks[_KEY + ["ts"]].copy()
+    clicks = clicks[[*_KEY, "ts"]].copy()
     clicks["_user"] = clicks["request_id"].map(user_of_request).astype(object)
     # merge_asof needs one key dtype on both sides; ids are compared as their string form.
     left = pd.DataFrame({"_user": orders["_user"].astype(str), "_item": orders["item_id"].astype(str),

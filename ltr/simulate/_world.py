@@ -34,10 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltr.logs import Logs, from_frames, write_logs
-from ltr.logs import SECONDS_PER_DAY, parse_day
+from ltr.logs import SECONDS_PER_DAY, Logs, from_frames, parse_day, write_logs
 
-__all__ = ["WorldConfig", "World", "simulate_world", "position_bias"]
+__all__ = ["World", "WorldConfig", "position_bias", "simulate_world"]
 
 _CHANNELS = np.array(["interest", "hot", "random"])
 _DEVICES = np.array(["android", "ios", "web"])
@@ -439,7 +438,7 @@ def _truth(cfg: WorldConfig, rows: pd.DataFrame, tables: dict, requests: pd.Data
         "planted_ctr_lift": lift,
         "aa": cfg.aa,
         "treatment_users_share": float((requests.groupby("user_id")["bucket"].first() == "treatment").mean()),
-        "rows": {name: int(len(frame)) for name, frame in tables.items()} | {"requests": int(len(requests))},
+        "rows": {name: len(frame) for name, frame in tables.items()} | {"requests": len(requests)},
         "note": ("true_ctr_by_bucket is the mean true click probability of the exposed items (position "
                  "bias included), so the logged CTR differs from it only by click sampling noise."),
     }

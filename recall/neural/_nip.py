@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 from ltr.logs import Logs
-from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
 from recall.base import RecallSource, finalize_candidates
 from recall.hnsw._search import SearchResult
+from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
 
-__all__ = ["NIPRecall", "NIPNet"]
+__all__ = ["NIPNet", "NIPRecall"]
 
 
 class NIPNet(nn.Module):

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ltr.logs import join_samples
-from ltr.logs import Logs
+from ltr.logs import Logs, join_samples
 
-__all__ = ["RANK_SEGMENTS", "EXPOSED_LEVEL", "PairSamples", "build_training_samples", "click_history_events"]
+__all__ = ["EXPOSED_LEVEL", "RANK_SEGMENTS", "PairSamples", "build_training_samples", "click_history_events"]
 
 #: Upper bounds (inclusive) of the ranker segments; segment s covers (bounds[s-1], bounds[s]].
 RANK_SEGMENTS: tuple[int, ...] = (10, 50, 100, 200, 400, 900)

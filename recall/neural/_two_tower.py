@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from ltr.logs import Logs
-from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
 from recall.base import RecallSource, finalize_candidates
+from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
 
-__all__ = ["TwoTowerRecall", "TwoTowerNet"]
+__all__ = ["TwoTowerNet", "TwoTowerRecall"]
 
 
 class TwoTowerNet(nn.Module):

@@ -9,15 +9,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from eval.ab._stats import (
-    _benjamini_hochberg,
-    _diff_test,
-    _estimate_from_moments,
-    _holm,
-    _moment_columns,
-    _moments,
-    _relative_lift,
-)
 from eval.ab import (
     TABLE_COLUMNS,
     ABResult,
@@ -26,6 +17,15 @@ from eval.ab import (
     compare_buckets,
     srm_test,
     unit_sums,
+)
+from eval.ab._stats import (
+    _benjamini_hochberg,
+    _diff_test,
+    _estimate_from_moments,
+    _holm,
+    _moment_columns,
+    _moments,
+    _relative_lift,
 )
 
 Z95 = stats.norm.ppf(0.975)

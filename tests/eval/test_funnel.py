@@ -6,9 +6,7 @@ import pandas as pd
 import pytest
 
 from eval.funnel import log_funnel, recall_funnel
-from ltr.logs import join_samples
-from ltr.logs import from_frames
-from ltr.logs import day_index, parse_day
+from ltr.logs import day_index, from_frames, join_samples, parse_day
 
 T0 = parse_day("2026-01-05") * 86400
 
@@ -206,7 +204,7 @@ def test_recall_funnel_label_defaults():
     assert recall_funnel(cands.drop(columns=["source"]), logs, samples, ks=(5,))["label"] == "candidates"
 
 
-@pytest.mark.parametrize("ks, top_ns, bad", [((0, 50), (10,), "0"), ((50,), (0,), "0"), ((-3,), (10,), "-3")])
+@pytest.mark.parametrize(("ks", "top_ns", "bad"), [((0, 50), (10,), "0"), ((50,), (0,), "0"), ((-3,), (10,), "-3")])
 def test_recall_funnel_rejects_k_below_one(ks, top_ns, bad):
     logs = make_logs(0)
     samples = join_samples(logs).samples

@@ -12,7 +12,6 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import log_loss, ndcg_score, roc_auc_score
 
-from eval.metrics import _helpers as helpers
 from eval.metrics import (
     GroupAUC,
     MetricWarning,
@@ -29,6 +28,7 @@ from eval.metrics import (
     predicted_actual_ratio,
     recall_at_k,
 )
+from eval.metrics import _helpers as helpers
 
 
 # --------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def make_lists(seed: int, n_requests: int = 40, n_items: int = 60, gaps: bool = 
 # AUC
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("n, n_levels", [(2, 2), (7, 3), (60, 4), (150, 1000)])
+@pytest.mark.parametrize(("n", "n_levels"), [(2, 2), (7, 3), (60, 4), (150, 1000)])
 def test_auc_matches_pairwise_loop(seed, n, n_levels):
     y, s = make_binary(seed, n, n_levels, pos_rate=0.5)
     y[0], y[-1] = 0, 1  # both classes present
@@ -186,7 +186,7 @@ def test_auc_matches_sklearn_continuous_float64():
 
 
 @pytest.mark.parametrize(
-    "y, s, expected",
+    ("y", "s", "expected"),
     [
         # 3 of the 4 (pos, neg) pairs ordered: 0.35 < 0.4 is the miss.
         ([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.75),
@@ -254,7 +254,7 @@ def test_auc_one_class_is_nan_with_warning(y):
 
 
 @pytest.mark.parametrize(
-    "y, s, error, match",
+    ("y", "s", "error", "match"),
     [
         ([], [], ValueError, "y_true must be non-empty. Got 0 rows instead."),
         ([0, 1], [0.1], ValueError, r"y_score must have the same length as y_true \(2\)"),
@@ -282,7 +282,7 @@ def make_groups(seed: int, n: int, n_groups: int, n_levels: int):
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("weight", ["exposures", "positives"])
-@pytest.mark.parametrize("n_groups, n_levels", [(5, 3), (40, 10), (80, 10_000)])
+@pytest.mark.parametrize(("n_groups", "n_levels"), [(5, 3), (40, 10), (80, 10_000)])
 def test_gauc_matches_per_user_loop(seed, weight, n_groups, n_levels):
     y, s, g = make_groups(seed, 600, n_groups, n_levels)
     value, used, skipped = ref_gauc(list(y), list(s), list(g), weight)
@@ -292,7 +292,7 @@ def test_gauc_matches_per_user_loop(seed, weight, n_groups, n_levels):
 
 
 @pytest.mark.parametrize(
-    "make_scores, path",
+    ("make_scores", "path"),
     [
         pytest.param(lambda s, rng: s.astype(np.float32), "direct", id="float32"),
         pytest.param(lambda s, rng: s, "direct", id="float32-exact-float64"),
@@ -342,7 +342,7 @@ def test_gauc_exact_on_every_key_path(make_scores, path, monkeypatch):
     assert calls == expected_calls
 
 
-@pytest.mark.parametrize("same_group, path", [(False, ["_ties_are_exact"]), (True, ["_ties_are_exact", "_dense_rank_keys"])])
+@pytest.mark.parametrize(("same_group", "path"), [(False, ["_ties_are_exact"]), (True, ["_ties_are_exact", "_dense_rank_keys"])])
 def test_gauc_few_ties_checked_by_lookup(same_group, path, monkeypatch):
     # Continuous scores over a 64-bit range (truncated keys) with one real tie; two
     # scores one ulp apart share a truncated key. In different groups that is harmless
@@ -421,7 +421,7 @@ def test_gauc_result_is_frozen():
 
 
 @pytest.mark.parametrize(
-    "groups, weight, match",
+    ("groups", "weight", "match"),
     [
         ([1, 1, None], "exposures", "groups must not contain missing ids. Got None at row 2 instead."),
         ([1.0, np.nan, 1.0], "exposures", "groups must not contain missing ids. Got nan at row 1"),
@@ -476,7 +476,7 @@ def test_normalized_entropy():
 
 @pytest.mark.parametrize("func", [logloss, normalized_entropy])
 @pytest.mark.parametrize(
-    "y, p, match",
+    ("y", "p", "match"),
     [
         ([0, 1], [0.2, 1.5], r"y_pred must contain probabilities in \[0, 1\]. Got 1.5 at row 1 instead."),
         ([0, 1], [-0.1, 0.5], r"Got -0.1 at row 0"),
@@ -498,7 +498,7 @@ def test_logloss_bad_eps():
 # Calibration
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("n, n_levels, n_bins", [(9, 100, 4), (200, 7, 10), (333, 1000, 10), (50, 1, 5)])
+@pytest.mark.parametrize(("n", "n_levels", "n_bins"), [(9, 100, 4), (200, 7, 10), (333, 1000, 10), (50, 1, 5)])
 def test_calibration_table_matches_loop(seed, n, n_levels, n_bins):
     rng = np.random.default_rng(seed)
     p = rng.integers(0, n_levels, n) / max(n_levels, 2)
@@ -553,7 +553,7 @@ def test_ece_perfect_calibration_is_zero():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    ("kwargs", "match"),
     [
         ({"n_bins": 0}, "n_bins must be an int >= 1. Got 0 instead."),
         ({"n_bins": 2.5}, "n_bins must be an int >= 1. Got 2.5 instead."),
@@ -698,7 +698,7 @@ GOOD_T = pd.DataFrame({"request_id": [1], "item_id": [8]})
 
 
 @pytest.mark.parametrize(
-    "k, error, match",
+    ("k", "error", "match"),
     [
         (0, ValueError, "k must be an int >= 1. Got 0 instead."),
         ([5, -1], ValueError, "k must be an int >= 1. Got -1 instead."),
@@ -716,7 +716,7 @@ def test_list_metrics_bad_k(func, k, error, match):
 
 
 @pytest.mark.parametrize(
-    "cands, targets, error, match",
+    ("cands", "targets", "error", "match"),
     [
         (GOOD_C.drop(columns="rank"), GOOD_T, ValueError, r"candidates must have columns \['request_id', 'item_id', 'rank'\]"),
         (GOOD_C, GOOD_T.rename(columns={"item_id": "item"}), ValueError, r"targets must have columns .* \(missing \['item_id'\]\)"),
@@ -736,7 +736,7 @@ def test_list_metrics_bad_frames(cands, targets, error, match):
         hitrate_at_k(cands, targets, 5)
 
 
-@pytest.mark.parametrize("size, match", [(1, r"catalogue_size must be >= the number of distinct items in candidates \(2\). Got 1"), (0, "catalogue_size must be an int >= 1. Got 0 instead.")])
+@pytest.mark.parametrize(("size", "match"), [(1, r"catalogue_size must be >= the number of distinct items in candidates \(2\). Got 1"), (0, "catalogue_size must be an int >= 1. Got 0 instead.")])
 def test_coverage_bad_catalogue(size, match):
     with pytest.raises(ValueError, match=match):
         coverage_at_k(GOOD_C, 5, size)

@@ -16,9 +16,7 @@ from scipy import stats
 
 from eval.report import build_readout, render
 from eval.report.__main__ import main
-from ltr.logs import join_samples
-from ltr.logs import from_frames, read_logs, write_logs
-from ltr.logs import parse_day
+from ltr.logs import from_frames, join_samples, parse_day, read_logs, write_logs
 from tests.eval.test_funnel import make_logs, recall_candidates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -319,7 +317,7 @@ def _cli(argv, capsys):
     return rc, captured.out, captured.err
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["--control", "nope", "--treatment", "treatment"],
      "error: --control must be one of the buckets ['control', 'ghost', 'treatment']. Got 'nope' instead."),
     (["--control", "control", "--treatment", "Treatment"],

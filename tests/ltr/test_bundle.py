@@ -95,7 +95,7 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("name, target", [("lr", "model/coef.npz"), ("lgbm", "model/model.txt"),
+@pytest.mark.parametrize(("name", "target"), [("lr", "model/coef.npz"), ("lgbm", "model/model.txt"),
                                           ("lr", "features/arrays.npz"), ("lgbm", "features/state.json")])
 def test_modified_file_is_refused(saved, tmp_path, name, target):
     bundle = _copy(saved / name, tmp_path / "b")
@@ -141,7 +141,7 @@ def test_save_refuses_foreign_directory_and_replaces_bundle(trained, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-@pytest.mark.parametrize("model, inputs, match", [
+@pytest.mark.parametrize(("model", "inputs", "match"), [
     ("lr", "both", "inputs must be 'onehot' for model 'lr'"),
     ("lgbm", "sparse", "inputs must be one of \\['onehot', 'dense', 'both'\\]. Got 'sparse' instead"),
 ])

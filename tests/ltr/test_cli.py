@@ -13,10 +13,9 @@ import pytest
 
 from ltr import explain, score, train
 from ltr.artifacts import ArtifactError
-from ltr.logs import read_logs
+from ltr.logs import format_day, read_logs
 from ltr.serving import Ranker
 from ltr.simulate import simulate_world
-from ltr.logs import format_day
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from ltr.features._binning import QuantileBinner
-from ltr.features._encoding import CategoryEncoder
 from ltr.features._builder import FeatureBuilder, _bin_codes, _IdLookup
+from ltr.features._encoding import CategoryEncoder
 from ltr.features._pit_stats import _level_index, _LevelLookup
 from ltr.features._sparse import _RowBlockWriter, codes_to_csr
 

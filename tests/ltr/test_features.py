@@ -293,7 +293,7 @@ def test_unfitted_and_bad_input(world):
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    ("params", "match"),
     [
         ({"windows": ()}, "windows must be a non-empty tuple"),
         ({"windows": (0, 3)}, "windows must be a non-empty tuple"),

@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import join_samples
-from ltr.logs import from_frames
+from ltr.logs import from_frames, join_samples
 
 WINDOW_DAYS = 0.01  # 864 s, small enough that some orders fall outside it
 

@@ -136,7 +136,7 @@ def test_convergence_is_silent():
 
 
 @pytest.mark.parametrize(
-    "y, match",
+    ("y", "match"),
     [
         (np.full(3000, 2), "y must hold only 0 and 1. Got 2 at row 0"),
         (np.zeros(3000), "y must contain both classes"),
@@ -167,7 +167,7 @@ def test_bad_features(name):
 
 
 @pytest.mark.parametrize(
-    "name, params, match",
+    ("name", "params", "match"),
     [
         ("xgb", {}, "model must be one of \\['lgbm', 'lr'\\]. Got 'xgb' instead"),
         ("lr", {"class_weight": "balanced"}, "Got 'class_weight' instead"),

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import join_samples
-from ltr.logs import read_logs
+from ltr.logs import join_samples, read_logs
 from ltr.simulate import WorldConfig, simulate_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +98,7 @@ def test_no_item_is_shown_before_it_is_published():
     assert (cand["item_id"].map(published) <= cand["ts"]).all()
 
 
-@pytest.mark.parametrize("field,value,pattern", [
+@pytest.mark.parametrize(("field", "value", "pattern"), [
     ("users", 0, "users must be an int >= 1. Got 0"),
     ("exposures_per_request", 50, "exposures_per_request must be <= candidates_per_request"),
     ("treatment_share", 1.0, r"treatment_share must be in \(0, 1\)"),

@@ -78,7 +78,7 @@ def test_matches_sklearn_one_hot_encoder(seed):
     ohe = OneHotEncoder(categories=[list(range(k)) for k in n_levels], sparse_output=True)
     expected = ohe.fit_transform(codes)
     X = codes_to_csr(codes, n_levels)
-    assert (X != expected).nnz == 0
+    assert (expected != X).nnz == 0
     np.testing.assert_array_equal(X.toarray(), expected.toarray())
 
 
@@ -315,7 +315,7 @@ def test_write_libsvm_round_trip(tmp_path, zero_based, int64):
     X_back, y_back = load_svmlight_file(str(path), n_features=X.shape[1], zero_based=zero_based)
     np.testing.assert_array_equal(X_back.toarray(), X.toarray())
     np.testing.assert_array_equal(y_back, y)
-    first_row = [line for line in text.splitlines() if not line.startswith("#")][0]
+    first_row = next(line for line in text.splitlines() if not line.startswith("#"))
     col = int(X.indices[0]) + (0 if zero_based else 1)
     assert first_row.startswith(f"{y[0]} {col}:1")
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from ltr.artifacts import ArtifactError
-from ltr.simulate import simulate_world
 from ltr.logs import day_index
+from ltr.simulate import simulate_world
 from recall import base
 from recall.base import CANDIDATE_COLUMNS, SOURCES, validate_candidates
 

@@ -92,7 +92,7 @@ def test_more_hashes_reduce_collision_error(zipf_stream):
     assert errors[4] < 0.6 * errors[1]
 
 
-@pytest.mark.parametrize("n_hashes, n_buckets", [(1, 7), (3, 11), (2, 1000)])
+@pytest.mark.parametrize(("n_hashes", "n_buckets"), [(1, 7), (3, 11), (2, 1000)])
 def test_matches_sequential_reference(n_hashes, n_buckets):
     rng = np.random.default_rng(n_hashes * 100 + n_buckets)
     stream = [rng.integers(-50, 50, size=rng.integers(0, 30)) for _ in range(300)]
@@ -175,7 +175,7 @@ def test_state_dict_rejects_bad_state():
 
 
 @pytest.mark.parametrize(
-    "params, error, match",
+    ("params", "error", "match"),
     [
         (dict(n_buckets=0), ValueError, r"n_buckets must be an int in \[1, inf\)"),
         (dict(n_hashes=1.5), TypeError, "n_hashes must be an int"),

@@ -98,7 +98,7 @@ def _reference_knn(graph: HNSWGraph, query: np.ndarray, k: int, ef: int) -> list
     return [int(graph.labels[node]) for _, node in best]
 
 
-@pytest.mark.parametrize("n, dim, M", [(1, 4, 4), (2, 3, 2), (50, 5, 4), (800, 12, 6)])
+@pytest.mark.parametrize(("n", "dim", "M"), [(1, 4, 4), (2, 3, 2), (50, 5, 4), (800, 12, 6)])
 def test_parse_matches_byte_reference(tmp_path, n, dim, M):
     _, _, path = _saved_graph(tmp_path, n=n, dim=dim, M=M, seed=n)
     ref = _slow_parse(path)
@@ -143,7 +143,7 @@ def test_degrees_respect_m_and_levels_nest(tmp_path, M):
         assert np.all(graph.levels[layer.indices] >= level)
 
 
-@pytest.mark.parametrize("ef, k", [(10, 10), (40, 5), (100, 20)])
+@pytest.mark.parametrize(("ef", "k"), [(10, 10), (40, 5), (100, 20)])
 def test_greedy_walk_reproduces_hnswlib(tmp_path, ef, k):
     vectors, index, path = _saved_graph(tmp_path, n=3000, dim=16, M=8, seed=3)
     graph = read_graph(path, 16)
@@ -190,11 +190,11 @@ def _header_offsets():
     names = ["offset_level0", "max_elements", "cur", "record", "label_offset",
              "offset_data", "max_level", "entry", "max_m", "max_m0", "m", "mult", "efc"]
     sizes = [8, 8, 8, 8, 8, 8, 4, 4, 8, 8, 8, 8, 8]
-    return dict(zip(names, np.cumsum([0] + sizes[:-1]).tolist()))
+    return dict(zip(names, np.cumsum([0, *sizes[:-1]]).tolist()))
 
 
 @pytest.mark.parametrize(
-    "edit, match",
+    ("edit", "match"),
     [
         (lambda raw: raw.__delitem__(slice(50, None)), "at least 96 bytes"),
         (lambda raw: raw.__delitem__(slice(-7, None)), "truncated|corrupted"),
@@ -251,7 +251,7 @@ def test_dim_mismatch_and_neighbor_errors(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, error, match",
+    ("kwargs", "error", "match"),
     [
         (dict(vectors=np.zeros(5, np.float32)), ValueError, "non-empty 2-D"),
         (dict(vectors=np.zeros((0, 3), np.float32)), ValueError, "non-empty 2-D"),

@@ -173,7 +173,7 @@ def test_graph_search_matches_slow_reference(tmp_path, params):
         assert result.n_scored[q] == n_scored
 
 
-@pytest.mark.parametrize("ef0, min_recall", [(32, 0.95), (64, 0.99)])
+@pytest.mark.parametrize(("ef0", "min_recall"), [(32, 0.95), (64, 0.99)])
 def test_l2_scorer_recall_against_exact(world, ef0, min_recall):
     score = _neg_l2(world)
     exact = exact_search(score, N_QUERIES, N_ITEMS, 10)
@@ -313,7 +313,7 @@ def test_empty_graph_and_no_queries(tmp_path, world):
     assert none.labels.shape == (0, 4)
 
 
-@pytest.mark.parametrize("n_items, k, batch_size", [(40, 5, 7), (40, 60, 1000), (1, 3, 1)])
+@pytest.mark.parametrize(("n_items", "k", "batch_size"), [(40, 5, 7), (40, 60, 1000), (1, 3, 1)])
 @pytest.mark.parametrize("cap", [None, 2])
 def test_exact_search_matches_slow_reference_with_ties(n_items, k, batch_size, cap):
     rng = np.random.default_rng(n_items + k)

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import read_logs
-from ltr.logs import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, day_index, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
 from tests.recall.test_itemcf import DAY0, make_logs

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import from_frames
-from ltr.logs import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, day_index, from_frames
 from recall.itemcf import ItemCFRecall
 
 DAY0 = 20460  # an arbitrary day index
@@ -220,7 +219,7 @@ def test_catalogue_restricts_items():
     assert out["item_id"].le(10).all() and len(out)
 
 
-@pytest.mark.parametrize("name, value, match", [
+@pytest.mark.parametrize(("name", "value", "match"), [
     ("alpha", 1.5, r"alpha must be a number in \[0.0, 1.0\]. Got 1.5 instead."),
     ("window_clicks", 0, r"window_clicks must be an int >= 1. Got 0 instead."),
     ("neighbours", 2.5, r"neighbours must be an int >= 1. Got 2.5 instead."),

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ltr.artifacts import ArtifactError
-from ltr.simulate import simulate_world
 from ltr.logs import day_index
+from ltr.simulate import simulate_world
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
@@ -174,7 +174,7 @@ def test_save_load_roundtrip_and_tamper(model, world, tmp_path):
             NIPRecall.load(target)
 
 
-@pytest.mark.parametrize("kwargs,match", [
+@pytest.mark.parametrize(("kwargs", "match"), [
     ({"dim": 0}, "dim must be an int >= 1"),
     ({"temperature": 0.0}, "temperature must be a float > 0"),
     ({"id_dropout": 1.0}, r"id_dropout must be a float in \[0, 1\)"),
@@ -222,7 +222,7 @@ def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
         pos_terms.append(w[b] * (lse([own] + rand + [x for x, _ in hard_b]) - own))
         for x, lv in hard_b:
             lower = [y for y, lk in hard_b if lv > 0 and lk > lv]
-            casc.append(lse([x] + rand + lower) - x)
+            casc.append(lse([x, *rand, *lower]) - x)
     loss = sum(pos_terms) / sum(w)
     if casc:
         loss += cw * np.mean(casc)

@@ -4,11 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ltr.logs import join_samples
+from ltr.logs import day_index, join_samples
 from ltr.simulate import simulate_world
-from ltr.logs import day_index
-from recall.neural._training_data import (EXPOSED_LEVEL, RANK_SEGMENTS, _sample_per_group, build_training_samples,
-                                  click_history_events)
+from recall.neural._training_data import (
+    EXPOSED_LEVEL,
+    RANK_SEGMENTS,
+    _sample_per_group,
+    build_training_samples,
+    click_history_events,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def test_positives_match_join(world):
     np.testing.assert_array_equal(data.weight == 2.5, data.ordered)
 
 
-@pytest.mark.parametrize("n_exposed,n_per_segment", [(4, 4), (1, 2), (0, 3), (2, 0)])
+@pytest.mark.parametrize(("n_exposed", "n_per_segment"), [(4, 4), (1, 2), (0, 3), (2, 0)])
 def test_hard_negatives_against_loop_reference(world, n_exposed, n_per_segment):
     logs, end = world
     data = build_training_samples(logs, end, n_exposed=n_exposed, n_per_segment=n_per_segment, seed=5)
@@ -87,7 +91,7 @@ def test_no_candidates_table(world):
     assert set(np.unique(data.hard_levels).tolist()) <= {-1, EXPOSED_LEVEL}
 
 
-@pytest.mark.parametrize("kwargs,match", [
+@pytest.mark.parametrize(("kwargs", "match"), [
     ({"n_exposed": -1}, "n_exposed must be an int >= 0"),
     ({"n_per_segment": 1.5}, "n_per_segment must be an int >= 0"),
     ({"order_weight": 0.0}, "order_weight must be a float > 0"),

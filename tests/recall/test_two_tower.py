@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ltr.artifacts import ArtifactError
-from ltr.simulate import simulate_world
 from ltr.logs import day_index
+from ltr.simulate import simulate_world
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._two_tower import TwoTowerRecall
