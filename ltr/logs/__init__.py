@@ -16,6 +16,7 @@ from ltr.logs._contract import (
     write_logs,
 )
 from ltr.logs._funnel import bucket_funnel
+from ltr.logs._history import UserHistory, events_with_users
 from ltr.logs._join import JoinReport, JoinResult, join_samples
 from ltr.logs._time import SECONDS_PER_DAY, day_index, format_day, parse_day
 
@@ -27,8 +28,10 @@ __all__ = [
     "LogValidationError",
     "Logs",
     "TableSpec",
+    "UserHistory",
     "bucket_funnel",
     "day_index",
+    "events_with_users",
     "format_day",
     "from_frames",
     "from_interactions",
