@@ -32,7 +32,8 @@ def test_last_before_matches_loop(seed, id_kind):
     queries = rng.integers(0, 25, 80)  # some users have no events
     before = rng.integers(-5, 60, 80)
     if id_kind == "str":
-        users, queries = np.array([f"u{u}" for u in users], dtype=object), np.array([f"u{u}" for u in queries], dtype=object)
+        users = np.array([f"u{u}" for u in users], dtype=object)
+        queries = np.array([f"u{u}" for u in queries], dtype=object)
     max_len = int(rng.integers(1, 6))
     history = UserHistory(users, times, items)
     got_items, got_times, counts = history.last_before(queries, before, max_len)

@@ -1,6 +1,8 @@
 """ltr._validation and ltr._cli: one error shape, one exit-status convention."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,7 @@ def _demo_main(argv=None):
     if args.n < 0:
         raise ValueError(f"--n must be >= 0.\n  Got {args.n} instead.")
     if args.n == 99:
-        open("/nonexistent/dir/file")
+        Path("/nonexistent/dir/file").read_text()
     return 0
 
 
