@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ltr._validation import check_int
+from ltr.artifacts import check_state
 from ltr.logs._contract import Logs
 
 __all__ = ["UserHistory", "events_with_users"]
@@ -126,17 +127,18 @@ class UserHistory:
             times[valid] = self.time[safe[valid]]
         return items, times, valid.sum(axis=1).astype(np.int64)
 
-    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        """The index as plain arrays (for an ``npz`` file loaded with ``allow_pickle=False``)."""
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(meta, arrays)``: the index as JSON-able metadata and plain arrays (``npz``-safe)."""
         levels = self.user_levels
         if levels.dtype == object:
             levels = levels.astype(str)
-        return {f"{prefix}user_levels": levels, f"{prefix}user": self.user,
-                f"{prefix}time": self.time, f"{prefix}item": self.item}
+        meta = {"format": "ltr.UserHistory", "version": 1, "n_events": self.n_events}
+        return meta, {"user_levels": levels, "user": self.user, "time": self.time, "item": self.item}
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "") -> UserHistory:
-        """Inverse of :meth:`to_arrays`."""
-        levels = np.asarray(arrays[f"{prefix}user_levels"])
-        users = levels[np.asarray(arrays[f"{prefix}user"], dtype=np.int64)]
-        return cls(users, arrays[f"{prefix}time"], arrays[f"{prefix}item"])
+    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> UserHistory:
+        """Inverse of :meth:`to_state`."""
+        check_state(dict(meta), "ltr.UserHistory", 1, ["n_events"])
+        levels = np.asarray(arrays["user_levels"])
+        users = levels[np.asarray(arrays["user"], dtype=np.int64)]
+        return cls(users, arrays["time"], arrays["item"])

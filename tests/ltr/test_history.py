@@ -47,7 +47,7 @@ def test_last_before_matches_loop(seed, id_kind):
     perm = rng.permutation(n)
     shuffled = UserHistory(users[perm], times[perm], items[perm])
     np.testing.assert_array_equal(shuffled.last_before(queries, before, max_len)[0], got_items)
-    back = UserHistory.from_arrays(history.to_arrays("h_"), "h_")
+    back = UserHistory.from_state(*history.to_state())
     np.testing.assert_array_equal(back.last_before(queries, before, max_len)[0], got_items)
 
 
