@@ -109,6 +109,31 @@ def _on_family(p_values: np.ndarray, adjust_sorted: Callable[[np.ndarray], np.nd
     return out
 
 
+def _ctr_split_pvalues(
+    clicks: np.ndarray, exposures: np.ndarray, assign: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """CTR p-values of treatment vs control for each column of a 0/1 assignment matrix.
+
+    ``clicks`` and ``exposures`` hold one value per unit; ``assign`` has one row per unit
+    and one column per split (1 = treatment). Returns the delta-method p-values on per-unit
+    sums (what :func:`eval.ab.compare_buckets` reports) and the naive exposure-level
+    two-proportion p-values, which ignore that exposures cluster in units; the A/A tests and
+    ``bench/bench_ab_calibration.py`` show that the naive test's false positive rate is
+    inflated.
+    """
+    cols = _moment_columns(clicks, exposures)
+    total = cols.sum(axis=0)
+    treat = np.asarray(assign, dtype=np.float64).T @ cols
+    ctrl = total - treat
+    m_t, v_t = _estimate_from_moments(treat)
+    m_c, v_c = _estimate_from_moments(ctrl)
+    delta = _diff_test(m_c, v_c, m_t, v_t)
+    pooled = total[1] / total[2]
+    se_naive = np.sqrt(pooled * (1 - pooled) * (1 / treat[:, 2] + 1 / ctrl[:, 2]))
+    naive = 2 * stats.norm.sf(np.abs(m_t - m_c) / se_naive)
+    return delta, naive
+
+
 def _holm_sorted(q: np.ndarray) -> np.ndarray:
     m = q.size
     return np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * q))

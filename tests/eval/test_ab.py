@@ -20,10 +20,10 @@ from eval.ab import (
 )
 from eval.ab._stats import (
     _benjamini_hochberg,
+    _ctr_split_pvalues,
     _diff_test,
     _estimate_from_moments,
     _holm,
-    _moment_columns,
     _moments,
     _relative_lift,
 )
@@ -334,17 +334,8 @@ def test_delta_variance_matches_bootstrap():
 
 def _aa_pvalues(clicks, exposures, n_splits, rng):
     """Delta-method and naive exposure-level CTR p-values over vectorised random user splits."""
-    cols = _moment_columns(clicks, exposures)
-    total = cols.sum(axis=0)
     assign = (rng.random((clicks.size, n_splits)) < 0.5).astype(np.float64)
-    treat = assign.T @ cols
-    ctrl = total - treat
-    m_t, v_t = _estimate_from_moments(treat)
-    m_c, v_c = _estimate_from_moments(ctrl)
-    delta = _diff_test(m_c, v_c, m_t, v_t)
-    pooled = total[1] / total[2]
-    se_naive = np.sqrt(pooled * (1 - pooled) * (1 / treat[:, 2] + 1 / ctrl[:, 2]))
-    naive = 2 * stats.norm.sf(np.abs(m_t - m_c) / se_naive)
+    delta, naive = _ctr_split_pvalues(clicks, exposures, assign)
     return delta, naive, assign
 
 
