@@ -77,6 +77,7 @@ def _ab_result_section(result: ABResult) -> dict:
 
 def _ab_section(samples: pd.DataFrame, control: str | None, treatment: str | None, unit: Any, alpha: float,
                 adjust: Any, pre_samples: pd.DataFrame | None, logged_buckets: list[str]) -> dict:
+    # unit and adjust arrive as the user gave them; compare_buckets / compare_all check them.
     buckets = sorted(samples["bucket"].astype(str).unique()) if "bucket" in samples.columns else []
     if len(buckets) < 2 and control is None and treatment is None:
         note = f"only one bucket ({', '.join(buckets) or 'none'}): there is no comparison."
