@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.ab import compare_buckets
 from eval.ab._stats import (
+    _ctr_split_pvalues,
     _diff_test,
     _estimate_from_moments,
     _moment_columns,
@@ -54,23 +55,6 @@ def draw_world(rng: np.random.Generator, n_users: int) -> tuple[np.ndarray, np.n
     exposures = np.ceil(rng.lognormal(LOG_MU, LOG_SIGMA, n_users)).astype(np.int64)
     ctr = rng.beta(MEAN_CTR * CONCENTRATION, (1 - MEAN_CTR) * CONCENTRATION, n_users)
     return exposures, ctr
-
-
-def aa_pvalues(
-    clicks: np.ndarray, exposures: np.ndarray, assign: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Delta-method and naive CTR p-values for each column of a 0/1 assignment matrix."""
-    cols = _moment_columns(clicks, exposures)
-    total = cols.sum(axis=0)
-    treat = assign.T.astype(np.float64) @ cols
-    ctrl = total - treat
-    m_t, v_t = _estimate_from_moments(treat)
-    m_c, v_c = _estimate_from_moments(ctrl)
-    delta = _diff_test(m_c, v_c, m_t, v_t)
-    pooled = total[1] / total[2]
-    se = np.sqrt(pooled * (1 - pooled) * (1 / treat[:, 2] + 1 / ctrl[:, 2]))
-    naive = 2 * stats.norm.sf(np.abs(m_t - m_c) / se)
-    return delta, naive
 
 
 def library_pvalue(clicks: np.ndarray, exposures: np.ndarray, treated: np.ndarray) -> float:
@@ -114,7 +98,7 @@ def run_aa(args: argparse.Namespace, rng: np.random.Generator) -> float:
         for s0 in range(0, per_world, args.chunk):
             k = min(args.chunk, per_world - s0)
             assign = rng.random((args.users, k)) < 0.5
-            d, nv = aa_pvalues(clicks, exposures, assign)
+            d, nv = _ctr_split_pvalues(clicks, exposures, assign)
             if w == 0 and s0 == 0:
                 check = library_pvalue(clicks, exposures, assign[:, 0])
                 print(f"  cross-check split 0: compare_buckets p={check:.6f}, "

@@ -1,4 +1,4 @@
-"""Time eval.metrics.auc / gauc against scikit-learn and a pandas group-rank GAUC.
+"""Time ltr.metrics.auc / gauc (re-exported by eval.metrics) against scikit-learn and a pandas group-rank GAUC.
 
     .venv/bin/python bench/bench_metrics.py [--rows 10000000 --users 200000 --repeat 1]
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from eval.metrics import auc, gauc
+from ltr.metrics import auc, gauc
 
 
 def gauc_pandas(y: np.ndarray, s: np.ndarray, g: np.ndarray) -> float:
@@ -78,7 +78,8 @@ def main() -> None:
     print(f"rows={args.rows:,d} users={users:,d} positives={int(y.sum()):,d} repeat={args.repeat}")
     print(f"{'metric':<13} {'reference':<22} {'ours s':>7} {'ref s':>7} {'speed-up':>8} {'|diff|':>9} {'value':>9}")
     for name, ref_name, t_ours, t_ref, diff, value in rows:
-        print(f"{name:<13} {ref_name:<22} {t_ours:>7.3f} {t_ref:>7.3f} {t_ref / t_ours:>7.1f}x {diff:>9.1e} {value:>9.6f}")
+        print(f"{name:<13} {ref_name:<22} {t_ours:>7.3f} {t_ref:>7.3f} {t_ref / t_ours:>7.1f}x "
+              f"{diff:>9.1e} {value:>9.6f}")
     worst = max(r[4] for r in rows)
     print("check: all equal within 1e-9" if worst <= 1e-9 else f"check: MISMATCH, largest |diff| = {worst:.3e}")
 

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     joined = timed("join_samples", join_samples, logs)
     samples = joined.samples
     print(f"  requests {len(logs.requests):,d}  exposures {len(samples):,d}  logged candidates "
-          f"{len(logs.candidates):,d}  clicks {int(samples['click'].sum()):,d}  orders {int(samples['order'].sum()):,d}")
+          f"{len(logs.candidates):,d}  clicks {int(samples['click'].sum()):,d}  "
+          f"orders {int(samples['order'].sum()):,d}")
     cands = timed("recall candidate sets", recall_sets, logs, samples, args.recall_days, args.popular_k)
     for name, frame in cands.items():
         print(f"  {name}: {frame['request_id'].nunique():,d} requests, {len(frame):,d} rows")

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from ltr.logs import Logs, bucket_funnel
+from ltr._validation import check_int
+from ltr.logs import Logs, bucket_funnel, day_index
 
 __all__ = ["RECALL_KS", "TOP_NS", "log_funnel", "recall_funnel"]
 
@@ -126,10 +127,8 @@ def recall_funnel(
     ValueError
         Candidates of requests that are not in the logs (an example is named), a K < 1.
     """
-    ks = sorted({int(k) for k in ks})
-    for k in list(ks) + list(top_ns):
-        if k < 1:
-            raise ValueError(f"K and N must be ints >= 1. Got {k} instead.")
+    ks = sorted({check_int(k, "ks", minimum=1) for k in ks})
+    top_ns = sorted({check_int(n, "top_ns", minimum=1) for n in top_ns})
     if len(candidates) == 0:
         raise ValueError(f"candidates{'' if label is None else ' ' + repr(label)} must have at least one row. "
                          "Got an empty frame instead.")
@@ -142,8 +141,6 @@ def recall_funnel(
     if label is None:
         sources = candidates["source"].unique() if "source" in candidates.columns else []
         label = str(sources[0]) if len(sources) == 1 else "candidates"
-
-    from ltr.logs import day_index
 
     req_day = pd.Series(day_index(logs.requests["ts"].to_numpy(), logs.tz), index=logs.requests["request_id"])
     cand_days = req_day.loc[candidates["request_id"].unique()]
@@ -163,16 +160,16 @@ def recall_funnel(
                 hit = np.sort(ranks[np.isfinite(ranks)])
                 counts = np.searchsorted(hit, ks, side="right")
                 prefix = np.concatenate(([0.0], np.cumsum(hit)))
-                out["mean_hit_position"] = {k: (float(prefix[c] / c) if c else None) for k, c in zip(ks, counts)}
+                out["mean_hit_position"] = {k: (float(prefix[c] / c) if c else None)
+                                            for k, c in zip(ks, counts, strict=True)}
     n_items = len(logs.items) if logs.items is not None else int(pd.concat(
         [logs.exposures["item_id"], candidates["item_id"]]).nunique())
     n_items = max(n_items, lookup.n_items)
-    out["coverage"] = {k: float(c / n_items) for k, c in zip(ks, lookup.items_within(ks))}
+    out["coverage"] = {k: float(c / n_items) for k, c in zip(ks, lookup.items_within(ks), strict=True)}
     out["catalogue_size"] = int(n_items)
     out["top_n_share"] = {}
     if logs.candidates is not None and "rank_pos" in logs.candidates.columns:
         online = logs.candidates.loc[logs.candidates["request_id"].isin(window), ["request_id", "item_id", "rank_pos"]]
-        top_ns = sorted({int(v) for v in top_ns})
         online = online.loc[online["rank_pos"].to_numpy() <= top_ns[-1]] if top_ns else online.iloc[:0]
         # One lookup for the largest N; a smaller N is a subset of its rows.
         retrieved = np.isfinite(lookup.ranks(online))

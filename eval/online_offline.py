@@ -7,11 +7,13 @@ the two numbers and their gap are always about the same rows.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from eval.metrics import auc, gauc
+from ltr.logs import format_day
 
 __all__ = ["auc_table", "gauc_summary"]
 
@@ -48,8 +50,6 @@ def auc_table(samples: pd.DataFrame, online: str | None = "rank_score", offline:
     # seconds on a million exposures.
     segments = [("all", np.zeros(n, dtype=np.int64), ["all"] if n else [])]
     if "day" in rows.columns:
-        from ltr.logs import format_day
-
         codes, days = pd.factorize(rows["day"], sort=True)
         segments.append(("day", codes, [format_day(int(d)) for d in days]))
     if "bucket" in rows.columns:
@@ -65,7 +65,7 @@ def auc_table(samples: pd.DataFrame, online: str | None = "rank_score", offline:
         for j, value in enumerate(values):
             pos = order[bounds[j]:bounds[j + 1]]
             y = y_all[pos]
-            rec = {"segment": segment, "value": value, "n": len(pos), "positives": int(y.sum())}
+            rec: dict[str, Any] = {"segment": segment, "value": value, "n": len(pos), "positives": int(y.sum())}
             for side in ("online_auc", "offline_auc"):
                 rec[side] = _safe_auc(y, scores[side][pos]) if side in scores else float("nan")
             rec["gap"] = rec["offline_auc"] - rec["online_auc"]
@@ -73,7 +73,7 @@ def auc_table(samples: pd.DataFrame, online: str | None = "rank_score", offline:
     return pd.DataFrame(out, columns=["segment", "value", "n", "positives", "online_auc", "offline_auc", "gap"])
 
 
-def gauc_summary(samples: pd.DataFrame, scores: dict[str, str], label: str = "click") -> dict:
+def gauc_summary(samples: pd.DataFrame, scores: dict[str, str | None], label: str = "click") -> dict:
     """Exposure-weighted per-user GAUC for each named score column present in ``samples``."""
     out = {}
     for name, col in scores.items():

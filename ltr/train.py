@@ -21,6 +21,7 @@ import pandas as pd
 
 from ltr.bundle import check_inputs, design_matrix
 from ltr.logs import day_index, format_day, parse_day
+from ltr.metrics import auc, logloss
 from ltr.models import ModelConvergenceWarning, make_model
 from ltr.serving import Ranker
 
@@ -36,12 +37,10 @@ def _as_day(value: int | str, name: str) -> int:
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
     keep = np.isfinite(score)
     if keep.sum() == 0 or np.unique(y[keep]).size < 2:
         return None
-    return float(roc_auc_score(y[keep], score[keep]))
+    return auc(y[keep], score[keep])
 
 
 def evaluation_metrics(y, predicted, online=None) -> dict[str, Any]:
@@ -62,8 +61,6 @@ def evaluation_metrics(y, predicted, online=None) -> dict[str, Any]:
         (mean predicted / actual), online_auc, online_auc_rows``. AUCs are ``None`` when a
         class is missing; ``online_auc`` is ``None`` without online scores.
     """
-    from sklearn.metrics import log_loss
-
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(predicted, dtype=np.float64)
     n = int(y.size)
@@ -73,7 +70,7 @@ def evaluation_metrics(y, predicted, online=None) -> dict[str, Any]:
         "rows": n,
         "clicks": int(y.sum()),
         "auc": _auc(y, p) if n else None,
-        "logloss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])) if n else None,
+        "logloss": logloss(y, p, eps=1e-15) if n else None,
         "mean_predicted_ctr": mean_pred,
         "actual_ctr": actual,
         "calibration_ratio": mean_pred / actual if n and actual > 0 else None,

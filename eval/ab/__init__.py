@@ -3,15 +3,17 @@ lift intervals and p-values, sample-ratio-mismatch test, multiple-testing adjust
 """
 from __future__ import annotations
 
-from eval.ab._compare import (
-    SRM_THRESHOLD,
-    TABLE_COLUMNS,
-    ABResult,
-    SRMResult,
-    compare_all,
-    compare_buckets,
-    srm_test,
-    unit_sums,
-)
+from eval.ab._compare import TABLE_COLUMNS, ABResult, compare_all, compare_buckets
+from eval.ab._srm import SRM_THRESHOLD, SRMResult, srm_test
+from eval.ab._units import unit_sums
 
-__all__ = ["SRM_THRESHOLD", "TABLE_COLUMNS", "ABResult", "SRMResult", "compare_all", "compare_buckets", "srm_test", "unit_sums"]
+__all__ = [
+    "SRM_THRESHOLD",
+    "TABLE_COLUMNS",
+    "ABResult",
+    "SRMResult",
+    "compare_all",
+    "compare_buckets",
+    "srm_test",
+    "unit_sums",
+]

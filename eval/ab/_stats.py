@@ -6,8 +6,13 @@ Everything here works on numpy arrays and broadcasts, so the same code serves on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import stats
+
+#: A scalar estimate or an array of them (one per simulated split); everything here broadcasts.
+Floats = float | np.ndarray
 
 # Column order of the per-arm moment vectors returned by `_moments`.
 MOMENT_NAMES = ("n", "sum_y", "sum_x", "sum_yy", "sum_xx", "sum_xy")
@@ -58,9 +63,7 @@ def _estimate_from_moments(moments: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return _ratio_estimate(m[..., 0], m[..., 1], m[..., 2], m[..., 3], m[..., 4], m[..., 5])
 
 
-def _diff_test(
-    m_c: np.ndarray, v_c: np.ndarray, m_t: np.ndarray, v_t: np.ndarray
-) -> np.ndarray:
+def _diff_test(m_c: Floats, v_c: Floats, m_t: Floats, v_t: Floats) -> np.ndarray:
     """Two-sided Wald p-value of ``m_t - m_c`` with unpooled variances (NaN when se is 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         se = np.sqrt(np.asarray(v_c, dtype=np.float64) + v_t)
@@ -69,7 +72,7 @@ def _diff_test(
 
 
 def _relative_lift(
-    m_c: np.ndarray, v_c: np.ndarray, m_t: np.ndarray, v_t: np.ndarray, z: float
+    m_c: Floats, v_c: Floats, m_t: Floats, v_t: Floats, z: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Relative lift ``m_t / m_c - 1`` and its CI by the delta method on the log ratio.
 
@@ -90,40 +93,75 @@ def _relative_lift(
     return lift, low, high
 
 
-def _holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values; NaN entries are not part of the family."""
+def _on_family(p_values: np.ndarray, adjust_sorted: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Adjusted p-values: ``adjust_sorted`` maps the ascending non-NaN p-values (the family;
+    NaN entries are not part of it and stay NaN) to their adjusted values."""
     p = np.asarray(p_values, dtype=np.float64)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     q = p[ok]
-    m = q.size
-    if m == 0:
+    if q.size == 0:
         return out
     order = np.argsort(q, kind="stable")
-    adj = np.minimum(1.0, (m - np.arange(m)) * q[order])
-    adj = np.maximum.accumulate(adj)
-    res = np.empty(m)
-    res[order] = adj
+    res = np.empty(q.size)
+    res[order] = adjust_sorted(q[order])
     out[ok] = res
     return out
+
+
+def _ctr_split_pvalues(
+    clicks: np.ndarray, exposures: np.ndarray, assign: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """CTR p-values of treatment vs control for each column of a 0/1 assignment matrix.
+
+    ``clicks`` and ``exposures`` hold one value per unit; ``assign`` has one row per unit
+    and one column per split (1 = treatment). Returns the delta-method p-values on per-unit
+    sums (what :func:`eval.ab.compare_buckets` reports) and the naive exposure-level
+    two-proportion p-values, which ignore that exposures cluster in units; the A/A tests and
+    ``bench/bench_ab_calibration.py`` show that the naive test's false positive rate is
+    inflated.
+    """
+    cols = _moment_columns(clicks, exposures)
+    total = cols.sum(axis=0)
+    treat = np.asarray(assign, dtype=np.float64).T @ cols
+    ctrl = total - treat
+    m_t, v_t = _estimate_from_moments(treat)
+    m_c, v_c = _estimate_from_moments(ctrl)
+    delta = _diff_test(m_c, v_c, m_t, v_t)
+    pooled = total[1] / total[2]
+    se_naive = np.sqrt(pooled * (1 - pooled) * (1 / treat[:, 2] + 1 / ctrl[:, 2]))
+    naive = 2 * stats.norm.sf(np.abs(m_t - m_c) / se_naive)
+    return delta, naive
+
+
+def _holm_sorted(q: np.ndarray) -> np.ndarray:
+    m = q.size
+    return np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * q))
+
+
+def _benjamini_hochberg_sorted(q: np.ndarray) -> np.ndarray:
+    m = q.size
+    adj = q * m / np.arange(1, m + 1)
+    return np.minimum(1.0, np.minimum.accumulate(adj[::-1])[::-1])
+
+
+def _holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaN entries are not part of the family."""
+    return _on_family(p_values, _holm_sorted)
 
 
 def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values; NaN entries are not part of the family."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    m = q.size
-    if m == 0:
-        return out
-    order = np.argsort(q, kind="stable")
-    adj = q[order] * m / np.arange(1, m + 1)
-    adj = np.minimum(1.0, np.minimum.accumulate(adj[::-1])[::-1])
-    res = np.empty(m)
-    res[order] = adj
-    out[ok] = res
-    return out
+    return _on_family(p_values, _benjamini_hochberg_sorted)
+
+
+def _adjusted(p_values: np.ndarray, adjust: str | None) -> np.ndarray:
+    """p-values adjusted by ``"holm"`` or ``"bh"``; a copy when ``adjust`` is None."""
+    if adjust == "holm":
+        return _holm(p_values)
+    if adjust == "bh":
+        return _benjamini_hochberg(p_values)
+    return np.array(p_values, dtype=np.float64)
 
 
 def _chi2_goodness_of_fit(observed: np.ndarray, weights: np.ndarray) -> tuple[float, float]:

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
-from eval.report._readout import FORMATS, build_readout, render
+from eval.report._build import build_readout
+from eval.report._render import FORMATS, render
 
 __all__ = ["FORMATS", "build_readout", "render"]

@@ -1,6 +1,8 @@
 """Tests for eval.funnel: log funnel per bucket and recall funnel against brute force."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +26,7 @@ def make_logs(seed: int, n_requests: int = 60, n_items: int = 40, n_days: int = 
         "bucket": np.asarray(buckets)[users % len(buckets)],
     })
     cand_rows, exp_rows = [], []
-    for rid, ts in zip(requests["request_id"], requests["ts"]):
+    for rid, ts in zip(requests["request_id"], requests["ts"], strict=True):
         m = int(rng.integers(3, 16))
         items = rng.choice(n_items, m, replace=False)
         scores = np.sort(rng.random(m))[::-1]
@@ -110,7 +112,7 @@ def test_log_funnel_without_candidates_and_one_bucket():
 
 def _bruteforce(cands: pd.DataFrame, logs, samples: pd.DataFrame, ks, top_ns, n_items: int) -> dict:
     rank = {(r, i): k for r, i, k in cands[["request_id", "item_id", "rank"]].itertuples(index=False)}
-    req_day = dict(zip(logs.requests["request_id"], day_index(logs.requests["ts"].to_numpy(), logs.tz)))
+    req_day = dict(zip(logs.requests["request_id"], day_index(logs.requests["ts"].to_numpy(), logs.tz), strict=True))
     cand_days = {req_day[r] for r in cands["request_id"]}
     window = {r for r, d in req_day.items() if min(cand_days) <= d <= max(cand_days)}
     out = {"n_requests": len(window)}
@@ -159,7 +161,7 @@ def test_recall_funnel_matches_bruteforce(seed):
             assert got["mean_hit_position"][k] == pytest.approx(v, rel=1e-12)
     # Invariants: hitrate non-decreasing in K and within [0, 1].
     hr = [got["hitrate_click"][k] for k in ks]
-    assert all(0 <= a <= b <= 1 for a, b in zip(hr, hr[1:]))
+    assert all(0 <= a <= b <= 1 for a, b in itertools.pairwise(hr))
 
 
 def test_recall_funnel_hand_case():
@@ -204,11 +206,13 @@ def test_recall_funnel_label_defaults():
     assert recall_funnel(cands.drop(columns=["source"]), logs, samples, ks=(5,))["label"] == "candidates"
 
 
-@pytest.mark.parametrize(("ks", "top_ns", "bad"), [((0, 50), (10,), "0"), ((50,), (0,), "0"), ((-3,), (10,), "-3")])
+@pytest.mark.parametrize(("ks", "top_ns", "bad"), [((0, 50), (10,), "ks must be an int in \\[1, inf\\)\\. Got 0"),
+                                                   ((50,), (0,), "top_ns must be an int in \\[1, inf\\)\\. Got 0"),
+                                                   ((-3,), (10,), "ks must be an int in \\[1, inf\\)\\. Got -3")])
 def test_recall_funnel_rejects_k_below_one(ks, top_ns, bad):
     logs = make_logs(0)
     samples = join_samples(logs).samples
-    with pytest.raises(ValueError, match=rf"K and N must be ints >= 1\. Got {bad} instead"):
+    with pytest.raises(ValueError, match=rf"{bad} instead"):
         recall_funnel(recall_candidates(logs, 0), logs, samples, ks=ks, top_ns=top_ns)
 
 

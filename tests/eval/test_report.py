@@ -92,7 +92,7 @@ def _assert_close(got, exp, path="readout"):
             _assert_close(got[key], exp[key], f"{path}.{key}")
     elif isinstance(exp, list):
         assert isinstance(got, list) and len(got) == len(exp), f"{path}: length {len(got)} != {len(exp)}"
-        for i, (g, e) in enumerate(zip(got, exp)):
+        for i, (g, e) in enumerate(zip(got, exp, strict=True)):
             _assert_close(g, e, f"{path}[{i}]")
     elif isinstance(exp, float):
         assert isinstance(got, float), f"{path}: {got!r} is not a float"
@@ -325,7 +325,7 @@ def _cli(argv, capsys):
     (["--control", "ghost", "--treatment", "treatment"],
      "error: control must be a bucket with users in the readout window. Got 'ghost', which has no exposed users"),
     (["--control", "control"], "error: --control and --treatment go together"),
-    (["--k", "50", "--k", "0"], "error: --k must be an int >= 1. Got 0 instead."),
+    (["--k", "50", "--k", "0"], "error: --k must be an int in [1, inf). Got 0 instead."),
     (["--candidates", "missing.parquet"], "error: --candidates file 'missing.parquet' does not exist."),
 ])
 def test_cli_bad_input_exits_1_with_error_line(small_dir, args, message, capsys):
@@ -372,7 +372,7 @@ def test_build_readout_errors_name_the_value(small_dir, world):
     with pytest.raises(ValueError, match=r"treatment must be a bucket with users .* Got 'ghost'"):
         build_readout(logs, samples, control="control", treatment="ghost")
     cands = recall_candidates(logs, 3)
-    with pytest.raises(ValueError, match=r"K and N must be ints >= 1\. Got 0 instead"):
+    with pytest.raises(ValueError, match=r"ks must be an int in \[1, inf\)\. Got 0 instead"):
         build_readout(logs, samples, candidates={"r": cands}, ks=(0, 10))
     first = int(samples["day"].min())
     with pytest.raises(ValueError, match=r"end day must not be before start day"):
@@ -381,11 +381,27 @@ def test_build_readout_errors_name_the_value(small_dir, world):
         build_readout(logs, samples, cuped=True)
 
 
+@pytest.mark.parametrize(("args", "status"), [(["--help"], 0), (["--unit", "session"], 2), (["--k", "x"], 2),
+                                              (["--format", "pdf"], 2)])
+def test_cli_usage_errors_exit_2_and_help_0(small_dir, args, status, capsys):
+    rc, out, err = _cli([small_dir[0], *args], capsys)
+    assert rc == status
+    assert "Traceback" not in err
+    assert ("usage: python -m eval.report" in out) if status == 0 else ("usage: python -m eval.report" in err)
+
+
+def test_cli_progress_line_ends_before_the_error(tmp_path, capsys):
+    rc, _, err = _cli([tmp_path / "missing"], capsys)
+    assert rc == 1
+    assert err.splitlines()[0] == "[1/8] read and validate logs ..."
+    assert err.splitlines()[1].startswith("error: ")
+
+
 def test_cli_error_has_no_traceback_in_a_real_process(small_dir):
     proc = subprocess.run([sys.executable, "-m", "eval.report", str(small_dir[0]), "--k", "0"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == "error: --k must be an int >= 1. Got 0 instead."
+    assert proc.stderr.strip().splitlines()[-1] == "error: --k must be an int in [1, inf). Got 0 instead."
     assert "Traceback" not in proc.stderr
 
 
@@ -405,7 +421,7 @@ def test_cli_reports_each_source_and_the_merged_file(small_dir, tmp_path, capsys
     assert [r["label"] for r in recall] == ["a", "b", "a+b"]
     samples = join_samples(logs).samples
     from eval.funnel import recall_funnel
-    for rec, frame in zip(recall, (a, b, merged)):
+    for rec, frame in zip(recall, (a, b, merged), strict=True):
         direct = recall_funnel(frame, logs, samples, ks=(3, 50))
         assert rec["hitrate_click"] == {str(k): v for k, v in direct["hitrate_click"].items()}
     # The merged list (at most 25 + 25 items) holds both lists' items: at K = 50 it hits at least as often.

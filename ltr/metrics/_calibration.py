@@ -1,0 +1,175 @@
+"""Calibration of predicted probabilities: reliability table, expected calibration error,
+mean predicted vs actual rate per segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy.special import ndtri
+
+from ltr._validation import check_float, check_int
+from ltr.metrics._checks import as_1d, check_labels_and_probabilities
+
+__all__ = ["calibration_table", "expected_calibration_error", "predicted_actual_ratio"]
+
+
+def _equal_mass_bins(pred: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sort order and bin (0..m-1, non-decreasing) of each sorted prediction.
+
+    A run of equal predictions starting at sorted position ``i`` goes to bin
+    ``floor(i * n_bins / n)``; unused bin numbers are then closed up. Equal predictions
+    never straddle bins, which keeps the table independent of row order.
+    """
+    n = pred.shape[0]
+    order = np.argsort(pred, kind="stable")
+    ordered = pred[order]
+    run_start = np.zeros(n, dtype=np.int64)
+    new_run = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    run_start[new_run] = new_run
+    np.maximum.accumulate(run_start, out=run_start)
+    raw = run_start * n_bins // n
+    bins = np.concatenate(([0], np.cumsum(raw[1:] != raw[:-1])))
+    return order, bins
+
+
+def _wilson(
+    positives: np.ndarray, count: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    z = ndtri(0.5 + confidence / 2.0)
+    n = count.astype(np.float64)
+    rate = positives / n
+    denom = 1.0 + z * z / n
+    centre = (rate + z * z / (2.0 * n)) / denom
+    half = z / denom * np.sqrt(rate * (1.0 - rate) / n + z * z / (4.0 * n * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def calibration_table(
+    y_true: ArrayLike, y_pred: ArrayLike, n_bins: int = 10, *, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Reliability table over equal-mass bins of the predictions.
+
+    Rows are sorted by prediction and cut into ``n_bins`` bins of (about) equal count; a
+    run of equal predictions that starts at sorted position ``i`` (0-based) belongs
+    wholly to bin ``floor(i * n_bins / n)``, so ties never straddle bins. Bins left empty
+    by this are dropped and the rest renumbered 0, 1, ... (fewer than ``n_bins`` rows when
+    predictions have big ties or ``n < n_bins``).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels.
+    y_pred : array-like of shape (n,)
+        Predicted probabilities in [0, 1].
+    n_bins : int, default=10
+        Requested number of bins (>= 1).
+    confidence : float, default=0.95
+        Level of the Wilson score interval for the actual rate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``bin`` (0 = lowest predictions), columns ``pred_min``, ``pred_max``,
+        ``count``, ``positives``, ``mean_predicted``, ``actual_rate``
+        (= positives / count), ``ci_low``, ``ci_high`` (Wilson interval of
+        ``actual_rate``, no continuity correction).
+    """
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
+    confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
+    is_pos, pred = check_labels_and_probabilities(y_true, y_pred)
+    order, bins = _equal_mass_bins(pred, n_bins)
+    ordered = pred[order]
+    starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
+    ends = np.concatenate((starts[1:], [pred.shape[0]])) - 1
+    count = np.diff(np.concatenate((starts, [pred.shape[0]])))
+    positives = np.add.reduceat(is_pos[order].astype(np.int64), starts)
+    mean_pred = np.add.reduceat(ordered, starts) / count
+    ci_low, ci_high = _wilson(positives, count, confidence)
+    return pd.DataFrame(
+        {
+            "pred_min": ordered[starts],
+            "pred_max": ordered[ends],
+            "count": count.astype(np.int64),
+            "positives": positives,
+            "mean_predicted": mean_pred,
+            "actual_rate": positives / count,
+            "ci_low": ci_low,
+            "ci_high": ci_high,
+        },
+        index=pd.RangeIndex(starts.size, name="bin"),
+    )
+
+
+def expected_calibration_error(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int = 10) -> float:
+    """Expected calibration error over the equal-mass bins of :func:`calibration_table`.
+
+    ``ECE = sum_b (count_b / n) * |mean_predicted_b - actual_rate_b|``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels.
+    y_pred : array-like of shape (n,)
+        Predicted probabilities in [0, 1].
+    n_bins : int, default=10
+        Requested number of equal-mass bins.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 for a predictor calibrated within every bin.
+    """
+    table = calibration_table(y_true, y_pred, n_bins)
+    gap = (table["mean_predicted"] - table["actual_rate"]).abs().to_numpy()
+    count = table["count"].to_numpy()
+    return float(np.dot(count, gap) / count.sum())
+
+
+def predicted_actual_ratio(
+    y_true: ArrayLike, y_pred: ArrayLike, segment: ArrayLike
+) -> pd.DataFrame:
+    """Mean predicted vs actual rate per segment (e.g. per position, category, bucket).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels.
+    y_pred : array-like of shape (n,)
+        Predicted probabilities in [0, 1].
+    segment : array-like of shape (n,)
+        Segment of each row; any hashable values. Missing values form their own segment
+        (they are not dropped).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the sorted segment values (index name: the Series name, else
+        ``"segment"``), columns ``count``, ``positives``, ``mean_predicted``,
+        ``actual_rate`` and ``ratio = mean_predicted / actual_rate`` (> 1: the model
+        over-predicts; inf when the actual rate is 0 and the mean prediction is not,
+        NaN when both are 0).
+    """
+    is_pos, pred = check_labels_and_probabilities(y_true, y_pred)
+    n = is_pos.shape[0]
+    name = getattr(segment, "name", None) if isinstance(segment, pd.Series) else None
+    name = "segment" if name is None else name
+    seg = as_1d(segment, "segment")
+    if len(seg) != n:
+        raise ValueError(
+            f"segment must have the same length as y_true ({n}). Got {len(seg)} instead."
+        )
+    frame = pd.DataFrame({"_seg": seg, "_y": is_pos.astype(np.int64), "_p": pred})
+    grouped = frame.groupby("_seg", sort=True, dropna=False)
+    out = pd.DataFrame(
+        {
+            "count": grouped["_y"].size().astype(np.int64),
+            "positives": grouped["_y"].sum().astype(np.int64),
+            "mean_predicted": grouped["_p"].mean(),
+        }
+    )
+    out["actual_rate"] = out["positives"] / out["count"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ratio"] = out["mean_predicted"].to_numpy() / out["actual_rate"].to_numpy()
+    out.index.name = name
+    return out
