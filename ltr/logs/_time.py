@@ -11,6 +11,8 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
+__all__ = ["SECONDS_PER_DAY", "day_index", "format_day", "parse_day"]
+
 SECONDS_PER_DAY = 86_400
 
 
