@@ -16,7 +16,7 @@ from ltr.logs._history import UserHistory, events_with_users
 from ltr.logs._interactions import from_interactions
 from ltr.logs._join import JoinReport, JoinResult, join_samples
 from ltr.logs._read import read_logs, write_logs
-from ltr.logs._time import SECONDS_PER_DAY, day_index, format_day, parse_day
+from ltr.logs._time import SECONDS_PER_DAY, as_day, day_index, format_day, parse_day
 from ltr.logs._validate import from_frames
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Logs",
     "TableSpec",
     "UserHistory",
+    "as_day",
     "bucket_funnel",
     "day_index",
     "events_with_users",
