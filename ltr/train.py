@@ -24,7 +24,16 @@ from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_da
 from ltr.models import LogisticRegressionRanker, ModelConvergenceWarning, make_model
 from ltr.serving import Ranker
 
-__all__ = ["MODEL_FEATURE_DEFAULTS", "TrainingData", "default_feature_params", "evaluation_metrics", "main", "prepare_training", "report_text", "train_ranker"]
+__all__ = [
+    "MODEL_FEATURE_DEFAULTS",
+    "TrainingData",
+    "default_feature_params",
+    "evaluation_metrics",
+    "main",
+    "prepare_training",
+    "report_text",
+    "train_ranker",
+]
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
@@ -268,23 +277,24 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def report_text(ranker: Ranker) -> str:
     """Human-readable summary of a trained ranker's window and metrics."""
     t, m = ranker.metadata["training"], ranker.metadata["metrics"]
+    no_online = "" if m["online_auc"] is not None else "  (no rank_score in the logs)"
     lines = [
-        f"model {ranker.model.name} ({ranker.inputs} inputs, {len(ranker.feature_names)} features), trained on "
-        f"{t['train_start']}..{t['train_end']} ({t['train_rows']} rows, fit {t['fit_seconds']:.1f}s), "
-        f"evaluated on {t['eval_start']}..{t['eval_end']} ({m['rows']} rows)",
+        (f"model {ranker.model.name} ({ranker.inputs} inputs, {len(ranker.feature_names)} features), trained on "
+         f"{t['train_start']}..{t['train_end']} ({t['train_rows']} rows, fit {t['fit_seconds']:.1f}s), "
+         f"evaluated on {t['eval_start']}..{t['eval_end']} ({m['rows']} rows)"),
         f"  offline AUC ({ranker.model.name})       {_fmt(m['auc'])}",
-        f"  online AUC (rank_score, same rows) {_fmt(m['online_auc'])}"
-        + ("" if m["online_auc"] is not None else "  (no rank_score in the logs)"),
+        f"  online AUC (rank_score, same rows) {_fmt(m['online_auc'])}{no_online}",
         f"  logloss                          {_fmt(m['logloss'])}",
-        f"  mean predicted CTR {_fmt(m['mean_predicted_ctr'])} vs actual {_fmt(m['actual_ctr'])} "
-        f"(ratio {_fmt(m['calibration_ratio'], 3)})",
+        (f"  mean predicted CTR {_fmt(m['mean_predicted_ctr'])} vs actual {_fmt(m['actual_ctr'])} "
+         f"(ratio {_fmt(m['calibration_ratio'], 3)})"),
     ]
     if len(m.get("by_day", [])) > 1:
         for row in m["by_day"]:
             lines.append(f"    {row['day']}: AUC {_fmt(row['auc'])}  online {_fmt(row['online_auc'])}  "
                          f"predicted {_fmt(row['mean_predicted_ctr'])}  actual {_fmt(row['actual_ctr'])}")
     if t.get("converged") is False:
-        lines.append(f"  warning: lbfgs did not converge in {t['n_iter']} iterations; raise max_iter (--set max_iter=N)")
+        lines.append(f"  warning: lbfgs did not converge in {t['n_iter']} iterations; "
+                     "raise max_iter (--set max_iter=N)")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -103,17 +103,49 @@ def check_feature_names(feature_names: Sequence[str] | None, n_features: int) ->
 
 
 class _Base:
-    """Fitted-state checks, ``get_params`` and the ``save``/``load`` of a model directory.
+    """``fit`` with its input checks, fitted-state checks, ``get_params``, and ``save``/``load``.
 
-    Subclasses set ``name`` and ``_param_names`` and implement ``_save_files(root) -> dict``
-    (write their own files, return extra JSON-able values for ``params.json``) and
-    ``_load_files(root, payload)`` (restore the fitted state, ``n_features_in_`` included).
+    Subclasses set ``name`` and ``_param_names`` and implement ``_checked_params()`` (their
+    constructor parameters, validated, in the form ``_fit`` takes), ``_fit(X, y, params)``,
+    ``_save_files(root) -> dict`` (write their own files, return extra JSON-able values for
+    ``params.json``) and ``_load_files(root, payload)`` (restore the fitted state,
+    ``n_features_in_`` included).
     """
 
     name: ClassVar[str] = ""
     _param_names: ClassVar[tuple[str, ...]] = ()
     n_features_in_: int
     feature_names_: list[str]
+
+    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> Self:
+        """Fit on a feature matrix and 0/1 click labels.
+
+        Parameters
+        ----------
+        X : scipy.sparse matrix or ndarray of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) with values in {0, 1}
+        feature_names : sequence of str, optional
+            One unique name per column; default ``f0, f1, ...``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            A parameter out of range, bad labels or feature names.
+        TypeError
+            A parameter or ``X`` of the wrong kind.
+        """
+        params = self._checked_params()
+        X = check_X(X)
+        y = check_y(y, X.shape[0])
+        names = check_feature_names(feature_names, X.shape[1])
+        self._fit(X, y, params)
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_ = names
+        return self
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
@@ -168,6 +200,12 @@ class _Base:
         model._load_files(root, payload)
         model.feature_names_ = check_feature_names(payload["feature_names"], model.n_features_in_)
         return model
+
+    def _checked_params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def _save_files(self, root: Path) -> dict[str, Any]:
         raise NotImplementedError

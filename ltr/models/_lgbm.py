@@ -5,7 +5,6 @@ Saved as LightGBM's text model beside ``params.json``; explanations are LightGBM
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ltr._validation import check_float, check_int
-from ltr.models._base import _Base, check_feature_names, check_X, check_y
+from ltr.models._base import _Base
 
 __all__ = ["LightGBMRanker"]
 
@@ -64,7 +63,7 @@ class LightGBMRanker(_Base):
         self.num_threads = num_threads
         self.seed = seed
 
-    def _lgb_params(self) -> dict[str, Any]:
+    def _checked_params(self) -> dict[str, Any]:
         """LightGBM's parameter dict, each constructor parameter checked."""
         counts = {name: check_int(getattr(self, name), name, minimum=1)
                   for name in ("num_boost_round", "num_leaves", "min_data_in_leaf", "num_threads")}
@@ -84,40 +83,14 @@ class LightGBMRanker(_Base):
             "verbosity": -1,
         }
 
-    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> LightGBMRanker:
-        """Train ``num_boost_round`` trees on a feature matrix and 0/1 click labels.
-
-        Parameters
-        ----------
-        X : scipy.sparse matrix or ndarray of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) with values in {0, 1}
-        feature_names : sequence of str, optional
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            A parameter out of range, bad labels or feature names.
-        TypeError
-            A parameter or ``X`` of the wrong kind.
-        """
+    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any]) -> None:
         import lightgbm as lgb
 
-        params = self._lgb_params()
-        X = check_X(X)
-        y = check_y(y, X.shape[0])
-        names = check_feature_names(feature_names, X.shape[1])
         # LightGBM forbids some characters in feature names; positions are what matter, the
         # readable names stay in feature_names_.
         data = lgb.Dataset(X, label=y, feature_name=[f"f{j}" for j in range(X.shape[1])],
                            params={"verbosity": -1}, free_raw_data=True)
         self.booster_ = lgb.train(params, data, num_boost_round=int(self.num_boost_round))
-        self.n_features_in_ = X.shape[1]
-        self.feature_names_ = names
-        return self
 
     def _predict(self, X: Any, raw_score: bool = False, pred_contrib: bool = False) -> Any:
         X = self._check_predict_X(X)

@@ -7,7 +7,6 @@ Re-weighting classes shifts the intercept and destroys the calibration of the pr
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +15,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from ltr._validation import check_float, check_int
-from ltr.models._base import ModelConvergenceWarning, _Base, check_feature_names, check_X, check_y
+from ltr.models._base import ModelConvergenceWarning, _Base
 
 __all__ = ["LogisticRegressionRanker"]
 
@@ -56,36 +55,16 @@ class LogisticRegressionRanker(_Base):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> LogisticRegressionRanker:
-        """Fit on a feature matrix and 0/1 click labels.
+    def _checked_params(self) -> dict[str, Any]:
+        return {"C": check_float(self.C, "C", low=0, low_open=True),
+                "max_iter": check_int(self.max_iter, "max_iter", minimum=1),
+                "tol": check_float(self.tol, "tol", low=0, low_open=True)}
 
-        Parameters
-        ----------
-        X : scipy.sparse matrix or ndarray of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) with values in {0, 1}
-        feature_names : sequence of str, optional
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            A parameter out of range, bad labels or feature names.
-        TypeError
-            A parameter or ``X`` of the wrong kind.
-        """
+    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any]) -> None:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
-        C = check_float(self.C, "C", low=0, low_open=True)
-        max_iter = check_int(self.max_iter, "max_iter", minimum=1)
-        tol = check_float(self.tol, "tol", low=0, low_open=True)
-        X = check_X(X)
-        y = check_y(y, X.shape[0])
-        names = check_feature_names(feature_names, X.shape[1])
-        model = LogisticRegression(solver="lbfgs", C=C, max_iter=max_iter, tol=tol)
+        model = LogisticRegression(solver="lbfgs", **params)
         with warnings.catch_warnings():
             # sklearn's own warning is replaced by ours, which names the model and the fix.
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -93,17 +72,14 @@ class LogisticRegressionRanker(_Base):
         self.coef_ = np.ascontiguousarray(model.coef_[0], dtype=np.float64)
         self.intercept_ = float(model.intercept_[0])
         self.n_iter_ = int(np.max(model.n_iter_))
-        self.converged_ = self.n_iter_ < max_iter
-        self.n_features_in_ = X.shape[1]
-        self.feature_names_ = names
+        self.converged_ = self.n_iter_ < params["max_iter"]
         if not self.converged_:
             warnings.warn(
                 f"LogisticRegressionRanker did not converge in max_iter={self.max_iter} lbfgs iterations; "
                 "raise max_iter or rescale the continuous features.",
                 ModelConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of fit
             )
-        return self
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logit ``X @ coef_ + intercept_`` per row."""
