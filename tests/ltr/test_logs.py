@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import LogValidationError, from_frames, from_interactions, read_logs, write_logs
+from ltr.logs import (
+    LogValidationError,
+    as_day,
+    format_day,
+    from_frames,
+    from_interactions,
+    parse_day,
+    read_logs,
+    write_logs,
+)
 from ltr.logs.__main__ import main as logs_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,3 +233,23 @@ def test_from_interactions_rejects_missing_columns_and_bad_gap():
         from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1]}))
     with pytest.raises(ValueError, match=r"gap_seconds must be an int in \[0, inf\)\. Got -1 instead\."):
         from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1], "click": [0]}), gap_seconds=-1)
+
+
+# ----------------------------------------------------------------------------- calendar days
+
+
+@pytest.mark.parametrize(("value", "expected"), [("2026-01-31", 20484), (20484, 20484), (np.int64(3), 3)])
+def test_as_day_accepts_dates_and_day_indexes(value, expected):
+    assert as_day(value, "end") == expected
+    assert format_day(as_day(value)) == format_day(expected)
+    assert parse_day("1970-01-01") == 0
+
+
+@pytest.mark.parametrize(("value", "error", "match"), [
+    ("31/01/2026", ValueError, r"^end must be a date like 2026-01-31\. Got '31/01/2026' instead\.$"),
+    (True, TypeError, r"^end must be a 'YYYY-MM-DD' string or a day index\. Got True instead\.$"),
+    (1.5, TypeError, r"^end must be a 'YYYY-MM-DD' string or a day index\. Got 1\.5 instead\.$"),
+])
+def test_as_day_rejects_other_values(value, error, match):
+    with pytest.raises(error, match=match):
+        as_day(value, "end")
