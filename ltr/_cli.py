@@ -11,9 +11,8 @@ import functools
 import inspect
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -35,7 +34,13 @@ def add_tz(parser_: argparse.ArgumentParser) -> None:
                          help="IANA time zone of calendar days, e.g. Asia/Shanghai (default UTC)")
 
 
-def command(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+class Main(Protocol):
+    """A command-line entry point: ``main(argv=None) -> exit status``."""
+
+    def __call__(self, argv: list[str] | None = None) -> int: ...
+
+
+def command(main: Main) -> Main:
     """Wrap ``main(argv) -> status`` with the exit-status convention of this module.
 
     ``SystemExit`` raised by argparse (``--help``: 0, usage error: 2) becomes the return value,

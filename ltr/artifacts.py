@@ -16,7 +16,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MANIFEST", "ArtifactError", "check_state", "library_versions", "read_manifest", "sha256_file", "write_manifest"]
+__all__ = [
+    "MANIFEST",
+    "ArtifactError",
+    "check_state",
+    "library_versions",
+    "read_manifest",
+    "sha256_file",
+    "write_manifest",
+]
 
 MANIFEST = "manifest.json"
 _LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn", "lightgbm", "torch", "hnswlib")
@@ -134,7 +142,7 @@ def read_manifest(directory: str | Path, kind: str | tuple[str, ...], max_format
 def check_state(state: Any, fmt: str, version: int, keys: Iterable[str]) -> None:
     """Raise unless ``state`` is a dict of format ``fmt`` / ``version`` holding every key in ``keys``.
 
-    Shared by the ``from_dict`` loaders of exported (JSON) component states.
+    Shared by the ``from_state`` loaders of the components stored inside artifacts.
 
     Raises
     ------

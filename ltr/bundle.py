@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ltr._validation import check_choice
 from ltr.artifacts import MANIFEST, ArtifactError, read_manifest, write_manifest
+from ltr.features import FeatureBuilder, FeatureMatrix
 from ltr.models import RankerModel, load_model
 
 __all__ = ["BUNDLE_KIND", "FORMAT_VERSION", "INPUTS", "check_inputs", "design_matrix", "read_bundle",
@@ -56,8 +58,7 @@ def check_inputs(model_name: str, inputs: str | None) -> str:
     """
     if inputs is None:
         return DEFAULT_INPUTS.get(model_name, "onehot")
-    if inputs not in INPUTS:
-        raise ValueError(f"inputs must be one of {list(INPUTS)}. Got {inputs!r} instead.")
+    check_choice(inputs, "inputs", INPUTS)
     if model_name == "lr" and inputs != "onehot":
         raise ValueError(
             "inputs must be 'onehot' for model 'lr' (raw values are unscaled and hold NaN). "
@@ -66,7 +67,7 @@ def check_inputs(model_name: str, inputs: str | None) -> str:
     return inputs
 
 
-def design_matrix(features, inputs: str) -> tuple[sp.csr_matrix | np.ndarray, list[str]]:
+def design_matrix(features: FeatureMatrix, inputs: str) -> tuple[sp.csr_matrix | np.ndarray, list[str]]:
     """The matrix a model reads, from a :class:`ltr.features.FeatureMatrix`.
 
     Parameters
@@ -82,18 +83,17 @@ def design_matrix(features, inputs: str) -> tuple[sp.csr_matrix | np.ndarray, li
     names : list of str
         One name per column of ``X``.
     """
+    check_choice(inputs, "inputs", INPUTS)
     if inputs == "onehot":
         return features.X.tocsr(), list(features.feature_names)
     dense = np.asarray(features.dense, dtype=np.float64)
     if inputs == "dense":
         return dense, list(features.dense_names)
-    if inputs == "both":
-        # NaN entries survive the conversion, so LightGBM still sees them as missing.
-        raw = sp.csr_matrix(dense)
-        X = sp.hstack([features.X.astype(np.float64), raw], format="csr")
-        # Raw columns are prefixed: a value feature such as the cosine is in both parts.
-        return X, list(features.feature_names) + [f"raw:{name}" for name in features.dense_names]
-    raise ValueError(f"inputs must be one of {list(INPUTS)}. Got {inputs!r} instead.")
+    # "both": NaN entries survive the conversion, so LightGBM still sees them as missing.
+    raw = sp.csr_matrix(dense)
+    X = sp.hstack([features.X.astype(np.float64), raw], format="csr")
+    # Raw columns are prefixed: a value feature such as the cosine is in both parts.
+    return X, list(features.feature_names) + [f"raw:{name}" for name in features.dense_names]
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,8 +109,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_bundle(out: str | Path, features, model: RankerModel, inputs: str, metadata: dict) -> dict:
-    """Write a bundle directory and its manifest; return the manifest.
+def write_bundle(out: str | Path, features: FeatureBuilder, model: RankerModel, inputs: str,
+                 metadata: dict[str, Any]) -> None:
+    """Write a bundle directory and its manifest.
 
     The directory is assembled next to ``out`` and moved into place, so a failed write never
     leaves a half bundle. An existing bundle at ``out`` is replaced; any other non-empty
@@ -146,7 +147,9 @@ def write_bundle(out: str | Path, features, model: RankerModel, inputs: str, met
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         (staging / _FEATURES_DIR).mkdir()
-        np.savez(staging / _FEATURES_DIR / _ARRAYS, **arrays)
+        # Typed as Any: mypy would otherwise match the array names against savez's own keywords.
+        named: dict[str, Any] = dict(arrays)
+        np.savez(staging / _FEATURES_DIR / _ARRAYS, **named)
         # The manifest is written with sorted keys; the builder's state keeps its own key
         # order (it can be significant), so it gets a file of its own.
         (staging / _FEATURES_DIR / _STATE).write_text(json.dumps(_jsonable(meta), indent=1) + "\n")
@@ -158,17 +161,16 @@ def write_bundle(out: str | Path, features, model: RankerModel, inputs: str, met
             "feature_names": list(model.feature_names_),
             "feature_spec": _jsonable(meta),
         }
-        manifest = write_manifest(staging, BUNDLE_KIND, FORMAT_VERSION, content)
+        write_manifest(staging, BUNDLE_KIND, FORMAT_VERSION, content)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return manifest
 
 
-def read_bundle(path: str | Path) -> tuple[Any, RankerModel, str, dict]:
+def read_bundle(path: str | Path) -> tuple[FeatureBuilder, RankerModel, str, dict[str, Any]]:
     """Verify and load a bundle.
 
     Returns
@@ -185,8 +187,6 @@ def read_bundle(path: str | Path) -> tuple[Any, RankerModel, str, dict]:
         Not a bundle, a newer format version, a missing, extra or modified file, or
         inconsistent contents.
     """
-    from ltr.features import FeatureBuilder
-
     root = Path(path)
     manifest = read_manifest(root, BUNDLE_KIND, FORMAT_VERSION)
     metadata = manifest["metadata"]

@@ -9,66 +9,20 @@ bias they sum to the logit of the score.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.special import expit
+
+from ltr._cli import add_tz, command, parser
+from ltr._contributions import top_contributions
+from ltr.logs import Logs, join_samples, read_logs
+from ltr.serving import Ranker
 
 __all__ = ["explain_sample", "main", "top_contributions"]
 
-_COLUMNS = ["row", "request_id", "item_id", "rank", "feature", "value", "contribution", "bias", "logit", "score"]
 
-
-def top_contributions(frame: pd.DataFrame, X, contributions: np.ndarray, names: Sequence[str],
-                      top: int) -> pd.DataFrame:
-    """Long table of the ``top`` largest absolute contributions per row.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        The explained rows (request_id and item_id are copied when present).
-    X : sparse matrix or ndarray of shape (n, p)
-        Model inputs (for the ``value`` column).
-    contributions : ndarray of shape (n, p + 1)
-        Last column is the bias.
-    names : sequence of str, length p
-    top : int
-
-    Returns
-    -------
-    DataFrame
-        Columns ``row, request_id, item_id, rank, feature, value, contribution, bias, logit,
-        score``; sorted by row then rank. Zero contributions are left out.
-    """
-    n, width = contributions.shape
-    p = width - 1
-    per_feature = contributions[:, :p]
-    k = min(int(top), p)
-    # Stable sort on -|c| keeps ties in feature order, so the output is deterministic.
-    order = np.argsort(-np.abs(per_feature), axis=1, kind="stable")[:, :k]
-    rows = np.repeat(np.arange(n), k)
-    cols = order.ravel()
-    values = per_feature[rows, cols]
-    dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-    logit = contributions.sum(axis=1)
-    out = pd.DataFrame({
-        "row": rows,
-        "request_id": frame["request_id"].to_numpy()[rows] if "request_id" in frame else pd.NA,
-        "item_id": frame["item_id"].to_numpy()[rows] if "item_id" in frame else pd.NA,
-        "rank": np.tile(np.arange(1, k + 1), n),
-        "feature": np.asarray(list(names), dtype=object)[cols],
-        "value": dense[rows, cols],
-        "contribution": values,
-        "bias": contributions[rows, p],
-        "logit": logit[rows],
-        "score": expit(logit)[rows],
-    }, columns=_COLUMNS)
-    return out.loc[values != 0].reset_index(drop=True)
-
-
-def _match_id(column: pd.Series, text: str, name: str):
+def _match_id(column: pd.Series, text: str, name: str) -> Any:
     """Convert a command-line id to the id column's type."""
     if pd.api.types.is_integer_dtype(column.dtype):
         try:
@@ -78,7 +32,8 @@ def _match_id(column: pd.Series, text: str, name: str):
     return str(text)
 
 
-def explain_sample(bundle, logs, request_id, item_id, top: int = 10) -> pd.DataFrame:
+def explain_sample(bundle: Ranker | str | Path, logs: Logs, request_id: Any, item_id: Any,
+                   top: int = 10) -> pd.DataFrame:
     """Explain one exposure of ``logs`` with a bundle, point-in-time.
 
     Parameters
@@ -89,14 +44,16 @@ def explain_sample(bundle, logs, request_id, item_id, top: int = 10) -> pd.DataF
         The exposure; converted to the logs' id type when given as strings.
     top : int, default 10
 
+    Returns
+    -------
+    DataFrame
+        See :meth:`ltr.serving.Ranker.explain`.
+
     Raises
     ------
     ValueError
         No exposure with that request_id and item_id.
     """
-    from ltr.logs import join_samples
-    from ltr.serving import Ranker
-
     ranker = bundle if isinstance(bundle, Ranker) else Ranker.load(bundle)
     samples = join_samples(logs).samples
     rid = _match_id(samples["request_id"], str(request_id), "request_id")
@@ -110,34 +67,20 @@ def explain_sample(bundle, logs, request_id, item_id, top: int = 10) -> pd.DataF
     return ranker.explain(samples.loc[mask].reset_index(drop=True), top=top, history=samples)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    from ltr.train import _Parser
+    """Command-line entry point; returns the exit status (0 ok, 1 user error, 2 usage error)."""
+    cli = parser("ltr.explain", "Print the top feature contributions behind one exposure's score.")
+    cli.add_argument("bundle", help="bundle directory written by python -m ltr.train")
+    cli.add_argument("logs", help="logs directory (Parquet/CSV tables)")
+    cli.add_argument("--request-id", required=True)
+    cli.add_argument("--item-id", required=True)
+    cli.add_argument("--top", type=int, default=10, help="number of contributions to print (default 10)")
+    add_tz(cli)
+    args = cli.parse_args(argv)
 
-    parser = _Parser(
-        prog="python -m ltr.explain",
-        description="Print the top feature contributions behind one exposure's score.",
-    )
-    parser.add_argument("bundle", help="bundle directory written by python -m ltr.train")
-    parser.add_argument("logs", help="logs directory (Parquet/CSV tables)")
-    parser.add_argument("--request-id", required=True)
-    parser.add_argument("--item-id", required=True)
-    parser.add_argument("--top", type=int, default=10, help="number of contributions to print (default 10)")
-    parser.add_argument("--tz", default="UTC", help="time zone of calendar days (default UTC)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage mistake (1): a status, not an exception
-        return int(exc.code or 0)
-    try:
-        from ltr.logs import read_logs
-        from ltr.serving import Ranker
-
-        ranker = Ranker.load(args.bundle)
-        table = explain_sample(ranker, read_logs(args.logs, tz=args.tz), args.request_id, args.item_id,
-                               top=args.top)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    ranker = Ranker.load(args.bundle)
+    table = explain_sample(ranker, read_logs(args.logs, tz=args.tz), args.request_id, args.item_id, top=args.top)
     if table.empty:
         print(f"request {args.request_id} item {args.item_id}: every contribution is zero.")
         return 0

@@ -13,12 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltr.logs import day_index, format_day, parse_day
+from ltr._cli import add_tz, command, parser, write_frame
+from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_day, read_logs
+from ltr.serving import Ranker
 
 __all__ = ["main", "score_logs"]
 
 
-def score_logs(ranker, logs, start: int | str, end: int | str, tz: str = "UTC") -> pd.DataFrame:
+def score_logs(ranker: Ranker | str | Path, logs: Logs, start: int | str, end: int | str,
+               tz: str = "UTC") -> pd.DataFrame:
     """Point-in-time scores of every exposure of the days ``start..end``.
 
     Parameters
@@ -37,14 +40,13 @@ def score_logs(ranker, logs, start: int | str, end: int | str, tz: str = "UTC") 
     ------
     ValueError
         ``end`` before ``start``, or no exposure in the range.
+    TypeError
+        ``start`` or ``end`` is neither a date string nor a day index.
     """
-    from ltr.logs import join_samples
-    from ltr.serving import Ranker
-
     if not isinstance(ranker, Ranker):
         ranker = Ranker.load(ranker)
-    first = parse_day(start, "start") if isinstance(start, str) else int(start)
-    last = parse_day(end, "end") if isinstance(end, str) else int(end)
+    first = as_day(start, "start")
+    last = as_day(end, "end")
     if last < first:
         raise ValueError(f"end must be on or after start ({format_day(first)}). Got {format_day(last)} instead.")
     samples = join_samples(logs).samples
@@ -64,46 +66,23 @@ def score_logs(ranker, logs, start: int | str, end: int | str, tz: str = "UTC") 
                          "score": scores})
 
 
-def write_scores(frame: pd.DataFrame, out: str | Path) -> None:
-    """Write scores as Parquet (``.parquet``) or CSV (anything else)."""
-    out = Path(out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        frame.to_parquet(out, index=False)
-    else:
-        # 17 significant digits so a CSV round trip keeps every float64 exactly.
-        frame.to_csv(out, index=False, float_format="%.17g")
-
-
+@command
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    from ltr.train import _Parser
+    """Command-line entry point; returns the exit status (0 ok, 1 user error, 2 usage error)."""
+    cli = parser("ltr.score", "Score the exposures of --start..--end point-in-time with a ranker bundle.")
+    cli.add_argument("bundle", help="bundle directory written by python -m ltr.train")
+    cli.add_argument("logs", help="logs directory (Parquet/CSV tables)")
+    cli.add_argument("--start", required=True, help="first day to score, YYYY-MM-DD")
+    cli.add_argument("--end", required=True, help="last day to score (inclusive), YYYY-MM-DD")
+    cli.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+    add_tz(cli)
+    args = cli.parse_args(argv)
 
-    parser = _Parser(prog="python -m ltr.score",
-                     description="Score the exposures of --start..--end point-in-time with a ranker bundle.")
-    parser.add_argument("bundle", help="bundle directory written by python -m ltr.train")
-    parser.add_argument("logs", help="logs directory (Parquet/CSV tables)")
-    parser.add_argument("--start", required=True, help="first day to score, YYYY-MM-DD")
-    parser.add_argument("--end", required=True, help="last day to score (inclusive), YYYY-MM-DD")
-    parser.add_argument("--out", required=True, help="output file (.parquet or .csv)")
-    parser.add_argument("--tz", default="UTC", help="time zone of calendar days (default UTC)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage mistake (1): a status, not an exception
-        return int(exc.code or 0)
-    try:
-        from ltr.logs import read_logs
-        from ltr.serving import Ranker
-
-        start = parse_day(args.start, "start")
-        end = parse_day(args.end, "end")
-        ranker = Ranker.load(args.bundle)
-        scores = score_logs(ranker, read_logs(args.logs, tz=args.tz), start, end, tz=args.tz)
-        write_scores(scores, args.out)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    start = parse_day(args.start, "start")
+    end = parse_day(args.end, "end")
+    ranker = Ranker.load(args.bundle)
+    scores = score_logs(ranker, read_logs(args.logs, tz=args.tz), start, end, tz=args.tz)
+    write_frame(scores, args.out)
     print(f"scored {len(scores)} exposures of {args.start}..{args.end} with {ranker.model.name}; "
           f"mean score {np.mean(scores['score']):.4f}; written to {args.out}")
     return 0

@@ -12,8 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from ltr._contributions import top_contributions
+from ltr._validation import check_frame, check_int
 from ltr.bundle import check_inputs, design_matrix, read_bundle, write_bundle
+from ltr.features import FeatureBuilder
 from ltr.models import RankerModel
 
 __all__ = ["REQUIRED_COLUMNS", "Ranker"]
@@ -37,7 +41,8 @@ class Ranker:
         Training window, metrics and the like (stored in the bundle manifest).
     """
 
-    def __init__(self, features, model: RankerModel, inputs: str = "onehot", metadata: dict | None = None):
+    def __init__(self, features: FeatureBuilder, model: RankerModel, inputs: str = "onehot",
+                 metadata: dict[str, Any] | None = None):
         self.features = features
         self.model = model
         self.inputs = check_inputs(model.name, inputs)
@@ -56,9 +61,17 @@ class Ranker:
         features, model, inputs, metadata = read_bundle(bundle)
         return cls(features, model, inputs, metadata)
 
-    def save(self, out: str | Path) -> dict:
-        """Write this ranker as a bundle directory; return its manifest."""
-        return write_bundle(out, self.features, self.model, self.inputs, self.metadata)
+    def save(self, out: str | Path) -> None:
+        """Write this ranker as a bundle directory (see :mod:`ltr.bundle` for the layout).
+
+        The manifest, with :attr:`metadata` in it, is ``out/manifest.json``.
+
+        Raises
+        ------
+        ValueError
+            ``out`` is a file or a non-empty directory that is not a bundle.
+        """
+        write_bundle(out, self.features, self.model, self.inputs, self.metadata)
 
     # -- scoring -----------------------------------------------------------------------------
     @property
@@ -73,8 +86,7 @@ class Ranker:
         return list(REQUIRED_COLUMNS) + context
 
     def _check_frame(self, frame: Any) -> pd.DataFrame:
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"frame must be a pandas DataFrame. Got {type(frame).__name__} instead.")
+        check_frame(frame, "frame")
         missing = [c for c in self.required_columns if c not in frame.columns]
         if missing:
             raise ValueError(
@@ -83,7 +95,8 @@ class Ranker:
             )
         return frame
 
-    def transform(self, frame: pd.DataFrame, history: pd.DataFrame | None = None):
+    def transform(self, frame: pd.DataFrame,
+                  history: pd.DataFrame | None = None) -> tuple[sp.csr_matrix | np.ndarray, list[str]]:
         """Model input matrix and column names for ``frame``.
 
         Parameters
@@ -121,6 +134,8 @@ class Ranker:
 
         Raises
         ------
+        TypeError
+            ``frame`` is not a DataFrame.
         ValueError
             A required column is missing (the message names it).
         """
@@ -151,15 +166,17 @@ class Ranker:
             One row per (input row, feature): ``row`` (position in ``frame``), request_id,
             item_id, ``rank`` (1 = largest absolute contribution), feature, value,
             contribution, bias, logit, score.
-        """
-        from ltr.explain import top_contributions
 
-        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-            raise ValueError(f"top must be an int >= 1. Got {top!r} instead.")
+        Raises
+        ------
+        ValueError
+            ``top`` below 1, or a required column is missing.
+        """
+        top = check_int(top, "top", minimum=1)
         frame = self._check_frame(frame)
         X, names = self.transform(frame, history=history)
         contributions = self.model.contributions(X)
-        return top_contributions(frame, X, contributions, names, int(top))
+        return top_contributions(frame, X, contributions, names, top)
 
     def __repr__(self) -> str:
         window = self.metadata.get("training", {})
@@ -167,7 +184,7 @@ class Ranker:
                 f"n_features={len(self.feature_names)}, train_end={window.get('train_end')!r})")
 
 
-def _context_columns(features) -> list[str]:
+def _context_columns(features: FeatureBuilder) -> list[str]:
     """Frame columns the fitted feature pipeline reads beyond the required ones."""
     columns = getattr(features, "input_columns_", None)
     if columns is None:

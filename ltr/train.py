@@ -8,32 +8,33 @@ own, for training and evaluation rows alike.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ltr._cli import add_tz, command, parse_assignments, parser
 from ltr.bundle import check_inputs, design_matrix
-from ltr.logs import day_index, format_day, parse_day
+from ltr.features import FeatureBuilder, FeatureMatrix
+from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_day, read_logs
 from ltr.metrics import auc, logloss
-from ltr.models import ModelConvergenceWarning, make_model
+from ltr.models import LogisticRegressionRanker, ModelConvergenceWarning, make_model
 from ltr.serving import Ranker
 
-__all__ = ["MODEL_FEATURE_DEFAULTS", "TrainingData", "default_feature_params", "evaluation_metrics", "main", "prepare_training", "report_text", "train_ranker"]
-
-
-def _as_day(value: int | str, name: str) -> int:
-    if isinstance(value, str):
-        return parse_day(value, name)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    raise TypeError(f"{name} must be a 'YYYY-MM-DD' string or a day index. Got {value!r} instead.")
+__all__ = [
+    "MODEL_FEATURE_DEFAULTS",
+    "TrainingData",
+    "default_feature_params",
+    "evaluation_metrics",
+    "main",
+    "prepare_training",
+    "report_text",
+    "train_ranker",
+]
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
@@ -123,13 +124,13 @@ class TrainingData:
     samples: pd.DataFrame
     train: pd.DataFrame
     held_out: pd.DataFrame
-    builder: Any
-    train_features: Any
+    builder: FeatureBuilder
+    train_features: FeatureMatrix
     window: dict[str, Any]
 
 
-def prepare_training(logs, train_end: int | str | None, *, eval_end: int | str | None = None,
-                     feature_params: dict | None = None, tz: str = "UTC") -> TrainingData:
+def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int | str | None = None,
+                     feature_params: dict[str, Any] | None = None, tz: str = "UTC") -> TrainingData:
     """Join the logs, split them at ``train_end`` and fit the feature pipeline on the training days.
 
     Parameters
@@ -152,12 +153,9 @@ def prepare_training(logs, train_end: int | str | None, *, eval_end: int | str |
     ValueError
         ``train_end``/``eval_end`` outside the logs' days, or training days without both labels.
     """
-    from ltr.features import FeatureBuilder
-    from ltr.logs import join_samples
-
     if train_end is None:
         raise ValueError("train_end must be a day like 2026-01-31. Got None instead.")
-    end = _as_day(train_end, "train_end")
+    end = as_day(train_end, "train_end")
     samples = join_samples(logs).samples
     if len(samples) == 0:
         raise ValueError("logs must have at least one exposure to train on. Got 0 samples instead.")
@@ -171,7 +169,7 @@ def prepare_training(logs, train_end: int | str | None, *, eval_end: int | str |
             f"{format_day(first)} to {format_day(last)} and at least one later day is needed for evaluation). "
             f"Got {format_day(end)} instead."
         )
-    stop = last if eval_end is None else _as_day(eval_end, "eval_end")
+    stop = last if eval_end is None else as_day(eval_end, "eval_end")
     if not end < stop <= last:
         raise ValueError(
             f"eval_end must be a day from {format_day(end + 1)} to {format_day(last)}. Got {format_day(stop)} instead."
@@ -197,8 +195,9 @@ def prepare_training(logs, train_end: int | str | None, *, eval_end: int | str |
     return TrainingData(samples, train, held_out, builder, train_features, window)
 
 
-def train_ranker(logs, model: str = "lr", train_end: int | str | None = None, *, eval_end: int | str | None = None,
-                 inputs: str | None = None, model_params: dict | None = None, feature_params: dict | None = None,
+def train_ranker(logs: Logs, model: str = "lr", train_end: int | str | None = None, *,
+                 eval_end: int | str | None = None, inputs: str | None = None,
+                 model_params: dict[str, Any] | None = None, feature_params: dict[str, Any] | None = None,
                  tz: str = "UTC", data: TrainingData | None = None) -> Ranker:
     """Train a :class:`~ltr.serving.Ranker` on the days up to ``train_end`` and evaluate it after.
 
@@ -256,7 +255,7 @@ def train_ranker(logs, model: str = "lr", train_end: int | str | None = None, *,
     metrics = evaluation_metrics(held_out["click"].to_numpy(), predicted, online)
     metrics["by_day"] = _metrics_by_day(held_out, predicted)
     training = {**data.window, "fit_seconds": round(fit_seconds, 3)}
-    if hasattr(estimator, "converged_"):
+    if isinstance(estimator, LogisticRegressionRanker):  # the one model with an iteration limit
         training["converged"] = bool(estimator.converged_)
         training["n_iter"] = int(estimator.n_iter_)
     ranker.metadata = {
@@ -268,29 +267,6 @@ def train_ranker(logs, model: str = "lr", train_end: int | str | None = None, *,
     return ranker
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage mistakes as ``error: ...`` with exit status 1."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(1)
-
-
-def _parse_assignments(items: list[str], option: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{option} must look like name=value. Got {item!r} instead.")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        out[key] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
@@ -298,64 +274,57 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 def report_text(ranker: Ranker) -> str:
     """Human-readable summary of a trained ranker's window and metrics."""
     t, m = ranker.metadata["training"], ranker.metadata["metrics"]
+    no_online = "" if m["online_auc"] is not None else "  (no rank_score in the logs)"
     lines = [
-        f"model {ranker.model.name} ({ranker.inputs} inputs, {len(ranker.feature_names)} features), trained on "
-        f"{t['train_start']}..{t['train_end']} ({t['train_rows']} rows, fit {t['fit_seconds']:.1f}s), "
-        f"evaluated on {t['eval_start']}..{t['eval_end']} ({m['rows']} rows)",
+        (f"model {ranker.model.name} ({ranker.inputs} inputs, {len(ranker.feature_names)} features), trained on "
+         f"{t['train_start']}..{t['train_end']} ({t['train_rows']} rows, fit {t['fit_seconds']:.1f}s), "
+         f"evaluated on {t['eval_start']}..{t['eval_end']} ({m['rows']} rows)"),
         f"  offline AUC ({ranker.model.name})       {_fmt(m['auc'])}",
-        f"  online AUC (rank_score, same rows) {_fmt(m['online_auc'])}"
-        + ("" if m["online_auc"] is not None else "  (no rank_score in the logs)"),
+        f"  online AUC (rank_score, same rows) {_fmt(m['online_auc'])}{no_online}",
         f"  logloss                          {_fmt(m['logloss'])}",
-        f"  mean predicted CTR {_fmt(m['mean_predicted_ctr'])} vs actual {_fmt(m['actual_ctr'])} "
-        f"(ratio {_fmt(m['calibration_ratio'], 3)})",
+        (f"  mean predicted CTR {_fmt(m['mean_predicted_ctr'])} vs actual {_fmt(m['actual_ctr'])} "
+         f"(ratio {_fmt(m['calibration_ratio'], 3)})"),
     ]
     if len(m.get("by_day", [])) > 1:
         for row in m["by_day"]:
             lines.append(f"    {row['day']}: AUC {_fmt(row['auc'])}  online {_fmt(row['online_auc'])}  "
                          f"predicted {_fmt(row['mean_predicted_ctr'])}  actual {_fmt(row['actual_ctr'])}")
     if t.get("converged") is False:
-        lines.append(f"  warning: lbfgs did not converge in {t['n_iter']} iterations; raise max_iter (--set max_iter=N)")
+        lines.append(f"  warning: lbfgs did not converge in {t['n_iter']} iterations; "
+                     "raise max_iter (--set max_iter=N)")
     return "\n".join(lines)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    parser = _Parser(prog="python -m ltr.train",
-                     description="Train an LR or LightGBM ranker bundle on the days up to --train-end and "
-                                 "evaluate it on the days after.")
-    parser.add_argument("logs", help="logs directory (Parquet/CSV tables)")
-    parser.add_argument("--model", required=True, help="lr or lgbm")
-    parser.add_argument("--train-end", required=True, help="last training day, YYYY-MM-DD")
-    parser.add_argument("--out", required=True, help="bundle directory to write")
-    parser.add_argument("--eval-end", default=None, help="last evaluation day (default: the logs' last day)")
-    parser.add_argument("--inputs", default=None, help="onehot, dense or both (default: onehot for lr, dense for lgbm)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="model parameter, e.g. --set num_boost_round=200 (repeatable)")
-    parser.add_argument("--feature", action="append", default=[], metavar="NAME=VALUE",
-                        help="FeatureBuilder parameter, e.g. --feature 'windows=[3,7]' (repeatable)")
-    parser.add_argument("--tz", default="UTC", help="time zone of calendar days (default UTC)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage mistake (1): a status, not an exception
-        return int(exc.code or 0)
-    try:
-        from ltr.logs import read_logs
+    """Command-line entry point; returns the exit status (0 ok, 1 user error, 2 usage error)."""
+    cli = parser("ltr.train", "Train an LR or LightGBM ranker bundle on the days up to --train-end and "
+                              "evaluate it on the days after.")
+    cli.add_argument("logs", help="logs directory (Parquet/CSV tables)")
+    cli.add_argument("--model", required=True, help="lr or lgbm")
+    cli.add_argument("--train-end", required=True, help="last training day, YYYY-MM-DD")
+    cli.add_argument("--out", required=True, help="bundle directory to write")
+    cli.add_argument("--eval-end", default=None, help="last evaluation day (default: the logs' last day)")
+    cli.add_argument("--inputs", default=None, help="onehot, dense or both (default: onehot for lr, dense for lgbm)")
+    cli.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="model parameter, e.g. --set num_boost_round=200 (repeatable)")
+    cli.add_argument("--feature", action="append", default=[], metavar="NAME=VALUE",
+                     help="FeatureBuilder parameter, e.g. --feature 'windows=[3,7]' (repeatable)")
+    add_tz(cli)
+    args = cli.parse_args(argv)
 
-        model_params = _parse_assignments(args.set, "--set")
-        feature_params = _parse_assignments(args.feature, "--feature")
-        # Check what can be checked before the slow part.
-        make_model(args.model, **model_params)
-        check_inputs(args.model, args.inputs)
-        end = parse_day(args.train_end, "train_end")
-        logs = read_logs(args.logs, tz=args.tz)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ModelConvergenceWarning)
-            ranker = train_ranker(logs, args.model, end, eval_end=args.eval_end, inputs=args.inputs,
-                                  model_params=model_params, feature_params=feature_params, tz=args.tz)
-        ranker.save(args.out)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    model_params = parse_assignments(args.set, "--set")
+    feature_params = parse_assignments(args.feature, "--feature")
+    # Check what can be checked before the slow part.
+    make_model(args.model, **model_params)
+    check_inputs(args.model, args.inputs)
+    end = parse_day(args.train_end, "train_end")
+    logs = read_logs(args.logs, tz=args.tz)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ModelConvergenceWarning)
+        ranker = train_ranker(logs, args.model, end, eval_end=args.eval_end, inputs=args.inputs,
+                              model_params=model_params, feature_params=feature_params, tz=args.tz)
+    ranker.save(args.out)
     for item in caught:
         if issubclass(item.category, ModelConvergenceWarning):
             print(f"warning: {item.message}", file=sys.stderr)

@@ -1,30 +1,29 @@
 """``python -m ltr.logs validate LOGS``: check a log directory and print its join report."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ltr.logs._contract import LogValidationError, read_logs
+from ltr._cli import add_tz, command, parser
 from ltr.logs._funnel import bucket_funnel
 from ltr.logs._join import join_samples
+from ltr.logs._read import read_logs
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ltr.logs", description="Log contract tools.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """Command-line entry point; returns the exit status (0 ok, 1 bad logs, 2 usage error)."""
+    cli = parser("ltr.logs", "Log contract tools.")
+    sub = cli.add_subparsers(dest="command", required=True)
     val = sub.add_parser("validate", help="check a log directory against the contract and print the join report")
     val.add_argument("logs", help="log directory")
-    val.add_argument("--tz", default="UTC", help="time zone for calendar days (default UTC)")
+    add_tz(val)
     val.add_argument("--attribution-window-days", type=float, default=7.0,
-                     help="orders without request_id are attributed to the user's latest click on the item within this window")
-    args = parser.parse_args(argv)
+                     help="orders without request_id are attributed to the user's latest click on the item "
+                          "within this window")
+    args = cli.parse_args(argv)
 
-    try:
-        logs = read_logs(args.logs, tz=args.tz)
-        result = join_samples(logs, attribution_window_days=args.attribution_window_days)
-    except (LogValidationError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    logs = read_logs(args.logs, tz=args.tz)
+    result = join_samples(logs, attribution_window_days=args.attribution_window_days)
     print(f"logs OK: {args.logs}")
     for name, frame in logs.tables().items():
         print(f"  {name:<11} {len(frame):>10,d} rows")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ltr._validation import check_int
+from ltr._validation import check_choice, check_int
 from ltr.artifacts import check_state
 from ltr.logs._contract import Logs
 
@@ -38,8 +38,7 @@ def events_with_users(logs: Logs, table: str = "clicks") -> pd.DataFrame:
     DataFrame
         The table's columns plus ``user_id``, in the table's row order.
     """
-    if table not in ("clicks", "exposures"):
-        raise ValueError(f"table must be one of ['clicks', 'exposures']. Got {table!r} instead.")
+    check_choice(table, "table", ("clicks", "exposures"))
     events = getattr(logs, table)
     owner = pd.Series(logs.requests["user_id"].to_numpy(), index=logs.requests["request_id"].to_numpy())
     user = owner.reindex(events["request_id"].to_numpy()).to_numpy()

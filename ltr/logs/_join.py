@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ltr._validation import check_float
 from ltr.logs._contract import Logs
 from ltr.logs._time import SECONDS_PER_DAY, day_index
 
@@ -78,7 +79,8 @@ class JoinReport:
         out.append(f"  exposures in: {self.exposures_in:,d}")
         out.append(line("kept (one sample per request x item)", self.exposures_kept, self.exposures_in))
         out.append(line("duplicate (request x item seen before)", self.exposures_duplicate, self.exposures_in))
-        out.append(line("no candidate row (dropped by inner join)", self.exposures_without_candidate, self.exposures_in))
+        out.append(line("no candidate row (dropped by inner join)", self.exposures_without_candidate,
+                        self.exposures_in))
         if self.candidates_in:
             out.append(f"  candidates in: {self.candidates_in:,d}")
             out.append(line("exposed", self.candidates_exposed, self.candidates_in))
@@ -122,8 +124,7 @@ def join_samples(logs: Logs, attribution_window_days: float = 7.0) -> JoinResult
         columns when candidates exist, and int8 labels ``click`` and ``order``; sorted by
         (ts, request_id, position).
     """
-    if not np.isfinite(attribution_window_days) or attribution_window_days < 0:
-        raise ValueError(f"attribution_window_days must be a number >= 0. Got {attribution_window_days!r} instead.")
+    check_float(attribution_window_days, "attribution_window_days", low=0)
 
     exposures = logs.exposures
     order = np.lexsort((exposures["position"].to_numpy(), exposures["ts"].to_numpy()))

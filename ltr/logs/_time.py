@@ -11,6 +11,8 @@ import datetime as _dt
 import numpy as np
 import pandas as pd
 
+__all__ = ["SECONDS_PER_DAY", "as_day", "day_index", "format_day", "parse_day"]
+
 SECONDS_PER_DAY = 86_400
 
 
@@ -42,6 +44,23 @@ def parse_day(text: str, name: str = "date") -> int:
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a date like 2026-01-31. Got {text!r} instead.") from None
     return (date - _dt.date(1970, 1, 1)).days
+
+
+def as_day(value: int | str, name: str = "day") -> int:
+    """A day index from a ``YYYY-MM-DD`` string or an int day index.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is neither a string nor an integer (bools are refused).
+    ValueError
+        A string that is not a ``YYYY-MM-DD`` date.
+    """
+    if isinstance(value, str):
+        return parse_day(value, name)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    raise TypeError(f"{name} must be a 'YYYY-MM-DD' string or a day index. Got {value!r} instead.")
 
 
 def format_day(day: int) -> str:

@@ -30,10 +30,13 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from ltr._validation import check_float, check_int
 from ltr.logs import SECONDS_PER_DAY, Logs, from_frames, parse_day, write_logs
 
 __all__ = ["World", "WorldConfig", "position_bias", "simulate_world"]
@@ -76,20 +79,24 @@ class WorldConfig:
     orphan_click_rate: float = 0.002
 
     def validate(self) -> None:
-        """Raise ValueError for impossible parameters."""
+        """Raise for impossible parameters.
+
+        Raises
+        ------
+        TypeError
+            A count that is not an int, a share or rate that is not a number.
+        ValueError
+            A value out of range, or a ``start_date`` that is not ``YYYY-MM-DD``.
+        """
         for name in ("users", "items", "days", "dim", "candidates_per_request", "exposures_per_request", "n_cities"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1. Got {value!r} instead.")
+            check_int(getattr(self, name), name, minimum=1)
         if self.exposures_per_request > self.candidates_per_request:
             raise ValueError(
                 f"exposures_per_request must be <= candidates_per_request ({self.candidates_per_request}). "
                 f"Got {self.exposures_per_request} instead."
             )
-        if not 0.0 < self.treatment_share < 1.0:
-            raise ValueError(f"treatment_share must be in (0, 1). Got {self.treatment_share!r} instead.")
-        if self.requests_per_user_day <= 0:
-            raise ValueError(f"requests_per_user_day must be > 0. Got {self.requests_per_user_day!r} instead.")
+        check_float(self.treatment_share, "treatment_share", low=0, high=1, low_open=True, high_open=True)
+        check_float(self.requests_per_user_day, "requests_per_user_day", low=0, low_open=True)
         parse_day(self.start_date, "start_date")
 
 
@@ -106,7 +113,7 @@ class World:
         (Path(path) / "truth.json").write_text(json.dumps(self.truth, indent=2, sort_keys=True) + "\n")
 
 
-def position_bias(positions: np.ndarray, power: float) -> np.ndarray:
+def position_bias(positions: npt.ArrayLike, power: float) -> np.ndarray:
     """Examination probability at 1-based ``positions``: ``position ** -power``."""
     return np.asarray(positions, dtype=np.float64) ** (-power)
 
@@ -149,7 +156,8 @@ class _Population:
     treated: np.ndarray
 
 
-def _make_items(cfg: WorldConfig, rng: np.random.Generator, start_ts: int) -> tuple[_Catalogue, pd.DataFrame, np.ndarray]:
+def _make_items(cfg: WorldConfig, rng: np.random.Generator,
+                start_ts: int) -> tuple[_Catalogue, pd.DataFrame, np.ndarray]:
     n_cat = cfg.n_categories or int(np.clip(cfg.items // 100, 8, 60))
     cat_p = 1.0 / np.arange(1, n_cat + 1) ** 1.1
     cat_p /= cat_p.sum()
@@ -376,7 +384,7 @@ def _calibrate_scores(candidates: pd.DataFrame) -> pd.DataFrame:
     return candidates.drop(columns=["_treated", "_p_true"]).assign(rank_score=out.astype(np.float32))
 
 
-def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
+def simulate_world(config: WorldConfig | None = None, **overrides: Any) -> World:
     """Simulate a world.
 
     Parameters
@@ -392,8 +400,9 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
     """
     cfg = dataclasses.replace(config or WorldConfig(), **overrides)
     cfg.validate()
-    seeds = np.random.SeedSequence(cfg.seed).spawn(4)
-    rng_items, rng_users, rng_requests, rng_funnel = (np.random.default_rng(s) for s in seeds)
+    # Children of a SeedSequence depend only on their position, so each stream keeps its seed.
+    seeds = np.random.SeedSequence(cfg.seed).spawn(3)
+    rng_items, rng_users, rng_requests = (np.random.default_rng(s) for s in seeds)
     start_ts = parse_day(cfg.start_date, "start_date") * SECONDS_PER_DAY
 
     cat, items, cat_p = _make_items(cfg, rng_items, start_ts)
@@ -411,12 +420,11 @@ def simulate_world(config: WorldConfig | None = None, **overrides) -> World:
         chunk = requests.iloc[i * _CHUNK_REQUESTS:(i + 1) * _CHUNK_REQUESTS]
         if len(chunk):
             parts.append(_simulate_chunk(cfg, np.random.default_rng(seed), cat, pop, chunk, start_ts))
-    del rng_funnel
     tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in parts[0]}
     truth_rows = tables.pop("truth_rows")
-    tables["exposures"] = tables["exposures"].sort_values(["ts", "request_id", "position"], kind="stable").reset_index(drop=True)
-    tables["clicks"] = tables["clicks"].sort_values(["ts", "request_id"], kind="stable").reset_index(drop=True)
-    tables["orders"] = tables["orders"].sort_values("ts", kind="stable").reset_index(drop=True)
+    for name, order in (("exposures", ["ts", "request_id", "position"]), ("clicks", ["ts", "request_id"]),
+                        ("orders", ["ts"])):
+        tables[name] = tables[name].sort_values(order, kind="stable").reset_index(drop=True)
 
     tables["candidates"] = _calibrate_scores(tables["candidates"])
     logs = from_frames(requests=requests.drop(columns="_day"), items=items, users=users, **tables)

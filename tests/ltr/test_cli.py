@@ -70,7 +70,7 @@ def test_score_writes_point_in_time_scores(world, bundle, capsys):
 
 
 def test_explain_prints_top_contributions(world, bundle, capsys):
-    root, first = world
+    root, _ = world
     logs = read_logs(root / "logs")
     row = logs.exposures.iloc[-1]
     code = explain.main([str(bundle), str(root / "logs"), "--request-id", str(row["request_id"]),
@@ -93,13 +93,15 @@ def _run(main, argv, capsys):
 def test_train_bad_inputs(world, capsys, tmp_path):
     root, first = world
     logs = str(root / "logs")
+    end = format_day(first + 3)
     cases = [
-        (["--model", "xgb", "--train-end", format_day(first + 3)], "error: model must be one of ['lgbm', 'lr']. Got 'xgb' instead."),
+        (["--model", "xgb", "--train-end", end], "error: model must be one of ['lgbm', 'lr']. Got 'xgb' instead."),
         (["--model", "lr", "--train-end", "2030-01-01"], "error: train_end must be a day from"),
         (["--model", "lr", "--train-end", format_day(first + 4)], f"Got {format_day(first + 4)} instead."),
-        (["--model", "lr", "--train-end", "17/01/2026"], "error: train_end must be a date like 2026-01-31. Got '17/01/2026'"),
-        (["--model", "lr", "--train-end", format_day(first + 3), "--set", "C"], "error: --set must look like name=value"),
-        (["--model", "lr", "--train-end", format_day(first + 3), "--inputs", "both"],
+        (["--model", "lr", "--train-end", "17/01/2026"],
+         "error: train_end must be a date like 2026-01-31. Got '17/01/2026'"),
+        (["--model", "lr", "--train-end", end, "--set", "C"], "error: --set must look like name=value"),
+        (["--model", "lr", "--train-end", end, "--inputs", "both"],
          "error: inputs must be 'onehot' for model 'lr'"),
     ]
     for extra, message in cases:
@@ -107,7 +109,7 @@ def test_train_bad_inputs(world, capsys, tmp_path):
         assert code == 1, extra
         assert message in err and "Traceback" not in err
     code, err = _run(train.main, [logs, "--model", "lr"], capsys)
-    assert code == 1 and "error: the following arguments are required" in err
+    assert code == 2 and "error: the following arguments are required" in err
     code, err = _run(train.main, [str(tmp_path / "no_logs"), "--model", "lr", "--train-end", "2026-01-05",
                                   "--out", str(tmp_path / "b")], capsys)
     assert code == 1 and err.startswith("error: ")

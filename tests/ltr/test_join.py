@@ -18,7 +18,8 @@ def random_logs(seed: int, with_candidates: bool, with_user_orders: bool):
     n_exp = int(rng.integers(1, 80))
     exp_req = rng.integers(1, n_req + 1, n_exp)
     exposures = pd.DataFrame({"request_id": exp_req, "item_id": rng.integers(1, 9, n_exp),
-                              "ts": requests.set_index("request_id").loc[exp_req, "ts"].to_numpy() + rng.integers(0, 3, n_exp),
+                              "ts": (requests.set_index("request_id").loc[exp_req, "ts"].to_numpy()
+                                     + rng.integers(0, 3, n_exp)),
                               "position": rng.integers(1, 6, n_exp)})
     first_ts = exposures.groupby(["request_id", "item_id"])["ts"].min()
     n_click = int(rng.integers(1, 40))
@@ -70,12 +71,13 @@ def reference_join(logs, window_days):
         kept.append(key)
     no_cand = 0
     if logs.candidates is not None:
-        cand = set(zip(logs.candidates.request_id, logs.candidates.item_id))
+        cand = set(zip(logs.candidates.request_id, logs.candidates.item_id, strict=True))
         no_cand = sum(k not in cand for k in kept)
         kept = [k for k in kept if k in cand]
     kept_set = set(kept)
-    user_of = dict(zip(logs.requests.request_id, logs.requests.user_id))
-    matched_clicks = [(r, i, t) for r, i, t in zip(logs.clicks.request_id, logs.clicks.item_id, logs.clicks.ts)
+    user_of = dict(zip(logs.requests.request_id, logs.requests.user_id, strict=True))
+    clicks = logs.clicks
+    matched_clicks = [(r, i, t) for r, i, t in zip(clicks.request_id, clicks.item_id, clicks.ts, strict=True)
                       if (r, i) in kept_set]
     clicked = {(r, i) for r, i, _ in matched_clicks}
     by_req = by_click = 0
@@ -86,12 +88,15 @@ def reference_join(logs, window_days):
             by_req += 1
             ordered.add((int(rid), row.item_id))
             continue
-        user = row["user_id"] if "user_id" in row and not pd.isna(row["user_id"]) else user_of.get(int(rid)) if not pd.isna(rid) else None
+        if "user_id" in row and not pd.isna(row["user_id"]):
+            user = row["user_id"]
+        else:
+            user = None if pd.isna(rid) else user_of.get(int(rid))
         best = None
         for r, i, t in matched_clicks:
-            if user_of[r] == user and i == row.item_id and t <= row.ts and row.ts - t <= window_days * 86400:
-                if best is None or t > best[2]:
-                    best = (r, i, t)
+            in_window = t <= row.ts and row.ts - t <= window_days * 86400
+            if user_of[r] == user and i == row.item_id and in_window and (best is None or t > best[2]):
+                best = (r, i, t)
         if best is not None:
             by_click += 1
             ordered.add(best[:2])
@@ -109,8 +114,9 @@ def test_join_matches_reference_and_report_sums(seed, with_candidates):
     logs = random_logs(seed, with_candidates, with_user_orders=seed % 2 == 0)
     result = join_samples(logs, attribution_window_days=WINDOW_DAYS)
     labels, counts = reference_join(logs, WINDOW_DAYS)
-    got = {(r, i): (c, o) for r, i, c, o in zip(result.samples.request_id, result.samples.item_id,
-                                               result.samples.click, result.samples.order)}
+    samples = result.samples
+    got = {(r, i): (c, o) for r, i, c, o in zip(samples.request_id, samples.item_id, samples.click, samples.order,
+                                               strict=True)}
     assert got == labels
     report = result.report
     for name, value in counts.items():
@@ -128,7 +134,8 @@ def test_join_matches_reference_and_report_sums(seed, with_candidates):
 def test_samples_carry_request_and_candidate_columns():
     logs = random_logs(3, with_candidates=True, with_user_orders=True)
     samples = join_samples(logs).samples
-    for col in ("request_id", "user_id", "item_id", "ts", "day", "position", "request_ts", "rank_pos", "click", "order"):
+    for col in ("request_id", "user_id", "item_id", "ts", "day", "position", "request_ts", "rank_pos", "click",
+                "order"):
         assert col in samples.columns
     assert samples["ts"].is_monotonic_increasing
     assert samples.duplicated(["request_id", "item_id"]).sum() == 0
@@ -136,5 +143,5 @@ def test_samples_carry_request_and_candidate_columns():
 
 def test_bad_window_is_rejected():
     logs = random_logs(0, False, True)
-    with pytest.raises(ValueError, match="attribution_window_days must be a number >= 0. Got -1"):
+    with pytest.raises(ValueError, match=r"attribution_window_days must be a float in \[0, inf\)\. Got -1 instead\."):
         join_samples(logs, attribution_window_days=-1)

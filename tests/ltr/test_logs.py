@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import LogValidationError, from_frames, from_interactions, read_logs, write_logs
+from ltr.logs import (
+    LogValidationError,
+    as_day,
+    format_day,
+    from_frames,
+    from_interactions,
+    parse_day,
+    read_logs,
+    write_logs,
+)
 from ltr.logs.__main__ import main as logs_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,32 +71,41 @@ CASES = {
     "missing category": (without("items", "category"), r"'items', column 'category': required column"),
     "empty requests": (without("requests"), r"'requests': table is empty"),
     "empty clicks": (without("clicks"), r"'clicks': table is empty"),
-    "nan request id": (spoil("requests", "request_id", 1, np.nan), r"'requests', column 'request_id': 1 row\(s\) have a missing \(NaN\) id"),
+    "nan request id": (spoil("requests", "request_id", 1, np.nan),
+                       r"'requests', column 'request_id': 1 row\(s\) have a missing \(NaN\) id"),
     "nan user id": (spoil("requests", "user_id", 0, None), r"'requests', column 'user_id'.*missing"),
     "nan item id": (spoil("clicks", "item_id", 0, np.nan), r"'clicks', column 'item_id'.*missing"),
     "float id": (spoil("exposures", "item_id", 1, 101.5), r"'exposures', column 'item_id'.*non-integral floats"),
     "mixed id types": (spoil("exposures", "item_id", 1, "abc"), r"'exposures', column 'item_id'.*mixed types"),
-    "duplicate request": (spoil("requests", "request_id", 2, 1), r"'requests', column 'request_id': 1 duplicate request_id"),
-    "unknown request": (spoil("exposures", "request_id", 0, 42), r"'exposures', column 'request_id'.*not in table 'requests'.*'request_id': 42"),
-    "unknown click request": (spoil("clicks", "request_id", 0, 42), r"'clicks', column 'request_id'.*not in table 'requests'"),
-    "unknown candidate request": (spoil("candidates", "request_id", 0, 42), r"'candidates', column 'request_id'.*not in table"),
+    "duplicate request": (spoil("requests", "request_id", 2, 1),
+                          r"'requests', column 'request_id': 1 duplicate request_id"),
+    "unknown request": (spoil("exposures", "request_id", 0, 42),
+                        r"'exposures', column 'request_id'.*not in table 'requests'.*'request_id': 42"),
+    "unknown click request": (spoil("clicks", "request_id", 0, 42),
+                              r"'clicks', column 'request_id'.*not in table 'requests'"),
+    "unknown candidate request": (spoil("candidates", "request_id", 0, 42),
+                                  r"'candidates', column 'request_id'.*not in table"),
     "unknown order request": (spoil("orders", "request_id", 0, 42), r"'orders', column 'request_id'.*not in table"),
     "text timestamp": (spoil("exposures", "ts", 0, "noon"), r"'exposures', column 'ts': timestamps must be numeric"),
-    "bool timestamp": ({**base(), "clicks": base()["clicks"].assign(ts=[True, False])}, r"'clicks', column 'ts'.*booleans"),
+    "bool timestamp": ({**base(), "clicks": base()["clicks"].assign(ts=[True, False])},
+                       r"'clicks', column 'ts'.*booleans"),
     "nan timestamp": (spoil("requests", "ts", 0, np.nan), r"'requests', column 'ts'.*non-finite"),
     "naive datetime": ({**base(), "requests": base()["requests"].assign(ts=pd.to_datetime([1, 2, 3], unit="s"))},
                        r"'requests', column 'ts': timestamps are naive datetimes"),
-    "click before exposure": (spoil("clicks", "ts", 1, 1500), r"'clicks', column 'ts': 1 click\(s\) happen before their exposure"),
+    "click before exposure": (spoil("clicks", "ts", 1, 1500),
+                              r"'clicks', column 'ts': 1 click\(s\) happen before their exposure"),
     "negative position": (spoil("exposures", "position", 0, -2), r"'exposures', column 'position'.*integers >= 0"),
     "fractional position": (spoil("exposures", "position", 0, 1.5), r"'exposures', column 'position'"),
     "duplicate candidate": (appended("candidates", {"request_id": 1, "item_id": 100, "rank_pos": 3, "rank_score": 0.1}),
                             r"'candidates', column 'item_id': 1 duplicate request_id x item_id"),
     "nan rank score": (spoil("candidates", "rank_score", 0, np.nan), r"'candidates', column 'rank_score'"),
     "rank pos zero": (spoil("candidates", "rank_pos", 0, 0), r"'candidates', column 'rank_pos'.*integers >= 1"),
-    "missing bucket": (spoil("requests", "bucket", 1, None), r"'requests', column 'bucket': 1 request\(s\) have no bucket"),
+    "missing bucket": (spoil("requests", "bucket", 1, None),
+                       r"'requests', column 'bucket': 1 request\(s\) have no bucket"),
     "duplicate item": (appended("items", {"item_id": 100, "category": "z"}), r"'items', column 'item_id': 1 duplicate"),
     "duplicate user": (appended("users", {"user_id": 10, "city": "z"}), r"'users', column 'user_id': 1 duplicate"),
-    "order without keys": (without("orders", "request_id"), r"'orders', column 'request_id': orders need a request_id or a user_id"),
+    "order without keys": (without("orders", "request_id"),
+                           r"'orders', column 'request_id': orders need a request_id or a user_id"),
     "id types differ": ({**base(), "clicks": base()["clicks"].assign(item_id=["101", "100"])}, r"id types differ"),
 }
 
@@ -213,5 +231,25 @@ def test_from_interactions_groups_requests_by_gap():
 def test_from_interactions_rejects_missing_columns_and_bad_gap():
     with pytest.raises(LogValidationError, match="'interactions', column 'click'"):
         from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1]}))
-    with pytest.raises(ValueError, match="gap_seconds must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"gap_seconds must be an int in \[0, inf\)\. Got -1 instead\."):
         from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1], "click": [0]}), gap_seconds=-1)
+
+
+# ----------------------------------------------------------------------------- calendar days
+
+
+@pytest.mark.parametrize(("value", "expected"), [("2026-01-31", 20484), (20484, 20484), (np.int64(3), 3)])
+def test_as_day_accepts_dates_and_day_indexes(value, expected):
+    assert as_day(value, "end") == expected
+    assert format_day(as_day(value)) == format_day(expected)
+    assert parse_day("1970-01-01") == 0
+
+
+@pytest.mark.parametrize(("value", "error", "match"), [
+    ("31/01/2026", ValueError, r"^end must be a date like 2026-01-31\. Got '31/01/2026' instead\.$"),
+    (True, TypeError, r"^end must be a 'YYYY-MM-DD' string or a day index\. Got True instead\.$"),
+    (1.5, TypeError, r"^end must be a 'YYYY-MM-DD' string or a day index\. Got 1\.5 instead\.$"),
+])
+def test_as_day_rejects_other_values(value, error, match):
+    with pytest.raises(error, match=match):
+        as_day(value, "end")

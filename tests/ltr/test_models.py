@@ -94,8 +94,9 @@ def test_save_load_round_trip(name, tmp_path):
     X, y = _data(5)
     names = [f"feat_{j}=bin" for j in range(X.shape[1])]
     model = _small(name).fit(X, y, feature_names=names)
-    files = model.save(tmp_path / "m")
-    assert sorted(files) == sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert model.save(tmp_path / "m") is None
+    expected = {"lr": ["coef.npz", "params.json"], "lgbm": ["model.txt", "params.json"]}[name]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == expected
     loaded = load_model(tmp_path / "m")
     assert type(loaded) is type(model)
     assert loaded.feature_names_ == names
@@ -138,9 +139,9 @@ def test_convergence_is_silent():
 @pytest.mark.parametrize(
     ("y", "match"),
     [
-        (np.full(3000, 2), "y must hold only 0 and 1. Got 2 at row 0"),
+        (np.full(3000, 2), r"y must hold only 0 and 1\. Got 2 at row 0"),
         (np.zeros(3000), "y must contain both classes"),
-        (np.zeros(10), "y must be a 1-D array of 3000 labels"),
+        (np.zeros(10), r"y must be a 1-D array of 3000 labels"),
     ],
 )
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -153,27 +154,29 @@ def test_bad_labels(name, y, match):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_bad_features(name):
     X, y = _data()
-    with pytest.raises(TypeError, match="X must be a scipy.sparse matrix or a 2-D numeric numpy array. Got list"):
+    with pytest.raises(TypeError, match=r"X must be a scipy\.sparse matrix or a 2-D numeric numpy array\. Got list"):
         _small(name).fit([[1, 2]], y)
-    with pytest.raises(ValueError, match="feature_names must have one name per column of X \\(30\\). Got 2"):
+    with pytest.raises(ValueError, match=r"feature_names must have one name per column of X \(30\)\. Got 2"):
         _small(name).fit(X, y, feature_names=["a", "b"])
-    with pytest.raises(ValueError, match="feature_names must be unique. Got 'a'"):
+    with pytest.raises(ValueError, match=r"feature_names must be unique\. Got 'a'"):
         _small(name).fit(X, y, feature_names=["a"] * 30)
     with pytest.raises(ValueError, match="not fitted yet"):
         _small(name).predict(X)
     model = _small(name).fit(X, y)
-    with pytest.raises(ValueError, match="X must have 30 columns .* Got 29 instead"):
+    with pytest.raises(ValueError, match=r"X must have 30 columns .* Got 29 instead"):
         model.predict(X[:, :29])
 
 
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("xgb", {}, "model must be one of \\['lgbm', 'lr'\\]. Got 'xgb' instead"),
+        ("xgb", {}, r"model must be one of \['lgbm', 'lr'\]\. Got 'xgb' instead\."),
         ("lr", {"class_weight": "balanced"}, "Got 'class_weight' instead"),
-        ("lgbm", {"num_leaves": 0}, "num_leaves must be an int >= 1. Got 0 instead"),
-        ("lr", {"C": -1.0}, "C must be a positive finite number. Got -1.0 instead"),
-        ("lgbm", {"feature_fraction": 1.5}, "feature_fraction must be in \\(0, 1\\]. Got 1.5 instead"),
+        ("lgbm", {"num_leaves": 0}, r"num_leaves must be an int in \[1, inf\)\. Got 0 instead\."),
+        ("lr", {"C": -1.0}, r"C must be a float in \(0, inf\)\. Got -1\.0 instead\."),
+        ("lr", {"max_iter": 0}, r"max_iter must be an int in \[1, inf\)\. Got 0 instead\."),
+        ("lgbm", {"feature_fraction": 1.5}, r"feature_fraction must be a float in \(0, 1\]\. Got 1\.5 instead\."),
+        ("lgbm", {"lambda_l2": -0.5}, r"lambda_l2 must be a float in \[0, inf\)\. Got -0\.5 instead\."),
     ],
 )
 def test_bad_params(name, params, match):
@@ -184,7 +187,25 @@ def test_bad_params(name, params, match):
 
 def test_load_refuses_unknown_model(tmp_path):
     (tmp_path / "params.json").write_text(json.dumps({"model": "svm"}))
-    with pytest.raises(ValueError, match="must be one of \\['lgbm', 'lr'\\]. Got 'svm' instead"):
+    with pytest.raises(ValueError, match=r"must be one of \['lgbm', 'lr'\]\. Got 'svm' instead"):
         load_model(tmp_path)
     with pytest.raises(ValueError, match="must hold a saved model"):
         load_model(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(("name", "params", "match"), [
+    ("lgbm", {"seed": "7"}, r"seed must be an int\. Got '7' instead\."),
+    ("lgbm", {"num_threads": 2.0}, r"num_threads must be an int\. Got 2\.0 instead\."),
+    ("lr", {"C": True}, r"C must be a float\. Got True instead\."),
+])
+def test_bad_param_types(name, params, match):
+    X, y = _data()
+    with pytest.raises(TypeError, match=match):
+        make_model(name, **params).fit(X, y)
+
+
+def test_load_refuses_other_kind(tmp_path):
+    X, y = _data()
+    _small("lgbm").fit(X, y).save(tmp_path / "m")
+    with pytest.raises(ValueError, match=r"must hold a 'lr' model\. Got 'lgbm' instead\."):
+        LogisticRegressionRanker.load(tmp_path / "m")

@@ -43,7 +43,7 @@ def _request_frame(samples: pd.DataFrame, day: int, n_items: int, seed: int) -> 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_300_candidates_match_batch(world, name):
-    logs, samples, train_end, rankers = world
+    _, samples, train_end, rankers = world
     ranker = rankers[name]
     frame = _request_frame(samples, train_end + 1, 300, seed=1)
     online = ranker.score(frame)
@@ -65,8 +65,8 @@ def test_requests_match_batch_cli_path(world, name):
     for request_id in day["request_id"].unique()[:5]:
         rows = day.loc[day["request_id"] == request_id, ["request_id", "user_id", "item_id", "ts", "position",
                                                           "device", "recall_source"]]
-        expected = batch.set_index(["request_id", "item_id"]).loc[list(zip(rows["request_id"], rows["item_id"])),
-                                                                   "score"].to_numpy()
+        keys = list(zip(rows["request_id"], rows["item_id"], strict=True))
+        expected = batch.set_index(["request_id", "item_id"]).loc[keys, "score"].to_numpy()
         np.testing.assert_allclose(ranker.score(rows), expected, rtol=1e-12, atol=1e-15)
 
 
@@ -81,7 +81,7 @@ def test_row_order_does_not_matter(world, name):
 
 
 def test_metrics_reported_match_sklearn(world):
-    logs, samples, train_end, rankers = world
+    _, samples, train_end, rankers = world
     ranker = rankers["lr"]
     held = samples.loc[samples["day"] > train_end]
     p = ranker.score(held, history=samples)
@@ -117,7 +117,7 @@ def test_explain_contributions_add_up(world, name):
         assert np.all(np.diff(np.abs(part["contribution"].to_numpy())) <= 1e-15)
         assert part["score"].iloc[0] == pytest.approx(scores[row], rel=1e-9)
         assert part["logit"].iloc[0] == pytest.approx(logit(scores[row]), rel=1e-9, abs=1e-9)
-    X, names = ranker.transform(frame)
+    X, _ = ranker.transform(frame)
     full = ranker.model.contributions(X)
     np.testing.assert_allclose(full.sum(axis=1), logit(scores), rtol=1e-9, atol=1e-9)
 
@@ -148,9 +148,9 @@ def test_missing_column_is_named(world, column):
 
 def test_bad_frames(world):
     _, samples, train_end, rankers = world
-    with pytest.raises(TypeError, match="frame must be a pandas DataFrame. Got dict instead"):
+    with pytest.raises(TypeError, match=r"frame must be a pandas DataFrame\. Got dict instead\."):
         rankers["lr"].score({"user_id": [1]})
     empty = _request_frame(samples, train_end + 1, 10, seed=6).iloc[:0]
     assert rankers["lgbm"].score(empty).shape == (0,)
-    with pytest.raises(ValueError, match="top must be an int >= 1. Got 0 instead"):
+    with pytest.raises(ValueError, match=r"top must be an int in \[1, inf\)\. Got 0 instead\."):
         rankers["lr"].explain(_request_frame(samples, train_end + 1, 3, seed=6), top=0)

@@ -1,15 +1,18 @@
 """The world simulator: deterministic, committed fixtures reproducible, planted truth visible in the logs."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from ltr.logs import join_samples, read_logs
 from ltr.simulate import WorldConfig, simulate_world
+from ltr.simulate.__main__ import main as simulate_main
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "fixtures" / "world"
@@ -21,12 +24,17 @@ def fixture_samples():
     return logs, join_samples(logs).samples, json.loads((WORLD / "truth.json").read_text())
 
 
-def test_committed_fixture_world_equals_a_fresh_simulation():
-    import sys
-    sys.path.insert(0, str(ROOT / "fixtures"))
-    from make_fixtures import FIXTURE_CONFIG
+def _fixture_config() -> WorldConfig:
+    """``FIXTURE_CONFIG`` of ``fixtures/make_fixtures.py`` (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location("make_fixtures", ROOT / "fixtures" / "make_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FIXTURE_CONFIG
 
-    world = simulate_world(FIXTURE_CONFIG)
+
+def test_committed_fixture_world_equals_a_fresh_simulation():
+    world = simulate_world(_fixture_config())
     committed = read_logs(WORLD)
     for name, frame in world.logs.tables().items():
         pd.testing.assert_frame_equal(committed.tables()[name], frame, check_dtype=False, rtol=1e-6,
@@ -62,7 +70,7 @@ def test_fixture_ctr_per_bucket_matches_truth_within_sampling_error(fixture_samp
 
 
 def test_fixture_world_shape(fixture_samples):
-    logs, samples, truth = fixture_samples
+    logs, samples, _ = fixture_samples
     assert logs.users["user_id"].nunique() == 2000
     assert samples["day"].nunique() == 14
     assert set(logs.requests["bucket"]) == {"control", "treatment"}
@@ -73,7 +81,6 @@ def test_fixture_world_shape(fixture_samples):
     by_pos = samples.groupby("position")["click"].mean()
     assert by_pos.iloc[0] > by_pos.iloc[-1] * 1.5
     # The production ranker's score is informative but not perfect.
-    from sklearn.metrics import roc_auc_score
     auc = roc_auc_score(samples["click"], samples["rank_score"])
     assert 0.55 < auc < 0.9
     assert sum(Path(WORLD, f).stat().st_size for f in Path(WORLD).iterdir()) < 6_000_000
@@ -99,9 +106,10 @@ def test_no_item_is_shown_before_it_is_published():
 
 
 @pytest.mark.parametrize(("field", "value", "pattern"), [
-    ("users", 0, "users must be an int >= 1. Got 0"),
+    ("users", 0, r"users must be an int in \[1, inf\)\. Got 0 instead\."),
     ("exposures_per_request", 50, "exposures_per_request must be <= candidates_per_request"),
-    ("treatment_share", 1.0, r"treatment_share must be in \(0, 1\)"),
+    ("treatment_share", 1.0, r"treatment_share must be a float in \(0, 1\)\. Got 1\.0 instead\."),
+    ("requests_per_user_day", 0.0, r"requests_per_user_day must be a float in \(0, inf\)\. Got 0\.0 instead\."),
     ("start_date", "tomorrow", "start_date must be a date"),
 ])
 def test_bad_config(field, value, pattern):
@@ -110,11 +118,9 @@ def test_bad_config(field, value, pattern):
 
 
 def test_cli_writes_world_and_truth(tmp_path):
-    from ltr.simulate.__main__ import main as _main
-
-    assert _main([str(tmp_path / "w"), "--users", "100", "--items", "200", "--days", "2", "--seed", "1",
+    assert simulate_main([str(tmp_path / "w"), "--users", "100", "--items", "200", "--days", "2", "--seed", "1",
                   "--candidates", "30"]) == 0
     truth = json.loads((tmp_path / "w" / "truth.json").read_text())
     assert truth["seed"] == 1 and "position_bias" in truth
     read_logs(tmp_path / "w")
-    assert _main([str(tmp_path / "x"), "--users", "0"]) == 1
+    assert simulate_main([str(tmp_path / "x"), "--users", "0"]) == 1

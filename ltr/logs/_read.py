@@ -1,0 +1,87 @@
+"""Log directories on disk: :func:`read_logs` (one Parquet or CSV file per table) and :func:`write_logs`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ltr._validation import check_choice
+from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError
+from ltr.logs._validate import from_frames
+
+__all__ = ["read_logs", "write_logs"]
+
+_FORMATS = ("parquet", "csv")
+
+
+def _find_table_file(root: Path, name: str) -> Path | None:
+    found = [root / f"{name}.{ext}" for ext in _FORMATS if (root / f"{name}.{ext}").exists()]
+    if len(found) > 1:
+        raise LogValidationError(name, None, f"both {found[0].name} and {found[1].name} exist; keep one.")
+    return found[0] if found else None
+
+
+def _read_table(path: Path, name: str) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as exc:
+        # Any reader failure (corrupt Parquet, bad CSV quoting, ...) is a problem of the logs.
+        raise LogValidationError(name, None, f"cannot read {path}: {exc}") from None
+
+
+def read_logs(path: str | Path, tz: str = "UTC", validate: bool = True) -> Logs:
+    """Read a log directory per the contract and validate it.
+
+    Parameters
+    ----------
+    path : str or Path
+        Directory with ``requests``, ``exposures``, ``clicks`` and optional ``candidates``,
+        ``orders``, ``items``, ``users`` tables as ``.parquet`` or ``.csv`` files.
+    tz : str, default "UTC"
+        Time zone in which calendar days are counted.
+    validate : bool, default True
+        Run every contract check (:func:`~ltr.logs.from_frames`).
+
+    Returns
+    -------
+    Logs
+
+    Raises
+    ------
+    LogValidationError
+        Missing directory, table or column, wrong dtype, NaN id, unknown request, ...
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise LogValidationError("*", None, f"log directory {str(root)!r} does not exist or is not a directory.")
+    frames = {}
+    for name in TABLE_SPECS:
+        file = _find_table_file(root, name)
+        if file is not None:
+            frames[name] = _read_table(file, name)
+    for name, spec in TABLE_SPECS.items():
+        if spec.required and name not in frames:
+            raise LogValidationError(
+                name, None, f"required table is missing: expected {name}.parquet or {name}.csv in {root}."
+            )
+    return from_frames(**frames, tz=tz, validate=validate)
+
+
+def write_logs(logs: Logs, path: str | Path, fmt: str = "parquet") -> None:
+    """Write every present table of ``logs`` to ``path`` as Parquet (default) or CSV.
+
+    Raises
+    ------
+    ValueError
+        ``fmt`` is neither ``"parquet"`` nor ``"csv"``.
+    """
+    check_choice(fmt, "fmt", _FORMATS)
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, frame in logs.tables().items():
+        if fmt == "parquet":
+            frame.to_parquet(root / f"{name}.parquet", index=False, compression="zstd")
+        else:
+            frame.to_csv(root / f"{name}.csv", index=False)

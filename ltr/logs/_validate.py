@@ -1,0 +1,198 @@
+"""Normalise and validate in-memory log tables into :class:`~ltr.logs.Logs` (:func:`from_frames`).
+
+Per-column checks live in ``_columns``; this module applies them table by table and adds the
+checks that span rows or tables: unique keys, known requests, one id type across tables,
+clicks after their exposure.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ltr._validation import check_frame
+from ltr.logs._columns import (
+    check_finite,
+    check_id,
+    check_optional_id,
+    check_positive_int,
+    example_row,
+    to_epoch_seconds,
+)
+from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError, TableSpec
+
+__all__ = ["from_frames"]
+
+_ORDER_KEYS = ("request_id", "user_id")
+
+
+def from_frames(
+    requests: pd.DataFrame,
+    exposures: pd.DataFrame,
+    clicks: pd.DataFrame,
+    candidates: pd.DataFrame | None = None,
+    orders: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    users: pd.DataFrame | None = None,
+    tz: str = "UTC",
+    validate: bool = True,
+) -> Logs:
+    """Normalise and validate in-memory tables into :class:`Logs`.
+
+    Normalisation: ids become int64 or str, timestamps int64 epoch seconds, positions
+    int64. The input frames are not modified.
+
+    Raises
+    ------
+    TypeError
+        A table is not a pandas DataFrame.
+    LogValidationError
+        On the first contract violation, naming table, column and an example row.
+    """
+    given = {"requests": requests, "exposures": exposures, "clicks": clicks, "candidates": candidates,
+             "orders": orders, "items": items, "users": users}
+    frames = {name: check_frame(frame, name).reset_index(drop=True).copy()
+              for name, frame in given.items() if frame is not None}
+    if not validate:
+        return Logs(**frames, tz=tz)
+    for name, frame in frames.items():
+        _normalise_table(frame, TABLE_SPECS[name])
+    for column in ("request_id", "user_id", "item_id"):
+        _check_same_id_type(frames, column)
+    _check_requests(frames["requests"])
+    known = frames["requests"]["request_id"]
+    exp = frames["exposures"]
+    exp["position"] = check_positive_int(exp, "exposures", "position", 0)
+    _check_known(exp, "exposures", "request_id", known, "requests")
+    _check_known(frames["clicks"], "clicks", "request_id", known, "requests")
+    if "candidates" in frames:
+        _check_candidates(frames["candidates"], known)
+    if "orders" in frames and "request_id" in frames["orders"].columns:
+        _check_order_requests(frames["orders"], known)
+    if "items" in frames:
+        _check_items(frames["items"])
+    if "users" in frames:
+        _check_unique(frames["users"], "users", ["user_id"])
+    _check_clicks_after_exposure(exp, frames["clicks"])
+    return Logs(**frames, tz=tz)
+
+
+def _normalise_table(frame: pd.DataFrame, spec: TableSpec) -> None:
+    """Required columns, ids and timestamps of one table, converted in place."""
+    _check_columns(frame, spec)
+    if spec.name == "orders":
+        _normalise_order_keys(frame)
+    for col in spec.id_columns:
+        frame[col] = check_id(frame, spec.name, col)
+    for col in spec.ts_columns:
+        frame[col] = to_epoch_seconds(frame, spec.name, col)
+
+
+def _check_columns(frame: pd.DataFrame, spec: TableSpec) -> None:
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise LogValidationError(
+            spec.name, missing[0],
+            f"required column is missing (has columns {list(map(str, frame.columns))}).",
+        )
+    # An empty orders table is a normal day without conversions; any other empty table is a mistake.
+    if len(frame) == 0 and spec.name != "orders":
+        raise LogValidationError(spec.name, None, "table is empty.")
+
+
+def _normalise_order_keys(orders: pd.DataFrame) -> None:
+    """Either key of an order may be missing on a row, but not both."""
+    present = [col for col in _ORDER_KEYS if col in orders.columns]
+    if not present:
+        raise LogValidationError("orders", "request_id", "orders need a request_id or a user_id column.")
+    for col in present:
+        orders[col] = check_optional_id(orders, "orders", col)
+    no_key = np.ones(len(orders), bool)
+    for col in present:
+        no_key &= orders[col].isna().to_numpy()
+    if no_key.any():
+        raise LogValidationError("orders", "request_id", "orders with neither request_id nor user_id.",
+                                 example_row(orders, no_key))
+
+
+def _check_requests(req: pd.DataFrame) -> None:
+    _check_unique(req, "requests", ["request_id"])
+    if "bucket" in req.columns:
+        null = req["bucket"].isna().to_numpy()
+        if null.any():
+            raise LogValidationError("requests", "bucket", f"{int(null.sum())} request(s) have no bucket.",
+                                     example_row(req, null))
+        req["bucket"] = req["bucket"].astype(str)
+
+
+def _check_candidates(cand: pd.DataFrame, known: pd.Series) -> None:
+    _check_known(cand, "candidates", "request_id", known, "requests")
+    _check_unique(cand, "candidates", ["request_id", "item_id"])
+    if "rank_pos" in cand.columns:
+        cand["rank_pos"] = check_positive_int(cand, "candidates", "rank_pos", 1)
+    if "rank_score" in cand.columns:
+        check_finite(cand, "candidates", "rank_score")
+
+
+def _check_order_requests(orders: pd.DataFrame, known: pd.Series) -> None:
+    has = orders["request_id"].notna().to_numpy()
+    unknown = has & ~orders["request_id"].isin(known).to_numpy()
+    if unknown.any():
+        raise LogValidationError("orders", "request_id",
+                                 f"{int(unknown.sum())} row(s) reference a request_id not in table 'requests'.",
+                                 example_row(orders, unknown))
+
+
+def _check_items(items: pd.DataFrame) -> None:
+    _check_unique(items, "items", ["item_id"])
+    null = items["category"].isna().to_numpy()
+    if null.any():
+        raise LogValidationError("items", "category", f"{int(null.sum())} item(s) have no category.",
+                                 example_row(items, null))
+    if "embedding" in items.columns:
+        _check_embedding(items)
+
+
+def _check_unique(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
+    dup = frame.duplicated(columns, keep="first").to_numpy()
+    if dup.any():
+        what = " x ".join(columns)
+        raise LogValidationError(table, columns[-1], f"{int(dup.sum())} duplicate {what} row(s).",
+                                 example_row(frame, dup))
+
+
+def _check_known(frame: pd.DataFrame, table: str, column: str, known: pd.Series, known_table: str) -> None:
+    unknown = ~frame[column].isin(known).to_numpy()
+    if unknown.any():
+        raise LogValidationError(
+            table, column,
+            f"{int(unknown.sum())} row(s) reference a {column} not in table '{known_table}'.",
+            example_row(frame, unknown),
+        )
+
+
+def _check_same_id_type(frames: dict[str, pd.DataFrame], column: str) -> None:
+    kinds = {name: ("int" if pd.api.types.is_integer_dtype(f[column]) else "str")
+             for name, f in frames.items() if column in f.columns and f[column].notna().any()}
+    if len(set(kinds.values())) > 1:
+        table = next(n for n, k in kinds.items() if k != next(iter(kinds.values())))
+        raise LogValidationError(table, column, f"id types differ between tables: {kinds}.")
+
+
+def _check_embedding(items: pd.DataFrame) -> None:
+    emb = items["embedding"]
+    lengths = emb.map(lambda v: -1 if v is None or (isinstance(v, float) and np.isnan(v)) else len(v)).to_numpy()
+    if (lengths < 0).any():
+        raise LogValidationError("items", "embedding", "missing embeddings.", example_row(items, lengths < 0))
+    if (lengths != lengths[0]).any():
+        raise LogValidationError("items", "embedding", f"embeddings of different lengths (first has {lengths[0]}).",
+                                 example_row(items, lengths != lengths[0]))
+
+
+def _check_clicks_after_exposure(exposures: pd.DataFrame, clicks: pd.DataFrame) -> None:
+    first_seen = exposures.groupby(["request_id", "item_id"], sort=False)["ts"].min().rename("exposure_ts")
+    joined = clicks.join(first_seen, on=["request_id", "item_id"], how="left")
+    early = (joined["ts"] < joined["exposure_ts"]).to_numpy()
+    if early.any():
+        raise LogValidationError(
+            "clicks", "ts", f"{int(early.sum())} click(s) happen before their exposure.", example_row(joined, early)
+        )

@@ -1,0 +1,118 @@
+"""Logistic regression CTR model: scikit-learn's lbfgs with the default (unit) class weights.
+
+Re-weighting classes shifts the intercept and destroys the calibration of the predicted CTR
+(field note 004). A run that stops before converging is never silent: it warns and records
+``converged_ = False``.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from ltr._validation import check_float, check_int
+from ltr.models._base import ModelConvergenceWarning, _Base
+
+__all__ = ["LogisticRegressionRanker"]
+
+_COEF_FILE = "coef.npz"
+
+
+class LogisticRegressionRanker(_Base):
+    """Logistic regression CTR model (scikit-learn lbfgs, default class weights).
+
+    Saved as ``params.json`` and ``coef.npz`` (read with ``allow_pickle=False``).
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse L2 regularisation strength.
+    max_iter : int, default 1000
+        lbfgs iteration limit. Hitting it emits :class:`ModelConvergenceWarning` and sets
+        ``converged_ = False``; it is never silent.
+    tol : float, default 1e-4
+        lbfgs tolerance (scikit-learn's default).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    n_iter_ : int
+    converged_ : bool
+    n_features_in_ : int
+    feature_names_ : list of str
+    """
+
+    name: ClassVar[str] = "lr"
+    _param_names: ClassVar[tuple[str, ...]] = ("C", "max_iter", "tol")
+
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4):
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _checked_params(self) -> dict[str, Any]:
+        return {"C": check_float(self.C, "C", low=0, low_open=True),
+                "max_iter": check_int(self.max_iter, "max_iter", minimum=1),
+                "tol": check_float(self.tol, "tol", low=0, low_open=True)}
+
+    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any]) -> None:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(solver="lbfgs", **params)
+        with warnings.catch_warnings():
+            # sklearn's own warning is replaced by ours, which names the model and the fix.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+        self.coef_ = np.ascontiguousarray(model.coef_[0], dtype=np.float64)
+        self.intercept_ = float(model.intercept_[0])
+        self.n_iter_ = int(np.max(model.n_iter_))
+        self.converged_ = self.n_iter_ < params["max_iter"]
+        if not self.converged_:
+            warnings.warn(
+                f"LogisticRegressionRanker did not converge in max_iter={self.max_iter} lbfgs iterations; "
+                "raise max_iter or rescale the continuous features.",
+                ModelConvergenceWarning,
+                stacklevel=3,  # the caller of fit
+            )
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logit ``X @ coef_ + intercept_`` per row."""
+        X = self._check_predict_X(X)
+        return np.asarray(X @ self.coef_, dtype=np.float64).ravel() + self.intercept_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Click probability per row (float64)."""
+        return expit(self.decision_function(X))
+
+    def contributions(self, X: Any) -> np.ndarray:
+        """Weight x value per feature, plus the intercept in the last column.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features + 1)
+            Rows sum to the logit of :meth:`predict`. Inactive features contribute 0.
+        """
+        X = self._check_predict_X(X)
+        dense = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+        out = np.empty((dense.shape[0], dense.shape[1] + 1), dtype=np.float64)
+        np.multiply(dense, self.coef_, out=out[:, :-1])
+        out[:, -1] = self.intercept_
+        return out
+
+    def _save_files(self, root: Path) -> dict[str, Any]:
+        np.savez(root / _COEF_FILE, coef=self.coef_, intercept=np.array([self.intercept_]))
+        return {"n_iter": self.n_iter_, "converged": self.converged_}
+
+    def _load_files(self, root: Path, payload: dict[str, Any]) -> None:
+        with np.load(root / _COEF_FILE, allow_pickle=False) as data:
+            self.coef_ = np.ascontiguousarray(data["coef"], dtype=np.float64)
+            self.intercept_ = float(data["intercept"][0])
+        self.n_iter_ = int(payload["n_iter"])
+        self.converged_ = bool(payload["converged"])
+        self.n_features_in_ = int(self.coef_.shape[0])
