@@ -11,7 +11,7 @@ gets a learned default interest instead of an undefined softmax. An MLP over
 ``[interest, profile, v, interest * v]`` outputs the match score. There is no user vector.
 
 Retrieval. hnswlib (space l2) is built on the item vectors; its graph is parsed
-(:mod:`recall.hnsw_graph`) and walked layer by layer with a beam (:mod:`recall.hnsw_search`),
+(:mod:`recall.hnsw._format`) and walked layer by layer with a beam (:mod:`recall.hnsw._search`),
 scoring each round's frontier of many requests with one batched network call; an optional
 per-category cap applies on the bottom level. ``exact=True`` scores every catalogue item
 (the reference).
@@ -112,7 +112,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
     cascade : bool, default True
         Add exposed-not-clicked and ranker-segment negatives with the ordered softmax levels.
     n_exposed, n_per_segment : int, default 4, 4
-        Hard negatives per positive (see :mod:`recall.training_data`).
+        Hard negatives per positive (see :mod:`recall.neural._training_data`).
     cascade_weight : float, default 1.0
         Weight of the lower cascade levels' softmax terms.
     order_weight : float, default 3.0
@@ -184,7 +184,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
         return NIPNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
 
     def _build_index(self) -> None:
-        from recall.hnsw._graph import read_graph, save
+        from recall.hnsw import read_graph, save
 
         super()._build_index()
         with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +194,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
 
     def _after_load(self, index_path) -> None:
         from ltr.artifacts import ArtifactError
-        from recall.hnsw._graph import read_graph
+        from recall.hnsw import read_graph
 
         try:
             self.graph_ = read_graph(index_path, dim=self.item_vectors_.shape[1])

@@ -5,7 +5,7 @@ embedding); the user tower pools the item vectors of the last ``history_len`` cl
 learned vector stands in for an empty history, so cold users still get a user vector),
 adds the profile embeddings and maps them through an MLP. Both outputs are L2-normalised;
 the score is ``cosine / temperature``. Training uses the same samples and objective as
-:class:`recall.nip.NIPRecall` (in-batch + sampled softmax with logQ correction, optional
+:class:`recall.neural.NIPRecall` (in-batch + sampled softmax with logQ correction, optional
 cascade levels), so it is the inner-product peer the NIP model has to beat on the same data.
 
 Retrieval is hnswlib kNN in space l2 over the unit item vectors: on unit vectors
@@ -60,7 +60,7 @@ class TwoTowerNet(nn.Module):
 class TwoTowerRecall(TorchRecallBase, RecallSource):
     """Two-tower recall source searched with hnswlib (space l2 on unit vectors).
 
-    Parameters are those of :class:`recall.nip.NIPRecall` (same training data and
+    Parameters are those of :class:`recall.neural.NIPRecall` (same training data and
     objective), except ``temperature`` (default 0.05: cosines lie in [-1, 1]), ``ef_search``
     (hnswlib's ``ef`` at query time, at least ``k``), and no graph-walk settings.
     ``max_per_category`` is accepted for a common interface but must stay 0.

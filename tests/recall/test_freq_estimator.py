@@ -1,4 +1,4 @@
-"""Tests for recall.freq_estimator: streaming frequency estimation (seed 001)."""
+"""Tests for recall.neural._freq_estimator: streaming frequency estimation (seed 001)."""
 
 from __future__ import annotations
 

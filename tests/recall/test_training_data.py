@@ -1,4 +1,4 @@
-"""Tests of recall.training_data: positives, hard negatives, cascade levels."""
+"""Tests of recall.neural._training_data: positives, hard negatives, cascade levels."""
 from __future__ import annotations
 
 import numpy as np
