@@ -14,14 +14,18 @@ item by the exact cosine.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from ltr._validation import check_int
 from ltr.logs import Logs
-from recall.base import RecallSource, finalize_candidates
-from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.base import finalize_candidates
+from recall.neural._base import TorchRecallBase, torch_threads
+from recall.neural._towers import ItemTower, ProfileEmbedding
 
 __all__ = ["TwoTowerNet", "TwoTowerRecall"]
 
@@ -57,7 +61,7 @@ class TwoTowerNet(nn.Module):
         return (state[0][:, None, :] * items).sum(dim=-1)
 
 
-class TwoTowerRecall(TorchRecallBase, RecallSource):
+class TwoTowerRecall(TorchRecallBase):
     """Two-tower recall source searched with hnswlib (space l2 on unit vectors).
 
     Parameters are those of :class:`recall.neural.NIPRecall` (same training data and
@@ -111,7 +115,7 @@ class TwoTowerRecall(TorchRecallBase, RecallSource):
             raise ValueError("max_per_category must be 0 for two_tower (hnswlib kNN has no diversity cap). "
                              f"Got {self.max_per_category!r} instead.")
 
-    def _make_net(self, sizes: dict) -> TwoTowerNet:
+    def _make_net(self, sizes: dict[str, Any]) -> TwoTowerNet:
         tower = ItemTower(sizes["n_ids"], sizes["n_categories"], sizes["n_cities"], sizes["n_prices"],
                           sizes["dense_dim"], self.dim, max(self.hidden[0], self.dim))
         return TwoTowerNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
@@ -124,7 +128,8 @@ class TwoTowerRecall(TorchRecallBase, RecallSource):
 
     def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Catalogue rows (n, k') and cosines of the top ``k' = min(k, n_items)`` items per request."""
-        k = min(self._check_k(k), self.item_table_.n)
+        self._check_fitted()
+        k = min(check_int(k, "k", minimum=1), self.item_table_.n)
         users = self.user_vectors(requests, logs)
         if len(users) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)

@@ -11,7 +11,7 @@ import pytest
 from ltr.logs import SECONDS_PER_DAY, day_index, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from tests.recall.test_itemcf import DAY0, make_logs
+from tests.recall.worlds import DAY0, make_logs
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 
@@ -152,13 +152,13 @@ def test_save_load_and_errors(tmp_path):
     model.save(tmp_path / "h")
     again = HotRecall.load(tmp_path / "h")
     pd.testing.assert_frame_equal(model.retrieve(logs.requests, logs, 9), again.retrieve(logs.requests, logs, 9))
-    with pytest.raises(ValueError, match=r"window_days must be an int >= 1. Got 0 instead."):
+    with pytest.raises(ValueError, match=r"window_days must be an int in \[1, inf\)\. Got 0 instead\."):
         HotRecall(window_days=0).fit(logs, DAY0)
     with pytest.raises(ValueError, match="must not all be 0"):
         HotRecall(click_weight=0.0, order_weight=0.0).fit(logs, DAY0)
     with pytest.raises(ValueError, match="not fitted"):
         HotRecall().retrieve(logs.requests, logs, 3)
-    with pytest.raises(ValueError, match=r"k must be an int >= 1. Got -1 instead."):
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)\. Got -1 instead\."):
         model.retrieve(logs.requests, logs, -1)
 
 

@@ -126,9 +126,9 @@ def test_bad_input():
         merge({"itemcf": dup, "hot": b}, {"itemcf": 1, "hot": 1})
     with pytest.raises(ValueError, match=r"Missing \['hot'\]"):
         merge({"itemcf": a, "hot": b}, {"itemcf": 1})
-    with pytest.raises(ValueError, match=r"quota of 'hot' must be an int >= 0. Got -1 instead."):
+    with pytest.raises(ValueError, match=r"quota of 'hot' must be an int in \[0, inf\)\. Got -1 instead\."):
         merge({"itemcf": a, "hot": b}, {"itemcf": 1, "hot": -1})
-    with pytest.raises(ValueError, match=r"k must be an int >= 1 or None. Got 0 instead."):
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)\. Got 0 instead\."):
         merge({"itemcf": a, "hot": b}, {"itemcf": 1, "hot": 1}, k=0)
     with pytest.raises(ValueError, match="must hold one source"):
         merge([pd.concat([a, b.assign(item_id=[30, 31])])], {"itemcf": 1})
