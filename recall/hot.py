@@ -243,11 +243,11 @@ class HotRecall(RecallSource):
         n_hist = np.maximum(valid.sum(axis=1), 1)
         pref = sp.diags(1.0 / n_hist) @ pref
 
-        city_term = self.city_weight > 0 and (city != "").any() and logs.users is not None \
-            and "city" in logs.users.columns
-        if city_term:
+        users = logs.users
+        city_term = self.city_weight > 0 and (city != "").any() and users is not None and "city" in users.columns
+        if city_term and users is not None:
             city_code, cities = pd.factorize(city)
-            u_city = pd.Series(logs.users["city"].astype(str).to_numpy(), index=logs.users["user_id"].to_numpy())
+            u_city = pd.Series(users["city"].astype(str).to_numpy(), index=users["user_id"].to_numpy())
             req_city = pd.Index(cities).get_indexer(u_city.reindex(requests["user_id"].to_numpy()).to_numpy())
             city_norm = _normalise(heat, city_code, len(cities))
             city_norm[:, city == ""] = 0.0
@@ -301,7 +301,7 @@ def _normalise(heat: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray
     """Divide each item's heat by the largest heat of its group, per row (0 where the group is cold)."""
     top = np.zeros((heat.shape[0], max(n_groups, 1)))
     if heat.size:
-        np.maximum.at(top, (slice(None), group), heat)
+        np.maximum.at(top.T, group, heat.T)  # the transposed view writes into top
     denom = top[:, group]
     return np.divide(heat, denom, out=np.zeros_like(heat), where=denom > 0)
 

@@ -42,6 +42,7 @@ The fitted source keeps its training days' clicks; ``retrieve`` takes the clicks
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -308,9 +309,11 @@ class ItemCFRecall(RecallSource):
         root.mkdir(parents=True, exist_ok=True)
         sim = self.similarity_
         history_meta, history_arrays = self.history_.to_state()
-        np.savez(root / _ARRAYS, indptr=sim.indptr.astype(np.int64), indices=sim.indices.astype(np.int64),
-                 data=sim.data.astype(np.float64), item_ids=self.item_ids_, popular_items=self.popular_items_,
-                 popular_scores=self.popular_scores_, **with_prefix("history", history_arrays))
+        arrays: dict[str, Any] = {"indptr": sim.indptr.astype(np.int64), "indices": sim.indices.astype(np.int64),
+                                  "data": sim.data.astype(np.float64), "item_ids": self.item_ids_,
+                                  "popular_items": self.popular_items_, "popular_scores": self.popular_scores_,
+                                  **with_prefix("history", history_arrays)}
+        np.savez(root / _ARRAYS, **arrays)
         write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
             "params": self.get_params(), "train_end_day": self.train_end_day_,
             "n_train_clicks": self.n_train_clicks_, "n_items": len(self.item_ids_),

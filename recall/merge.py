@@ -120,7 +120,7 @@ def merge(candidate_frames: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame],
                          ignore_index=True)
     if not len(all_rows):
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            CANDIDATE_COLUMNS, ["int64", "int64", "float64", "int64", "str"])})
+            CANDIDATE_COLUMNS, ["int64", "int64", "float64", "int64", "str"], strict=True)})
     req_code, req_ids = pd.factorize(all_rows["request_id"], sort=True)
     item_code, item_ids = pd.factorize(all_rows["item_id"], sort=True)
     n_req, n_items = len(req_ids), len(item_ids)
@@ -223,7 +223,7 @@ class MergedRecall(RecallSource):
             raise ValueError(f"sources must be distinct source names. Got {sources!r} instead.")
         if len(quotas) != len(sources):
             raise ValueError(f"quotas must have one int per source ({len(sources)}). Got {quotas!r} instead.")
-        return _check_quotas(dict(zip(sources, quotas)), list(sources))
+        return _check_quotas(dict(zip(sources, quotas, strict=True)), list(sources))
 
     def fit(self, logs: Logs, train_end_day: int) -> MergedRecall:
         """Fit every source on days <= ``train_end_day``."""
@@ -283,7 +283,7 @@ def _scale_quotas(quotas: dict[str, int], k: int) -> dict[str, int]:
     extra = k - int(base.sum())
     order = np.lexsort((np.arange(len(q)), -(exact - base)))
     base[order[:extra]] += 1
-    return dict(zip(quotas, (int(b) for b in base)))
+    return dict(zip(quotas, (int(b) for b in base), strict=True))
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -342,4 +342,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

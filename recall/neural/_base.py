@@ -18,7 +18,6 @@ import hnswlib
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from ltr._validation import check_bool, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, write_manifest
@@ -27,8 +26,9 @@ from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
 from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource
-from recall.hnsw import build_index, save as save_index
-from recall.neural._towers import all_item_vectors
+from recall.hnsw import build_index
+from recall.hnsw import save as save_index
+from recall.neural._towers import RecallNet, all_item_vectors
 from recall.neural._trainer import TrainConfig, train_network
 from recall.neural._training_data import build_training_samples
 from recall.neural._vocab import ItemTable, encode_items, encode_profiles, item_vocab, user_vocab
@@ -89,7 +89,7 @@ class TorchRecallBase(RecallSource):
     verbose: bool
 
     @abc.abstractmethod
-    def _make_net(self, sizes: dict[str, Any]) -> nn.Module:
+    def _make_net(self, sizes: dict[str, Any]) -> RecallNet:
         """The untrained network for vocabularies of these ``sizes``."""
 
     def get_params(self) -> dict[str, Any]:
@@ -223,8 +223,9 @@ class TorchRecallBase(RecallSource):
         save_index(self.index_, root / _FILES["index"])
         table_meta, table_arrays = self.item_table_.to_state()
         history_meta, history_arrays = self.history_.to_state()
-        np.savez(root / _FILES["items"], vectors=self.item_vectors_, id_vocab=id_array(self.item_vocab_["id"]),
-                 **with_prefix("table", table_arrays), **with_prefix("history", history_arrays))
+        arrays: dict[str, Any] = {"vectors": self.item_vectors_, "id_vocab": id_array(self.item_vocab_["id"]),
+                                  **with_prefix("table", table_arrays), **with_prefix("history", history_arrays)}
+        np.savez(root / _FILES["items"], **arrays)
         params = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
                   "item_vocab": {k: v for k, v in self.item_vocab_.items() if k != "id"},
                   "user_vocab": [[k, v] for k, v in self.user_vocab_.items()],

@@ -83,6 +83,12 @@ class StreamingFrequencyEstimator:
     of an event with per-step probability ``p`` is ``1 / p``.
     """
 
+    last_step_: np.ndarray
+    gap_: np.ndarray
+    hash_keys_: np.ndarray
+    n_updates_: int
+    step_: int
+
     def __init__(
         self,
         n_buckets: int = 1_000_003,

@@ -39,12 +39,12 @@ from ltr.logs import Logs
 from recall.base import finalize_candidates
 from recall.hnsw import LayeredBeamSearch, SearchResult, exact_search, read_graph, save
 from recall.neural._base import TorchRecallBase, torch_threads
-from recall.neural._towers import ItemTower, ProfileEmbedding
+from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
 
 __all__ = ["NIPNet", "NIPRecall"]
 
 
-class NIPNet(nn.Module):
+class NIPNet(RecallNet):
     """Item tower + target attention over the behaviour sequence + profile -> MLP score."""
 
     def __init__(self, tower: ItemTower, profile_sizes: list[int], dim: int, hidden: tuple[int, ...]) -> None:

@@ -1,4 +1,5 @@
-"""The item tower and profile embeddings shared by the NIP and two-tower networks."""
+"""The item tower and profile embeddings shared by the NIP and two-tower networks, and the
+interface such a network offers the trainer and the sources (:class:`RecallNet`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,29 @@ from torch import nn
 
 from recall.neural._vocab import ItemTable
 
-__all__ = ["ItemTower", "ProfileEmbedding", "all_item_vectors", "feature_tensors"]
+__all__ = ["ItemTower", "ProfileEmbedding", "RecallNet", "all_item_vectors", "feature_tensors"]
 
 _PROFILE_DIM = 8
+
+
+class RecallNet(nn.Module):
+    """A recall network: an item tower whose output is indexed, a per-query state, and a scorer.
+
+    The trainer (:func:`recall.neural._trainer.train_network`) and the sources only use these
+    three methods; the networks implement them.
+    """
+
+    def item_vectors(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Item vectors ``(n, dim)`` of the tower inputs ``feats`` (see :func:`feature_tensors`)."""
+        raise NotImplementedError
+
+    def query_state(self, hist: torch.Tensor, mask: torch.Tensor, profile: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Per-query tensors from history vectors ``(B, L, dim)``, their mask and profile codes."""
+        raise NotImplementedError
+
+    def score(self, state: tuple[torch.Tensor, ...], items: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B, C)`` of items ``(B or 1, C, dim)`` for the B queries of ``state``."""
+        raise NotImplementedError
 
 
 class ItemTower(nn.Module):
@@ -62,7 +83,7 @@ def feature_tensors(table: ItemTable, rows: np.ndarray, id_dropout: float = 0.0,
 
 
 @torch.no_grad()
-def all_item_vectors(net: nn.Module, table: ItemTable, batch: int = 65536) -> np.ndarray:
+def all_item_vectors(net: RecallNet, table: ItemTable, batch: int = 65536) -> np.ndarray:
     """Item tower output for the whole catalogue, float32 (n_items, dim)."""
     net.eval()
     out = [net.item_vectors(feature_tensors(table, np.arange(s, min(s + batch, table.n))))

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from recall.neural._freq_estimator import StreamingFrequencyEstimator
 from recall.neural._progress import Progress
-from recall.neural._towers import feature_tensors
+from recall.neural._towers import RecallNet, feature_tensors
 from recall.neural._training_data import EXPOSED_LEVEL, PairSamples
 from recall.neural._vocab import ItemTable
 
@@ -45,7 +44,8 @@ class TrainConfig:
     desc: str
 
 
-def _gather_vectors(net, table: ItemTable, rows: np.ndarray, id_dropout: float, rng) -> tuple[torch.Tensor, np.ndarray]:
+def _gather_vectors(net: RecallNet, table: ItemTable, rows: np.ndarray, id_dropout: float,
+                    rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
     """Tower vectors of the distinct valid rows, and an index map (row -> position, -1 pad -> last)."""
     flat = rows.reshape(-1)
     uniq, inverse = np.unique(flat, return_inverse=True)
@@ -56,7 +56,7 @@ def _gather_vectors(net, table: ItemTable, rows: np.ndarray, id_dropout: float, 
     return vecs, pos[inverse].reshape(rows.shape)
 
 
-def train_network(net: nn.Module, cfg: TrainConfig, table: ItemTable, data: PairSamples, hist_rows: np.ndarray,
+def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: PairSamples, hist_rows: np.ndarray,
                   profiles: np.ndarray, pop_counts: np.ndarray) -> list[float]:
     """Optimise ``net`` on ``data``; returns the mean loss of each epoch.
 
@@ -130,7 +130,7 @@ def train_network(net: nn.Module, cfg: TrainConfig, table: ItemTable, data: Pair
     return losses
 
 
-def _batch_loss(net, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_samp, pos_rows, hard_levels, sampled,
+def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_samp, pos_rows, hard_levels, sampled,
                 p_batch, q_sampled, weights) -> torch.Tensor:
     B = w_pos.shape[0]
     neg_inf = torch.tensor(-torch.inf)
@@ -173,7 +173,8 @@ def _batch_loss(net, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_samp, pos_r
     return loss
 
 
-def _flatness_penalty(net, state, pos_vecs: torch.Tensor, eps: float = 0.05) -> torch.Tensor:
+def _flatness_penalty(net: RecallNet, state: tuple[torch.Tensor, ...], pos_vecs: torch.Tensor,
+                      eps: float = 0.05) -> torch.Tensor:
     """NANN-style adversarial flatness: the score should barely move under a small worst-case
     perturbation of the item vector, so neighbours in the L2 graph score alike."""
     leaf = pos_vecs.detach().requires_grad_(True)

@@ -25,12 +25,12 @@ from ltr._validation import check_int
 from ltr.logs import Logs
 from recall.base import finalize_candidates
 from recall.neural._base import TorchRecallBase, torch_threads
-from recall.neural._towers import ItemTower, ProfileEmbedding
+from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
 
 __all__ = ["TwoTowerNet", "TwoTowerRecall"]
 
 
-class TwoTowerNet(nn.Module):
+class TwoTowerNet(RecallNet):
     """User tower (pooled history + profile) and item tower, both unit-normalised."""
 
     def __init__(self, tower: ItemTower, profile_sizes: list[int], dim: int, hidden: tuple[int, ...]) -> None:

@@ -93,7 +93,7 @@ def test_tampered_directory_is_refused(name, fitted, tmp_path):
     files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file() and p.name != "manifest.json")
     with open(files[0], "ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(ArtifactError, match="checksum mismatch|modified"):
+    with pytest.raises(ArtifactError, match=r"checksum mismatch|modified"):
         base.load(tmp_path / name)
 
 

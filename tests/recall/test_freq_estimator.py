@@ -102,12 +102,12 @@ def test_matches_sequential_reference(n_hashes, n_buckets):
                   init_gap=5.0)
     est = StreamingFrequencyEstimator(**params)
     steps = np.cumsum(rng.integers(1, 4, size=len(stream)))
-    for step, batch in zip(steps, stream):
+    for step, batch in zip(steps, stream, strict=True):
         est.update(batch, int(step))
     # The reference takes one batch per step, so gaps in the step numbers become
     # empty batches.
     expanded = [np.zeros(0, np.int64)] * (int(steps[-1]) + 1)
-    for step, batch in zip(steps, stream):
+    for step, batch in zip(steps, stream, strict=True):
         expanded[int(step)] = batch
     gap = _reference(expanded, params, est._hash)
     for j in range(n_hashes):
@@ -171,7 +171,7 @@ def test_from_state_rejects_bad_state():
         StreamingFrequencyEstimator.from_state(meta, {k: v for k, v in arrays.items() if k != "gap"})
     with pytest.raises(ValueError, match="state gap must be float64 with shape"):
         StreamingFrequencyEstimator.from_state(meta, {**arrays, "gap": np.zeros((2, 9))})
-    with pytest.raises(ValueError, match="version 1. Got format 'recall.StreamingFrequencyEstimator' version 9"):
+    with pytest.raises(ValueError, match=r"version 1. Got format 'recall.StreamingFrequencyEstimator' version 9"):
         StreamingFrequencyEstimator.from_state({**meta, "version": 9}, arrays)
     with pytest.raises(ValueError, match=r"state must have keys \['step'\]"):
         StreamingFrequencyEstimator.from_state({k: v for k, v in meta.items() if k != "step"}, arrays)
@@ -196,7 +196,7 @@ def test_rejects_bad_params(params, error, match):
 
 def test_rejects_bad_updates():
     est = StreamingFrequencyEstimator(n_buckets=8).update([1], 5)
-    with pytest.raises(ValueError, match="step must be greater than the previous step 5. Got 5"):
+    with pytest.raises(ValueError, match=r"step must be greater than the previous step 5. Got 5"):
         est.update([1], 5)
     with pytest.raises(TypeError, match="item_ids must have an integer dtype"):
         est.update(np.array([1.5]), 6)

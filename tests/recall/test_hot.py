@@ -25,7 +25,7 @@ def reference_heat(model, logs, day):
     for table, weight in tables:
         if table is None:
             continue
-        for item, ts in zip(table["item_id"], table["ts"]):
+        for item, ts in zip(table["item_id"], table["ts"], strict=True):
             d = int(ts // SECONDS_PER_DAY)
             lag = day - 1 - d
             if 0 <= lag < p["window_days"]:
@@ -37,10 +37,10 @@ def reference_heat(model, logs, day):
 def reference_retrieve(model, logs, requests, k):
     p = model.get_params()
     items = logs.items.sort_values("item_id")
-    cat = dict(zip(items["item_id"], items["category"]))
-    city = dict(zip(items["item_id"], items["city"]))
-    user_city = dict(zip(logs.users["user_id"], logs.users["city"]))
-    user_of = dict(zip(logs.requests["request_id"], logs.requests["user_id"]))
+    cat = dict(zip(items["item_id"], items["category"], strict=True))
+    city = dict(zip(items["item_id"], items["city"], strict=True))
+    user_city = dict(zip(logs.users["user_id"], logs.users["city"], strict=True))
+    user_of = dict(zip(logs.requests["request_id"], logs.requests["user_id"], strict=True))
     clicks = logs.clicks.assign(user_id=[user_of[r] for r in logs.clicks["request_id"]])
     rows = []
     for rid, uid, ts in requests[["request_id", "user_id", "ts"]].itertuples(index=False):

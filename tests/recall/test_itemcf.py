@@ -27,7 +27,7 @@ def reference_similarity(logs, train_end, p):
     best = {}
     users_of = defaultdict(set)
     for u, grp in clicks.groupby("user_id"):
-        seq = sorted(zip(grp["ts"], grp["item_id"]))
+        seq = sorted(zip(grp["ts"], grp["item_id"], strict=True))
         iuf = 1.0 / math.log(2 + len(seq)) if p["iuf"] else 1.0
         for _, it in seq:
             users_of[it].add(u)
@@ -42,7 +42,7 @@ def reference_similarity(logs, train_end, p):
                 key = (u, min(ia, ib), max(ia, ib))
                 best[key] = max(best.get(key, 0.0), w)
     co = defaultdict(float)
-    for (u, i, j), w in best.items():
+    for (_, i, j), w in best.items():
         co[(i, j)] += w
         co[(j, i)] += w
     sim = {}
@@ -69,7 +69,7 @@ def reference_retrieve(model, logs, requests, k, train_end):
     for rid, uid, ts in requests[["request_id", "user_id", "ts"]].itertuples(index=False):
         hist = clicks[(clicks["user_id"] == uid) & (clicks["ts"] < ts)].sort_values("ts").tail(p["history_len"])
         scores = defaultdict(float)
-        for h, hts in zip(hist["item_id"], hist["ts"]):
+        for h, hts in zip(hist["item_id"], hist["ts"], strict=True):
             half = p["history_half_life_days"]
             w = 0.5 ** ((ts - hts) / SECONDS_PER_DAY / half) if half > 0 else 1.0
             for (i, j), s in sim.items():
@@ -106,7 +106,7 @@ def test_similarity_matches_reference(seed, params):
     model = ItemCFRecall(**params).fit(logs, train_end)
     ref, _ = reference_similarity(logs, train_end, model.get_params())
     sim = model.similarity_.tocoo()
-    got = {(model.item_ids_[i], model.item_ids_[j]): v for i, j, v in zip(sim.row, sim.col, sim.data)}
+    got = {(model.item_ids_[i], model.item_ids_[j]): v for i, j, v in zip(sim.row, sim.col, sim.data, strict=True)}
     assert set(got) == set(ref)
     for key, value in ref.items():
         assert got[key] == pytest.approx(value, rel=1e-12)
@@ -212,15 +212,3 @@ def test_bad_inputs():
         model.retrieve(logs.requests.drop(columns="ts"), logs, 5)
     with pytest.raises(ValueError, match="clicks on or before train_end_day"):
         ItemCFRecall().fit(logs, DAY0 - 5)
-
-
-def test_train_cli(tmp_path):
-    from recall.train import main
-
-    logs_dir = tmp_path / "logs"
-    from ltr.logs import write_logs
-
-    write_logs(make_logs(1), logs_dir)
-    assert main([str(logs_dir), "--model", "itemcf", "--train-end", "2026-01-08", "--out", str(tmp_path / "m"),
-                 "--set", "alpha=0.4"]) == 0
-    assert ItemCFRecall.load(tmp_path / "m").alpha == 0.4

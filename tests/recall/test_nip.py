@@ -31,7 +31,7 @@ def _reference_score(net, hist_vecs: np.ndarray, profile_codes: np.ndarray, v: n
     logits = np.array([q @ k for k in keys])
     att = np.exp(logits - logits.max())
     att /= att.sum()
-    interest = sum(a * val for a, val in zip(att, values))
+    interest = sum(a * val for a, val in zip(att, values, strict=True))
     prof = np.concatenate([sd[f"profile.embs.{j}.weight"][c] for j, c in enumerate(profile_codes)])
     h = (sd["w_interest.weight"] @ interest + sd["w_interest.bias"] + sd["w_profile.weight"] @ prof
          + sd["w_item.weight"] @ v + sd["w_cross.weight"] @ (interest * v))
@@ -153,7 +153,7 @@ def test_save_load_roundtrip_and_tamper(model, nip_world, tmp_path):
         data = bytearray((target / name).read_bytes())
         data[len(data) // 2] ^= 0xFF
         (target / name).write_bytes(bytes(data))
-        with pytest.raises(ArtifactError, match="modified|tamper|sha256|checksum"):
+        with pytest.raises(ArtifactError, match=r"modified|tamper|sha256|checksum"):
             NIPRecall.load(target)
 
 
@@ -200,8 +200,8 @@ def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
     for b in range(B):
         own = T[b, pos[b]] / tau - np.log(p[b])
         rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
-        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q) if s != pos[b]]
-        hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b]) if lv >= 0]
+        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
+        hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b], strict=True) if lv >= 0]
         pos_terms.append(w[b] * (lse([own] + rand + [x for x, _ in hard_b]) - own))
         for x, lv in hard_b:
             lower = [y for y, lk in hard_b if lv > 0 and lk > lv]

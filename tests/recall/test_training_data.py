@@ -27,8 +27,8 @@ def test_positives_match_join(samples_world):
     data = build_training_samples(logs, end, order_weight=2.5)
     samples = join_samples(logs).samples
     samples = samples.loc[(samples["day"] <= end) & ((samples["click"] > 0) | (samples["order"] > 0))]
-    got = set(zip(data.request_id.tolist(), data.item_id.tolist()))
-    assert got == set(zip(samples["request_id"].tolist(), samples["item_id"].tolist()))
+    got = set(zip(data.request_id.tolist(), data.item_id.tolist(), strict=True))
+    assert got == set(zip(samples["request_id"].tolist(), samples["item_id"].tolist(), strict=True))
     assert np.all(np.diff(data.ts) >= 0)
     assert set(np.unique(data.weight).tolist()) <= {1.0, 2.5}
     np.testing.assert_array_equal(data.weight == 2.5, data.ordered)
@@ -44,7 +44,7 @@ def test_hard_negatives_against_loop_reference(samples_world, n_exposed, n_per_s
     exposed_neg = samples.loc[(samples["click"] == 0) & (samples["order"] == 0)]
     exposed_of = exposed_neg.groupby("request_id")["item_id"].apply(set).to_dict()
     cands = logs.candidates
-    rank_of = {(r, i): p for r, i, p in zip(cands["request_id"], cands["item_id"], cands["rank_pos"])}
+    rank_of = {(r, i): p for r, i, p in zip(cands["request_id"], cands["item_id"], cands["rank_pos"], strict=True)}
     seg_count = {}
     for (r, i), p in rank_of.items():
         if i not in pos_of.get(r, set()):
@@ -54,7 +54,7 @@ def test_hard_negatives_against_loop_reference(samples_world, n_exposed, n_per_s
         items, levels = data.hard_items[row], data.hard_levels[row]
         valid = levels >= 0
         assert np.all(items[~valid] == -1)
-        for item, level in zip(items[valid], levels[valid]):
+        for item, level in zip(items[valid], levels[valid], strict=True):
             assert item not in pos_of[r]
             if level == EXPOSED_LEVEL:
                 assert item in exposed_of[r]
@@ -64,7 +64,7 @@ def test_hard_negatives_against_loop_reference(samples_world, n_exposed, n_per_s
         assert n_exp == min(n_exposed, len(exposed_of.get(r, ())))
         for s in range(1, len(RANK_SEGMENTS) + 1):
             assert int((levels == s).sum()) == min(n_per_segment, seg_count.get((r, s), 0))
-        assert len(set(zip(items[valid].tolist(), levels[valid].tolist()))) == int(valid.sum())
+        assert len(set(zip(items[valid].tolist(), levels[valid].tolist(), strict=True))) == int(valid.sum())
 
 
 def test_deterministic_and_no_cascade(samples_world):

@@ -79,7 +79,7 @@ def test_save_load_roundtrip_and_tamper(model, two_tower_world, tmp_path):
         data = bytearray((target / name).read_bytes())
         data[len(data) // 2] ^= 0xFF
         (target / name).write_bytes(bytes(data))
-        with pytest.raises(ArtifactError, match="modified|tamper|sha256|checksum"):
+        with pytest.raises(ArtifactError, match=r"modified|tamper|sha256|checksum"):
             TwoTowerRecall.load(target)
 
 
