@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import abc
 import importlib
+import inspect
 import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,11 @@ class RecallSource(abc.ABC):
 
     #: short name; the ``source`` column of retrieved candidates and the manifest kind suffix.
     kind: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters by name, as stored by ``__init__`` (scikit-learn style)."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name != "self"]
+        return {name: getattr(self, name) for name in names}
 
     @abc.abstractmethod
     def fit(self, logs: Logs, train_end_day: int) -> RecallSource:

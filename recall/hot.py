@@ -81,12 +81,6 @@ class HotRecall(RecallSource):
         self.city_weight = city_weight
         self.history_len = history_len
 
-    def get_params(self) -> dict:
-        """Constructor parameters by name."""
-        return {name: getattr(self, name) for name in (
-            "window_days", "half_life_days", "click_weight", "exposure_weight", "order_weight",
-            "overall_weight", "category_weight", "city_weight", "history_len")}
-
     def _validate_params(self) -> None:
         check_int(self.window_days, "window_days", minimum=1)
         check_int(self.history_len, "history_len", minimum=1)

@@ -111,12 +111,6 @@ class ItemCFRecall(RecallSource):
         self.exclude_seen = exclude_seen
         self.fill_popular = fill_popular
 
-    def get_params(self) -> dict:
-        """Constructor parameters by name."""
-        return {name: getattr(self, name) for name in (
-            "window_days", "window_clicks", "alpha", "half_life_days", "iuf", "neighbours", "history_len",
-            "history_half_life_days", "repeat_weight", "exclude_seen", "fill_popular")}
-
     def _validate_params(self) -> None:
         check_float(self.window_days, "window_days", low=0.0)
         check_int(self.window_clicks, "window_clicks", minimum=1)

@@ -56,11 +56,11 @@ def torch_threads(threads: int) -> Iterator[None]:
 class TorchRecallBase(RecallSource):
     """Fit / save / load shared by the torch recall sources.
 
-    Subclasses set ``kind`` and ``_param_names``, store those parameters in ``__init__`` and
-    implement ``_make_net(sizes)``; ``_build_index`` and ``_after_load`` may add search state.
+    Subclasses set ``kind``, store their parameters in ``__init__`` (at least those declared
+    here) and implement ``_make_net(sizes)``; ``_build_index`` and ``_after_load`` may add
+    search state.
     """
 
-    _param_names: tuple[str, ...] = ()
     # Constructor parameters every torch source has (set by the subclasses' __init__).
     dim: int
     hidden: tuple[int, ...]
@@ -91,10 +91,6 @@ class TorchRecallBase(RecallSource):
     @abc.abstractmethod
     def _make_net(self, sizes: dict[str, Any]) -> RecallNet:
         """The untrained network for vocabularies of these ``sizes``."""
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn style)."""
-        return {name: getattr(self, name) for name in self._param_names}
 
     def _validate_params(self) -> None:
         for name in ("dim", "history_len", "epochs", "batch_size", "M", "ef_construction", "ef_search"):

@@ -144,10 +144,6 @@ class NIPRecall(TorchRecallBase):
     """
 
     kind = "nip"
-    _param_names = ("dim", "hidden", "history_len", "epochs", "batch_size", "lr", "weight_decay", "temperature",
-                    "n_popular", "n_uniform", "in_batch", "cascade", "n_exposed", "n_per_segment",
-                    "cascade_weight", "order_weight", "id_dropout", "flatness", "M", "ef_construction",
-                    "ef_search", "ef_upper", "max_per_category", "threads", "seed", "verbose")
 
     def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 2,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 1.0,

@@ -10,6 +10,8 @@ source that cannot be imported fails these tests; it is never skipped.
 from __future__ import annotations
 
 import importlib
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -88,13 +90,20 @@ def test_loaded_source_needs_no_training_logs(name, contract_world, fitted, tmp_
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_tampered_directory_is_refused(name, fitted, tmp_path):
-    fitted(name).save(tmp_path / name)
-    files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file() and p.name != "manifest.json")
-    with open(files[0], "ab") as handle:
-        handle.write(b"\0")
-    with pytest.raises(ArtifactError, match=r"checksum mismatch|modified"):
-        base.load(tmp_path / name)
+def test_every_tampered_file_is_refused(name, fitted, tmp_path):
+    """One flipped byte in any file of the directory (a sub-source's manifest included) is refused."""
+    fitted(name).save(tmp_path / "source")
+    files = sorted(str(p.relative_to(tmp_path / "source")) for p in (tmp_path / "source").rglob("*")
+                   if p.is_file() and p.relative_to(tmp_path / "source") != Path("manifest.json"))
+    assert files
+    for number, relative in enumerate(files):
+        target = tmp_path / f"tampered{number}"
+        shutil.copytree(tmp_path / "source", target)
+        data = bytearray((target / relative).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (target / relative).write_bytes(bytes(data))
+        with pytest.raises(ArtifactError, match=r"checksum mismatch|modified"):
+            base.load(target)
 
 
 @pytest.mark.parametrize("name", NAMES)

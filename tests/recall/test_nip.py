@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 
-from ltr.artifacts import ArtifactError
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
@@ -141,20 +140,13 @@ def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_w
     assert model.item_table_.rows(np.array([5 * 10**6]))[0] == -1
 
 
-def test_save_load_roundtrip_and_tamper(model, nip_world, tmp_path):
+def test_save_load_roundtrip(model, nip_world, tmp_path):
+    """Tampered files are refused by the contract tests (every file of every source)."""
     logs, _, requests = nip_world
     model.save(tmp_path / "nip")
     loaded = base.load(tmp_path / "nip")
     assert isinstance(loaded, NIPRecall)
     pd.testing.assert_frame_equal(model.retrieve(requests, logs, 40), loaded.retrieve(requests, logs, 40))
-    for name in ("model.pt", "index.bin"):
-        target = tmp_path / f"t_{name}"
-        model.save(target)
-        data = bytearray((target / name).read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        (target / name).write_bytes(bytes(data))
-        with pytest.raises(ArtifactError, match=r"modified|tamper|sha256|checksum"):
-            NIPRecall.load(target)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-from ltr.artifacts import ArtifactError
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._two_tower import TwoTowerRecall
@@ -67,20 +66,13 @@ def test_k_larger_than_catalogue_and_cold_user(model, two_tower_world, exact):
     assert np.isfinite(out["score"]).all()
 
 
-def test_save_load_roundtrip_and_tamper(model, two_tower_world, tmp_path):
+def test_save_load_roundtrip(model, two_tower_world, tmp_path):
+    """Tampered files are refused by the contract tests (every file of every source)."""
     logs, _, requests = two_tower_world
     model.save(tmp_path / "tt")
     loaded = base.load(tmp_path / "tt")
     assert isinstance(loaded, TwoTowerRecall)
     pd.testing.assert_frame_equal(model.retrieve(requests, logs, 40), loaded.retrieve(requests, logs, 40))
-    for name in ("model.pt", "index.bin", "items.npz"):
-        target = tmp_path / f"t_{name}"
-        model.save(target)
-        data = bytearray((target / name).read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        (target / name).write_bytes(bytes(data))
-        with pytest.raises(ArtifactError, match=r"modified|tamper|sha256|checksum"):
-            TwoTowerRecall.load(target)
 
 
 def test_bad_params(two_tower_world):
