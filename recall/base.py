@@ -52,6 +52,13 @@ class RecallSource(abc.ABC):
 
     #: short name; the ``source`` column of retrieved candidates and the manifest kind suffix.
     kind: ClassVar[str]
+    #: an attribute ``fit`` and ``load`` set: the source is fitted when it exists.
+    _fitted_attribute: ClassVar[str]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attribute):
+            raise ValueError(f"This {type(self).__name__} is not fitted yet. Call fit(logs, train_end_day) or "
+                             "load(directory) first.")
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters by name, as stored by ``__init__`` (scikit-learn style)."""

@@ -67,6 +67,7 @@ class HotRecall(RecallSource):
     """
 
     kind = "hot"
+    _fitted_attribute = "count_day_"
 
     def __init__(self, window_days: int = 14, half_life_days: float = 3.0, click_weight: float = 1.0,
                  exposure_weight: float = 0.0, order_weight: float = 2.0, overall_weight: float = 0.3,
@@ -157,10 +158,6 @@ class HotRecall(RecallSource):
         self.count_value_ = counts["count"].to_numpy(dtype=np.float64)
         self.train_end_day_ = train_end_day
         return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "count_day_"):
-            raise ValueError("This HotRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
 
     # ------------------------------------------------------------------ retrieve
 

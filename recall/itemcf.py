@@ -94,6 +94,7 @@ class ItemCFRecall(RecallSource):
     """
 
     kind = "itemcf"
+    _fitted_attribute = "similarity_"
 
     def __init__(self, window_days: float = 14.0, window_clicks: int = 50, alpha: float = 0.7,
                  half_life_days: float = 7.0, iuf: bool = True, neighbours: int = 100, history_len: int = 50,
@@ -206,10 +207,6 @@ class ItemCFRecall(RecallSource):
                            shape=(n_items, n_items)).tocsr()
         co.sum_duplicates()
         return co
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "similarity_"):
-            raise ValueError("This ItemCFRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
 
     def click_history(self, logs: Logs) -> UserHistory:
         """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``, as

@@ -210,6 +210,7 @@ class MergedRecall(RecallSource):
     """
 
     kind = "merged"
+    _fitted_attribute = "sources_"
 
     def __init__(self, sources: tuple = ("itemcf", "hot"), quotas: tuple = (600, 600),
                  source_params: dict | None = None):
@@ -238,8 +239,7 @@ class MergedRecall(RecallSource):
 
     def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int) -> pd.DataFrame:
         """Each source's top ``k``, merged with the quotas scaled to ``k`` (largest remainders)."""
-        if not hasattr(self, "sources_"):
-            raise ValueError("This MergedRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
+        self._check_fitted()
         quotas = self._quota_dict()
         k = check_int(k, "k", minimum=1)
         frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
@@ -247,8 +247,7 @@ class MergedRecall(RecallSource):
 
     def save(self, directory: str | Path) -> None:
         """One sub-directory per source plus a manifest pinning each sub-manifest's sha256."""
-        if not hasattr(self, "sources_"):
-            raise ValueError("This MergedRecall is not fitted yet. Call fit(logs, train_end_day) first.")
+        self._check_fitted()
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         for name, src in self.sources_.items():

@@ -61,6 +61,7 @@ class TorchRecallBase(RecallSource):
     search state.
     """
 
+    _fitted_attribute = "net_"
     # Constructor parameters every torch source has (set by the subclasses' __init__).
     dim: int
     hidden: tuple[int, ...]
@@ -165,10 +166,6 @@ class TorchRecallBase(RecallSource):
 
     def _after_load(self, index_path: Path) -> None:
         """Hook for subclasses that need more than the hnswlib index (e.g. the parsed graph)."""
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "net_"):
-            raise ValueError(f"{type(self).__name__} must be fitted (fit or load) before use.")
 
     def click_history(self, logs: Logs) -> UserHistory:
         """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``."""

@@ -166,7 +166,7 @@ def test_bad_k_and_unfitted(model, nip_world):
     logs, _, requests = nip_world
     with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)"):
         model.retrieve(requests, logs, 0)
-    with pytest.raises(ValueError, match="must be fitted"):
+    with pytest.raises(ValueError, match="is not fitted yet"):
         NIPRecall().retrieve(requests, logs, 5)
 
 
