@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recall.hnsw._graph import build_index, read_graph, save
-from recall.hnsw._search import LayeredBeamSearch, exact_search
+from recall.hnsw import LayeredBeamSearch, build_index, exact_search, read_graph, save
 
 
 def _parse_args() -> argparse.Namespace:
@@ -148,7 +147,7 @@ def main() -> None:
                 single_scorer_ms = 1e3 * timer.seconds / args.single_queries
                 recall = np.mean([
                     np.intersect1d(a[a >= 0], b[b >= 0]).size / args.k
-                    for a, b in zip(found.labels, exact.labels)
+                    for a, b in zip(found.labels, exact.labels, strict=True)
                 ])
                 share = 100 * found.n_scored.mean() / args.items
                 print(f"{ef_upper:>5} {ef0:>5} {expand:>6} {recall:>10.4f} {share:>9.2f} "

@@ -60,7 +60,7 @@ def main() -> None:
         graph = model.search(queries, logs, args.k, ef_search=ef)
         ms = 1000 * (time.perf_counter() - t0) / len(queries)
         hits = [np.intersect1d(g[g >= 0], e[e >= 0]).size / max((e >= 0).sum(), 1)
-                for g, e in zip(graph.labels, exact.labels)]
+                for g, e in zip(graph.labels, exact.labels, strict=True)]
         share = 100 * graph.n_scored.mean() / n_items
         print(f"{ef:>6} {np.mean(hits):>11.4f} {share:>8.2f}% {ms:>9.1f}")
 

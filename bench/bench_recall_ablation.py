@@ -77,7 +77,7 @@ def main() -> None:
     print("\nrelative to two-tower:")
     tt = rows[1][1]
     for name, values, _, _ in rows:
-        lifts = [(v / t - 1) * 100 if t else float("nan") for v, t in zip(values, tt)]
+        lifts = [(v / t - 1) * 100 if t else float("nan") for v, t in zip(values, tt, strict=True)]
         print(f"{name:<28}" + "".join(f"{lift:>+11.1f}%" for lift in lifts))
 
 

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         part = table.loc[table["users"] == seg].set_index("source")
         col = [f"hitrate@{k}" for k in ks]
         gap = part.loc["merged", col] - part.loc[["itemcf", "hot"], col].max()
-        gaps = ", ".join(f"@{k}: {g:+.4f}" for k, g in zip(ks, gap))
+        gaps = ", ".join(f"@{k}: {g:+.4f}" for k, g in zip(ks, gap, strict=True))
         print(f"merged minus best single source ({seg}): {gaps}")
     for name, (fit_s, ret_s) in timing.items():
         if name == "merged":

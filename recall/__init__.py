@@ -28,5 +28,24 @@ _EXPORTS = {
     "exact_search": "recall.hnsw",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CANDIDATE_COLUMNS",
+    "SOURCES",
+    "HNSWGraph",
+    "HotRecall",
+    "ItemCFRecall",
+    "LayeredBeamSearch",
+    "MergedRecall",
+    "NIPRecall",
+    "RecallSource",
+    "SearchResult",
+    "StreamingFrequencyEstimator",
+    "TwoTowerRecall",
+    "build_index",
+    "build_training_samples",
+    "exact_search",
+    "load",
+    "merge",
+    "read_graph",
+]
 __getattr__, __dir__ = lazy_exports('recall', _EXPORTS)

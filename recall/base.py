@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import abc
 import importlib
+import inspect
+import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,8 @@ __all__ = [
     "RecallSource",
     "finalize_candidates",
     "load",
-    "recent_events",
+    "ordered_candidates",
+    "source_class",
     "validate_candidates",
 ]
 
@@ -40,6 +43,8 @@ SOURCES: dict[str, str] = {
     "itemcf": "recall.itemcf:ItemCFRecall",
     "hot": "recall.hot:HotRecall",
 }
+#: What :func:`load` reads: every source, and the merger of several (not trained by name).
+_LOADABLE: dict[str, str] = {**SOURCES, "merged": "recall.merge:MergedRecall"}
 
 
 class RecallSource(abc.ABC):
@@ -47,6 +52,18 @@ class RecallSource(abc.ABC):
 
     #: short name; the ``source`` column of retrieved candidates and the manifest kind suffix.
     kind: ClassVar[str]
+    #: an attribute ``fit`` and ``load`` set: the source is fitted when it exists.
+    _fitted_attribute: ClassVar[str]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attribute):
+            raise ValueError(f"This {type(self).__name__} is not fitted yet. Call fit(logs, train_end_day) or "
+                             "load(directory) first.")
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters by name, as stored by ``__init__`` (scikit-learn style)."""
+        names = [name for name in inspect.signature(type(self).__init__).parameters if name != "self"]
+        return {name: getattr(self, name) for name in names}
 
     @abc.abstractmethod
     def fit(self, logs: Logs, train_end_day: int) -> RecallSource:
@@ -70,23 +87,32 @@ class RecallSource(abc.ABC):
         """Load a source written by :meth:`save`, verifying its manifest."""
 
 
-def _source_class(name: str) -> type[RecallSource]:
+def source_class(name: str) -> type[RecallSource]:
+    """The class registered as ``name`` in :data:`SOURCES`, imported on demand.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not registered.
+    """
     if name not in SOURCES:
         raise ValueError(f"model must be one of {sorted(SOURCES)}. Got {name!r} instead.")
-    module, cls = SOURCES[name].split(":")
+    return _import(SOURCES[name])
+
+
+def _import(target: str) -> type[RecallSource]:
+    module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
 
 
 def load(directory: str | Path) -> RecallSource:
-    """Load any saved recall source; the manifest's kind picks the class.
+    """Load any saved recall source (a merged one included); the manifest's kind picks the class.
 
     Raises
     ------
     ltr.artifacts.ArtifactError
         Not a recall artifact, tampered files, or a newer format version.
     """
-    import json
-
     path = Path(directory) / "manifest.json"
     if not path.is_file():
         raise ArtifactError(f"{directory} is not a recall directory: manifest.json is missing.")
@@ -95,9 +121,9 @@ def load(directory: str | Path) -> RecallSource:
     except json.JSONDecodeError as exc:
         raise ArtifactError(f"{path} is not valid JSON: {exc}.") from None
     name = kind.removeprefix("recall.")
-    if not kind.startswith("recall.") or name not in SOURCES:
-        raise ArtifactError(f"{directory} holds a {kind!r} artifact, not a recall source ({sorted(SOURCES)}).")
-    return _source_class(name).load(directory)
+    if not kind.startswith("recall.") or name not in _LOADABLE:
+        raise ArtifactError(f"{directory} holds a {kind!r} artifact, not a recall source ({sorted(_LOADABLE)}).")
+    return _import(_LOADABLE[name]).load(directory)
 
 
 def finalize_candidates(request_ids: np.ndarray, item_ids: np.ndarray, scores: np.ndarray, source: str,
@@ -112,7 +138,7 @@ def finalize_candidates(request_ids: np.ndarray, item_ids: np.ndarray, scores: n
     scores = np.asarray(scores, dtype=np.float64)
     # Integer codes in id order, so one lexsort gives (request, -score, item id) order
     # without pandas group-bys on large candidate sets.
-    req_code, req_levels = pd.factorize(request_ids, sort=True)
+    req_code, _ = pd.factorize(request_ids, sort=True)
     item_code, _ = pd.factorize(item_ids, sort=True)
     order = np.lexsort((item_code, -scores, req_code))
     pair = req_code[order].astype(np.int64) * (int(item_code.max(initial=0)) + 1) + item_code[order]
@@ -125,6 +151,27 @@ def finalize_candidates(request_ids: np.ndarray, item_ids: np.ndarray, scores: n
                           "score": scores[order][keep], "rank": rank[keep].astype(np.int64)})
     frame["source"] = source
     return frame[CANDIDATE_COLUMNS]
+
+
+def ordered_candidates(request_ids: np.ndarray, req: np.ndarray, item_ids: np.ndarray, item: np.ndarray,
+                       score: np.ndarray, source: str, k: int) -> pd.DataFrame:
+    """Contract frame from rows already in their final order within each request.
+
+    ``req`` indexes ``request_ids`` (unique) and ``item`` indexes ``item_ids``; requests are put
+    in request-id order (a stable sort keeps each list's order), ranked, and cut at ``k``.
+    """
+    req_rank = np.empty(len(request_ids), dtype=np.int64)
+    req_rank[np.argsort(np.asarray(request_ids), kind="stable")] = np.arange(len(request_ids))
+    key = req_rank[req]
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    rank = np.arange(len(key)) - np.searchsorted(key, key, side="left") + 1
+    keep = order[rank <= k]
+    frame = pd.DataFrame({"request_id": np.asarray(request_ids)[req[keep]], "item_id": item_ids[item[keep]],
+                          "score": np.asarray(score, dtype=np.float64)[keep],
+                          "rank": rank[rank <= k].astype(np.int64)})
+    frame["source"] = source
+    return frame
 
 
 def validate_candidates(frame: pd.DataFrame, name: str = "candidates") -> pd.DataFrame:
@@ -147,55 +194,3 @@ def validate_candidates(frame: pd.DataFrame, name: str = "candidates") -> pd.Dat
     if len(rank) and (not np.issubdtype(rank.dtype, np.integer) or rank.min() < 1):
         raise ValueError(f"{name}: rank must be integers >= 1. Got dtype {rank.dtype}, min {rank.min()} instead.")
     return frame
-
-
-def recent_events(events: pd.DataFrame, event_user: np.ndarray, requests: pd.DataFrame,
-                  max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``max_len`` events of each request's user strictly before the request's ts.
-
-    Parameters
-    ----------
-    events : DataFrame
-        With ``item_id`` and ``ts`` (e.g. clicks).
-    event_user : array
-        The user id of each event row (clicks carry request_id only; map it first).
-    requests : DataFrame
-        With ``user_id`` and ``ts``.
-    max_len : int
-        History length L.
-
-    Returns
-    -------
-    items : ndarray, shape (n_requests, max_len)
-        Item ids, oldest first, most recent in the last column, left-padded with -1 (the
-        pad is -1 whatever the id type; ids must be integers).
-    ts : ndarray, shape (n_requests, max_len)
-        Event timestamps, padded with the minimum int64.
-    """
-    if not isinstance(max_len, (int, np.integer)) or max_len < 1:
-        raise ValueError(f"max_len must be an int >= 1. Got {max_len!r} instead.")
-    n = len(requests)
-    users = pd.Index(pd.unique(np.concatenate([np.asarray(event_user, dtype=object),
-                                               requests["user_id"].to_numpy(dtype=object)])))
-    ev_user = users.get_indexer(np.asarray(event_user, dtype=object)).astype(np.int64)
-    rq_user = users.get_indexer(requests["user_id"].to_numpy(dtype=object)).astype(np.int64)
-    ev_ts = events["ts"].to_numpy(dtype=np.int64)
-    rq_ts = requests["ts"].to_numpy(dtype=np.int64)
-    base = min(ev_ts.min(initial=0), rq_ts.min(initial=0))
-    span = max(ev_ts.max(initial=0), rq_ts.max(initial=0)) - base + 2
-    ev_key = ev_user * span + (ev_ts - base)
-    order = np.argsort(ev_key, kind="stable")
-    ev_key = ev_key[order]
-    ev_items = events["item_id"].to_numpy()[order]
-    ev_ts_sorted = ev_ts[order]
-    hi = np.searchsorted(ev_key, rq_user * span + (rq_ts - base), side="left")
-    lo = np.searchsorted(ev_key, rq_user * span, side="left")
-    idx = hi[:, None] - max_len + np.arange(max_len)[None, :]
-    valid = idx >= lo[:, None]
-    safe = np.clip(idx, 0, max(len(ev_key) - 1, 0))
-    items = np.full((n, max_len), -1, dtype=np.int64)
-    ts = np.full((n, max_len), np.iinfo(np.int64).min, dtype=np.int64)
-    if len(ev_key):
-        items[valid] = ev_items[safe[valid]]
-        ts[valid] = ev_ts_sorted[safe[valid]]
-    return items, ts

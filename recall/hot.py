@@ -24,7 +24,8 @@ overall list plus their city's list). The category term is each preferred catego
 trending list, scaled by how much of the user's recent clicking went there; the city term
 applies when items have a ``city`` column and the user's city is in ``logs.users``. Items
 are the catalogue (``logs.items`` at retrieval, else the one seen at fit); items with no heat
-score 0 and come last, by item id.
+score 0 and come last, by item id. The preferences are read from the clicks of the logs given to
+``retrieve`` (the catalogue they are counted in may differ from the one seen at fit).
 """
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ltr._validation import check_float, check_int
 from ltr.artifacts import read_manifest, write_manifest
 from ltr.logs import Logs, day_index
-from recall.base import RecallSource, recent_events
-from recall.itemcf import _check_k, _check_number, _check_requests, _id_array, _ordered_frame, _user_clicks
+from recall._checks import check_requests, check_train_end_day, id_array
+from recall._history import click_events, history_of
+from recall.base import RecallSource, ordered_candidates
 
 __all__ = ["HotRecall"]
 
@@ -64,6 +67,7 @@ class HotRecall(RecallSource):
     """
 
     kind = "hot"
+    _fitted_attribute = "count_day_"
 
     def __init__(self, window_days: int = 14, half_life_days: float = 3.0, click_weight: float = 1.0,
                  exposure_weight: float = 0.0, order_weight: float = 2.0, overall_weight: float = 0.3,
@@ -78,18 +82,12 @@ class HotRecall(RecallSource):
         self.city_weight = city_weight
         self.history_len = history_len
 
-    def get_params(self) -> dict:
-        """Constructor parameters by name."""
-        return {name: getattr(self, name) for name in (
-            "window_days", "half_life_days", "click_weight", "exposure_weight", "order_weight",
-            "overall_weight", "category_weight", "city_weight", "history_len")}
-
     def _validate_params(self) -> None:
-        _check_number("window_days", self.window_days, 1, integer=True)
-        _check_number("history_len", self.history_len, 1, integer=True)
+        check_int(self.window_days, "window_days", minimum=1)
+        check_int(self.history_len, "history_len", minimum=1)
         for name in ("half_life_days", "click_weight", "exposure_weight", "order_weight", "overall_weight",
                      "category_weight", "city_weight"):
-            _check_number(name, getattr(self, name), 0.0)
+            check_float(getattr(self, name), name, low=0.0)
         if self.click_weight + self.exposure_weight + self.order_weight <= 0:
             raise ValueError("click_weight, exposure_weight and order_weight must not all be 0. Got all 0 instead.")
         if self.overall_weight + self.category_weight + self.city_weight <= 0:
@@ -116,7 +114,7 @@ class HotRecall(RecallSource):
     @staticmethod
     def _catalogue(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         items = items.sort_values("item_id", kind="stable")
-        ids = _id_array(items["item_id"].to_numpy())
+        ids = id_array(items["item_id"].to_numpy())
         category = items["category"].astype(str).to_numpy(dtype=str)
         if "city" in items.columns:
             city = items["city"].astype(str).to_numpy(dtype=str)
@@ -143,28 +141,23 @@ class HotRecall(RecallSource):
         self
         """
         self._validate_params()
-        if not isinstance(train_end_day, (int, np.integer)) or isinstance(train_end_day, bool):
-            raise TypeError(f"train_end_day must be an int (days since epoch). Got {train_end_day!r} instead.")
+        train_end_day = check_train_end_day(train_end_day)
         counts = self._daily_counts(logs)
         counts = counts.loc[counts["day"].to_numpy() <= train_end_day]
         if logs.items is not None:
             ids, category, city = self._catalogue(logs.items)
         else:
-            ids = _id_array(np.sort(pd.unique(counts["item_id"].to_numpy())))
+            ids = id_array(np.sort(pd.unique(counts["item_id"].to_numpy())))
             category, city = np.full(len(ids), "", dtype=str), np.full(len(ids), "", dtype=str)
         if not len(ids):
-            raise ValueError(f"logs must have items or events on or before train_end_day {int(train_end_day)}. "
+            raise ValueError(f"logs must have items or events on or before train_end_day {train_end_day}. "
                              "Got none.")
         self.item_ids_, self.item_category_, self.item_city_ = ids, category, city
         self.count_day_ = counts["day"].to_numpy(dtype=np.int64)
-        self.count_item_ = _id_array(counts["item_id"].to_numpy()) if len(counts) else ids[:0]
+        self.count_item_ = id_array(counts["item_id"].to_numpy()) if len(counts) else ids[:0]
         self.count_value_ = counts["count"].to_numpy(dtype=np.float64)
-        self.train_end_day_ = int(train_end_day)
+        self.train_end_day_ = train_end_day
         return self
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "count_day_"):
-            raise ValueError("This HotRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
 
     # ------------------------------------------------------------------ retrieve
 
@@ -216,8 +209,8 @@ class HotRecall(RecallSource):
             :data:`recall.base.CANDIDATE_COLUMNS`, source ``"hot"``.
         """
         self._check_fitted()
-        k = _check_k(k)
-        requests = _check_requests(requests)
+        k = check_int(k, "k", minimum=1)
+        requests = check_requests(requests)
         n_req = len(requests)
         if logs.items is not None:
             item_ids, category, city = self._catalogue(logs.items)
@@ -231,23 +224,21 @@ class HotRecall(RecallSource):
         c = _normalise(heat, cat_code, len(cats))
 
         # Category preference: share of each category in the user's recent clicks.
-        clicks = _user_clicks(logs)
-        codes = pd.Index(item_ids).get_indexer(clicks["item_id"].to_numpy())
-        known = codes >= 0
-        events = pd.DataFrame({"item_id": codes[known], "ts": clicks["ts"].to_numpy()[known]})
-        hist, _ = recent_events(events, clicks["user_id"].to_numpy(dtype=object)[known], requests,
-                                int(self.history_len))
+        clicks = click_events(logs)
+        history = history_of(clicks, pd.Index(item_ids).get_indexer(clicks["item_id"].to_numpy()))
+        hist = history.last_before(requests["user_id"].to_numpy(dtype=object), requests["ts"].to_numpy(),
+                                   int(self.history_len))[0]
         valid = hist >= 0
         rows = np.broadcast_to(np.arange(n_req)[:, None], hist.shape)[valid]
         pref = sp.csr_matrix((np.ones(int(valid.sum())), (rows, cat_code[hist[valid]])), shape=(n_req, len(cats)))
         n_hist = np.maximum(valid.sum(axis=1), 1)
         pref = sp.diags(1.0 / n_hist) @ pref
 
-        city_term = self.city_weight > 0 and (city != "").any() and logs.users is not None \
-            and "city" in logs.users.columns
-        if city_term:
+        users = logs.users
+        city_term = self.city_weight > 0 and (city != "").any() and users is not None and "city" in users.columns
+        if city_term and users is not None:
             city_code, cities = pd.factorize(city)
-            u_city = pd.Series(logs.users["city"].astype(str).to_numpy(), index=logs.users["user_id"].to_numpy())
+            u_city = pd.Series(users["city"].astype(str).to_numpy(), index=users["user_id"].to_numpy())
             req_city = pd.Index(cities).get_indexer(u_city.reindex(requests["user_id"].to_numpy()).to_numpy())
             city_norm = _normalise(heat, city_code, len(cities))
             city_norm[:, city == ""] = 0.0
@@ -267,8 +258,8 @@ class HotRecall(RecallSource):
             out_req.append(np.repeat(np.arange(sl.start, sl.stop), top.shape[1]))
             out_item.append(top.ravel())
             out_score.append(np.take_along_axis(score, top, axis=1).ravel())
-        return _ordered_frame(requests["request_id"].to_numpy(), np.concatenate(out_req), item_ids,
-                              np.concatenate(out_item), np.concatenate(out_score), self.kind, k)
+        return ordered_candidates(requests["request_id"].to_numpy(), np.concatenate(out_req), item_ids,
+                                  np.concatenate(out_item), np.concatenate(out_score), self.kind, k)
 
     # ------------------------------------------------------------------ persistence
 
@@ -301,7 +292,7 @@ def _normalise(heat: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray
     """Divide each item's heat by the largest heat of its group, per row (0 where the group is cold)."""
     top = np.zeros((heat.shape[0], max(n_groups, 1)))
     if heat.size:
-        np.maximum.at(top, (slice(None), group), heat)
+        np.maximum.at(top.T, group, heat.T)  # the transposed view writes into top
     denom = top[:, group]
     return np.divide(heat, denom, out=np.zeros_like(heat), where=denom > 0)
 

@@ -25,7 +25,7 @@ cosine; a smaller ``alpha`` penalises popular *candidate* items ``j`` more. Only
 Retrieval
 ---------
 For a request the user's last ``history_len`` clicks strictly before the request's ``ts``
-(:func:`recall.base.recent_events`) form a sparse history row weighted by recency,
+(an :class:`ltr.logs.UserHistory`) form a sparse history row weighted by recency,
 ``0.5 ** (hours_before_request / (24 * history_half_life_days))`` (``0`` = equal weights);
 ``scores = history @ sim`` for all requests at once. With ``exclude_seen`` an item the user
 was exposed to or clicked strictly before the request is dropped. When a request has fewer
@@ -35,142 +35,31 @@ catalogue), scored ``-1 / (1 + clicks)`` so every filler ranks below every item-
 (whose scores are positive). ``repeat_weight`` scores the history items themselves (a user
 often clicks an item again); 0 turns that off. Only catalogue items
 (``logs.items`` at retrieval time, when present) are returned.
+
+The fitted source keeps its training days' clicks; ``retrieve`` takes the clicks after
+``train_end_day`` (and, for ``exclude_seen``, the exposures) from the logs it is given.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ltr.artifacts import read_manifest, write_manifest
-from ltr.logs import SECONDS_PER_DAY, Logs, day_index
-from recall.base import RecallSource, recent_events
+from ltr._validation import check_bool, check_float, check_int
+from ltr.artifacts import ArtifactError, read_manifest, write_manifest
+from ltr.logs import SECONDS_PER_DAY, Logs, UserHistory, events_with_users
+from recall._checks import check_requests, check_train_end_day, id_array
+from recall._history import extend_history, history_of, split_clicks
+from recall._state import under_prefix, with_prefix
+from recall.base import RecallSource, ordered_candidates
 
 __all__ = ["ItemCFRecall"]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the training clicks are stored (history.* arrays)
 _ARRAYS = "itemcf.npz"
-
-
-# ----------------------------------------------------------------------------- shared helpers
-# (also used by recall.hot)
-
-
-def _check_number(name: str, value, minimum: float, integer: bool = False, maximum: float | None = None) -> None:
-    kind = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value) and value >= minimum
-    if ok and maximum is not None:
-        ok = value <= maximum
-    if not ok:
-        what = "an int" if integer else "a number"
-        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name} must be {what} {bound}. Got {value!r} instead.")
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool. Got {value!r} instead.")
-
-
-def _check_k(k) -> int:
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an int >= 1. Got {k!r} instead.")
-    return int(k)
-
-
-def _check_requests(requests: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(requests, pd.DataFrame):
-        raise TypeError(f"requests must be a pandas DataFrame. Got {type(requests).__name__} instead.")
-    missing = [c for c in ("request_id", "user_id", "ts") if c not in requests.columns]
-    if missing:
-        raise ValueError(f"requests must have columns request_id, user_id, ts. Missing {missing}; "
-                         f"has {list(requests.columns)}.")
-    dup = requests["request_id"].duplicated().to_numpy()
-    if dup.any():
-        raise ValueError(f"requests must have unique request_id. Got {int(dup.sum())} duplicate(s), e.g. "
-                         f"request_id {requests['request_id'].to_numpy()[dup][0]!r}.")
-    return requests.reset_index(drop=True)
-
-
-def _event_users(events: pd.DataFrame, requests: pd.DataFrame) -> np.ndarray:
-    """User of each event row through its request (events without a known request get None)."""
-    user_by_request = pd.Series(requests["user_id"].to_numpy(), index=requests["request_id"].to_numpy())
-    return user_by_request.reindex(events["request_id"].to_numpy()).to_numpy(dtype=object)
-
-
-def _user_clicks(logs: Logs) -> pd.DataFrame:
-    """Clicks with their user (clicks carry request ids only); rows whose request is unknown dropped."""
-    clicks = logs.clicks
-    users = _event_users(clicks, logs.requests)
-    frame = pd.DataFrame({"user_id": users, "item_id": clicks["item_id"].to_numpy(),
-                          "ts": clicks["ts"].to_numpy(dtype=np.int64)})
-    # read_logs guarantees every click's request exists; this only guards unvalidated logs.
-    return frame.loc[pd.notna(frame["user_id"]).to_numpy()].reset_index(drop=True)
-
-
-def _seen_mask(logs: Logs, req_user: np.ndarray, req_ts: np.ndarray, cand_req: np.ndarray,
-               cand_item: np.ndarray) -> np.ndarray:
-    """True where the request's user was exposed to or clicked the item strictly before the request."""
-    parts = []
-    for table in (logs.exposures, logs.clicks):
-        if table is not None and len(table):
-            parts.append(pd.DataFrame({"user_id": _event_users(table, logs.requests),
-                                       "item_id": table["item_id"].to_numpy(),
-                                       "ts": table["ts"].to_numpy(dtype=np.int64)}))
-    if not parts or not len(cand_req):
-        return np.zeros(len(cand_req), dtype=bool)
-    events = pd.concat(parts, ignore_index=True)
-    first = events.groupby(["user_id", "item_id"], sort=False)["ts"].min()
-    keys = pd.MultiIndex.from_arrays([np.asarray(req_user, dtype=object)[cand_req], cand_item])
-    first_ts = first.reindex(keys).to_numpy(dtype=np.float64, na_value=np.inf)
-    return first_ts < np.asarray(req_ts, dtype=np.float64)[cand_req]
-
-
-def _id_array(values: np.ndarray) -> np.ndarray:
-    """Ids in an npz-safe dtype (int64 or unicode), refusing anything else loudly."""
-    arr = np.asarray(values)
-    if np.issubdtype(arr.dtype, np.integer):
-        return arr.astype(np.int64)
-    if arr.dtype.kind in ("U", "O", "T") and all(isinstance(v, str) for v in arr.tolist()):
-        return arr.astype(str)
-    raise TypeError(f"item ids must be integers or strings. Got dtype {arr.dtype} instead.")
-
-
-def _catalogue_mask(item_ids: np.ndarray, logs: Logs) -> np.ndarray:
-    if logs.items is None:
-        return np.ones(len(item_ids), dtype=bool)
-    return pd.Index(logs.items["item_id"].to_numpy()).get_indexer(item_ids) >= 0
-
-
-def _ordered_frame(request_ids: np.ndarray, req: np.ndarray, item_ids: np.ndarray, item: np.ndarray,
-                   score: np.ndarray, source: str, k: int) -> pd.DataFrame:
-    """Contract frame from rows already in their final order within each request.
-
-    ``req`` indexes ``request_ids`` (unique) and ``item`` indexes ``item_ids``; requests are put
-    in request-id order (a stable sort keeps each list's order), ranked, and cut at ``k``.
-    """
-    req_rank = np.empty(len(request_ids), dtype=np.int64)
-    req_rank[np.argsort(np.asarray(request_ids), kind="stable")] = np.arange(len(request_ids))
-    key = req_rank[req]
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    rank = np.arange(len(key)) - np.searchsorted(key, key, side="left") + 1
-    keep = order[rank <= k]
-    frame = pd.DataFrame({"request_id": np.asarray(request_ids)[req[keep]], "item_id": item_ids[item[keep]],
-                          "score": np.asarray(score, dtype=np.float64)[keep],
-                          "rank": rank[rank <= k].astype(np.int64)})
-    frame["source"] = source
-    return frame
-
-
-def _sort_within_requests(req: np.ndarray, item: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Order by request, score descending, item code ascending (codes of sorted ids: ties by item id)."""
-    return np.lexsort((item, -np.asarray(score, dtype=np.float64), req))
-
-
-# ----------------------------------------------------------------------------- the source
 
 
 class ItemCFRecall(RecallSource):
@@ -205,6 +94,7 @@ class ItemCFRecall(RecallSource):
     """
 
     kind = "itemcf"
+    _fitted_attribute = "similarity_"
 
     def __init__(self, window_days: float = 14.0, window_clicks: int = 50, alpha: float = 0.7,
                  half_life_days: float = 7.0, iuf: bool = True, neighbours: int = 100, history_len: int = 50,
@@ -222,24 +112,18 @@ class ItemCFRecall(RecallSource):
         self.exclude_seen = exclude_seen
         self.fill_popular = fill_popular
 
-    def get_params(self) -> dict:
-        """Constructor parameters by name."""
-        return {name: getattr(self, name) for name in (
-            "window_days", "window_clicks", "alpha", "half_life_days", "iuf", "neighbours", "history_len",
-            "history_half_life_days", "repeat_weight", "exclude_seen", "fill_popular")}
-
     def _validate_params(self) -> None:
-        _check_number("window_days", self.window_days, 0.0)
-        _check_number("window_clicks", self.window_clicks, 1, integer=True)
-        _check_number("alpha", self.alpha, 0.0, maximum=1.0)
-        _check_number("half_life_days", self.half_life_days, 0.0)
-        _check_bool("iuf", self.iuf)
-        _check_number("neighbours", self.neighbours, 1, integer=True)
-        _check_number("history_len", self.history_len, 1, integer=True)
-        _check_number("history_half_life_days", self.history_half_life_days, 0.0)
-        _check_number("repeat_weight", self.repeat_weight, 0.0)
-        _check_bool("exclude_seen", self.exclude_seen)
-        _check_bool("fill_popular", self.fill_popular)
+        check_float(self.window_days, "window_days", low=0.0)
+        check_int(self.window_clicks, "window_clicks", minimum=1)
+        check_float(self.alpha, "alpha", low=0.0, high=1.0)
+        check_float(self.half_life_days, "half_life_days", low=0.0)
+        check_bool(self.iuf, "iuf")
+        check_int(self.neighbours, "neighbours", minimum=1)
+        check_int(self.history_len, "history_len", minimum=1)
+        check_float(self.history_half_life_days, "history_half_life_days", low=0.0)
+        check_float(self.repeat_weight, "repeat_weight", low=0.0)
+        check_bool(self.exclude_seen, "exclude_seen")
+        check_bool(self.fill_popular, "fill_popular")
 
     # ------------------------------------------------------------------ fit
 
@@ -257,28 +141,42 @@ class ItemCFRecall(RecallSource):
         self
         """
         self._validate_params()
-        if not isinstance(train_end_day, (int, np.integer)) or isinstance(train_end_day, bool):
-            raise TypeError(f"train_end_day must be an int (days since epoch). Got {train_end_day!r} instead.")
-        clicks = _user_clicks(logs)
-        clicks = clicks.loc[day_index(clicks["ts"].to_numpy(), logs.tz) <= train_end_day]
+        train_end_day = check_train_end_day(train_end_day)
+        clicks, _ = split_clicks(logs, train_end_day)
         if not len(clicks):
-            raise ValueError(f"logs must have clicks on or before train_end_day {int(train_end_day)}. Got none.")
+            raise ValueError(f"logs must have clicks on or before train_end_day {train_end_day}. Got none.")
         catalogue = [] if logs.items is None else [logs.items["item_id"].to_numpy()]
-        item_ids = pd.unique(np.concatenate([*catalogue, clicks["item_id"].to_numpy()]))
-        item_ids = _id_array(np.sort(item_ids))
+        item_ids = id_array(np.sort(pd.unique(np.concatenate([*catalogue, clicks["item_id"].to_numpy()]))))
         n_items = len(item_ids)
-        item_index = pd.Index(item_ids)
+        codes = pd.Index(item_ids).get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
 
         user = pd.factorize(clicks["user_id"].to_numpy(dtype=object))[0].astype(np.int64)
-        item = item_index.get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
         ts = clicks["ts"].to_numpy(dtype=np.int64)
-        order = np.lexsort((item, ts, user))
-        user, item, ts = user[order], item[order], ts[order]
+        order = np.lexsort((codes, ts, user))
+        user, item, ts = user[order], codes[order], ts[order]
+        n_users_item = np.bincount(item[np.unique(user * n_items + item, return_index=True)[1]],
+                                   minlength=n_items).astype(np.float64)
+        co = self._co_clicks(user, item, ts, train_end_day, n_items).tocoo()
+        denom = n_users_item[co.row] ** float(self.alpha) * n_users_item[co.col] ** (1.0 - float(self.alpha))
+        self.similarity_ = _top_per_row(co.row, co.col, co.data / denom, int(self.neighbours), n_items)
+        self.item_ids_ = item_ids
+        item_clicks = np.bincount(item, minlength=n_items)
+        popular = np.lexsort((np.arange(n_items), -item_clicks))
+        popular = popular[item_clicks[popular] > 0]
+        self.popular_items_ = popular.astype(np.int64)
+        self.popular_scores_ = -1.0 / (1.0 + item_clicks[popular].astype(np.float64))
+        self.history_ = history_of(clicks, codes)
+        self.train_end_day_ = train_end_day
+        self.n_train_clicks_ = len(item)
+        return self
 
+    def _co_clicks(self, user: np.ndarray, item: np.ndarray, ts: np.ndarray, train_end_day: int,
+                   n_items: int) -> sp.csr_matrix:
+        """Summed pair weights ``co`` (symmetric) of clicks sorted by user, then time."""
         n_users = int(user.max()) + 1
         clicks_per_user = np.bincount(user, minlength=n_users)
         user_w = 1.0 / np.log(2.0 + clicks_per_user) if self.iuf else np.ones(n_users)
-        end_ts = (int(train_end_day) + 1) * SECONDS_PER_DAY
+        end_ts = (train_end_day + 1) * SECONDS_PER_DAY
         window = float(self.window_days) * SECONDS_PER_DAY
 
         # One vectorised pass per lag (a handful), each over all clicks at once.
@@ -299,35 +197,23 @@ class ItemCFRecall(RecallSource):
             pa.append(np.minimum(item[later], item[earlier]))
             pb.append(np.maximum(item[later], item[earlier]))
             pw.append(w)
-        n_users_item = np.bincount(item[np.unique(user * n_items + item, return_index=True)[1]],
-                                   minlength=n_items).astype(np.float64)
-        if pu:
-            pairs = pd.DataFrame({"u": np.concatenate(pu), "a": np.concatenate(pa), "b": np.concatenate(pb),
-                                  "w": np.concatenate(pw)})
-            pairs = pairs.groupby(["u", "a", "b"], sort=False)["w"].max().reset_index()
-            a, b, w = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["w"].to_numpy()
-            co = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                               shape=(n_items, n_items)).tocsr()
-            co.sum_duplicates()
-        else:
-            co = sp.csr_matrix((n_items, n_items), dtype=np.float64)
-        co = co.tocoo()
-        denom = n_users_item[co.row] ** float(self.alpha) * n_users_item[co.col] ** (1.0 - float(self.alpha))
-        sim_val = co.data / denom
-        self.similarity_ = _top_per_row(co.row, co.col, sim_val, int(self.neighbours), n_items)
-        self.item_ids_ = item_ids
-        item_clicks = np.bincount(item, minlength=n_items)
-        popular = np.lexsort((np.arange(n_items), -item_clicks))
-        popular = popular[item_clicks[popular] > 0]
-        self.popular_items_ = popular.astype(np.int64)
-        self.popular_scores_ = -1.0 / (1.0 + item_clicks[popular].astype(np.float64))
-        self.train_end_day_ = int(train_end_day)
-        self.n_train_clicks_ = len(item)
-        return self
+        if not pu:
+            return sp.csr_matrix((n_items, n_items), dtype=np.float64)
+        pairs = pd.DataFrame({"u": np.concatenate(pu), "a": np.concatenate(pa), "b": np.concatenate(pb),
+                              "w": np.concatenate(pw)})
+        pairs = pairs.groupby(["u", "a", "b"], sort=False)["w"].max().reset_index()
+        a, b, w = pairs["a"].to_numpy(), pairs["b"].to_numpy(), pairs["w"].to_numpy()
+        co = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                           shape=(n_items, n_items)).tocsr()
+        co.sum_duplicates()
+        return co
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "similarity_"):
-            raise ValueError("This ItemCFRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
+    def click_history(self, logs: Logs) -> UserHistory:
+        """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``, as
+        similarity rows (clicks on items unseen at fit time have no neighbours and are dropped)."""
+        self._check_fitted()
+        _, later = split_clicks(logs, self.train_end_day_)
+        return extend_history(self.history_, later, pd.Index(self.item_ids_).get_indexer(later["item_id"].to_numpy()))
 
     # ------------------------------------------------------------------ retrieve
 
@@ -339,8 +225,8 @@ class ItemCFRecall(RecallSource):
         requests : DataFrame
             ``request_id``, ``user_id``, ``ts`` (unique request ids).
         logs : ltr.logs.Logs
-            Logs holding the users' clicks (and exposures for ``exclude_seen``); any rows at or
-            after a request's ``ts`` are ignored for it.
+            Logs holding the users' clicks after the training days (and exposures for
+            ``exclude_seen``); any rows at or after a request's ``ts`` are ignored for it.
         k : int
             Candidates per request, >= 1.
 
@@ -350,19 +236,12 @@ class ItemCFRecall(RecallSource):
             :data:`recall.base.CANDIDATE_COLUMNS`, source ``"itemcf"``.
         """
         self._check_fitted()
-        k = _check_k(k)
-        requests = _check_requests(requests)
+        k = check_int(k, "k", minimum=1)
+        requests = check_requests(requests)
         n_req, n_items = len(requests), len(self.item_ids_)
-        req_ids = requests["request_id"].to_numpy()
         req_user = requests["user_id"].to_numpy(dtype=object)
         req_ts = requests["ts"].to_numpy(dtype=np.int64)
-        clicks = _user_clicks(logs)
-        index = pd.Index(self.item_ids_)
-        codes = index.get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
-        known = codes >= 0  # clicks on items unseen at fit time have no neighbours
-        events = pd.DataFrame({"item_id": codes[known], "ts": clicks["ts"].to_numpy()[known]})
-        hist_items, hist_ts = recent_events(events, clicks["user_id"].to_numpy(dtype=object)[known], requests,
-                                            int(self.history_len))
+        hist_items, hist_ts, _ = self.click_history(logs).last_before(req_user, req_ts, int(self.history_len))
         valid = hist_items >= 0
         rows = np.broadcast_to(np.arange(n_req)[:, None], hist_items.shape)[valid]
         if self.history_half_life_days > 0:
@@ -379,63 +258,92 @@ class ItemCFRecall(RecallSource):
         keep = cand_score > 0
         cand_req, cand_item, cand_score = cand_req[keep], cand_item[keep], cand_score[keep]
         keep = self._allowed(logs, req_user, req_ts, cand_req, cand_item)
-        order = _sort_within_requests(cand_req[keep], cand_item[keep], cand_score[keep])
+        order = np.lexsort((cand_item[keep], -np.asarray(cand_score[keep], dtype=np.float64), cand_req[keep]))
         cand_req, cand_item, cand_score = cand_req[keep][order], cand_item[keep][order], cand_score[keep][order]
-
         if self.fill_popular and len(self.popular_items_):
-            # Most-clicked items after each short list, in popularity order (their scores, all
-            # negative, are already non-increasing with ties by item id).
-            n_fill = min(len(self.popular_items_), k)
-            short = np.flatnonzero(np.bincount(cand_req, minlength=n_req) < k)
-            fill_req = np.repeat(short, n_fill)
-            fill_item = np.tile(self.popular_items_[:n_fill], len(short))
-            fill_score = np.tile(self.popular_scores_[:n_fill], len(short))
-            keep = ~np.isin(fill_req * n_items + fill_item, cand_req * n_items + cand_item)
-            keep[keep] = self._allowed(logs, req_user, req_ts, fill_req[keep], fill_item[keep])
-            cand_req = np.concatenate([cand_req, fill_req[keep]])
-            cand_item = np.concatenate([cand_item, fill_item[keep]])
-            cand_score = np.concatenate([cand_score, fill_score[keep]])
-        return _ordered_frame(req_ids, cand_req, self.item_ids_, cand_item, cand_score, self.kind, k)
+            cand_req, cand_item, cand_score = self._fill(logs, req_user, req_ts, k, cand_req, cand_item, cand_score)
+        return ordered_candidates(requests["request_id"].to_numpy(), cand_req, self.item_ids_, cand_item,
+                                  cand_score, self.kind, k)
+
+    def _fill(self, logs: Logs, req_user: np.ndarray, req_ts: np.ndarray, k: int, cand_req: np.ndarray,
+              cand_item: np.ndarray, cand_score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Most-clicked items after each short list, in popularity order (their scores, all
+        negative, are already non-increasing with ties by item id)."""
+        n_req, n_items = len(req_user), len(self.item_ids_)
+        n_fill = min(len(self.popular_items_), k)
+        short = np.flatnonzero(np.bincount(cand_req, minlength=n_req) < k)
+        fill_req = np.repeat(short, n_fill)
+        fill_item = np.tile(self.popular_items_[:n_fill], len(short))
+        fill_score = np.tile(self.popular_scores_[:n_fill], len(short))
+        keep = ~np.isin(fill_req * n_items + fill_item, cand_req * n_items + cand_item)
+        keep[keep] = self._allowed(logs, req_user, req_ts, fill_req[keep], fill_item[keep])
+        return (np.concatenate([cand_req, fill_req[keep]]), np.concatenate([cand_item, fill_item[keep]]),
+                np.concatenate([cand_score, fill_score[keep]]))
 
     def _allowed(self, logs: Logs, req_user: np.ndarray, req_ts: np.ndarray, cand_req: np.ndarray,
                  cand_item: np.ndarray) -> np.ndarray:
         """Catalogue items, not seen by the user before the request when ``exclude_seen``."""
-        keep = _catalogue_mask(self.item_ids_[cand_item], logs)
+        ids = self.item_ids_[cand_item]
+        keep = np.ones(len(ids), dtype=bool)
+        if logs.items is not None:
+            keep = pd.Index(logs.items["item_id"].to_numpy()).get_indexer(ids) >= 0
         if self.exclude_seen:
-            keep &= ~_seen_mask(logs, req_user, req_ts, cand_req, self.item_ids_[cand_item])
+            keep &= ~_seen_before(logs, req_user, req_ts, cand_req, ids)
         return keep
 
     # ------------------------------------------------------------------ persistence
 
     def save(self, directory: str | Path) -> None:
-        """Write ``itemcf.npz`` (CSR arrays, item ids, popularity) and a verified manifest."""
+        """Write ``itemcf.npz`` (CSR arrays, item ids, popularity, training clicks) and a verified manifest."""
         self._check_fitted()
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         sim = self.similarity_
-        np.savez(root / _ARRAYS, indptr=sim.indptr.astype(np.int64), indices=sim.indices.astype(np.int64),
-                 data=sim.data.astype(np.float64), item_ids=self.item_ids_, popular_items=self.popular_items_,
-                 popular_scores=self.popular_scores_)
+        history_meta, history_arrays = self.history_.to_state()
+        arrays: dict[str, Any] = {"indptr": sim.indptr.astype(np.int64), "indices": sim.indices.astype(np.int64),
+                                  "data": sim.data.astype(np.float64), "item_ids": self.item_ids_,
+                                  "popular_items": self.popular_items_, "popular_scores": self.popular_scores_,
+                                  **with_prefix("history", history_arrays)}
+        np.savez(root / _ARRAYS, **arrays)
         write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
             "params": self.get_params(), "train_end_day": self.train_end_day_,
             "n_train_clicks": self.n_train_clicks_, "n_items": len(self.item_ids_),
-            "nnz": int(sim.nnz)})
+            "nnz": int(sim.nnz), "history": history_meta})
 
     @classmethod
     def load(cls, directory: str | Path) -> ItemCFRecall:
         """Load a source written by :meth:`save` (checksums verified, no pickle)."""
         manifest = read_manifest(directory, f"recall.{cls.kind}", _FORMAT_VERSION)
+        if manifest["format_version"] < _FORMAT_VERSION:
+            raise ArtifactError(f"{directory} was written in format {manifest['format_version']}, without the "
+                                f"training clicks this version keeps (format {_FORMAT_VERSION}); train it again.")
         meta = manifest["metadata"]
         self = cls(**meta["params"])
-        with np.load(Path(directory) / _ARRAYS, allow_pickle=False) as arrays:
-            n = int(meta["n_items"])
-            self.similarity_ = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
-            self.item_ids_ = arrays["item_ids"]
-            self.popular_items_ = arrays["popular_items"]
-            self.popular_scores_ = arrays["popular_scores"]
+        with np.load(Path(directory) / _ARRAYS, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        n = int(meta["n_items"])
+        self.similarity_ = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
+        self.item_ids_ = arrays["item_ids"]
+        self.popular_items_ = arrays["popular_items"]
+        self.popular_scores_ = arrays["popular_scores"]
+        self.history_ = UserHistory.from_state(meta["history"], under_prefix("history", arrays))
         self.train_end_day_ = int(meta["train_end_day"])
         self.n_train_clicks_ = int(meta["n_train_clicks"])
         return self
+
+
+def _seen_before(logs: Logs, req_user: np.ndarray, req_ts: np.ndarray, cand_req: np.ndarray,
+                 cand_item: np.ndarray) -> np.ndarray:
+    """True where the request's user was exposed to or clicked the item strictly before the request."""
+    parts = [events_with_users(logs, table)[["user_id", "item_id", "ts"]]
+             for table in ("exposures", "clicks") if getattr(logs, table) is not None and len(getattr(logs, table))]
+    if not parts or not len(cand_req):
+        return np.zeros(len(cand_req), dtype=bool)
+    events = pd.concat(parts, ignore_index=True)
+    first = events.groupby(["user_id", "item_id"], sort=False)["ts"].min()
+    keys = pd.MultiIndex.from_arrays([np.asarray(req_user, dtype=object)[cand_req], cand_item])
+    first_ts = first.reindex(keys).to_numpy(dtype=np.float64, na_value=np.inf)
+    return first_ts < np.asarray(req_ts, dtype=np.float64)[cand_req]
 
 
 def _top_per_row(row: np.ndarray, col: np.ndarray, val: np.ndarray, n: int, size: int) -> sp.csr_matrix:

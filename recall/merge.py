@@ -24,7 +24,6 @@ Everything is vectorised over requests (a loop runs over the few sources only).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,9 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ltr._cli import command, parser, write_frame
+from ltr._validation import check_int
 from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manifest
 from ltr.logs import Logs
-from recall.base import CANDIDATE_COLUMNS, RecallSource, _source_class, validate_candidates
+from recall.base import CANDIDATE_COLUMNS, RecallSource, source_class, validate_candidates
 
 __all__ = ["MergedRecall", "main", "merge"]
 
@@ -76,9 +77,7 @@ def _check_quotas(quotas, names: list[str]) -> dict[str, int]:
     for name, q in quotas.items():
         if name not in names:
             raise ValueError(f"quotas name an unknown source {name!r}; the candidates hold {names}.")
-        if not isinstance(q, (int, np.integer)) or isinstance(q, bool) or q < 0:
-            raise ValueError(f"quota of {name!r} must be an int >= 0. Got {q!r} instead.")
-        out[name] = int(q)
+        out[name] = check_int(q, f"quota of {name!r}", minimum=0)
     missing = [n for n in names if n not in out]
     if missing:
         raise ValueError(f"quotas must give every source a quota (0 drops it). Missing {missing}.")
@@ -115,16 +114,13 @@ def merge(candidate_frames: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame],
     """
     frames = _named_frames(candidate_frames)
     quotas = _check_quotas(quotas, list(frames))
-    if k is None:
-        k = sum(quotas.values())
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an int >= 1 or None. Got {k!r} instead.")
+    k = sum(quotas.values()) if k is None else check_int(k, "k", minimum=1)
     order = list(quotas)
     all_rows = pd.concat([frames[n][["request_id", "item_id", "rank"]].assign(src=i) for i, n in enumerate(order)],
                          ignore_index=True)
     if not len(all_rows):
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            CANDIDATE_COLUMNS, ["int64", "int64", "float64", "int64", "str"])})
+            CANDIDATE_COLUMNS, ["int64", "int64", "float64", "int64", "str"], strict=True)})
     req_code, req_ids = pd.factorize(all_rows["request_id"], sort=True)
     item_code, item_ids = pd.factorize(all_rows["item_id"], sort=True)
     n_req, n_items = len(req_ids), len(item_ids)
@@ -214,6 +210,7 @@ class MergedRecall(RecallSource):
     """
 
     kind = "merged"
+    _fitted_attribute = "sources_"
 
     def __init__(self, sources: tuple = ("itemcf", "hot"), quotas: tuple = (600, 600),
                  source_params: dict | None = None):
@@ -227,7 +224,7 @@ class MergedRecall(RecallSource):
             raise ValueError(f"sources must be distinct source names. Got {sources!r} instead.")
         if len(quotas) != len(sources):
             raise ValueError(f"quotas must have one int per source ({len(sources)}). Got {quotas!r} instead.")
-        return _check_quotas(dict(zip(sources, quotas)), list(sources))
+        return _check_quotas(dict(zip(sources, quotas, strict=True)), list(sources))
 
     def fit(self, logs: Logs, train_end_day: int) -> MergedRecall:
         """Fit every source on days <= ``train_end_day``."""
@@ -236,24 +233,21 @@ class MergedRecall(RecallSource):
         unknown = sorted(set(params) - set(self.sources))
         if unknown:
             raise ValueError(f"source_params names a source not in sources {list(self.sources)}: {unknown[0]!r}.")
-        self.sources_ = {name: _source_class(name)(**params.get(name, {})).fit(logs, train_end_day)
+        self.sources_ = {name: source_class(name)(**params.get(name, {})).fit(logs, train_end_day)
                          for name in self.sources}
         return self
 
     def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int) -> pd.DataFrame:
         """Each source's top ``k``, merged with the quotas scaled to ``k`` (largest remainders)."""
-        if not hasattr(self, "sources_"):
-            raise ValueError("This MergedRecall is not fitted yet. Call fit(logs, train_end_day) or load(dir) first.")
+        self._check_fitted()
         quotas = self._quota_dict()
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k must be an int >= 1. Got {k!r} instead.")
+        k = check_int(k, "k", minimum=1)
         frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
-        return merge(frames, _scale_quotas(quotas, int(k)), k=int(k))
+        return merge(frames, _scale_quotas(quotas, k), k=k)
 
     def save(self, directory: str | Path) -> None:
         """One sub-directory per source plus a manifest pinning each sub-manifest's sha256."""
-        if not hasattr(self, "sources_"):
-            raise ValueError("This MergedRecall is not fitted yet. Call fit(logs, train_end_day) first.")
+        self._check_fitted()
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
         for name, src in self.sources_.items():
@@ -276,7 +270,7 @@ class MergedRecall(RecallSource):
             if not sub.is_file() or sha256_file(sub) != meta["sub_manifests"].get(name):
                 raise ArtifactError(f"{root}: the manifest of source {name!r} is missing or was modified; "
                                     "refusing to load it.")
-            self.sources_[name] = _source_class(name).load(root / name)
+            self.sources_[name] = source_class(name).load(root / name)
         return self
 
 
@@ -288,7 +282,7 @@ def _scale_quotas(quotas: dict[str, int], k: int) -> dict[str, int]:
     extra = k - int(base.sum())
     order = np.lexsort((np.arange(len(q)), -(exact - base)))
     base[order[:extra]] += 1
-    return dict(zip(quotas, (int(b) for b in base)))
+    return dict(zip(quotas, (int(b) for b in base), strict=True))
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -314,46 +308,37 @@ def _parse_quota(text: str) -> tuple[str, int]:
         raise ValueError(f"--quota must look like source=INT (e.g. itemcf=600). Got {text!r} instead.") from None
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     """``python -m recall.merge FILE1 FILE2 ... --quota NAME=N ... --out FILE [--k K]``."""
-    parser = argparse.ArgumentParser(prog="python -m recall.merge",
-                                     description="Merge candidate files (one source each) with per-source quotas.")
-    parser.add_argument("files", nargs="+", help="candidate files from python -m recall.retrieve (.parquet/.csv)")
-    parser.add_argument("--quota", action="append", default=[], metavar="SOURCE=N", required=True,
-                        help="slots per request for a source, in priority order (repeatable)")
-    parser.add_argument("--k", type=int, default=None, help="merged list length (default: sum of quotas)")
-    parser.add_argument("--out", required=True, help="output file (.parquet or .csv)")
-    args = parser.parse_args(argv)
-    try:
-        quotas: dict[str, int] = {}
-        for text in args.quota:
-            name, value = _parse_quota(text)
-            if name in quotas:
-                raise ValueError(f"--quota must name each source once. Got {name!r} twice.")
-            quotas[name] = value
-        frames = []
-        for path in args.files:
-            frame = _read(path)
-            if "source" not in frame.columns:
-                raise ValueError(f"candidates file {path!r} must have a 'source' column. Got {list(frame.columns)}.")
-            names = pd.unique(frame["source"].astype(str))
-            if len(names) != 1:
-                raise ValueError(f"candidates file {path!r} must hold one source. Got {list(names)[:5]} instead.")
-            validate_candidates(frame, name=f"candidates file {path!r}")
-            frames.append(frame)
-        merged = merge(frames, quotas, k=args.k)
-    except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        merged.to_parquet(out, index=False)
-    else:
-        merged.to_csv(out, index=False)
+    cli = parser("recall.merge", "Merge candidate files (one source each) with per-source quotas.")
+    cli.add_argument("files", nargs="+", help="candidate files from python -m recall.retrieve (.parquet/.csv)")
+    cli.add_argument("--quota", action="append", default=[], metavar="SOURCE=N", required=True,
+                     help="slots per request for a source, in priority order (repeatable)")
+    cli.add_argument("--k", type=int, default=None, help="merged list length (default: sum of quotas)")
+    cli.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+    args = cli.parse_args(argv)
+    quotas: dict[str, int] = {}
+    for text in args.quota:
+        name, value = _parse_quota(text)
+        if name in quotas:
+            raise ValueError(f"--quota must name each source once. Got {name!r} twice.")
+        quotas[name] = value
+    frames = []
+    for path in args.files:
+        frame = _read(path)
+        if "source" not in frame.columns:
+            raise ValueError(f"candidates file {path!r} must have a 'source' column. Got {list(frame.columns)}.")
+        names = pd.unique(frame["source"].astype(str))
+        if len(names) != 1:
+            raise ValueError(f"candidates file {path!r} must hold one source. Got {list(names)[:5]} instead.")
+        validate_candidates(frame, name=f"candidates file {path!r}")
+        frames.append(frame)
+    merged = merge(frames, quotas, k=args.k)
+    out = write_frame(merged, args.out)
     print(f"wrote {len(merged):,d} merged candidates for {merged['request_id'].nunique():,d} requests to {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -58,11 +58,14 @@ class UserHistory:
         Event times (epoch seconds, or any integer clock used consistently with the queries).
     items : array-like of int64
         Integer item codes (e.g. rows of an item table); callers map their ids first.
-
-    Ties in time are ordered by item code, so the index does not depend on the input row order.
+    ties : {"item", "input"}, default "item"
+        Order of one user's events at the same time: by item code, so the index does not depend
+        on the input row order, or as they come in the input (the recall models' behaviour
+        sequences keep the log's order).
     """
 
-    def __init__(self, users: Any, times: Any, items: Any):
+    def __init__(self, users: Any, times: Any, items: Any, *, ties: str = "item"):
+        check_choice(ties, "ties", ("item", "input"))
         users = np.asarray(users)
         times = np.asarray(times, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
@@ -70,7 +73,7 @@ class UserHistory:
             raise ValueError(f"users, times and items must have the same length. "
                              f"Got {len(users)}, {len(times)} and {len(items)} instead.")
         codes, levels = pd.factorize(users, sort=True)
-        order = np.lexsort((items, times, codes))
+        order = np.lexsort((items if ties == "item" else np.arange(len(items)), times, codes))
         self.user_levels = np.asarray(levels)
         self.user = codes[order].astype(np.int64)
         self.time = times[order]
@@ -140,4 +143,5 @@ class UserHistory:
         check_state(dict(meta), "ltr.UserHistory", 1, ["n_events"])
         levels = np.asarray(arrays["user_levels"])
         users = levels[np.asarray(arrays["user"], dtype=np.int64)]
-        return cls(users, arrays["time"], arrays["item"])
+        # The arrays are already in index order, whichever tie order built it: keep it.
+        return cls(users, arrays["time"], arrays["item"], ties="input")

@@ -3,7 +3,8 @@ each layer's frontier with any batched scoring function (the NIP network, or exa
 """
 from __future__ import annotations
 
-from recall.hnsw._graph import HNSWGraph, LevelLinks, build_index, read_graph, save
+from recall.hnsw._format import read_graph
+from recall.hnsw._graph import HNSWGraph, LevelLinks, build_index, save
 from recall.hnsw._search import LayeredBeamSearch, ScoreFn, SearchResult, exact_search
 
 __all__ = [

@@ -35,19 +35,26 @@ beam update is a row-wise ``argpartition`` of distinct keys rather than a sort.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ltr._validation import check_int
+from recall.hnsw._beam import (
+    EMPTY,
+    Beam,
+    ChunkState,
+    ScoreFn,
+    call_score_fn,
+    key_ranks,
+    key_scores,
+    order_keys,
+    select_top,
+)
 from recall.hnsw._graph import HNSWGraph
 
 __all__ = ["LayeredBeamSearch", "ScoreFn", "SearchResult", "exact_search"]
 
-ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-_EMPTY = np.uint64(np.iinfo(np.uint64).max)  # above every real key, even -inf
-_SIGN = np.uint32(1 << 31)
 _MAX_ITEMS = 1 << 32  # item ranks fill the low 32 bits of a key
 
 
@@ -73,7 +80,7 @@ class SearchResult:
 
 
 class LayeredBeamSearch:
-    """Beam search down the levels of an :class:`~recall.hnsw_graph.HNSWGraph`.
+    """Beam search down the levels of an :class:`~recall.hnsw.HNSWGraph`.
 
     Parameters
     ----------
@@ -152,7 +159,7 @@ class LayeredBeamSearch:
         Parameters
         ----------
         graph : HNSWGraph
-            Graph from :func:`recall.hnsw_graph.read_graph`.
+            Graph from :func:`recall.hnsw.read_graph`.
         categories : array-like of int, optional
             Category of every item id, indexed by item id (graph label), so
             ``len(categories) > graph.labels.max()``. Needed when
@@ -169,15 +176,15 @@ class LayeredBeamSearch:
         """
         if not isinstance(graph, HNSWGraph):
             raise TypeError(f"graph must be an HNSWGraph. Got {type(graph).__name__} instead.")
-        _check_int(self.ef0, "ef0", 1)
-        _check_int(self.ef_upper, "ef_upper", 1)
-        _check_int(self.rounds_upper, "rounds_upper", 1)
-        _check_int(self.max_rounds0, "max_rounds0", 1)
-        _check_int(self.query_batch_size, "query_batch_size", 1)
+        check_int(self.ef0, "ef0", minimum=1)
+        check_int(self.ef_upper, "ef_upper", minimum=1)
+        check_int(self.rounds_upper, "rounds_upper", minimum=1)
+        check_int(self.max_rounds0, "max_rounds0", minimum=1)
+        check_int(self.query_batch_size, "query_batch_size", minimum=1)
         if self.expand_per_round is not None:
-            _check_int(self.expand_per_round, "expand_per_round", 1)
+            check_int(self.expand_per_round, "expand_per_round", minimum=1)
         if self.max_per_category is not None:
-            _check_int(self.max_per_category, "max_per_category", 1)
+            check_int(self.max_per_category, "max_per_category", minimum=1)
             if categories is None:
                 raise ValueError(
                     "categories must be given when max_per_category is set. Got None "
@@ -206,7 +213,7 @@ class LayeredBeamSearch:
         # Padded (n_level_nodes + 1, degree) tables with an all -1 last row, and
         # a node -> row map per level, so one gather expands a whole frontier.
         tables = []
-        for level, layer in enumerate(graph.links):
+        for layer in graph.links:
             counts = layer.degrees()
             degree = max(1, int(counts.max(initial=0)))
             n_rows = layer.nodes.shape[0]
@@ -263,7 +270,7 @@ class LayeredBeamSearch:
         if not callable(score_fn):
             raise TypeError(f"score_fn must be callable. Got {type(score_fn).__name__} instead.")
         queries = _check_queries(query_index)
-        k = _check_int(k, "k", 1)
+        k = check_int(k, "k", minimum=1)
         n_queries = queries.shape[0]
         labels = np.full((n_queries, k), -1, dtype=np.int64)
         scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
@@ -283,7 +290,7 @@ class LayeredBeamSearch:
         self, score_fn: ScoreFn, queries: np.ndarray, k: int, visited: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         graph = self.graph_
-        state = _ChunkState(score_fn, queries, graph, self._label_rank_, visited)
+        state = ChunkState(score_fn, queries, graph, self._label_rank_, visited)
         rows = np.arange(queries.shape[0])
         entry = np.full(rows.shape[0], graph.entry_point, dtype=np.int64)
         state.score(rows, entry)
@@ -297,29 +304,29 @@ class LayeredBeamSearch:
         state.release()
 
         # Deleted nodes routed the search but are never returned.
-        sel_rows, sel_cols = np.nonzero(beam.keys != _EMPTY)
+        sel_rows, sel_cols = np.nonzero(beam.keys != EMPTY)
         keys = beam.keys[sel_rows, sel_cols]
-        nodes = self._node_of_rank_[_key_ranks(keys)]
+        nodes = self._node_of_rank_[key_ranks(keys)]
         keep = ~graph.deleted[nodes]
         sel_rows, keys, nodes = sel_rows[keep], keys[keep], nodes[keep]
-        best = _select_top(
-            sel_rows, keys, k, None if groups is None else groups[_key_ranks(keys)], cap
+        best = select_top(
+            sel_rows, keys, k, None if groups is None else groups[key_ranks(keys)], cap
         )
         out_labels = np.full((rows.shape[0], k), -1, dtype=np.int64)
         out_scores = np.full((rows.shape[0], k), -np.inf, dtype=np.float32)
         out_labels[best.rows, best.ranks] = graph.labels[nodes[best.index]]
-        out_scores[best.rows, best.ranks] = _key_scores(keys[best.index])
+        out_scores[best.rows, best.ranks] = key_scores(keys[best.index])
         return out_labels, out_scores, state.n_scored
 
     def _walk(
         self,
-        beam: _Beam,
+        beam: Beam,
         level: int,
         max_rounds: int,
-        state: _ChunkState,
+        state: ChunkState,
         groups: np.ndarray | None,
         cap: int | None,
-    ) -> _Beam:
+    ) -> Beam:
         """Run expansion rounds on one level until the beam is fully expanded."""
         row_map, table = self._tables_[level]
         for _ in range(max_rounds):
@@ -327,7 +334,7 @@ class LayeredBeamSearch:
             if exp_rows.size == 0:
                 break
             beam.expanded[exp_rows, exp_cols] = True
-            sources = self._node_of_rank_[_key_ranks(beam.keys[exp_rows, exp_cols])]
+            sources = self._node_of_rank_[key_ranks(beam.keys[exp_rows, exp_cols])]
             neighbours = table[row_map[sources]]
             cand_rows = np.repeat(exp_rows, neighbours.shape[1])
             cand_nodes = neighbours.reshape(-1)
@@ -338,214 +345,6 @@ class LayeredBeamSearch:
             beam.merge(new_rows, state.score(new_rows, new_nodes), groups, cap)
         return beam
 
-
-class _ChunkState:
-    """Per-chunk bookkeeping: the visited bitmap, scored pairs, the scorer call."""
-
-    def __init__(
-        self,
-        score_fn: ScoreFn,
-        queries: np.ndarray,
-        graph: HNSWGraph,
-        label_rank: np.ndarray,
-        visited: np.ndarray,
-    ) -> None:
-        self.score_fn = score_fn
-        self.queries = queries
-        self.labels = graph.labels
-        self.label_rank = label_rank
-        self.n_nodes = graph.n_nodes
-        self.flat_visited = visited[: queries.shape[0]].reshape(-1)
-        self.pairs: list[np.ndarray] = []
-        self.keys: list[np.ndarray] = []
-        self.n_scored = np.zeros(queries.shape[0], dtype=np.int64)
-
-    def fresh(self, rows: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct (row, node) pairs not scored yet, ordered by row then node."""
-        pairs = rows * self.n_nodes + nodes
-        pairs = np.unique(pairs[~self.flat_visited[pairs]])
-        return np.divmod(pairs, self.n_nodes)
-
-    def score(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """Score (row, node) pairs; return their beam keys."""
-        pairs = rows * self.n_nodes + nodes
-        self.flat_visited[pairs] = True
-        self.n_scored += np.bincount(rows, minlength=self.n_scored.shape[0])
-        scores = _call_score_fn(self.score_fn, self.queries[rows], self.labels[nodes])
-        keys = _order_keys(scores, self.label_rank[nodes])
-        self.pairs.append(pairs)
-        self.keys.append(keys)
-        return keys
-
-    def start_beam(self, width: int, groups: np.ndarray | None, cap: int | None) -> _Beam:
-        """Beam for a new level: the best of everything scored so far, unexpanded.
-
-        Levels nest, so every node scored higher up is present on this level; a
-        node that fell out of a narrower beam above is reconsidered for free.
-        """
-        rows = np.concatenate(self.pairs) // self.n_nodes
-        order = np.argsort(rows, kind="stable")  # merge wants entrants by row
-        beam = _Beam.empty(self.n_scored.shape[0], width)
-        beam.merge(rows[order], np.concatenate(self.keys)[order], groups, cap)
-        return beam
-
-    def release(self) -> None:
-        # Clear only what this chunk set; far cheaper than re-zeroing the bitmap.
-        self.flat_visited[np.concatenate(self.pairs)] = False
-
-
-@dataclass
-class _Beam:
-    """Per-query beam in fixed-width rows of keys, in no particular order.
-
-    A key identifies its node (label rank) and score; free slots hold
-    ``_EMPTY`` and count as expanded.
-    """
-
-    keys: np.ndarray
-    expanded: np.ndarray
-
-    @classmethod
-    def empty(cls, n_rows: int, width: int) -> _Beam:
-        return cls(
-            np.full((n_rows, width), _EMPTY, dtype=np.uint64),
-            np.ones((n_rows, width), dtype=bool),
-        )
-
-    def pending(self, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Slots to expand: each row's best ``limit`` unexpanded nodes."""
-        if limit is None or limit >= self.keys.shape[1]:
-            return np.nonzero(~self.expanded)
-        masked = np.where(self.expanded, _EMPTY, self.keys)
-        cols = np.argpartition(masked, limit - 1, axis=1)[:, :limit]
-        rows = np.broadcast_to(np.arange(cols.shape[0])[:, None], cols.shape)
-        take = masked[rows, cols] != _EMPTY
-        return rows[take], cols[take]
-
-    def merge(
-        self,
-        rows: np.ndarray,
-        keys: np.ndarray,
-        category_of_rank: np.ndarray | None,
-        cap: int | None,
-    ) -> None:
-        """Keep each row's best ``width`` (capped per category) of beam and entrants.
-
-        ``rows`` must be non-decreasing; entrants are new, unexpanded nodes. An
-        entrant whose key is above a full row's worst cannot enter (the row
-        already holds ``width`` better nodes that satisfy the cap), so it is
-        dropped before any work.
-        """
-        width = self.keys.shape[1]
-        enter = keys < self.keys.max(axis=1)[rows]
-        if not enter.any():
-            return
-        rows, keys = rows[enter], keys[enter]
-        active = np.unique(rows)
-        local = np.searchsorted(active, rows)
-        if cap is None:
-            # Entrants in a padded matrix beside the beam; keys are distinct, so
-            # the best `width` of each row is an argpartition, no tie to break.
-            rank = _run_ranks(local)
-            new_keys = np.full((active.shape[0], int(rank.max()) + 1), _EMPTY,
-                               dtype=np.uint64)
-            new_keys[local, rank] = keys
-            all_keys = np.concatenate((self.keys[active], new_keys), axis=1)
-            all_expanded = np.concatenate(
-                (self.expanded[active], new_keys == _EMPTY), axis=1
-            )
-            cols = np.argpartition(all_keys, width - 1, axis=1)[:, :width]
-            self.keys[active] = np.take_along_axis(all_keys, cols, axis=1)
-            self.expanded[active] = np.take_along_axis(all_expanded, cols, axis=1)
-            return
-        old_local, old_cols = np.nonzero(self.keys[active] != _EMPTY)
-        old_rows = active[old_local]
-        all_local = np.concatenate((old_local, local))
-        all_keys = np.concatenate((self.keys[old_rows, old_cols], keys))
-        all_expanded = np.concatenate(
-            (self.expanded[old_rows, old_cols], np.zeros(keys.shape[0], dtype=bool))
-        )
-        best = _select_top(
-            all_local, all_keys, width, category_of_rank[_key_ranks(all_keys)], cap
-        )
-        part = _Beam.empty(active.shape[0], width)
-        part.keys[best.rows, best.ranks] = all_keys[best.index]
-        part.expanded[best.rows, best.ranks] = all_expanded[best.index]
-        self.keys[active] = part.keys
-        self.expanded[active] = part.expanded
-
-
-@dataclass(frozen=True)
-class _Selection:
-    index: np.ndarray
-    rows: np.ndarray
-    ranks: np.ndarray
-
-
-def _select_top(
-    rows: np.ndarray,
-    keys: np.ndarray,
-    width: int,
-    groups: np.ndarray | None = None,
-    cap: int | None = None,
-) -> _Selection:
-    """Each row's best ``width`` entries of flat (row, key) lists, best first.
-
-    With ``groups`` and ``cap``, an entry is dropped when ``cap`` better entries
-    of its row share its group. Returns positions into the inputs with their row
-    and 0-based rank.
-    """
-    order = np.lexsort((keys, rows))
-    sorted_rows = rows[order]
-    if groups is not None and cap is not None and order.size:
-        sorted_groups = groups[order]
-        n_groups = int(sorted_groups.max()) + 1
-        group_key = sorted_rows * n_groups + sorted_groups
-        by_group = np.argsort(group_key, kind="stable")
-        rank_in_group = np.empty(order.size, dtype=np.int64)
-        rank_in_group[by_group] = _run_ranks(group_key[by_group])
-        kept = rank_in_group < cap
-        order = order[kept]
-        sorted_rows = sorted_rows[kept]
-    ranks = _run_ranks(sorted_rows)
-    kept = ranks < width
-    return _Selection(order[kept], sorted_rows[kept], ranks[kept])
-
-
-def _run_ranks(sorted_keys: np.ndarray) -> np.ndarray:
-    """Position of each entry within its run of equal consecutive keys."""
-    n = sorted_keys.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    position = np.arange(n)
-    starts = np.empty(n, dtype=bool)
-    starts[0] = True
-    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=starts[1:])
-    return position - np.maximum.accumulate(np.where(starts, position, 0))
-
-
-def _order_keys(scores: np.ndarray, item_rank: np.ndarray) -> np.ndarray:
-    """uint64 keys, ascending = score descending then item rank ascending.
-
-    Flipping the sign bit of a non-negative float32 (all bits of a negative one)
-    gives a uint32 that orders like the float; inverting it reverses the order.
-    Scores must be NaN-free with -0.0 folded into +0.0.
-    """
-    bits = scores.astype(np.float32).view(np.uint32)
-    ascending = np.where(bits & _SIGN, ~bits, bits | _SIGN)
-    return ((~ascending).astype(np.uint64) << np.uint64(32)) | item_rank.astype(np.uint64)
-
-
-def _key_ranks(keys: np.ndarray) -> np.ndarray:
-    """Item ranks (low 32 bits) of real keys."""
-    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
-
-
-def _key_scores(keys: np.ndarray) -> np.ndarray:
-    """float32 scores of real keys; the inverse of :func:`_order_keys`."""
-    ascending = ~(keys >> np.uint64(32)).astype(np.uint32)
-    bits = np.where(ascending & _SIGN, ascending ^ _SIGN, ~ascending)
-    return bits.astype(np.uint32).view(np.float32)
 
 
 def exact_search(
@@ -594,17 +393,17 @@ def exact_search(
     if not callable(score_fn):
         raise TypeError(f"score_fn must be callable. Got {type(score_fn).__name__} instead.")
     if isinstance(queries, numbers.Integral) and not isinstance(queries, (bool, np.bool_)):
-        query_ids = np.arange(_check_int(queries, "queries", 0), dtype=np.int64)
+        query_ids = np.arange(check_int(queries, "queries", minimum=0), dtype=np.int64)
     else:
         query_ids = _check_queries(queries, "queries")
-    n_items = _check_int(n_items, "n_items", 0)
+    n_items = check_int(n_items, "n_items", minimum=0)
     if n_items > _MAX_ITEMS:
         raise ValueError(f"n_items must be at most {_MAX_ITEMS}. Got {n_items} instead.")
-    k = _check_int(k, "k", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    k = check_int(k, "k", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     codes = None
     if max_per_category is not None:
-        max_per_category = _check_int(max_per_category, "max_per_category", 1)
+        max_per_category = check_int(max_per_category, "max_per_category", minimum=1)
         if categories is None:
             raise ValueError(
                 "categories must be given when max_per_category is set. Got None instead."
@@ -629,10 +428,10 @@ def exact_search(
         block = np.empty((chunk.shape[0], n_items), dtype=np.float32)
         for item_start in range(0, n_items, item_step):
             part = items[item_start : item_start + item_step]
-            block[:, item_start : item_start + part.shape[0]] = _call_score_fn(
+            block[:, item_start : item_start + part.shape[0]] = call_score_fn(
                 score_fn, np.repeat(chunk, part.shape[0]), np.tile(part, chunk.shape[0])
             ).reshape(chunk.shape[0], part.shape[0])
-        keys = _order_keys(block, items)
+        keys = order_keys(block, items)
         if codes is None:
             take = min(k, n_items)
             cols = np.argpartition(keys, take - 1, axis=1)[:, :take]
@@ -640,7 +439,7 @@ def exact_search(
             cols = cols.reshape(-1)
         else:
             rows, cols = np.divmod(np.arange(block.size), n_items)
-        best = _select_top(
+        best = select_top(
             rows, keys[rows, cols], k, None if codes is None else codes[cols],
             max_per_category,
         )
@@ -648,27 +447,6 @@ def exact_search(
         scores[start + best.rows, best.ranks] = block[rows, cols][best.index]
     return SearchResult(labels, scores, n_scored)
 
-
-def _call_score_fn(score_fn: ScoreFn, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
-    result = np.asarray(score_fn(queries, items))
-    if result.shape != items.shape:
-        raise ValueError(
-            f"score_fn must return one score per pair, shape {items.shape}. Got shape "
-            f"{result.shape} instead."
-        )
-    if not (np.issubdtype(result.dtype, np.integer)
-            or np.issubdtype(result.dtype, np.floating)
-            or result.dtype == np.bool_):
-        raise TypeError(f"score_fn must return real scores. Got dtype {result.dtype} instead.")
-    # Adding +0.0 folds -0.0 into +0.0, which the sort keys would tell apart.
-    result = result.astype(np.float32) + np.float32(0.0)
-    if np.isnan(result).any():
-        position = int(np.flatnonzero(np.isnan(result))[0])
-        raise ValueError(
-            "score_fn must return scores that are not NaN. Got NaN for query "
-            f"{int(queries[position])}, item {int(items[position])} instead."
-        )
-    return result
 
 
 def _check_queries(values, name: str = "query_index") -> np.ndarray:
@@ -687,11 +465,3 @@ def _category_codes(values, name: str) -> np.ndarray:
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{name} must have an integer dtype. Got {array.dtype} instead.")
     return np.unique(array, return_inverse=True)[1].astype(np.int64)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int. Got {value!r} instead.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int in [{minimum}, inf). Got {value} instead.")
-    return int(value)

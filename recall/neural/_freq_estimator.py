@@ -18,13 +18,19 @@ largest gap (the least collided bucket): ``p = 1 / max_j B_j[h_j(y)]``.
 
 from __future__ import annotations
 
-import numbers
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from ltr._validation import check_float, check_int
+from ltr.artifacts import check_state
+
 __all__ = ["StreamingFrequencyEstimator"]
 
-_STATE_FORMAT_VERSION = 1
+_STATE_FORMAT = "recall.StreamingFrequencyEstimator"
+_STATE_VERSION = 1
+_ARRAYS = ("last_step", "gap", "hash_keys")
 # splitmix64 finaliser constants (Steele et al.): a fast, well-mixing 64-bit map.
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
@@ -77,6 +83,12 @@ class StreamingFrequencyEstimator:
     of an event with per-step probability ``p`` is ``1 / p``.
     """
 
+    last_step_: np.ndarray
+    gap_: np.ndarray
+    hash_keys_: np.ndarray
+    n_updates_: int
+    step_: int
+
     def __init__(
         self,
         n_buckets: int = 1_000_003,
@@ -108,7 +120,7 @@ class StreamingFrequencyEstimator:
         if not hasattr(self, "gap_"):
             self._validate_params()
             self._init_state()
-        step = _check_int(step, "step", 0)
+        step = check_int(step, "step", minimum=0)
         if self.n_updates_ and step <= self.step_:
             raise ValueError(
                 f"step must be greater than the previous step {self.step_}. Got {step} "
@@ -151,39 +163,36 @@ class StreamingFrequencyEstimator:
         gaps = np.stack([self.gap_[j, self._hash(flat, j)] for j in range(self.n_hashes)])
         return (1.0 / gaps.max(axis=0)).reshape(items.shape)
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameters and state as plain numpy arrays (for ``np.savez``).
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Parameters and counters as JSON-able metadata, the bucket arrays as numpy arrays.
 
         Returns
         -------
-        dict of str to ndarray
-            Loadable with ``np.load(..., allow_pickle=False)`` and
-            :meth:`from_state_dict`.
+        meta : dict
+            Format, version, constructor parameters, ``n_updates`` and ``step``.
+        arrays : dict of str to ndarray
+            ``last_step``, ``gap`` and ``hash_keys``, loadable with
+            ``np.load(..., allow_pickle=False)``; :meth:`from_state` inverts both.
         """
         if not hasattr(self, "gap_"):
             self._validate_params()
             self._init_state()
-        return {
-            "format_version": np.asarray(_STATE_FORMAT_VERSION, dtype=np.int64),
-            "n_buckets": np.asarray(self.n_buckets, dtype=np.int64),
-            "n_hashes": np.asarray(self.n_hashes, dtype=np.int64),
-            "alpha": np.asarray(self.alpha, dtype=np.float64),
-            "seed": np.asarray(self.seed, dtype=np.int64),
-            "init_gap": np.asarray(self.init_gap, dtype=np.float64),
-            "last_step": self.last_step_.copy(),
-            "gap": self.gap_.copy(),
-            "hash_keys": self.hash_keys_.copy(),
-            "n_updates": np.asarray(self.n_updates_, dtype=np.int64),
-            "step": np.asarray(self.step_, dtype=np.int64),
-        }
+        meta = {"format": _STATE_FORMAT, "version": _STATE_VERSION,
+                "n_buckets": int(self.n_buckets), "n_hashes": int(self.n_hashes), "alpha": float(self.alpha),
+                "seed": int(self.seed), "init_gap": float(self.init_gap),
+                "n_updates": int(self.n_updates_), "step": int(self.step_)}
+        arrays = {"last_step": self.last_step_.copy(), "gap": self.gap_.copy(), "hash_keys": self.hash_keys_.copy()}
+        return meta, arrays
 
     @classmethod
-    def from_state_dict(cls, state) -> StreamingFrequencyEstimator:
-        """Rebuild an estimator from :meth:`state_dict` output.
+    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> StreamingFrequencyEstimator:
+        """Rebuild an estimator from :meth:`to_state` output.
 
         Parameters
         ----------
-        state : mapping of str to array-like
+        meta : mapping
+            The metadata, for example read back from JSON.
+        arrays : mapping of str to array-like
             For example the ``NpzFile`` of ``np.load(path, allow_pickle=False)``.
 
         Returns
@@ -193,56 +202,37 @@ class StreamingFrequencyEstimator:
         Raises
         ------
         ValueError
-            On a missing key, an unknown format version or inconsistent shapes.
+            On a missing key, another format version or inconsistent shapes.
         """
-        required = (*_PARAMS, "format_version", "last_step", "gap", "hash_keys",
-                    "n_updates", "step")
-        missing = [key for key in required if key not in state]
+        check_state(dict(meta), _STATE_FORMAT, _STATE_VERSION, (*_PARAMS, "n_updates", "step"))
+        missing = [key for key in _ARRAYS if key not in arrays]
         if missing:
-            raise ValueError(
-                f"state must hold the keys {list(required)}. Got it without {missing} "
-                "instead."
-            )
-        version = int(np.asarray(state["format_version"]))
-        if version != _STATE_FORMAT_VERSION:
-            raise ValueError(
-                f"state format_version must be {_STATE_FORMAT_VERSION}. Got {version} "
-                "instead."
-            )
-        est = cls(
-            n_buckets=int(np.asarray(state["n_buckets"])),
-            n_hashes=int(np.asarray(state["n_hashes"])),
-            alpha=float(np.asarray(state["alpha"])),
-            seed=int(np.asarray(state["seed"])),
-            init_gap=float(np.asarray(state["init_gap"])),
-        )
+            raise ValueError(f"state arrays must hold the keys {list(_ARRAYS)}. Got them without {missing} instead.")
+        est = cls(**{name: meta[name] for name in _PARAMS})
         est._validate_params()
         shape = (est.n_hashes, est.n_buckets)
-        arrays = {
-            "last_step": (np.asarray(state["last_step"]), shape, np.int64),
-            "gap": (np.asarray(state["gap"]), shape, np.float64),
-            "hash_keys": (np.asarray(state["hash_keys"]), (est.n_hashes,), np.uint64),
-        }
-        for key, (array, want_shape, want_dtype) in arrays.items():
+        wanted = {"last_step": (shape, np.int64), "gap": (shape, np.float64), "hash_keys": ((est.n_hashes,), np.uint64)}
+        for key, (want_shape, want_dtype) in wanted.items():
+            array = np.asarray(arrays[key])
             if array.shape != want_shape or array.dtype != want_dtype:
                 raise ValueError(
                     f"state {key} must be {np.dtype(want_dtype).name} with shape "
                     f"{want_shape}. Got {array.dtype.name} with shape {array.shape} "
                     "instead."
                 )
-        est.last_step_ = arrays["last_step"][0].copy()
-        est.gap_ = arrays["gap"][0].copy()
-        est.hash_keys_ = arrays["hash_keys"][0].copy()
-        est.n_updates_ = int(np.asarray(state["n_updates"]))
-        est.step_ = int(np.asarray(state["step"]))
+        est.last_step_ = np.array(arrays["last_step"])
+        est.gap_ = np.array(arrays["gap"])
+        est.hash_keys_ = np.array(arrays["hash_keys"])
+        est.n_updates_ = int(meta["n_updates"])
+        est.step_ = int(meta["step"])
         return est
 
     def _validate_params(self) -> None:
-        _check_int(self.n_buckets, "n_buckets", 1)
-        _check_int(self.n_hashes, "n_hashes", 1)
-        _check_int(self.seed, "seed", 0)
-        _check_float(self.alpha, "alpha", 0.0, 1.0, "(0, 1]")
-        _check_float(self.init_gap, "init_gap", 0.0, np.inf, "(0, inf)")
+        check_int(self.n_buckets, "n_buckets", minimum=1)
+        check_int(self.n_hashes, "n_hashes", minimum=1)
+        check_int(self.seed, "seed", minimum=0)
+        check_float(self.alpha, "alpha", low=0.0, high=1.0, low_open=True)
+        check_float(self.init_gap, "init_gap", low=0.0, low_open=True)
 
     def _init_state(self) -> None:
         shape = (int(self.n_hashes), int(self.n_buckets))
@@ -270,20 +260,3 @@ def _check_items(item_ids) -> np.ndarray:
     if array.size and not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"item_ids must have an integer dtype. Got {array.dtype} instead.")
     return np.ascontiguousarray(array, dtype=np.int64)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int. Got {value!r} instead.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int in [{minimum}, inf). Got {value} instead.")
-    return int(value)
-
-
-def _check_float(value, name: str, low: float, high: float, interval: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float. Got {value!r} instead.")
-    value = float(value)
-    if not (low < value <= high) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a float in {interval}. Got {value} instead.")
-    return value

@@ -11,7 +11,7 @@ gets a learned default interest instead of an undefined softmax. An MLP over
 ``[interest, profile, v, interest * v]`` outputs the match score. There is no user vector.
 
 Retrieval. hnswlib (space l2) is built on the item vectors; its graph is parsed
-(:mod:`recall.hnsw_graph`) and walked layer by layer with a beam (:mod:`recall.hnsw_search`),
+(:mod:`recall.hnsw._format`) and walked layer by layer with a beam (:mod:`recall.hnsw._search`),
 scoring each round's frontier of many requests with one batched network call; an optional
 per-category cap applies on the bottom level. ``exact=True`` scores every catalogue item
 (the reference).
@@ -22,24 +22,29 @@ its category and attributes (ids are dropped out in training so that fallback is
 """
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from ltr._validation import check_int
+from ltr.artifacts import ArtifactError
 from ltr.logs import Logs
-from recall.base import RecallSource, finalize_candidates
-from recall.hnsw._search import SearchResult
-from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.base import finalize_candidates
+from recall.hnsw import LayeredBeamSearch, SearchResult, exact_search, read_graph, save
+from recall.neural._base import TorchRecallBase, torch_threads
+from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
 
 __all__ = ["NIPNet", "NIPRecall"]
 
 
-class NIPNet(nn.Module):
+class NIPNet(RecallNet):
     """Item tower + target attention over the behaviour sequence + profile -> MLP score."""
 
     def __init__(self, tower: ItemTower, profile_sizes: list[int], dim: int, hidden: tuple[int, ...]) -> None:
@@ -59,7 +64,7 @@ class NIPNet(nn.Module):
         self.w_item = nn.Linear(dim, h1, bias=False)
         self.w_cross = nn.Linear(dim, h1, bias=False)
         layers: list[nn.Module] = []
-        for a, b in zip(hidden[:-1], hidden[1:]):
+        for a, b in itertools.pairwise(hidden):
             layers += [nn.ReLU(), nn.Linear(a, b)]
         layers += [nn.ReLU(), nn.Linear(hidden[-1], 1)]
         self.head = nn.Sequential(*layers)
@@ -89,7 +94,7 @@ class NIPNet(nn.Module):
         return self.head(h).squeeze(-1)
 
 
-class NIPRecall(TorchRecallBase, RecallSource):
+class NIPRecall(TorchRecallBase):
     """NIP recall source: cascade-trained scorer, HNSW graph beam search.
 
     Parameters
@@ -112,7 +117,7 @@ class NIPRecall(TorchRecallBase, RecallSource):
     cascade : bool, default True
         Add exposed-not-clicked and ranker-segment negatives with the ordered softmax levels.
     n_exposed, n_per_segment : int, default 4, 4
-        Hard negatives per positive (see :mod:`recall.training_data`).
+        Hard negatives per positive (see :mod:`recall.neural._training_data`).
     cascade_weight : float, default 1.0
         Weight of the lower cascade levels' softmax terms.
     order_weight : float, default 3.0
@@ -139,10 +144,6 @@ class NIPRecall(TorchRecallBase, RecallSource):
     """
 
     kind = "nip"
-    _param_names = ("dim", "hidden", "history_len", "epochs", "batch_size", "lr", "weight_decay", "temperature",
-                    "n_popular", "n_uniform", "in_batch", "cascade", "n_exposed", "n_per_segment",
-                    "cascade_weight", "order_weight", "id_dropout", "flatness", "M", "ef_construction",
-                    "ef_search", "ef_upper", "max_per_category", "threads", "seed", "verbose")
 
     def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 2,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 1.0,
@@ -178,24 +179,19 @@ class NIPRecall(TorchRecallBase, RecallSource):
         self.seed = seed
         self.verbose = verbose
 
-    def _make_net(self, sizes: dict) -> NIPNet:
+    def _make_net(self, sizes: dict[str, Any]) -> NIPNet:
         tower = ItemTower(sizes["n_ids"], sizes["n_categories"], sizes["n_cities"], sizes["n_prices"],
                           sizes["dense_dim"], self.dim, max(self.hidden[0], self.dim))
         return NIPNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
 
     def _build_index(self) -> None:
-        from recall.hnsw._graph import read_graph, save
-
         super()._build_index()
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "index.bin"
             save(self.index_, path)
             self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
 
-    def _after_load(self, index_path) -> None:
-        from ltr.artifacts import ArtifactError
-        from recall.hnsw._graph import read_graph
-
+    def _after_load(self, index_path: Path) -> None:
         try:
             self.graph_ = read_graph(index_path, dim=self.item_vectors_.shape[1])
         except ValueError as exc:
@@ -225,10 +221,8 @@ class NIPRecall(TorchRecallBase, RecallSource):
             ``labels`` are catalogue rows (``item_table_.item_ids[labels]`` are item ids);
             ``n_scored`` counts the items scored per request.
         """
-        from recall.hnsw._search import LayeredBeamSearch, exact_search
-
         self._check_fitted()
-        k = min(self._check_k(k), self.item_table_.n)
+        k = min(check_int(k, "k", minimum=1), self.item_table_.n)
         cap = int(self.max_per_category) or None
         cats = self.item_table_.categories
         with torch_threads(self.threads):

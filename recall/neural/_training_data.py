@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ltr._validation import check_bool, check_float, check_int
 from ltr.logs import Logs, join_samples
+from recall._checks import check_train_end_day, id_array
 
-__all__ = ["EXPOSED_LEVEL", "RANK_SEGMENTS", "PairSamples", "build_training_samples", "click_history_events"]
+__all__ = ["EXPOSED_LEVEL", "RANK_SEGMENTS", "PairSamples", "build_training_samples"]
 
 #: Upper bounds (inclusive) of the ranker segments; segment s covers (bounds[s-1], bounds[s]].
 RANK_SEGMENTS: tuple[int, ...] = (10, 50, 100, 200, 400, 900)
@@ -34,13 +36,16 @@ class PairSamples:
 
     Attributes
     ----------
-    request_id, user_id, ts, item_id : ndarray of int64, shape (n,)
-        The request (its ``ts`` is the request time), its user and the positive item.
+    request_id, user_id, item_id : ndarray, shape (n,)
+        The request, its user and the positive item: int64 for integer ids, str for strings.
+    ts : ndarray of int64, shape (n,)
+        The request time.
     weight : ndarray of float32, shape (n,)
         1 for a click, ``order_weight`` for an ordered item.
     ordered : ndarray of bool, shape (n,)
-    hard_items : ndarray of int64, shape (n, width)
-        Hard negative item ids, -1 padded.
+    hard_items : ndarray, shape (n, width)
+        Hard negative item ids, padded with -1 (int64 for integer ids, else object with an
+        int -1 as the pad; ``hard_levels`` marks the padding either way).
     hard_levels : ndarray of int8, shape (n, width)
         Cascade level of each hard negative (0 exposed-not-clicked, 1..6 ranker segment),
         -1 on padding.
@@ -57,12 +62,6 @@ class PairSamples:
 
     def __len__(self) -> int:
         return int(self.item_id.shape[0])
-
-
-def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0. Got {value!r} instead.")
-    return int(value)
 
 
 def _sample_per_group(group: np.ndarray, n_per_group: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,7 +84,7 @@ def _pack(row: np.ndarray, items: np.ndarray, levels: np.ndarray, n_rows: int) -
     row, items, levels = row[order], items[order], levels[order]
     counts = np.bincount(row, minlength=n_rows)
     width = int(counts.max(initial=0))
-    out_items = np.full((n_rows, width), -1, dtype=np.int64)
+    out_items = np.full((n_rows, width), -1, dtype=np.int64 if items.dtype.kind in "iu" else object)
     out_levels = np.full((n_rows, width), -1, dtype=np.int8)
     if row.size:
         slot = np.arange(row.size) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -125,12 +124,11 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
     ValueError
         On bad parameters, or when the training days hold no positive.
     """
-    if isinstance(train_end_day, bool) or not isinstance(train_end_day, (int, np.integer)):
-        raise TypeError(f"train_end_day must be an int (days since epoch). Got {train_end_day!r} instead.")
-    if not np.isfinite(order_weight) or order_weight <= 0:
-        raise ValueError(f"order_weight must be a float > 0. Got {order_weight!r} instead.")
-    n_exposed = _check_count(n_exposed, "n_exposed")
-    n_per_segment = _check_count(n_per_segment, "n_per_segment")
+    train_end_day = check_train_end_day(train_end_day)
+    order_weight = check_float(order_weight, "order_weight", low=0.0, low_open=True)
+    n_exposed = check_int(n_exposed, "n_exposed", minimum=0)
+    n_per_segment = check_int(n_per_segment, "n_per_segment", minimum=0)
+    check_bool(cascade, "cascade")
     rng = np.random.default_rng(seed)
 
     samples = join_samples(logs).samples
@@ -142,8 +140,8 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
                          "Got none instead.")
     pos = pos.sort_values(["request_ts", "request_id", "item_id"], kind="stable")
     n = len(pos)
-    pos_req = pos["request_id"].to_numpy(dtype=np.int64)
-    pos_item = pos["item_id"].to_numpy(dtype=np.int64)
+    pos_req = id_array(pos["request_id"].to_numpy())
+    pos_item = id_array(pos["item_id"].to_numpy())
     ordered = pos["order"].to_numpy() > 0
     weight = np.where(ordered, np.float32(order_weight), np.float32(1.0)).astype(np.float32)
 
@@ -157,7 +155,7 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
             row = pairs["_row"].to_numpy(dtype=np.int64)
             keep = _sample_per_group(row, n_exposed, rng)
             rows_l.append(row[keep])
-            items_l.append(pairs["item_id"].to_numpy(dtype=np.int64)[keep])
+            items_l.append(id_array(pairs["item_id"].to_numpy())[keep])
             levels_l.append(np.full(int(keep.sum()), EXPOSED_LEVEL, dtype=np.int8))
         cands = logs.candidates
         if n_per_segment and cands is not None and "rank_pos" in cands.columns:
@@ -176,7 +174,7 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
             level = pairs["_level"].to_numpy(dtype=np.int8)
             keep = _sample_per_group(row * 16 + level, n_per_segment, rng)
             rows_l.append(row[keep])
-            items_l.append(pairs["item_id"].to_numpy(dtype=np.int64)[keep])
+            items_l.append(id_array(pairs["item_id"].to_numpy())[keep])
             levels_l.append(level[keep])
     if rows_l:
         hard_items, hard_levels = _pack(np.concatenate(rows_l), np.concatenate(items_l),
@@ -185,31 +183,7 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
         hard_items = np.full((n, 0), -1, dtype=np.int64)
         hard_levels = np.full((n, 0), -1, dtype=np.int8)
     return PairSamples(
-        request_id=pos_req, user_id=pos["user_id"].to_numpy(dtype=np.int64),
+        request_id=pos_req, user_id=id_array(pos["user_id"].to_numpy()),
         ts=pos["request_ts"].to_numpy(dtype=np.int64), item_id=pos_item, weight=weight,
         ordered=ordered, hard_items=hard_items, hard_levels=hard_levels,
     )
-
-
-def click_history_events(logs: Logs, max_ts: int | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Clicks with their user, for :func:`recall.base.recent_events`.
-
-    Clicks whose request is unknown are dropped (they have no user). With ``max_ts``, only
-    clicks with ``ts < max_ts`` are kept.
-
-    Returns
-    -------
-    events : DataFrame
-        ``item_id, ts`` of the kept clicks.
-    users : ndarray
-        User id of each kept click.
-    """
-    clicks = logs.clicks[["request_id", "item_id", "ts"]]
-    owner = pd.Series(logs.requests["user_id"].to_numpy(), index=logs.requests["request_id"].to_numpy())
-    owner = owner[~owner.index.duplicated()]
-    user = owner.reindex(clicks["request_id"].to_numpy())
-    keep = user.notna().to_numpy()
-    if max_ts is not None:
-        keep &= clicks["ts"].to_numpy() < max_ts
-    events = clicks.loc[keep, ["item_id", "ts"]].reset_index(drop=True)
-    return events, user.to_numpy()[keep].astype(np.int64)

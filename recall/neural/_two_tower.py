@@ -5,7 +5,7 @@ embedding); the user tower pools the item vectors of the last ``history_len`` cl
 learned vector stands in for an empty history, so cold users still get a user vector),
 adds the profile embeddings and maps them through an MLP. Both outputs are L2-normalised;
 the score is ``cosine / temperature``. Training uses the same samples and objective as
-:class:`recall.nip.NIPRecall` (in-batch + sampled softmax with logQ correction, optional
+:class:`recall.neural.NIPRecall` (in-batch + sampled softmax with logQ correction, optional
 cascade levels), so it is the inner-product peer the NIP model has to beat on the same data.
 
 Retrieval is hnswlib kNN in space l2 over the unit item vectors: on unit vectors
@@ -14,19 +14,23 @@ item by the exact cosine.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+from ltr._validation import check_int
 from ltr.logs import Logs
-from recall.base import RecallSource, finalize_candidates
-from recall.neural._common import ItemTower, ProfileEmbedding, TorchRecallBase, torch_threads
+from recall.base import finalize_candidates
+from recall.neural._base import TorchRecallBase, torch_threads
+from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
 
 __all__ = ["TwoTowerNet", "TwoTowerRecall"]
 
 
-class TwoTowerNet(nn.Module):
+class TwoTowerNet(RecallNet):
     """User tower (pooled history + profile) and item tower, both unit-normalised."""
 
     def __init__(self, tower: ItemTower, profile_sizes: list[int], dim: int, hidden: tuple[int, ...]) -> None:
@@ -57,20 +61,16 @@ class TwoTowerNet(nn.Module):
         return (state[0][:, None, :] * items).sum(dim=-1)
 
 
-class TwoTowerRecall(TorchRecallBase, RecallSource):
+class TwoTowerRecall(TorchRecallBase):
     """Two-tower recall source searched with hnswlib (space l2 on unit vectors).
 
-    Parameters are those of :class:`recall.nip.NIPRecall` (same training data and
+    Parameters are those of :class:`recall.neural.NIPRecall` (same training data and
     objective), except ``temperature`` (default 0.05: cosines lie in [-1, 1]), ``ef_search``
     (hnswlib's ``ef`` at query time, at least ``k``), and no graph-walk settings.
     ``max_per_category`` is accepted for a common interface but must stay 0.
     """
 
     kind = "two_tower"
-    _param_names = ("dim", "hidden", "history_len", "epochs", "batch_size", "lr", "weight_decay", "temperature",
-                    "n_popular", "n_uniform", "in_batch", "cascade", "n_exposed", "n_per_segment",
-                    "cascade_weight", "order_weight", "id_dropout", "flatness", "M", "ef_construction",
-                    "ef_search", "max_per_category", "threads", "seed", "verbose")
 
     def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 2,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 0.05,
@@ -111,7 +111,7 @@ class TwoTowerRecall(TorchRecallBase, RecallSource):
             raise ValueError("max_per_category must be 0 for two_tower (hnswlib kNN has no diversity cap). "
                              f"Got {self.max_per_category!r} instead.")
 
-    def _make_net(self, sizes: dict) -> TwoTowerNet:
+    def _make_net(self, sizes: dict[str, Any]) -> TwoTowerNet:
         tower = ItemTower(sizes["n_ids"], sizes["n_categories"], sizes["n_cities"], sizes["n_prices"],
                           sizes["dense_dim"], self.dim, max(self.hidden[0], self.dim))
         return TwoTowerNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
@@ -124,7 +124,8 @@ class TwoTowerRecall(TorchRecallBase, RecallSource):
 
     def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Catalogue rows (n, k') and cosines of the top ``k' = min(k, n_items)`` items per request."""
-        k = min(self._check_k(k), self.item_table_.n)
+        self._check_fitted()
+        k = min(check_int(k, "k", minimum=1), self.item_table_.n)
         users = self.user_vectors(requests, logs)
         if len(users) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)

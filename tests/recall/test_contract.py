@@ -1,15 +1,17 @@
 """One contract for every recall source (recall.base.SOURCES) and for the merger.
 
-Each source, fitted with small fast parameters on one tiny simulated world, must: give the
-same lists in a batch as one request at a time, keep scores non-increasing down each list,
-never repeat an item in a list, retrieve identically after a save/load round trip, refuse a
-tampered directory, serve a user with no history, cope with K larger than the catalogue,
-and return catalogue items only.
+Each source, fitted with small fast parameters on one tiny simulated world (``conftest.py``),
+must: give the same lists in a batch as one request at a time, keep scores non-increasing
+down each list, never repeat an item in a list, retrieve identically after a save/load round
+trip (through ``recall.load``), refuse a tampered directory, serve users with no history
+alike, cope with K larger than the catalogue, and return catalogue items only. A registered
+source that cannot be imported fails these tests; it is never skipped.
 """
 from __future__ import annotations
 
 import importlib
-import inspect
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,77 +19,18 @@ import pytest
 
 from ltr.artifacts import ArtifactError
 from ltr.logs import day_index
-from ltr.simulate import simulate_world
 from recall import base
 from recall.base import CANDIDATE_COLUMNS, SOURCES, validate_candidates
+from tests.recall.conftest import NAMES, make_source
 
-# Small, fast settings; only those a source's constructor accepts are passed to it.
-TINY = {
-    "nip": {"dim": 8, "hidden": (16,), "history_len": 5, "epochs": 1, "batch_size": 512, "n_popular": 16,
-            "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40, "ef_search": 40,
-            "threads": 1, "seed": 0},
-    "two_tower": {"dim": 8, "hidden": (16,), "history_len": 5, "epochs": 1, "batch_size": 512, "n_popular": 16,
-                  "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40,
-                  "ef_search": 40, "threads": 1, "seed": 0},
-    "itemcf": {},
-    "hot": {},
-}
-NAMES = list(dict.fromkeys([*SOURCES, "merged"]))  # the lead may register "merged" too
 K = 25
-
-
-def _tiny(cls, name: str) -> dict:
-    accepted = inspect.signature(cls.__init__).parameters
-    return {key: value for key, value in TINY.get(name, {}).items() if key in accepted}
-
-
-def _make(name: str):
-    if name == "merged":
-        from recall.merge import MergedRecall
-
-        return MergedRecall(sources=("itemcf", "hot"), quotas=(3, 2))
-    module_name, cls_name = SOURCES[name].split(":")
-    module = pytest.importorskip(module_name, reason=f"{module_name} (source {name!r}) is not in the tree yet")
-    cls = getattr(module, cls_name)
-    return cls(**_tiny(cls, name))
-
-
-@pytest.fixture(scope="module")
-def world():
-    logs = simulate_world(users=300, items=400, days=6, candidates_per_request=30, seed=11).logs
-    day = day_index(logs.requests["ts"].to_numpy(), logs.tz)
-    train_end = int(day.max()) - 1
-    requests = logs.requests.loc[day > train_end].head(40).reset_index(drop=True)
-    return logs, train_end, requests
-
-
-_FITTED: dict = {}
-
-
-@pytest.fixture(scope="module")
-def fitted(world):
-    logs, train_end, _ = world
-
-    def get(name):
-        if name not in _FITTED:
-            _FITTED[name] = _make(name).fit(logs, train_end)
-        return _FITTED[name]
-
-    yield get
-    _FITTED.clear()
-
-
-def _load(name, directory):
-    if name == "merged":
-        from recall.merge import MergedRecall
-
-        return MergedRecall.load(directory)
-    return base.load(directory)
+#: Sources that keep their training days' clicks (they retrieve without the training logs).
+STORED_HISTORY = ["nip", "two_tower", "itemcf"]
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_batch_equals_single_requests(name, world, fitted):
-    logs, _, requests = world
+def test_batch_equals_single_requests(name, contract_world, fitted):
+    logs, _, requests = contract_world
     source = fitted(name)
     batch = source.retrieve(requests, logs, K)
     assert list(batch.columns) == CANDIDATE_COLUMNS
@@ -98,16 +41,16 @@ def test_batch_equals_single_requests(name, world, fitted):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_retrieval(name, world, fitted):
+def test_same_seed_same_retrieval(name, contract_world, fitted):
     """Refitting with the same parameters and data reproduces the lists exactly."""
-    logs, train_end, requests = world
-    again = _make(name).fit(logs, train_end)
+    logs, train_end, requests = contract_world
+    again = make_source(name).fit(logs, train_end)
     pd.testing.assert_frame_equal(again.retrieve(requests, logs, K), fitted(name).retrieve(requests, logs, K))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_lists_are_well_formed(name, world, fitted):
-    logs, _, requests = world
+def test_lists_are_well_formed(name, contract_world, fitted):
+    logs, _, requests = contract_world
     out = fitted(name).retrieve(requests, logs, K)
     validate_candidates(out)
     assert set(out["request_id"]) == set(requests["request_id"])
@@ -122,40 +65,65 @@ def test_lists_are_well_formed(name, world, fitted):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_save_load_round_trip(name, world, fitted, tmp_path):
-    logs, _, requests = world
+def test_save_load_round_trip(name, contract_world, fitted, tmp_path):
+    logs, _, requests = contract_world
     source = fitted(name)
-    source.save(tmp_path / name)
-    again = _load(name, tmp_path / name)
+    assert source.save(tmp_path / name) is None
+    again = base.load(tmp_path / name)
     assert type(again) is type(source)
     pd.testing.assert_frame_equal(again.retrieve(requests, logs, K), source.retrieve(requests, logs, K))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_tampered_directory_is_refused(name, world, fitted, tmp_path):
+@pytest.mark.parametrize("name", STORED_HISTORY)
+def test_loaded_source_needs_no_training_logs(name, contract_world, fitted, tmp_path):
+    """The training days' clicks travel with the source: logs of the retrieval day alone give
+    the same lists as the full logs."""
+    logs, train_end, requests = contract_world
     fitted(name).save(tmp_path / name)
-    files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file() and p.name != "manifest.json")
-    assert files
-    with open(files[0], "ab") as handle:
-        handle.write(b"\0")
-    with pytest.raises(ArtifactError, match="checksum mismatch|modified"):
-        _load(name, tmp_path / name)
+    loaded = base.load(tmp_path / name)
+    late = day_index(logs.requests["ts"].to_numpy(), logs.tz) > train_end
+    kept = logs.requests.loc[late, "request_id"]
+    recent = logs.replace(**{table: getattr(logs, table).loc[getattr(logs, table)["request_id"].isin(kept)]
+                             for table in ("requests", "exposures", "clicks", "candidates", "orders")})
+    assert len(recent.clicks) < len(logs.clicks)
+    pd.testing.assert_frame_equal(loaded.retrieve(requests, recent, K), fitted(name).retrieve(requests, logs, K))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_cold_user_gets_candidates(name, world, fitted):
-    logs, _, requests = world
+def test_every_tampered_file_is_refused(name, fitted, tmp_path):
+    """One flipped byte in any file of the directory (a sub-source's manifest included) is refused."""
+    fitted(name).save(tmp_path / "source")
+    files = sorted(str(p.relative_to(tmp_path / "source")) for p in (tmp_path / "source").rglob("*")
+                   if p.is_file() and p.relative_to(tmp_path / "source") != Path("manifest.json"))
+    assert files
+    for number, relative in enumerate(files):
+        target = tmp_path / f"tampered{number}"
+        shutil.copytree(tmp_path / "source", target)
+        data = bytearray((target / relative).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (target / relative).write_bytes(bytes(data))
+        with pytest.raises(ArtifactError, match=r"checksum mismatch|modified"):
+            base.load(target)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_users_without_history_get_the_same_full_list(name, contract_world, fitted):
+    """Two users in no table and with no clicks: nothing tells them apart, so they get the same
+    K catalogue items."""
+    logs, _, requests = contract_world
     cold = requests.iloc[:2].copy()
     cold["request_id"] = [10**9, 10**9 + 1]
-    cold["user_id"] = [10**8, 10**8 + 1]  # not in any table
+    cold["user_id"] = [10**8, 10**8 + 1]
+    cold["ts"] = cold["ts"].iloc[0]
     out = fitted(name).retrieve(cold, logs, K)
-    assert set(out["request_id"]) == set(cold["request_id"])
+    lists = [group["item_id"].tolist() for _, group in out.groupby("request_id")]
+    assert len(lists) == 2 and len(lists[0]) == K and lists[0] == lists[1]
     assert out["item_id"].isin(logs.items["item_id"]).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_k_larger_than_catalogue(name, world, fitted):
-    logs, _, requests = world
+def test_k_larger_than_catalogue(name, contract_world, fitted):
+    logs, _, requests = contract_world
     n_items = len(logs.items)
     out = fitted(name).retrieve(requests.iloc[:3], logs, n_items + 50)
     validate_candidates(out)
@@ -164,24 +132,41 @@ def test_k_larger_than_catalogue(name, world, fitted):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_no_requests_give_an_empty_frame(name, world, fitted):
-    logs, _, requests = world
+def test_no_requests_give_an_empty_frame(name, contract_world, fitted):
+    logs, _, requests = contract_world
     out = fitted(name).retrieve(requests.iloc[:0], logs, K)
     assert len(out) == 0 and list(out.columns) == CANDIDATE_COLUMNS
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_rejects_bad_k(name, world, fitted):
-    logs, _, requests = world
-    with pytest.raises(ValueError, match="k must be"):
-        fitted(name).retrieve(requests, logs, 0)
+@pytest.mark.parametrize(("k", "error", "match"), [
+    (0, ValueError, r"k must be an int in \[1, inf\)\. Got 0 instead\."),
+    (2.5, TypeError, r"k must be an int\. Got 2\.5 instead\."),
+])
+def test_rejects_bad_k(name, contract_world, fitted, k, error, match):
+    logs, _, requests = contract_world
+    with pytest.raises(error, match=match):
+        fitted(name).retrieve(requests, logs, k)
 
 
-def test_registry_names_resolve():
-    for name, target in SOURCES.items():
-        module_name, cls_name = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue  # reported by the parametrised tests as a skip
-        assert getattr(module, cls_name).kind == name
+@pytest.mark.parametrize("name", NAMES)
+def test_rejects_bad_requests(name, contract_world, fitted):
+    logs, _, requests = contract_world
+    with pytest.raises(ValueError, match=r"requests must have columns .* \(missing \['ts'\]\)"):
+        fitted(name).retrieve(requests.drop(columns="ts"), logs, K)
+    with pytest.raises(ValueError, match="requests must have unique request_id"):
+        fitted(name).retrieve(pd.concat([requests.iloc[:2], requests.iloc[:1]]), logs, K)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unfitted_source_refuses_to_retrieve(name, contract_world):
+    logs, _, requests = contract_world
+    with pytest.raises(ValueError, match="fitted"):
+        make_source(name).retrieve(requests, logs, K)
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_registry_names_resolve(name):
+    """Every registered source imports and names itself as registered (no import is skipped)."""
+    module_name, cls_name = SOURCES[name].split(":")
+    assert getattr(importlib.import_module(module_name), cls_name).kind == name

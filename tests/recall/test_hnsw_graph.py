@@ -1,4 +1,4 @@
-"""Tests for recall.hnsw_graph: parsing hnswlib's saved index with numpy."""
+"""Tests for recall.hnsw._format and recall.hnsw._graph: parsing hnswlib's saved index with numpy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import hnswlib
 import numpy as np
 import pytest
 
-from recall.hnsw._graph import HNSWGraph, build_index, read_graph, save
+from recall.hnsw import HNSWGraph, build_index, read_graph, save
 
 HEADER = struct.Struct("<QQQQQQiIQQQdQ")
 
@@ -31,7 +31,7 @@ def _slow_parse(path):
     raw = path.read_bytes()
     fields = HEADER.unpack_from(raw, 0)
     n, record, label_offset, offset_data = fields[2], fields[3], fields[4], fields[5]
-    max_m, max_m0 = fields[8], fields[9]
+    max_m = fields[8]
     dim = (label_offset - offset_data) // 4
     lists = {}
     vectors, labels, levels = [], [], []
@@ -145,14 +145,14 @@ def test_degrees_respect_m_and_levels_nest(tmp_path, M):
 
 @pytest.mark.parametrize(("ef", "k"), [(10, 10), (40, 5), (100, 20)])
 def test_greedy_walk_reproduces_hnswlib(tmp_path, ef, k):
-    vectors, index, path = _saved_graph(tmp_path, n=3000, dim=16, M=8, seed=3)
+    _, index, path = _saved_graph(tmp_path, n=3000, dim=16, M=8, seed=3)
     graph = read_graph(path, 16)
     queries = _random_vectors(300, 16, seed=99)
     index.set_ef(ef)
     expected, _ = index.knn_query(queries, k=k, num_threads=1)
     same = np.mean([
         _reference_knn(graph, q, k, ef) == list(map(int, row))
-        for q, row in zip(queries, expected)
+        for q, row in zip(queries, expected, strict=True)
     ])
     # Threshold 0.99: distances are float32 sums in a different order than
     # hnswlib's SIMD kernel, so a near tie could in principle flip; on this seeded
@@ -190,7 +190,7 @@ def _header_offsets():
     names = ["offset_level0", "max_elements", "cur", "record", "label_offset",
              "offset_data", "max_level", "entry", "max_m", "max_m0", "m", "mult", "efc"]
     sizes = [8, 8, 8, 8, 8, 8, 4, 4, 8, 8, 8, 8, 8]
-    return dict(zip(names, np.cumsum([0, *sizes[:-1]]).tolist()))
+    return dict(zip(names, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
 
 
 @pytest.mark.parametrize(
@@ -274,5 +274,5 @@ def test_build_index_rejects_bad_input(kwargs, error, match):
 
 
 def test_save_rejects_non_index(tmp_path):
-    with pytest.raises(TypeError, match="hnswlib.Index"):
+    with pytest.raises(TypeError, match=r"hnswlib\.Index"):
         save(object(), tmp_path / "x.bin")

@@ -1,12 +1,11 @@
-"""Tests for recall.hnsw_search: model-scored layered beam search and exact search."""
+"""Tests for recall.hnsw._search: model-scored layered beam search and exact search."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recall.hnsw._graph import build_index, read_graph, save
-from recall.hnsw._search import LayeredBeamSearch, SearchResult, exact_search
+from recall.hnsw import LayeredBeamSearch, SearchResult, build_index, exact_search, read_graph, save
 
 N_ITEMS, DIM, N_QUERIES = 5000, 16, 200
 
@@ -53,7 +52,7 @@ def _random_mlp(world, seed=5, hidden=32):
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     hits = [len(set(a[a >= 0]) & set(b[b >= 0])) / max(1, (b >= 0).sum())
-            for a, b in zip(found, truth)]
+            for a, b in zip(found, truth, strict=True)]
     return float(np.mean(hits))
 
 
@@ -92,7 +91,7 @@ def _slow_beam_search(graph, score_fn, query, k, ef0, ef_upper, rounds_upper,
 
     def score(nodes):
         values = score_fn(np.full(len(nodes), query), labels[nodes]).astype(np.float32)
-        scored.update(zip(nodes, values))
+        scored.update(zip(nodes, values, strict=True))
 
     def order(node):
         return (-scored[node], labels[node])
@@ -365,7 +364,7 @@ def test_search_rejects_bad_input(world):
         search.search(score, np.arange(2), 0)
     with pytest.raises(ValueError, match="one score per pair"):
         search.search(lambda q, i: np.zeros(1), np.arange(2), 3)
-    with pytest.raises(ValueError, match="not NaN. Got NaN for query 1"):
+    with pytest.raises(ValueError, match=r"not NaN\. Got NaN for query 1"):
         search.search(lambda q, i: np.where(q == 1, np.nan, 0.0), np.arange(2), 3)
     with pytest.raises(TypeError, match="score_fn must be callable"):
         search.search(None, np.arange(2), 3)
@@ -386,7 +385,7 @@ def test_exact_search_rejects_bad_input():
 
 
 def test_order_keys_round_trip_and_order():
-    from recall.hnsw._search import _key_ranks, _key_scores, _order_keys
+    from recall.hnsw._beam import key_ranks, key_scores, order_keys
 
     rng = np.random.default_rng(8)
     special = np.array([-np.inf, np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38],
@@ -395,8 +394,8 @@ def test_order_keys_round_trip_and_order():
                              np.round(rng.standard_normal(200)).astype(np.float32)))
     scores = scores + np.float32(0.0)  # what the search does: -0.0 becomes +0.0
     ranks = rng.permutation(scores.size).astype(np.uint64)
-    keys = _order_keys(scores, ranks)
-    np.testing.assert_array_equal(_key_scores(keys), scores)
-    np.testing.assert_array_equal(_key_ranks(keys), ranks)
+    keys = order_keys(scores, ranks)
+    np.testing.assert_array_equal(key_scores(keys), scores)
+    np.testing.assert_array_equal(key_ranks(keys), ranks)
     # Ascending keys = score descending, then rank ascending.
     np.testing.assert_array_equal(np.argsort(keys), np.lexsort((ranks, -scores)))

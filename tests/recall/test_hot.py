@@ -11,7 +11,7 @@ import pytest
 from ltr.logs import SECONDS_PER_DAY, day_index, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from tests.recall.test_itemcf import DAY0, make_logs
+from tests.recall.worlds import DAY0, make_logs
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 
@@ -25,7 +25,7 @@ def reference_heat(model, logs, day):
     for table, weight in tables:
         if table is None:
             continue
-        for item, ts in zip(table["item_id"], table["ts"]):
+        for item, ts in zip(table["item_id"], table["ts"], strict=True):
             d = int(ts // SECONDS_PER_DAY)
             lag = day - 1 - d
             if 0 <= lag < p["window_days"]:
@@ -37,10 +37,10 @@ def reference_heat(model, logs, day):
 def reference_retrieve(model, logs, requests, k):
     p = model.get_params()
     items = logs.items.sort_values("item_id")
-    cat = dict(zip(items["item_id"], items["category"]))
-    city = dict(zip(items["item_id"], items["city"]))
-    user_city = dict(zip(logs.users["user_id"], logs.users["city"]))
-    user_of = dict(zip(logs.requests["request_id"], logs.requests["user_id"]))
+    cat = dict(zip(items["item_id"], items["category"], strict=True))
+    city = dict(zip(items["item_id"], items["city"], strict=True))
+    user_city = dict(zip(logs.users["user_id"], logs.users["city"], strict=True))
+    user_of = dict(zip(logs.requests["request_id"], logs.requests["user_id"], strict=True))
     clicks = logs.clicks.assign(user_id=[user_of[r] for r in logs.clicks["request_id"]])
     rows = []
     for rid, uid, ts in requests[["request_id", "user_id", "ts"]].itertuples(index=False):
@@ -152,13 +152,13 @@ def test_save_load_and_errors(tmp_path):
     model.save(tmp_path / "h")
     again = HotRecall.load(tmp_path / "h")
     pd.testing.assert_frame_equal(model.retrieve(logs.requests, logs, 9), again.retrieve(logs.requests, logs, 9))
-    with pytest.raises(ValueError, match=r"window_days must be an int >= 1. Got 0 instead."):
+    with pytest.raises(ValueError, match=r"window_days must be an int in \[1, inf\)\. Got 0 instead\."):
         HotRecall(window_days=0).fit(logs, DAY0)
     with pytest.raises(ValueError, match="must not all be 0"):
         HotRecall(click_weight=0.0, order_weight=0.0).fit(logs, DAY0)
     with pytest.raises(ValueError, match="not fitted"):
         HotRecall().retrieve(logs.requests, logs, 3)
-    with pytest.raises(ValueError, match=r"k must be an int >= 1. Got -1 instead."):
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)\. Got -1 instead\."):
         model.retrieve(logs.requests, logs, -1)
 
 

@@ -10,38 +10,7 @@ import pytest
 
 from ltr.logs import SECONDS_PER_DAY, day_index, from_frames
 from recall.itemcf import ItemCFRecall
-
-DAY0 = 20460  # an arbitrary day index
-
-
-def make_logs(seed: int, n_users: int = 25, n_items: int = 30, n_requests: int = 160, days: int = 5,
-              tie_ts: bool = True, str_items: bool = False):
-    """Random valid logs: requests, a few exposures each, some clicked (with tied timestamps)."""
-    rng = np.random.default_rng(seed)
-    req_ts = DAY0 * SECONDS_PER_DAY + rng.choice(days * SECONDS_PER_DAY // 60, n_requests, replace=False) * 60
-    req_ts = np.sort(req_ts)
-    requests = pd.DataFrame({"request_id": np.arange(1, n_requests + 1), "ts": req_ts,
-                             "user_id": rng.integers(0, n_users, n_requests)})
-    per = 4
-    items = np.stack([rng.choice(n_items, per, replace=False) for _ in range(n_requests)]) + 1
-    exposures = pd.DataFrame({"request_id": np.repeat(requests["request_id"], per).to_numpy(),
-                              "item_id": items.ravel(), "ts": np.repeat(req_ts, per),
-                              "position": np.tile(np.arange(1, per + 1), n_requests)})
-    clicked = rng.random(len(exposures)) < 0.45
-    if tie_ts:  # clicks of one request may share a timestamp
-        delay = rng.integers(0, 3, clicked.sum()) * 5
-    else:  # unique within a request (positions differ), and requests are 60 s apart
-        delay = (exposures["position"].to_numpy()[clicked] - 1) * 10 + rng.integers(0, 10, clicked.sum())
-    clicks = exposures.loc[clicked, ["request_id", "item_id", "ts"]].copy()
-    clicks["ts"] = clicks["ts"].to_numpy() + delay
-    item_ids = np.arange(1, n_items + 1)
-    items_frame = pd.DataFrame({"item_id": item_ids, "category": np.array(["a", "b", "c"])[item_ids % 3],
-                                "city": np.array(["x", "y"])[item_ids % 2]})
-    users = pd.DataFrame({"user_id": np.arange(n_users), "city": np.array(["x", "y"])[np.arange(n_users) % 2]})
-    if str_items:
-        for frame in (exposures, clicks, items_frame):
-            frame["item_id"] = "i" + frame["item_id"].astype(str)
-    return from_frames(requests=requests, exposures=exposures, clicks=clicks, items=items_frame, users=users)
+from tests.recall.worlds import DAY0, make_logs
 
 
 def _user_clicks(logs):
@@ -58,7 +27,7 @@ def reference_similarity(logs, train_end, p):
     best = {}
     users_of = defaultdict(set)
     for u, grp in clicks.groupby("user_id"):
-        seq = sorted(zip(grp["ts"], grp["item_id"]))
+        seq = sorted(zip(grp["ts"], grp["item_id"], strict=True))
         iuf = 1.0 / math.log(2 + len(seq)) if p["iuf"] else 1.0
         for _, it in seq:
             users_of[it].add(u)
@@ -73,7 +42,7 @@ def reference_similarity(logs, train_end, p):
                 key = (u, min(ia, ib), max(ia, ib))
                 best[key] = max(best.get(key, 0.0), w)
     co = defaultdict(float)
-    for (u, i, j), w in best.items():
+    for (_, i, j), w in best.items():
         co[(i, j)] += w
         co[(j, i)] += w
     sim = {}
@@ -100,7 +69,7 @@ def reference_retrieve(model, logs, requests, k, train_end):
     for rid, uid, ts in requests[["request_id", "user_id", "ts"]].itertuples(index=False):
         hist = clicks[(clicks["user_id"] == uid) & (clicks["ts"] < ts)].sort_values("ts").tail(p["history_len"])
         scores = defaultdict(float)
-        for h, hts in zip(hist["item_id"], hist["ts"]):
+        for h, hts in zip(hist["item_id"], hist["ts"], strict=True):
             half = p["history_half_life_days"]
             w = 0.5 ** ((ts - hts) / SECONDS_PER_DAY / half) if half > 0 else 1.0
             for (i, j), s in sim.items():
@@ -137,7 +106,7 @@ def test_similarity_matches_reference(seed, params):
     model = ItemCFRecall(**params).fit(logs, train_end)
     ref, _ = reference_similarity(logs, train_end, model.get_params())
     sim = model.similarity_.tocoo()
-    got = {(model.item_ids_[i], model.item_ids_[j]): v for i, j, v in zip(sim.row, sim.col, sim.data)}
+    got = {(model.item_ids_[i], model.item_ids_[j]): v for i, j, v in zip(sim.row, sim.col, sim.data, strict=True)}
     assert set(got) == set(ref)
     for key, value in ref.items():
         assert got[key] == pytest.approx(value, rel=1e-12)
@@ -219,14 +188,15 @@ def test_catalogue_restricts_items():
     assert out["item_id"].le(10).all() and len(out)
 
 
-@pytest.mark.parametrize(("name", "value", "match"), [
-    ("alpha", 1.5, r"alpha must be a number in \[0.0, 1.0\]. Got 1.5 instead."),
-    ("window_clicks", 0, r"window_clicks must be an int >= 1. Got 0 instead."),
-    ("neighbours", 2.5, r"neighbours must be an int >= 1. Got 2.5 instead."),
-    ("half_life_days", -1.0, r"half_life_days must be a number >= 0.0. Got -1.0 instead."),
+@pytest.mark.parametrize(("name", "value", "error", "match"), [
+    ("alpha", 1.5, ValueError, r"alpha must be a float in \[0\.0, 1\.0\]\. Got 1\.5 instead\."),
+    ("window_clicks", 0, ValueError, r"window_clicks must be an int in \[1, inf\)\. Got 0 instead\."),
+    ("neighbours", 2.5, TypeError, r"neighbours must be an int\. Got 2\.5 instead\."),
+    ("half_life_days", -1.0, ValueError, r"half_life_days must be a float in \[0\.0, inf\)\. Got -1\.0 instead\."),
+    ("iuf", 1, TypeError, r"iuf must be a bool\. Got 1 instead\."),
 ])
-def test_bad_params(name, value, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_params(name, value, error, match):
+    with pytest.raises(error, match=match):
         ItemCFRecall(**{name: value}).fit(make_logs(0), DAY0 + 2)
 
 
@@ -235,21 +205,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="not fitted"):
         ItemCFRecall().retrieve(logs.requests, logs, 5)
     model = ItemCFRecall().fit(logs, DAY0 + 2)
-    with pytest.raises(ValueError, match=r"k must be an int >= 1. Got 0 instead."):
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)\. Got 0 instead\."):
         model.retrieve(logs.requests, logs, 0)
-    with pytest.raises(ValueError, match=r"requests must have columns request_id, user_id, ts. Missing \['ts'\]"):
+    with pytest.raises(ValueError, match=r"requests must have columns \['request_id', 'user_id', 'ts'\]\. "
+                                         r"Got .* instead \(missing \['ts'\]\)"):
         model.retrieve(logs.requests.drop(columns="ts"), logs, 5)
     with pytest.raises(ValueError, match="clicks on or before train_end_day"):
         ItemCFRecall().fit(logs, DAY0 - 5)
-
-
-def test_train_cli(tmp_path):
-    from recall.train import main
-
-    logs_dir = tmp_path / "logs"
-    from ltr.logs import write_logs
-
-    write_logs(make_logs(1), logs_dir)
-    assert main([str(logs_dir), "--model", "itemcf", "--train-end", "2026-01-08", "--out", str(tmp_path / "m"),
-                 "--set", "alpha=0.4"]) == 0
-    assert ItemCFRecall.load(tmp_path / "m").alpha == 0.4

@@ -8,9 +8,6 @@ import pandas as pd
 import pytest
 import torch
 
-from ltr.artifacts import ArtifactError
-from ltr.logs import day_index
-from ltr.simulate import simulate_world
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
@@ -19,23 +16,8 @@ SMALL = dict(epochs=1, threads=1, seed=0)
 
 
 @pytest.fixture(scope="module")
-def world():
-    logs = simulate_world(users=300, items=400, days=6, candidates_per_request=30, seed=1).logs
-    # Two catalogue items nobody interacted with (attributes copied from items 0 and 1), and
-    # three clicks on an item outside the catalogue.
-    extra = logs.items.iloc[:2].copy()
-    extra["item_id"] = [10**6, 10**6 + 1]
-    clicks = logs.clicks.copy()
-    clicks.loc[clicks.index[:3], "item_id"] = 5 * 10**6
-    logs = dataclasses.replace(logs, items=pd.concat([logs.items, extra], ignore_index=True), clicks=clicks)
-    days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
-    end = int(days.min()) + 4
-    return logs, end, logs.requests.loc[days > end].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def model(world):
-    logs, end, _ = world
+def model(nip_world):
+    logs, end, _ = nip_world
     return NIPRecall(**SMALL).fit(logs, end)
 
 
@@ -48,7 +30,7 @@ def _reference_score(net, hist_vecs: np.ndarray, profile_codes: np.ndarray, v: n
     logits = np.array([q @ k for k in keys])
     att = np.exp(logits - logits.max())
     att /= att.sum()
-    interest = sum(a * val for a, val in zip(att, values))
+    interest = sum(a * val for a, val in zip(att, values, strict=True))
     prof = np.concatenate([sd[f"profile.embs.{j}.weight"][c] for j, c in enumerate(profile_codes)])
     h = (sd["w_interest.weight"] @ interest + sd["w_interest.bias"] + sd["w_profile.weight"] @ prof
          + sd["w_item.weight"] @ v + sd["w_cross.weight"] @ (interest * v))
@@ -76,8 +58,8 @@ def test_scorer_matches_hand_reference(model, n_hist):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_contract_and_graph_recall(model, world):
-    logs, _, requests = world
+def test_contract_and_graph_recall(model, nip_world):
+    logs, _, requests = nip_world
     graph = validate_candidates(model.retrieve(requests, logs, 50))
     exact = model.retrieve(requests, logs, 50, exact=True)
     assert list(graph.columns) == base.CANDIDATE_COLUMNS
@@ -89,8 +71,8 @@ def test_contract_and_graph_recall(model, world):
     assert recall >= 0.95  # stated threshold for a 400-item catalogue, ef_search=200
 
 
-def test_exact_equals_brute_force(model, world):
-    logs, _, requests = world
+def test_exact_equals_brute_force(model, nip_world):
+    logs, _, requests = nip_world
     few = requests.iloc[:5]
     result = model.search(few, logs, 20, exact=True)
     state = model._query_states(few, logs)
@@ -103,15 +85,15 @@ def test_exact_equals_brute_force(model, world):
     assert (result.n_scored == n).all()
 
 
-def test_batch_equals_single(model, world):
-    logs, _, requests = world
+def test_batch_equals_single(model, nip_world):
+    logs, _, requests = nip_world
     batch = model.retrieve(requests.iloc[:6], logs, 30)
     singles = pd.concat([model.retrieve(requests.iloc[[i]], logs, 30) for i in range(6)], ignore_index=True)
     pd.testing.assert_frame_equal(batch, singles, check_exact=False, rtol=1e-4, atol=1e-5)
 
 
-def test_no_leakage_from_future_clicks(model, world):
-    logs, _, requests = world
+def test_no_leakage_from_future_clicks(model, nip_world):
+    logs, _, requests = nip_world
     few = requests.iloc[:10]
     before = model.retrieve(few, logs, 20)
     late = logs.clicks["ts"].to_numpy() >= few["ts"].min()
@@ -121,8 +103,8 @@ def test_no_leakage_from_future_clicks(model, world):
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_cold_and_unknown_users(model, world):
-    logs, _, requests = world
+def test_cold_and_unknown_users(model, nip_world):
+    logs, _, requests = nip_world
     cold = pd.DataFrame({"request_id": [1, 2], "user_id": [10**9, requests["user_id"].iloc[0]],
                          "ts": [0, 0]})  # nobody has clicks before ts 0
     out = model.retrieve(cold, logs, 15)
@@ -131,17 +113,17 @@ def test_cold_and_unknown_users(model, world):
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_k_larger_than_catalogue(model, world, exact):
-    logs, _, requests = world
+def test_k_larger_than_catalogue(model, nip_world, exact):
+    logs, _, requests = nip_world
     out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=exact)
     n = logs.items["item_id"].nunique()
     assert out.groupby("request_id").size().tolist() == [n] * 3
 
 
-def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, world):
-    from recall.neural._common import feature_tensors
+def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_world):
+    from recall.neural._towers import feature_tensors
 
-    logs, _, requests = world
+    logs, _, requests = nip_world
     table = model.item_table_
     rows = table.rows(np.array([10**6, 10**6 + 1]))
     assert (rows >= 0).all() and (table.id_codes[rows] == 0).all()
@@ -158,40 +140,33 @@ def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, world
     assert model.item_table_.rows(np.array([5 * 10**6]))[0] == -1
 
 
-def test_save_load_roundtrip_and_tamper(model, world, tmp_path):
-    logs, _, requests = world
+def test_save_load_roundtrip(model, nip_world, tmp_path):
+    """Tampered files are refused by the contract tests (every file of every source)."""
+    logs, _, requests = nip_world
     model.save(tmp_path / "nip")
     loaded = base.load(tmp_path / "nip")
     assert isinstance(loaded, NIPRecall)
     pd.testing.assert_frame_equal(model.retrieve(requests, logs, 40), loaded.retrieve(requests, logs, 40))
-    for name in ("model.pt", "index.bin"):
-        target = tmp_path / f"t_{name}"
-        model.save(target)
-        data = bytearray((target / name).read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        (target / name).write_bytes(bytes(data))
-        with pytest.raises(ArtifactError, match="modified|tamper|sha256|checksum"):
-            NIPRecall.load(target)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"dim": 0}, "dim must be an int >= 1"),
-    ({"temperature": 0.0}, "temperature must be a float > 0"),
+    ({"dim": 0}, r"dim must be an int in \[1, inf\)\. Got 0 instead\."),
+    ({"temperature": 0.0}, r"temperature must be a float in \(0\.0, inf\)\. Got 0\.0 instead\."),
     ({"id_dropout": 1.0}, r"id_dropout must be a float in \[0, 1\)"),
     ({"hidden": ()}, "hidden must be a non-empty tuple"),
     ({"in_batch": False, "n_popular": 0, "n_uniform": 0}, "n_popular \\+ n_uniform must be >= 1"),
 ])
-def test_bad_params(world, kwargs, match):
-    logs, end, _ = world
+def test_bad_params(nip_world, kwargs, match):
+    logs, end, _ = nip_world
     with pytest.raises(ValueError, match=match):
         NIPRecall(**kwargs).fit(logs, end)
 
 
-def test_bad_k_and_unfitted(model, world):
-    logs, _, requests = world
-    with pytest.raises(ValueError, match="k must be an int >= 1"):
+def test_bad_k_and_unfitted(model, nip_world):
+    logs, _, requests = nip_world
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)"):
         model.retrieve(requests, logs, 0)
-    with pytest.raises(ValueError, match="must be fitted"):
+    with pytest.raises(ValueError, match="is not fitted yet"):
         NIPRecall().retrieve(requests, logs, 5)
 
 
@@ -217,8 +192,8 @@ def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
     for b in range(B):
         own = T[b, pos[b]] / tau - np.log(p[b])
         rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
-        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q) if s != pos[b]]
-        hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b]) if lv >= 0]
+        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
+        hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b], strict=True) if lv >= 0]
         pos_terms.append(w[b] * (lse([own] + rand + [x for x, _ in hard_b]) - own))
         for x, lv in hard_b:
             lower = [y for y, lk in hard_b if lv > 0 and lk > lv]
@@ -232,7 +207,7 @@ def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("in_batch", [True, False])
 def test_batch_loss_matches_slow_reference(seed, in_batch):
-    from recall.neural._common import TrainConfig, _batch_loss
+    from recall.neural._trainer import TrainConfig, _batch_loss
 
     rng = np.random.default_rng(seed)
     n_items, B, H = 12, 5, 4
@@ -257,17 +232,18 @@ def test_batch_loss_matches_slow_reference(seed, in_batch):
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_empty_requests(model, world, exact):
-    logs, _, requests = world
+def test_empty_requests(model, nip_world, exact):
+    logs, _, requests = nip_world
     out = model.retrieve(requests.iloc[:0], logs, 10, exact=exact)
     assert list(out.columns) == base.CANDIDATE_COLUMNS and len(out) == 0
 
 
-def test_category_cap(world, model):
-    logs, _, requests = world
+def test_category_cap(nip_world, model):
+    logs, _, requests = nip_world
     capped = NIPRecall(**dict(model.get_params(), max_per_category=3))
-    for name in ("net_", "item_table_", "item_vectors_", "graph_", "user_vocab_", "item_vocab_"):
-        setattr(capped, name, getattr(model, name))
+    for name, value in vars(model).items():  # the fitted state, without refitting
+        if name.endswith("_"):
+            setattr(capped, name, value)
     for exact in (False, True):
         out = capped.retrieve(requests.iloc[:5], logs, 20, exact=exact)
         cats = model.item_table_.categories[model.item_table_.rows(out["item_id"].to_numpy())]

@@ -6,36 +6,25 @@ import pandas as pd
 import pytest
 import torch
 
-from ltr.artifacts import ArtifactError
-from ltr.logs import day_index
-from ltr.simulate import simulate_world
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._two_tower import TwoTowerRecall
 
 
 @pytest.fixture(scope="module")
-def world():
-    logs = simulate_world(users=300, items=400, days=6, candidates_per_request=30, seed=2).logs
-    days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
-    end = int(days.min()) + 4
-    return logs, end, logs.requests.loc[days > end].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def model(world):
-    logs, end, _ = world
+def model(two_tower_world):
+    logs, end, _ = two_tower_world
     return TwoTowerRecall(epochs=1, threads=1).fit(logs, end)
 
 
-def test_vectors_are_unit(model, world):
-    logs, _, requests = world
+def test_vectors_are_unit(model, two_tower_world):
+    logs, _, requests = two_tower_world
     np.testing.assert_allclose(np.linalg.norm(model.item_vectors_, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(model.user_vectors(requests, logs), axis=1), 1.0, atol=1e-5)
 
 
-def test_exact_scores_are_cosine_over_temperature(model, world):
-    logs, _, requests = world
+def test_exact_scores_are_cosine_over_temperature(model, two_tower_world):
+    logs, _, requests = two_tower_world
     few = requests.iloc[:4]
     out = model.retrieve(few, logs, 25, exact=True)
     users = model.user_vectors(few, logs).astype(np.float64)
@@ -47,8 +36,8 @@ def test_exact_scores_are_cosine_over_temperature(model, world):
         np.testing.assert_allclose(got["score"].to_numpy(), cos[order] / model.temperature, rtol=1e-4, atol=1e-4)
 
 
-def test_hnsw_recall_against_exact(model, world):
-    logs, _, requests = world
+def test_hnsw_recall_against_exact(model, two_tower_world):
+    logs, _, requests = two_tower_world
     graph = validate_candidates(model.retrieve(requests, logs, 50))
     exact = model.retrieve(requests, logs, 50, exact=True)
     assert (graph["source"] == "two_tower").all()
@@ -56,7 +45,7 @@ def test_hnsw_recall_against_exact(model, world):
     assert len(graph.merge(exact, on=["request_id", "item_id"])) / len(exact) >= 0.98
 
 
-def test_user_tower_matches_manual_pooling(model, world):
+def test_user_tower_matches_manual_pooling(model, two_tower_world):
     net = model.net_
     vecs = torch.from_numpy(model.item_vectors_[:3])[None]
     mask = torch.tensor([[True, False, True]])
@@ -69,33 +58,26 @@ def test_user_tower_matches_manual_pooling(model, world):
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_k_larger_than_catalogue_and_cold_user(model, world, exact):
-    logs, _, _ = world
+def test_k_larger_than_catalogue_and_cold_user(model, two_tower_world, exact):
+    logs, _, _ = two_tower_world
     cold = pd.DataFrame({"request_id": [7], "user_id": [10**9], "ts": [0]})
     out = model.retrieve(cold, logs, 5000, exact=exact)
     assert len(out) == logs.items["item_id"].nunique()
     assert np.isfinite(out["score"]).all()
 
 
-def test_save_load_roundtrip_and_tamper(model, world, tmp_path):
-    logs, _, requests = world
+def test_save_load_roundtrip(model, two_tower_world, tmp_path):
+    """Tampered files are refused by the contract tests (every file of every source)."""
+    logs, _, requests = two_tower_world
     model.save(tmp_path / "tt")
     loaded = base.load(tmp_path / "tt")
     assert isinstance(loaded, TwoTowerRecall)
     pd.testing.assert_frame_equal(model.retrieve(requests, logs, 40), loaded.retrieve(requests, logs, 40))
-    for name in ("model.pt", "index.bin", "items.npz"):
-        target = tmp_path / f"t_{name}"
-        model.save(target)
-        data = bytearray((target / name).read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        (target / name).write_bytes(bytes(data))
-        with pytest.raises(ArtifactError, match="modified|tamper|sha256|checksum"):
-            TwoTowerRecall.load(target)
 
 
-def test_bad_params(world):
-    logs, end, _ = world
+def test_bad_params(two_tower_world):
+    logs, end, _ = two_tower_world
     with pytest.raises(ValueError, match="max_per_category must be 0 for two_tower"):
         TwoTowerRecall(max_per_category=3).fit(logs, end)
-    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, inf\)\. Got 0 instead\."):
         TwoTowerRecall(batch_size=0).fit(logs, end)

@@ -1,0 +1,276 @@
+"""What the torch recall sources (NIP, two-tower) share: parameter checks, fitting, the users'
+query states, and the artifact directory.
+
+A fitted source keeps its training days' clicks as a prepared :class:`ltr.logs.UserHistory`
+of catalogue rows; ``retrieve`` adds only the clicks after ``train_end_day`` from the logs it
+is given, so a loaded source needs no training logs.
+"""
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+import pandas as pd
+import torch
+
+from ltr._validation import check_bool, check_float, check_int
+from ltr.artifacts import ArtifactError, read_manifest, write_manifest
+from ltr.logs import Logs, UserHistory
+from recall._checks import check_requests, check_train_end_day, id_array
+from recall._history import extend_history, history_of, split_clicks
+from recall._state import under_prefix, with_prefix
+from recall.base import RecallSource
+from recall.hnsw import build_index
+from recall.hnsw import save as save_index
+from recall.neural._towers import RecallNet, all_item_vectors
+from recall.neural._trainer import TrainConfig, train_network
+from recall.neural._training_data import build_training_samples
+from recall.neural._vocab import ItemTable, encode_items, encode_profiles, item_vocab, user_vocab
+
+__all__ = ["TorchRecallBase", "torch_threads"]
+
+FORMAT_VERSION = 2  # 2: the training clicks are stored (history.* arrays)
+_FILES = {"model": "model.pt", "index": "index.bin", "items": "items.npz", "params": "params.json"}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` torch threads (0 = leave torch's setting), restoring it after."""
+    if threads <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class TorchRecallBase(RecallSource):
+    """Fit / save / load shared by the torch recall sources.
+
+    Subclasses set ``kind``, store their parameters in ``__init__`` (at least those declared
+    here) and implement ``_make_net(sizes)``; ``_build_index`` and ``_after_load`` may add
+    search state.
+    """
+
+    _fitted_attribute = "net_"
+    # Constructor parameters every torch source has (set by the subclasses' __init__).
+    dim: int
+    hidden: tuple[int, ...]
+    history_len: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    temperature: float
+    n_popular: int
+    n_uniform: int
+    in_batch: bool
+    cascade: bool
+    n_exposed: int
+    n_per_segment: int
+    cascade_weight: float
+    order_weight: float
+    id_dropout: float
+    flatness: float
+    M: int
+    ef_construction: int
+    ef_search: int
+    max_per_category: int
+    threads: int
+    seed: int
+    verbose: bool
+
+    @abc.abstractmethod
+    def _make_net(self, sizes: dict[str, Any]) -> RecallNet:
+        """The untrained network for vocabularies of these ``sizes``."""
+
+    def _validate_params(self) -> None:
+        for name in ("dim", "history_len", "epochs", "batch_size", "M", "ef_construction", "ef_search"):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("n_popular", "n_uniform", "n_exposed", "n_per_segment", "max_per_category", "threads", "seed"):
+            check_int(getattr(self, name), name, minimum=0)
+        for name in ("lr", "temperature", "order_weight"):
+            check_float(getattr(self, name), name, low=0.0, low_open=True)
+        for name in ("weight_decay", "cascade_weight", "flatness"):
+            check_float(getattr(self, name), name, low=0.0)
+        check_float(self.id_dropout, "id_dropout", low=0, high=1, high_open=True)
+        for name in ("in_batch", "cascade", "verbose"):
+            check_bool(getattr(self, name), name)
+        hidden = tuple(self.hidden)
+        if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+            raise ValueError(f"hidden must be a non-empty tuple of ints in [1, inf). Got {self.hidden!r} instead.")
+        if not self.in_batch and self.n_popular + self.n_uniform == 0:
+            raise ValueError("n_popular + n_uniform must be >= 1 when in_batch is False (no negatives left). "
+                             f"Got {self.n_popular} + {self.n_uniform} instead.")
+
+    def _sizes(self) -> dict[str, Any]:
+        iv, uv = self.item_vocab_, self.user_vocab_
+        return {"n_ids": len(iv["id"]), "n_categories": len(iv["category"]), "n_cities": len(iv["city"]),
+                "n_prices": len(iv["price_edges"]) + 1, "dense_dim": int(iv["dense_dim"]),
+                "profile_sizes": [len(v) for v in uv.values()]}
+
+    def _train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                           weight_decay=self.weight_decay, temperature=self.temperature,
+                           n_popular=self.n_popular, n_uniform=self.n_uniform, in_batch=self.in_batch,
+                           cascade_weight=self.cascade_weight, id_dropout=self.id_dropout,
+                           flatness=self.flatness, seed=self.seed, verbose=self.verbose, desc=self.kind)
+
+    def fit(self, logs: Logs, train_end_day: int) -> TorchRecallBase:
+        """Train on days <= ``train_end_day`` and index every catalogue item's vector.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        train_end_day = check_train_end_day(train_end_day)
+        data = build_training_samples(logs, train_end_day, order_weight=self.order_weight,
+                                      n_exposed=self.n_exposed, n_per_segment=self.n_per_segment,
+                                      cascade=self.cascade, seed=self.seed)
+        self.item_vocab_ = item_vocab(logs, data.item_id)
+        self.user_vocab_ = user_vocab(logs)
+        table = encode_items(logs, self.item_vocab_)
+        clicks, _ = split_clicks(logs, train_end_day)
+        # Clicks on items outside the catalogue keep their place in the window (masked as -1).
+        history = history_of(clicks, table.rows(clicks["item_id"].to_numpy()), keep_unknown=True)
+        hist = history.last_before(data.user_id, data.ts, self.history_len)[0]
+        profiles = encode_profiles(logs, self.user_vocab_, data.user_id)
+        rows = table.rows(data.item_id)
+        pop_counts = np.bincount(rows[rows >= 0], minlength=table.n).astype(np.float64)
+        with torch_threads(self.threads):
+            torch.manual_seed(self.seed)
+            net = self._make_net(self._sizes())
+            self.losses_ = train_network(net, self._train_config(), table, data, hist, profiles, pop_counts)
+            self.item_vectors_ = all_item_vectors(net, table)
+        self.net_ = net
+        self.item_table_ = table
+        self.history_ = history
+        self.train_end_day_ = train_end_day
+        self.n_train_positives_ = len(data)
+        self._build_index()
+        return self
+
+    def _build_index(self) -> None:
+        self.index_ = build_index(self.item_vectors_, np.arange(self.item_table_.n), M=self.M,
+                                  ef_construction=self.ef_construction, seed=self.seed)
+
+    def _after_load(self, index_path: Path) -> None:
+        """Hook for subclasses that need more than the hnswlib index (e.g. the parsed graph)."""
+
+    def click_history(self, logs: Logs) -> UserHistory:
+        """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``."""
+        self._check_fitted()
+        _, later = split_clicks(logs, self.train_end_day_)
+        return extend_history(self.history_, later, self.item_table_.rows(later["item_id"].to_numpy()),
+                              keep_unknown=True)
+
+    @torch.no_grad()
+    def _query_states(self, requests: pd.DataFrame, logs: Logs) -> tuple[torch.Tensor, ...]:
+        """Per-request query state tensors (history strictly before each request's ts)."""
+        requests = check_requests(requests)
+        table = self.item_table_
+        hist = self.click_history(logs).last_before(requests["user_id"].to_numpy(),
+                                                    requests["ts"].to_numpy(dtype=np.int64), self.history_len)[0]
+        profiles = encode_profiles(logs, self.user_vocab_, requests["user_id"].to_numpy())
+        vecs = torch.from_numpy(np.vstack([self.item_vectors_, np.zeros((1, self.item_vectors_.shape[1]), np.float32)]))
+        where = np.where(hist >= 0, hist, table.n)
+        return self.net_.query_state(vecs[torch.from_numpy(where)], torch.from_numpy(hist >= 0),
+                                     torch.from_numpy(profiles))
+
+    def _score_fn(self, state: tuple[torch.Tensor, ...],
+                  chunk: int = 16384) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """``score_fn(query_index, item_rows)`` over pairs, in chunks, for graph/exact search."""
+        vecs = torch.from_numpy(self.item_vectors_)
+        net = self.net_
+
+        @torch.no_grad()
+        def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
+            out = np.empty(queries.shape[0], dtype=np.float32)
+            for s in range(0, queries.shape[0], chunk):
+                q = torch.from_numpy(queries[s:s + chunk])
+                part = tuple(t[q] for t in state)
+                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(items[s:s + chunk])][:, None])[:, 0].numpy()
+            return out
+
+        return score
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``model.pt`` (state_dict), ``index.bin`` (hnswlib), ``items.npz`` (item table,
+        vectors, id vocabulary, training clicks), ``params.json`` and the manifest."""
+        self._check_fitted()
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        for name in _FILES.values():
+            (root / name).unlink(missing_ok=True)
+        torch.save(self.net_.state_dict(), root / _FILES["model"])
+        save_index(self.index_, root / _FILES["index"])
+        table_meta, table_arrays = self.item_table_.to_state()
+        history_meta, history_arrays = self.history_.to_state()
+        arrays: dict[str, Any] = {"vectors": self.item_vectors_, "id_vocab": id_array(self.item_vocab_["id"]),
+                                  **with_prefix("table", table_arrays), **with_prefix("history", history_arrays)}
+        np.savez(root / _FILES["items"], **arrays)
+        params = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+                  "item_vocab": {k: v for k, v in self.item_vocab_.items() if k != "id"},
+                  "user_vocab": [[k, v] for k, v in self.user_vocab_.items()],
+                  "item_table": table_meta, "history": history_meta,
+                  "losses": self.losses_, "train_end_day": self.train_end_day_,
+                  "n_train_positives": self.n_train_positives_}
+        (root / _FILES["params"]).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
+        write_manifest(root, f"recall.{self.kind}", FORMAT_VERSION,
+                       {"train_end_day": self.train_end_day_, "n_items": self.item_table_.n,
+                        "dim": int(self.item_vectors_.shape[1]), "space": "l2", "M": self.M,
+                        "ef_construction": self.ef_construction, "files": _FILES})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TorchRecallBase:
+        """Load a directory written by :meth:`save`, verifying every file's checksum.
+
+        Raises
+        ------
+        ltr.artifacts.ArtifactError
+            Wrong kind, another format version, missing or tampered files.
+        """
+        root = Path(directory)
+        version = read_manifest(root, f"recall.{cls.kind}", FORMAT_VERSION)["format_version"]
+        if version < FORMAT_VERSION:
+            raise ArtifactError(f"{root} was written in format {version}, without the training clicks this "
+                                f"version keeps (format {FORMAT_VERSION}); train it again.")
+        try:
+            obj = cls._from_files(root)
+        except (KeyError, ValueError, RuntimeError, TypeError, OSError) as exc:
+            raise ArtifactError(f"{root} could not be loaded as recall.{cls.kind}: {exc}") from None
+        obj._after_load(root / _FILES["index"])
+        return obj
+
+    @classmethod
+    def _from_files(cls, root: Path) -> TorchRecallBase:
+        meta = json.loads((root / _FILES["params"]).read_text())
+        obj = cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["params"].items()})
+        with np.load(root / _FILES["items"], allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        obj.item_vocab_ = dict(meta["item_vocab"], id=arrays["id_vocab"].tolist())
+        obj.user_vocab_ = {str(k): list(v) for k, v in meta["user_vocab"]}
+        obj.item_table_ = ItemTable.from_state(meta["item_table"], under_prefix("table", arrays))
+        obj.history_ = UserHistory.from_state(meta["history"], under_prefix("history", arrays))
+        obj.item_vectors_ = arrays["vectors"]
+        obj.losses_ = list(meta["losses"])
+        obj.train_end_day_ = int(meta["train_end_day"])
+        obj.n_train_positives_ = int(meta["n_train_positives"])
+        net = obj._make_net(obj._sizes())
+        net.load_state_dict(torch.load(root / _FILES["model"], weights_only=True))
+        net.eval()
+        obj.net_ = net
+        index = hnswlib.Index(space="l2", dim=int(obj.item_vectors_.shape[1]))
+        index.load_index(str(root / _FILES["index"]), max_elements=obj.item_table_.n)
+        obj.index_ = index
+        return obj
