@@ -91,8 +91,8 @@ def parse_settings(cls: type, pairs: list[str], option: str = "--set") -> dict[s
     ValueError
         Unknown parameter names (the known ones are listed) or values of the wrong type.
     """
-    params = inspect.signature(cls.__init__).parameters
-    known = {name: p.default for name, p in params.items() if name != "self"}
+    params = inspect.signature(cls).parameters
+    known = {name: p.default for name, p in params.items()}
     out: dict[str, Any] = {}
     for name, text in _pairs(pairs, option):
         if name not in known:
