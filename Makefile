@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test install clean fixtures
+.PHONY: demo test lint install clean fixtures
 
 install: $(STAMP)
 
@@ -20,7 +20,13 @@ demo: $(STAMP)
 	bash bench/demo.sh $(PY) fixtures/world $(DEMO_OUT)
 
 test: $(STAMP)
+	$(PY) -m ruff check ltr recall eval tests bench fixtures
+	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check ltr recall eval tests bench fixtures
+	$(PY) -m mypy
 
 fixtures: $(STAMP)
 	$(PY) fixtures/make_fixtures.py
