@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.features._builder import FeatureBuilder, FeatureMatrix
+from ltr.features import FeatureBuilder, FeatureMatrix
 from ltr.logs import join_samples
 from ltr.simulate import simulate_world
 
@@ -293,23 +293,27 @@ def test_unfitted_and_bad_input(world):
 
 
 @pytest.mark.parametrize(
-    ("params", "match"),
+    ("params", "error", "match"),
     [
-        ({"windows": ()}, "windows must be a non-empty tuple"),
-        ({"windows": (0, 3)}, "windows must be a non-empty tuple"),
-        ({"windows": (3, 3)}, "windows must not repeat"),
-        ({"key_families": ("items",)}, "key_families must be among"),
-        ({"n_bins": 1}, "n_bins must be an int in \\[2, inf\\)"),
-        ({"min_count": 0}, "min_count must be an int in \\[1, inf\\)"),
-        ({"history_len": 0}, "history_len must be an int"),
-        ({"lag_seconds": -1}, "lag_seconds must be None or an int"),
-        ({"prior_method": "bayes"}, "prior_method must be one of"),
-        ({"default_position": 1.5}, "default_position must be an int"),
+        ({"windows": ()}, ValueError, "windows must be a non-empty tuple"),
+        ({"windows": (0, 3)}, ValueError, "windows must be a non-empty tuple"),
+        ({"windows": (3, 3)}, ValueError, "windows must not repeat"),
+        ({"key_families": ("items",)}, ValueError, "key_families must be one of \\['category', 'item', "),
+        ({"key_families": "item"}, TypeError, "key_families must be a tuple of str"),
+        ({"n_bins": 1}, ValueError, "n_bins must be an int in \\[2, inf\\). Got 1 instead."),
+        ({"min_count": 0}, ValueError, "min_count must be an int in \\[1, inf\\). Got 0 instead."),
+        ({"history_len": 0}, ValueError, "history_len must be an int in \\[1, inf\\)"),
+        ({"history_len": 2.0}, TypeError, "history_len must be an int. Got 2.0 instead."),
+        ({"lag_seconds": -1}, ValueError, "lag_seconds must be an int in \\[0, inf\\). Got -1 instead."),
+        ({"prior_method": "bayes"}, ValueError, "prior_method must be one of \\['mle', 'moments'\\]"),
+        ({"default_position": 1.5}, TypeError, "default_position must be an int. Got 1.5 instead."),
+        ({"extra_keys": (("user_id", 3),)}, TypeError, "extra_keys must be a tuple of tuples of str"),
+        ({"categorical": "device"}, TypeError, "categorical must be a tuple of str or None"),
     ],
 )
-def test_parameter_validation(world, params, match):
+def test_parameter_validation(world, params, error, match):
     _, samples = world
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         FeatureBuilder(**params).fit(samples)
 
 

@@ -13,9 +13,7 @@ from sklearn.datasets import load_svmlight_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import OneHotEncoder
 
-from ltr.features._binning import QuantileBinner
-from ltr.features._encoding import CategoryEncoder
-from ltr.features._sparse import FeatureSpace, codes_to_csr, write_libsvm
+from ltr.features import CategoryEncoder, FeatureSpace, QuantileBinner, codes_to_csr, write_libsvm
 
 
 def _random_codes(seed: int, n_rows: int, n_levels: list[int]) -> np.ndarray:
@@ -201,7 +199,7 @@ _BAD_INPUT = [
     (
         {"codes": [[0]], "n_levels": [2], "n_features": 1},
         ValueError,
-        r"n_features must be an int >= sum\(n_levels\) \+ n_value_columns = 2. Got 1",
+        r"n_features must be an int in \[2, inf\). Got 1 instead.",
     ),
     (
         {"codes": np.empty((2, 0), dtype=int), "n_levels": []},
@@ -291,13 +289,15 @@ def test_feature_space_errors():
         FeatureSpace.from_transformers(object())
 
 
-def test_feature_space_dict_round_trip():
+def test_feature_space_state_round_trip():
     space = FeatureSpace(["a", "b"], [["x", "<unk>"], ["bin0", "<nan>"]], ["v"])
-    restored = FeatureSpace.from_dict(json.loads(json.dumps(space.to_dict())))
+    meta, arrays = space.to_state()
+    assert arrays == {}
+    restored = FeatureSpace.from_state(json.loads(json.dumps(meta)), arrays)
     assert restored == space
     assert restored.feature_names == space.feature_names
     with pytest.raises(ValueError, match="state must have format 'ltr.FeatureSpace'"):
-        FeatureSpace.from_dict({"format": "nope"})
+        FeatureSpace.from_state({"format": "nope"}, {})
 
 
 # ------------------------------------------------------------------------- libsvm
