@@ -91,9 +91,9 @@ class AttributeTable:
         dup = ids.duplicated()
         if dup.any():
             row = int(np.flatnonzero(dup.to_numpy())[0])
-            raise ValueError(
-                f"{table}.{id_column} must be unique. Got {ids.iloc[row]!r} twice (row {row}) instead."
-            )
+            value = ids.iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise ValueError(f"{table}.{id_column} must be unique. Got {value!r} twice (row {row}) instead.")
         columns: dict[str, np.ndarray] = {}
         embedding = None
         for col in frame.columns:
