@@ -98,7 +98,7 @@ def test_matches_kbins_discretizer_without_ties(method, n_rows, n_bins):
     ref = KBinsDiscretizer(
         n_bins=n_bins, encode="ordinal", strategy="quantile", quantile_method=method
     ).fit(X)
-    for e_ours, e_ref in zip(ours.bin_edges_, ref.bin_edges_):
+    for e_ours, e_ref in zip(ours.bin_edges_, ref.bin_edges_, strict=True):
         np.testing.assert_array_equal(e_ours, e_ref)
     np.testing.assert_array_equal(ours.transform(X), ref.transform(X).astype(np.int32))
     np.testing.assert_array_equal(ours.transform(X_new), ref.transform(X_new).astype(np.int32))
@@ -292,7 +292,7 @@ def test_state_json_round_trip(as_frame):
     X_new[::5] = np.nan
     new = pd.DataFrame(X_new, columns=data.columns) if as_frame else X_new
     np.testing.assert_array_equal(restored.transform(new), binner.transform(new))
-    for a, b in zip(restored.bin_edges_, binner.bin_edges_):
+    for a, b in zip(restored.bin_edges_, binner.bin_edges_, strict=True):
         np.testing.assert_array_equal(a, b)
     assert all(isinstance(v, float) for edges in state["bin_edges"] for v in edges)
     assert restored.get_params() == binner.get_params()
@@ -300,7 +300,7 @@ def test_state_json_round_trip(as_frame):
 
 def test_from_state_rejects_bad_state():
     state, _ = QuantileBinner(n_bins=3).fit(np.arange(9.0).reshape(-1, 1)).to_state()
-    with pytest.raises(ValueError, match="state must have format 'ltr.QuantileBinner'"):
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.QuantileBinner'"):
         QuantileBinner.from_state({**state, "format": "other"}, {})
     with pytest.raises(ValueError, match=r"meta\['bin_edges'\]\[0\] must be .* increasing"):
         QuantileBinner.from_state({**state, "bin_edges": [[3.0, 1.0, 2.0]]}, {})

@@ -198,7 +198,10 @@ def test_list_input_keeps_types_per_column():
 @pytest.mark.parametrize(
     ("column", "match"),
     [
-        (np.array([1, "a", "b"], dtype=object), r"Column x0 must hold only strings or only numbers.*Got 1 \(int\) at row 0"),
+        (
+            np.array([1, "a", "b"], dtype=object),
+            r"Column x0 must hold only strings or only numbers.*Got 1 \(int\) at row 0",
+        ),
         (np.array(["a", "b", {"k": 1}], dtype=object), r"Got \{'k': 1\} \(dict\) at row 2"),
         (np.array([b"a", b"b"], dtype=object), r"Got b'a' \(bytes\) at row 0"),
     ],
@@ -272,9 +275,9 @@ def test_state_json_round_trip(missing):
 
 def test_from_state_rejects_bad_state():
     state, _ = CategoryEncoder().fit([["a"], ["b"]]).to_state()
-    with pytest.raises(ValueError, match="state must have format 'ltr.CategoryEncoder'"):
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.CategoryEncoder'"):
         CategoryEncoder.from_state({**state, "version": 99}, {})
     with pytest.raises(ValueError, match=r"meta\['categories'\]\[0\] must be distinct"):
         CategoryEncoder.from_state({**state, "categories": [["a", "a"]]}, {})
-    with pytest.raises(TypeError, match="state must be a dict. Got list instead."):
+    with pytest.raises(TypeError, match=r"state must be a dict. Got list instead."):
         CategoryEncoder.from_state([], {})

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.features import CategoryEncoder, DayTableCache, FeatureBuilder, QuantileBinner, codes_to_csr
+from ltr.features import (
+    BinCollapseWarning,
+    CategoryEncoder,
+    DayTableCache,
+    FeatureBuilder,
+    QuantileBinner,
+    codes_to_csr,
+)
 from ltr.features._attributes import IdLookup
 from ltr.features._binning import BinCoder
 from ltr.features._pit_stats import _level_index, _LevelLookup
@@ -104,7 +111,7 @@ def test_bin_codes_equal_quantile_binner(seed, n_bins):
     X[:, 1] = -0.0
     X[0, 1] = 1.0
     binner = QuantileBinner(n_bins=n_bins)
-    with pytest.warns(UserWarning):
+    with pytest.warns(BinCollapseWarning, match="Quantile edges collapsed"):
         binner.fit(X)
     coder = BinCoder.from_binner(binner, np.arange(n_cols), n_cols)
     assert coder.identity and (coder.edges is None) == (n_bins == 40)  # both coding paths run

@@ -137,7 +137,8 @@ def test_counts_and_ctr_match_brute_force(world, fitted):
 
 def test_recent_click_cosine_matches_brute_force(world, fitted):
     logs, samples = world
-    emb = {int(i): np.asarray(e, dtype=np.float64) for i, e in zip(logs.items["item_id"], logs.items["embedding"])}
+    items = logs.items
+    emb = {int(i): np.asarray(e, dtype=np.float64) for i, e in zip(items["item_id"], items["embedding"], strict=True)}
     clicks = samples[samples["click"] == 1].sort_values(["user_id", "ts", "item_id"])
     rng = np.random.default_rng(1)
     rows = samples.iloc[rng.choice(len(samples), 60, replace=False)]
@@ -159,7 +160,7 @@ def test_recent_click_cosine_matches_brute_force(world, fitted):
 
 
 def test_smoothed_ctr_of_one_click_in_one_exposure_is_not_one(world):
-    logs, samples = world
+    _, samples = world
     train = samples[samples["day"] <= samples["day"].min() + 2]
     builder = FeatureBuilder(key_families=("item",), windows=(1,), min_count=5).fit(train)
     day = int(train["day"].max()) + 1
@@ -170,7 +171,7 @@ def test_smoothed_ctr_of_one_click_in_one_exposure_is_not_one(world):
     })])
     query = pd.DataFrame({"user_id": [1, 1], "item_id": [new_item, new_item + 1], "ts": [day * 86400 + 9] * 2})
     out = builder.transform(query, history=history)
-    dense = dict(zip(out.dense_names, out.dense.T))
+    dense = dict(zip(out.dense_names, out.dense.T, strict=True))
     prior = builder.priors_["item"]
     assert dense["item_exp_1d"].tolist() == [1.0, 0.0]
     assert dense["item_ctr_1d"][0] == pytest.approx((1 + prior.alpha) / (1 + prior.alpha + prior.beta))
@@ -194,7 +195,7 @@ def test_serving_frame_equals_batch_rows(world, fitted):
 
 
 def test_bucket_is_never_a_feature(world, fitted):
-    logs, samples = world
+    _, samples = world
     assert not any("bucket" in name for name in fitted.feature_names_ + fitted.dense_names_)
     rows = samples.tail(50)
     flipped = rows.assign(bucket="other")

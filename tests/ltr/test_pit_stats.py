@@ -179,9 +179,9 @@ def test_errors():
     with pytest.raises(ValueError, match="query must have a column 'item_id'"):
         stats.key_index(pd.DataFrame({"x": [1]}))
     meta, arrays = stats.to_state()
-    with pytest.raises(ValueError, match="arrays must hold the table arrays. Got no 'levels0' instead."):
+    with pytest.raises(ValueError, match=r"arrays must hold the table arrays. Got no 'levels0' instead."):
         DailyStats.from_state(meta, {})
-    with pytest.raises(ValueError, match="state must have format 'ltr.DailyStats'"):
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.DailyStats'"):
         DailyStats.from_state({"key_columns": ["item_id"], "time_column": "day"}, arrays)
 
 

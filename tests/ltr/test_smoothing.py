@@ -28,7 +28,7 @@ def _simulate(seed: int, alpha: float, beta: float, n_keys: int = 4000):
 # ----------------------------------------------------------------------------- references
 def _ref_moments(clicks, exposures) -> tuple[float, float]:
     """Beta-Binomial moment estimator, written key by key."""
-    pairs = [(float(k), float(n)) for k, n in zip(clicks, exposures) if n >= 1]
+    pairs = [(float(k), float(n)) for k, n in zip(clicks, exposures, strict=True) if n >= 1]
     total_n = sum(n for _, n in pairs)
     mean = sum(k for k, _ in pairs) / total_n
     spread = 0.0
@@ -142,7 +142,7 @@ def test_smooth_broadcasts_and_validates():
     assert out.shape == (2, 3)
     with pytest.raises(ValueError, match=r"clicks must be finite and >= 0. Got -1.0 at index \(1,\)"):
         prior.smooth([0, -1], [1, 1])
-    with pytest.raises(ValueError, match="exposures must be finite and >= 0. Got nan"):
+    with pytest.raises(ValueError, match=r"exposures must be finite and >= 0. Got nan"):
         prior.smooth([0], [np.nan])
 
 
@@ -251,5 +251,5 @@ def test_beta_prior_validation(kwargs, match):
 
 
 def test_from_state_rejects_other_format():
-    with pytest.raises(ValueError, match="state must have format 'ltr.BetaPrior' version 1"):
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.BetaPrior' version 1"):
         BetaPrior.from_state({"format": "x", "version": 1}, {})

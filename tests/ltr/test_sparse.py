@@ -122,7 +122,7 @@ def test_int64_when_n_features_exceeds_int32():
 
 def test_forced_index_dtype():
     assert codes_to_csr([[0]], [1], index_dtype=np.int64).indices.dtype == np.int64
-    with pytest.raises(ValueError, match="index_dtype must be None, numpy.int32 or numpy.int64"):
+    with pytest.raises(ValueError, match=r"index_dtype must be None, numpy.int32 or numpy.int64"):
         codes_to_csr([[0]], [1], index_dtype=np.int16)
 
 
@@ -236,7 +236,7 @@ def test_feature_space_names_offsets_and_lookup():
     assert space.n_features == 7
     assert space.column_index("category=<unk>") == 5
     assert space.block("category") == slice(3, 6)
-    with pytest.raises(ValueError, match="name must be a feature name of this space. Got 'category=hats' instead."):
+    with pytest.raises(ValueError, match=r"name must be a feature name of this space. Got 'category=hats' instead."):
         space.column_index("category=hats")
     with pytest.raises(ValueError, match="feature must be one of the code features"):
         space.block("cosine")
@@ -268,9 +268,9 @@ def test_feature_space_from_transformers_aligns_columns():
 
 
 def test_feature_space_errors():
-    with pytest.raises(ValueError, match="feature names must be unique. Got 'a=x' more than once"):
+    with pytest.raises(ValueError, match=r"feature names must be unique. Got 'a=x' more than once"):
         FeatureSpace(["a", "a"], [["x"], ["x"]])
-    with pytest.raises(ValueError, match="feature names must be unique. Got 'a=<unk>'"):
+    with pytest.raises(ValueError, match=r"feature names must be unique. Got 'a=<unk>'"):
         FeatureSpace(["a"], [["<unk>", "<unk>"]])
     with pytest.raises(ValueError, match=r"levels must have one list per code feature \(1\). Got 2"):
         FeatureSpace(["a"], [["x"], ["y"]])
@@ -296,7 +296,7 @@ def test_feature_space_state_round_trip():
     restored = FeatureSpace.from_state(json.loads(json.dumps(meta)), arrays)
     assert restored == space
     assert restored.feature_names == space.feature_names
-    with pytest.raises(ValueError, match="state must have format 'ltr.FeatureSpace'"):
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.FeatureSpace'"):
         FeatureSpace.from_state({"format": "nope"}, {})
 
 
