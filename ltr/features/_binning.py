@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ltr._validation import check_choice, check_int
 from ltr.artifacts import check_state
+from ltr.features._fitted_names import column_label, names_from_state, names_to_state
 
 __all__ = ["BinCoder", "BinCollapseWarning", "QuantileBinner"]
 
@@ -123,10 +124,6 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_int(self.n_bins, "n_bins", minimum=2)
         check_choice(self.quantile_method, "quantile_method", _QUANTILE_METHODS)
 
-    def _feature_label(self, j: int) -> str:
-        names = getattr(self, "feature_names_in_", None)
-        return repr(str(names[j])) if names is not None else f"x{j}"
-
     def fit(self, X: Any, y: Any = None) -> QuantileBinner:
         """Learn per-feature quantile edges from the training rows.
 
@@ -148,7 +145,7 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         finite = ~np.isnan(X)
         empty = np.flatnonzero(~finite.any(axis=0))
         if empty.size:
-            labels = ", ".join(self._feature_label(int(j)) for j in empty)
+            labels = ", ".join(column_label(self, int(j)) for j in empty)
             raise ValueError(
                 "Every feature must have at least one non-NaN training value. "
                 f"Got only NaN in feature(s) {labels} instead; drop or impute them."
@@ -172,7 +169,7 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         lost = np.flatnonzero(self.n_bins_ < self.n_bins)
         if lost.size == 0:
             return
-        shown = ", ".join(f"{self._feature_label(j)}: {self.n_bins_[j]}" for j in lost[:20])
+        shown = ", ".join(f"{column_label(self, j)}: {self.n_bins_[j]}" for j in lost[:20])
         more = f" and {lost.size - 20} more" if lost.size > 20 else ""
         warnings.warn(
             f"Quantile edges collapsed (ties) in {lost.size} feature(s); bins kept out of "
@@ -232,13 +229,12 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Empty: the edges are few and readable in the metadata.
         """
         check_is_fitted(self, "bin_edges_")
-        names = getattr(self, "feature_names_in_", None)
         meta = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "params": {"n_bins": int(self.n_bins), "quantile_method": self.quantile_method},
             "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
+            "feature_names_in": names_to_state(self),
             "bin_edges": [[float(v) for v in e] for e in self.bin_edges_],
             "collapsed_edges": [[float(v) for v in c] for c in self.collapsed_edges_],
         }
@@ -284,14 +280,7 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"floats. Got {e.tolist()!r} instead."
                 )
         binner.n_features_in_ = n_features
-        if meta["feature_names_in"] is not None:
-            names = np.asarray(meta["feature_names_in"], dtype=object)
-            if names.shape != (n_features,):
-                raise ValueError(
-                    f"meta['feature_names_in'] must have {n_features} names. "
-                    f"Got {names.tolist()!r} instead."
-                )
-            binner.feature_names_in_ = names
+        names_from_state(binner, meta["feature_names_in"], n_features)
         binner.bin_edges_ = edges
         binner.n_bins_ = np.array([e.size - 1 for e in edges], dtype=np.int64)
         binner.n_codes_ = binner.n_bins_ + 1

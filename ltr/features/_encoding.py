@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ltr._validation import check_choice, check_int
 from ltr.artifacts import check_state
+from ltr.features._fitted_names import column_label, names_from_state, names_to_state
 
 __all__ = ["CategoryEncoder"]
 
@@ -135,10 +136,6 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         validate_data(self, array, skip_check_array=True, reset=reset)
         return [array[:, j] for j in range(array.shape[1])]
 
-    def _label(self, j: int) -> str:
-        names = getattr(self, "feature_names_in_", None)
-        return repr(str(names[j])) if names is not None else f"x{j}"
-
     def _check_kind(self, values: np.ndarray, j: int) -> str:
         """Return "number", "str" or "empty" (all missing); raise for anything else."""
         if values.dtype.kind in "biuf":
@@ -147,7 +144,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return "str"
         if values.dtype.kind == "c":
             raise ValueError(
-                f"Column {self._label(j)} must not be complex. Got {values.dtype} instead."
+                f"Column {column_label(self, j)} must not be complex. Got {values.dtype} instead."
             )
         kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind in _NUMERIC_KINDS:
@@ -167,7 +164,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         row = int(np.flatnonzero(bad)[0])
         value = _plain(values[row])
         raise TypeError(
-            f"Column {self._label(j)} must hold only strings or only numbers (each "
+            f"Column {column_label(self, j)} must hold only strings or only numbers (each "
             f"argument must be a string or a number, one type per column). Got "
             f"{value!r} ({type(value).__name__}) at row {row} in a column of kind "
             f"{kind!r} instead."
@@ -262,7 +259,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 # e.g. ids read as int at training and as str online: every value would
                 # silently fall into <unk>.
                 raise TypeError(
-                    f"Column {self._label(j)} must hold {fitted} values as in fit. "
+                    f"Column {column_label(self, j)} must hold {fitted} values as in fit. "
                     f"Got {kind} values (first: {_plain(values[0])!r}) instead."
                 )
             numeric = self._numeric_lookups[j]
@@ -307,13 +304,12 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Empty: categories of mixed Python types are kept exactly in the metadata.
         """
         check_is_fitted(self, "categories_")
-        names = getattr(self, "feature_names_in_", None)
         meta = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "params": {"min_count": int(self.min_count), "missing": self.missing},
             "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
+            "feature_names_in": names_to_state(self),
             "categories": [list(c) for c in self.categories_],
             "n_rare_levels": self.n_rare_levels_.tolist(),
             "value_kinds": list(self.value_kinds_),
@@ -363,14 +359,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"values. Got {cats[:10]!r} instead."
                 )
         encoder.n_features_in_ = n_features
-        if meta["feature_names_in"] is not None:
-            names = np.asarray(meta["feature_names_in"], dtype=object)
-            if names.shape != (n_features,):
-                raise ValueError(
-                    f"meta['feature_names_in'] must have {n_features} names. "
-                    f"Got {names.tolist()!r} instead."
-                )
-            encoder.feature_names_in_ = names
+        names_from_state(encoder, meta["feature_names_in"], n_features)
         encoder._set_state(categories)
         encoder.n_rare_levels_ = np.asarray(meta["n_rare_levels"], dtype=np.int64)
         kinds = list(meta["value_kinds"])
