@@ -361,10 +361,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             tables = self.tables_
         else:
             tables = self._tables(self._prepare(history, "history", labels=True, context=False))
-        if history is not None or cache is None:
-            cache = DayTableCache.for_rows(frame["day"])
         if self.lag_seconds is not None:
             cache = None  # per-day tables serve day cut-offs only
+        elif history is not None or cache is None:
+            # Tables of a history frame live for this call, and so do their per-day tables.
+            cache = DayTableCache.for_rows(frame["day"])
         return self._layout_.assemble(frame, tables, cache, dense, chunk_size)
 
     def fit_transform(
@@ -409,15 +410,15 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "params": params_to_state(self.get_params()),
-            "plan": self.plan_.to_state()[0],
+            "plan": export_state(self.plan_, "plan.", arrays),
             "stats": {f: export_state(self.tables_.stats[f], f"stats.{i}.", arrays) for i, f in enumerate(families)},
             "clicks": None if clicks is None else export_state(clicks, "clicks.", arrays),
             "items": None if self.items_ is None else export_state(self.items_, "items.", arrays),
             "users": None if self.users_ is None else export_state(self.users_, "users.", arrays),
-            "priors": {f: p.to_state()[0] for f, p in self.priors_.items()},
-            "binner": self.binner_.to_state()[0],
-            "encoders": {g: e.to_state()[0] for g, e in self.encoders_.items()},
-            "space": self.space_.to_state()[0],
+            "priors": {f: export_state(self.priors_[f], f"priors.{i}.", arrays) for i, f in enumerate(families)},
+            "binner": export_state(self.binner_, "binner.", arrays),
+            "encoders": {g: export_state(e, f"encoders.{g}.", arrays) for g, e in self.encoders_.items()},
+            "space": export_state(self.space_, "space.", arrays),
             "continuous_names": list(self.continuous_names_),
             "binned_names": list(self.binned_names_),
         }
@@ -458,17 +459,19 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
 
     def _restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
         """Set the learned attributes from :meth:`to_state` output."""
-        self.plan_ = FeaturePlan.from_state(meta["plan"], {})
+        self.plan_ = import_state(FeaturePlan, meta["plan"], "plan.", arrays)
         families = list(self.plan_.families)
         stats = {f: import_state(DailyStats, meta["stats"][f], f"stats.{i}.", arrays) for i, f in enumerate(families)}
         clicks = None if meta["clicks"] is None else import_state(ClickHistory, meta["clicks"], "clicks.", arrays)
         self.tables_ = HistoryTables(stats, clicks)
         self.items_ = None if meta["items"] is None else import_state(AttributeTable, meta["items"], "items.", arrays)
         self.users_ = None if meta["users"] is None else import_state(AttributeTable, meta["users"], "users.", arrays)
-        self.priors_ = {f: BetaPrior.from_state(p, {}) for f, p in meta["priors"].items()}
-        self.binner_ = QuantileBinner.from_state(meta["binner"], {})
-        self.encoders_ = {g: CategoryEncoder.from_state(e, {}) for g, e in meta["encoders"].items()}
-        self.space_ = FeatureSpace.from_state(meta["space"], {})
+        priors = meta["priors"]
+        self.priors_ = {f: import_state(BetaPrior, priors[f], f"priors.{i}.", arrays) for i, f in enumerate(families)}
+        self.binner_ = import_state(QuantileBinner, meta["binner"], "binner.", arrays)
+        encoders = meta["encoders"]
+        self.encoders_ = {g: import_state(CategoryEncoder, encoders[g], f"encoders.{g}.", arrays) for g in encoders}
+        self.space_ = import_state(FeatureSpace, meta["space"], "space.", arrays)
         self.continuous_names_ = list(meta["continuous_names"])
         self.binned_names_ = list(meta["binned_names"])
         self._layout_ = self._layout(self._continuous_blocks(), self._categorical_blocks())

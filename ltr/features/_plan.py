@@ -12,6 +12,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ltr.features._attributes import AttributeTable
 
 __all__ = ["CONTEXT", "FORBIDDEN", "KEY_FAMILIES", "REQUIRED", "FeaturePlan", "plan_features"]
@@ -69,8 +71,8 @@ class FeaturePlan:
         """Columns of any counting key."""
         return frozenset(c for columns in self.families.values() for c in columns)
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """JSON-able metadata (no arrays)."""
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able metadata; no arrays."""
         meta = {
             "families": {f: list(c) for f, c in self.families.items()},
             "categorical": {"context": list(self.context), "item": list(self.item), "user": list(self.user)},
@@ -80,7 +82,7 @@ class FeaturePlan:
         return meta, {}
 
     @classmethod
-    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, Any]) -> FeaturePlan:
+    def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> FeaturePlan:
         """Inverse of :meth:`to_state`."""
         groups = meta["categorical"]
         return cls(
