@@ -3,9 +3,6 @@
 :class:`~ltr.features.FeatureBuilder` is an orchestrator over blocks. Every block computes
 its columns from the same prepared row chunk (:class:`Batch`) and declares its column names
 and their kind; the builder bins, encodes, lays out and assembles whatever the blocks give.
-Adding a family is writing one block and listing it where the builder assembles its blocks
-(``FeatureBuilder._continuous_blocks`` or ``_categorical_blocks``), plus fitting whatever
-state it learns.
 
 Kinds of column:
 
@@ -16,6 +13,23 @@ Kinds of column:
 - categorical (:class:`CategoricalBlock`): int32 codes of a fitted
   :class:`~ltr.features.CategoryEncoder`; the code goes to ``dense`` (``"{name}:code"``) and
   its one-hot to ``X``.
+
+Adding a family is writing one block and listing it where the builder assembles its blocks
+(``FeatureBuilder._continuous_blocks`` or ``_fit_categorical``/``_categorical_blocks``);
+what it reads goes into the prepared frame (``_frame.py``) or, when point-in-time, into
+:class:`~ltr.features._tables.HistoryTables`. How the families planned next fit:
+
+- id-level categoricals with a minimum count (user, item, an item's author): a
+  categorical block over frame columns or item attributes; ``min_count`` already exists;
+- all-history cumulative statistics: one more window in the counting block (a
+  :class:`~ltr.features.DailyStats` sums any window before the cut-off);
+- crosses of user x item attribute: generated key families in the plan (``_plan.py``),
+  counted like ``extra_keys``;
+- user-item history (seen or clicked this item or author before, days since the last
+  click on the author): a source in ``HistoryTables`` (a ``ltr.logs.UserHistory`` of
+  (user, item or author) events) and a continuous block reading it;
+- point-in-time statistics of extra engagement labels: more label columns counted by
+  ``DailyStats`` and named by the counting block.
 """
 
 from __future__ import annotations

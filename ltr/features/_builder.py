@@ -47,7 +47,7 @@ from ltr.features._recent_clicks import RecentClickCosine
 from ltr.features._smoothing import BetaPrior
 from ltr.features._space import FeatureSpace
 from ltr.features._state import export_state, import_state
-from ltr.features._tables import ClickHistory, HistoryTables, build_tables, cutoff
+from ltr.features._tables import HistoryTables, build_tables, cutoff
 
 __all__ = ["FeatureBuilder", "FeatureMatrix"]
 
@@ -405,14 +405,12 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "space_")
         arrays: dict[str, np.ndarray] = {}
         families = list(self.plan_.families)
-        clicks = self.tables_.clicks
         meta = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "params": params_to_state(self.get_params()),
             "plan": export_state(self.plan_, "plan.", arrays),
-            "stats": {f: export_state(self.tables_.stats[f], f"stats.{i}.", arrays) for i, f in enumerate(families)},
-            "clicks": None if clicks is None else export_state(clicks, "clicks.", arrays),
+            "tables": export_state(self.tables_, "tables.", arrays),
             "items": None if self.items_ is None else export_state(self.items_, "items.", arrays),
             "users": None if self.users_ is None else export_state(self.users_, "users.", arrays),
             "priors": {f: export_state(self.priors_[f], f"priors.{i}.", arrays) for i, f in enumerate(families)},
@@ -461,9 +459,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         """Set the learned attributes from :meth:`to_state` output."""
         self.plan_ = import_state(FeaturePlan, meta["plan"], "plan.", arrays)
         families = list(self.plan_.families)
-        stats = {f: import_state(DailyStats, meta["stats"][f], f"stats.{i}.", arrays) for i, f in enumerate(families)}
-        clicks = None if meta["clicks"] is None else import_state(ClickHistory, meta["clicks"], "clicks.", arrays)
-        self.tables_ = HistoryTables(stats, clicks)
+        self.tables_ = import_state(HistoryTables, meta["tables"], "tables.", arrays)
         self.items_ = None if meta["items"] is None else import_state(AttributeTable, meta["items"], "items.", arrays)
         self.users_ = None if meta["users"] is None else import_state(AttributeTable, meta["users"], "users.", arrays)
         priors = meta["priors"]

@@ -23,6 +23,7 @@ from ltr.logs import SECONDS_PER_DAY, UserHistory
 __all__ = ["ClickHistory", "HistoryTables", "build_tables", "cutoff"]
 
 _FORMAT = "ltr.ClickHistory"
+_TABLES_FORMAT = "ltr.HistoryTables"
 _FORMAT_VERSION = 1
 
 
@@ -114,6 +115,9 @@ class ClickHistory:
 class HistoryTables:
     """What the point-in-time features are counted from.
 
+    A new point-in-time source (say, a history of (user, item author) events) is one more
+    field here, built in :func:`build_tables` and stored by :meth:`to_state`.
+
     Parameters
     ----------
     stats : dict of str -> DailyStats
@@ -124,6 +128,30 @@ class HistoryTables:
 
     stats: Mapping[str, DailyStats]
     clicks: ClickHistory | None
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Export every table (arrays under ``stats.{i}.`` and ``clicks.``)."""
+        arrays: dict[str, np.ndarray] = {}
+        families = list(self.stats)
+        meta = {
+            "format": _TABLES_FORMAT,
+            "version": _FORMAT_VERSION,
+            "families": families,
+            "stats": [export_state(self.stats[f], f"stats.{i}.", arrays) for i, f in enumerate(families)],
+            "clicks": None if self.clicks is None else export_state(self.clicks, "clicks.", arrays),
+        }
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> HistoryTables:
+        """Rebuild from :meth:`to_state` output."""
+        check_state(meta, _TABLES_FORMAT, _FORMAT_VERSION, ("families", "stats", "clicks"))
+        stats = {
+            family: import_state(DailyStats, table, f"stats.{i}.", arrays)
+            for i, (family, table) in enumerate(zip(meta["families"], meta["stats"], strict=True))
+        }
+        clicks = None if meta["clicks"] is None else import_state(ClickHistory, meta["clicks"], "clicks.", arrays)
+        return cls(stats, clicks)
 
 
 def build_tables(

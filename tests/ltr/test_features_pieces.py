@@ -194,3 +194,28 @@ def test_tables_without_embedding_have_no_click_history():
     tables = build_tables(frame, {"user": ("user_id",)}, "day", None)
     assert tables.clicks is None and list(tables.stats) == ["user"]
     assert tables.stats["user"].time_column == "day"
+
+
+@pytest.mark.parametrize("with_clicks", [False, True])
+def test_history_tables_state_round_trip(with_clicks):
+    rng = np.random.default_rng(4)
+    frame = _click_frame(rng, 200, string_users=True)
+    frame["order"] = rng.integers(0, 2, 200)
+    frame["item_id"] = frame["_item_row"] + 100
+    embedding = rng.normal(size=(30, 2)) if with_clicks else None
+    tables = build_tables(frame, {"user": ("user_id",), "user_item": ("user_id", "item_id")}, "day", embedding)
+    back = _npz_round_trip(tables)
+    assert list(back.stats) == ["user", "user_item"]
+    query = {"user_id": frame["user_id"][:50], "item_id": frame["item_id"][:50]}
+    end = rng.integers(10, 17, 50)
+    for family, table in tables.stats.items():
+        key = table.key_index(query)
+        np.testing.assert_array_equal(back.stats[family].key_index(query), key)
+        got = back.stats[family].window_sums(key, end, (1, 3))
+        np.testing.assert_array_equal(got, table.window_sums(key, end, (1, 3)))
+    assert (back.clicks is None) == (not with_clicks)
+    if with_clicks:
+        a = tables.clicks.events.bounds(query["user_id"], tables.clicks.cutoff(end))
+        b = back.clicks.events.bounds(query["user_id"], back.clicks.cutoff(end))
+        np.testing.assert_array_equal(np.stack(a), np.stack(b))
+        np.testing.assert_array_equal(back.clicks.events.item, tables.clicks.events.item)
