@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import KBinsDiscretizer
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ltr.features._binning import BinCollapseWarning, QuantileBinner
+from tests.ltr.sklearn_checks import sklearn_checks
 
 METHODS = ["averaged_inverted_cdf", "inverted_cdf"]
 
@@ -78,7 +78,7 @@ def _tied_data(seed: int, n: int = 300) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- estimator checks
-@parametrize_with_checks(
+@sklearn_checks(
     [QuantileBinner(), QuantileBinner(n_bins=3, quantile_method="inverted_cdf")]
 )
 def test_sklearn_estimator_checks(estimator, check):

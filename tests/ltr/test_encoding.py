@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import OneHotEncoder
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ltr.features._encoding import CategoryEncoder
+from tests.ltr.sklearn_checks import sklearn_checks
 
 # sklearn's checks feed numeric categorical data (small integers as float64, with the
 # "categorical" tag); string columns are covered by the tests below.
 
 
-@parametrize_with_checks([CategoryEncoder(), CategoryEncoder(min_count=3, missing="separate")])
+@sklearn_checks([CategoryEncoder(), CategoryEncoder(min_count=3, missing="separate")])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
