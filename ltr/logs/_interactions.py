@@ -219,10 +219,15 @@ def _with_requests(frame: pd.DataFrame, cols: _Columns, ts_unit: str, gap_second
     return df.sort_values(["request_id", "position", "_row"], kind="stable").reset_index(drop=True)
 
 
+def _varies_within(values: pd.Series, groups: pd.Series) -> np.ndarray:
+    """Rows whose group holds more than one distinct value (a missing value counts as one)."""
+    codes = pd.Series(pd.factorize(values, use_na_sentinel=False)[0])
+    return codes.groupby(groups.to_numpy()).transform("nunique").to_numpy() > 1
+
+
 def _per_request(frame: pd.DataFrame, df: pd.DataFrame, head: pd.DataFrame, column: str) -> np.ndarray:
     """The value of ``column`` on each request's first row; it must not change within the request."""
-    codes = pd.Series(pd.factorize(df[column], use_na_sentinel=False)[0])
-    varies = codes.groupby(df["request_id"].to_numpy()).transform("nunique").to_numpy() > 1
+    varies = _varies_within(df[column], df["request_id"])
     if varies.any():
         flat_rows = np.zeros(len(frame), bool)
         flat_rows[df.loc[varies, "_row"].to_numpy()] = True
@@ -261,8 +266,7 @@ def _items_table(frame: pd.DataFrame, item_col: str, category_col: str | None, i
     if category_col is None:
         return None
     _require_columns(frame, _TABLE, [category_col])
-    codes = pd.Series(pd.factorize(frame[category_col], use_na_sentinel=False)[0])
-    varies = codes.groupby(frame[item_col].to_numpy()).transform("nunique").to_numpy() > 1
+    varies = _varies_within(frame[category_col], frame[item_col])
     if varies.any():
         raise LogValidationError(_TABLE, category_col, "the category of an item changes between rows; pass an "
                                  "items table instead.", example_row(frame, varies))

@@ -161,6 +161,19 @@ def test_bad_arguments_and_columns(change, match):
         from_interactions(random_flat(2, False), **{**kwargs, **change})
 
 
+def test_values_that_must_be_constant_are_checked():
+    flat = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 6, 5], "ts": T0_MS // 1000 + np.array([0, 1, 2]),
+                         "click": [1, 0, 0], "bucket": ["A", "B", "A"], "category": ["x", "y", "z"]})
+    with pytest.raises(LogValidationError, match=r"'interactions', column 'bucket': changes within 1 request\(s\).*"
+                                                 r"'row': 0"):
+        from_interactions(flat, bucket_col="bucket")
+    with pytest.raises(LogValidationError, match=r"'interactions', column 'category': the category of an item "
+                                                 r"changes between rows; pass an items table instead\..*'row': 0"):
+        from_interactions(flat, category_col="category")
+    logs = from_interactions(flat.assign(category=["x", "y", "x"]), category_col="category")
+    assert logs.items.to_dict("list") == {"item_id": [5, 6], "category": ["x", "y"]}
+
+
 @pytest.mark.parametrize(("column", "value", "match"), [
     ("clicked", 2, r"'interactions', column 'clicked': 1 row\(s\) have a label that is not 0 or 1"),
     ("clicked", np.nan, r"'interactions', column 'clicked': 1 row\(s\) have a label that is not 0 or 1"),
