@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from eval.ab import (
     TABLE_COLUMNS,
@@ -171,7 +171,8 @@ def test_bucket_metrics_equal_direct_counts(unit):
     t = result.table
     np.testing.assert_allclose(t["abs_diff"], t["treatment"] - t["control"])
     np.testing.assert_allclose(t["lift"], t["treatment"] / t["control"] - 1)
-    assert result.unit == unit and result.alpha == 0.05 and result.adjust is None
+    assert result.unit == unit and result.alpha == 0.05 and result.adjust == "holm" and result.primary == "ctr"
+    assert t["role"].tolist() == ["secondary"] * 3 + ["primary"] + ["secondary"] * 3
     assert result.pre_period is None and result.experiment_days == (100, 100)
     assert t["var_reduction"].isna().all()
 
@@ -227,19 +228,30 @@ def test_swapping_arms_inverts_lift_interval():
 # ----------------------------------------------------------------------------- inference
 
 
+def _fieller_reference(m_c, v_c, m_t, v_t, z):
+    """Lifts rho - 1 where the Wald test of t - rho c does not reject, by root finding on each
+    side of the estimate (an independent route to the closed form in eval.ab._inference)."""
+    def excess(rho):
+        return (m_t - rho * m_c) ** 2 - z * z * (v_t + rho * rho * v_c)
+
+    rho_hat = m_t / m_c
+    low = optimize.brentq(excess, max(rho_hat * 1e-6, 1e-12), rho_hat, xtol=1e-15, rtol=1e-14)
+    high = optimize.brentq(excess, rho_hat, rho_hat * 1e3, xtol=1e-15, rtol=1e-14)
+    return low - 1, high - 1
+
+
 def _two_proportion_reference(x_c, n_c, x_t, n_t, z):
-    """Textbook two-proportion z-test and the delta-method (log) interval of p_t / p_c - 1."""
+    """Textbook two-proportion z-test and the interval of p_t / p_c - 1 that inverts it."""
     p_c, p_t = x_c / n_c, x_t / n_t
     var_c, var_t = p_c * (1 - p_c) / n_c, p_t * (1 - p_t) / n_t
     z_unpooled = (p_t - p_c) / math.sqrt(var_c + var_t)
     p_pool = (x_c + x_t) / (n_c + n_t)
     z_pooled = (p_t - p_c) / math.sqrt(p_pool * (1 - p_pool) * (1 / n_c + 1 / n_t))
-    se_log = math.sqrt(var_t / p_t**2 + var_c / p_c**2)
-    log_ratio = math.log(p_t / p_c)
+    low, high = _fieller_reference(p_c, var_c, p_t, var_t, z)
     return {
         "lift": p_t / p_c - 1,
-        "ci_low": math.exp(log_ratio - z * se_log) - 1,
-        "ci_high": math.exp(log_ratio + z * se_log) - 1,
+        "ci_low": low,
+        "ci_high": high,
         "p_unpooled": 2 * (1 - 0.5 * (1 + math.erf(abs(z_unpooled) / math.sqrt(2)))),
         "p_pooled": 2 * (1 - 0.5 * (1 + math.erf(abs(z_pooled) / math.sqrt(2)))),
     }
@@ -313,10 +325,10 @@ def test_ctr_interval_uses_delta_variances_of_both_arms():
         u = users[users["bucket"] == b]
         arms[b] = _delta_variance_loop(u["clicks"].tolist(), u["exposures"].tolist())
     (m_c, v_c), (m_t, v_t) = arms["A"], arms["B"]
-    z = stats.norm.ppf(0.95)
-    se_log = math.sqrt(v_t / m_t**2 + v_c / m_c**2)
-    assert row["ci_low"] == pytest.approx(math.exp(math.log(m_t / m_c) - z * se_log) - 1, rel=1e-9)
-    assert row["ci_high"] == pytest.approx(math.exp(math.log(m_t / m_c) + z * se_log) - 1, rel=1e-9)
+    low, high = _fieller_reference(m_c, v_c, m_t, v_t, stats.norm.ppf(0.95))
+    assert row["ci_level"] == 0.9  # the primary metric: unadjusted
+    assert row["ci_low"] == pytest.approx(low, rel=1e-9)
+    assert row["ci_high"] == pytest.approx(high, rel=1e-9)
     z_diff = (m_t - m_c) / math.sqrt(v_c + v_t)
     assert row["p_value"] == pytest.approx(2 * stats.norm.sf(abs(z_diff)), rel=1e-9)
 
@@ -409,13 +421,16 @@ def test_degenerate_metrics_give_nan_not_errors():
     result = compare_buckets(samples, "A", "B", adjust="holm")
     exposures = _row(result, "exposures_per_user")
     assert exposures["lift"] == 0.0 and np.isnan(exposures["p_value"])
-    cvr = _row(result, "cvr")
-    assert cvr["control"] == 0.0 and np.isnan(cvr["lift"]) and np.isnan(cvr["p_adjusted"])
-    orders = _row(result, "orders_per_user")
-    assert orders["control"] == 0.0 and np.isnan(orders["lift"]) and np.isnan(orders["ci_low"])
-    assert not result.table["significant"].iloc[[0, 2, 4, 6]].any()
+    assert exposures["method"] == "undefined" and exposures["status"] == "not tested"
+    for metric in ("orders_per_user", "cvr", "ucvr"):
+        row = _row(result, metric)
+        assert row["control"] == 0.0 and np.isnan(row["lift"]) and np.isnan(row["ci_low"])
+        assert np.isnan(row["p_adjusted"]) and row["method"] == "undefined"
+    assert not result.table["significant"].any()
+    # 15 vs 14 clicks: the exact test, and an even split of 29 events is as central as it gets.
     ctr = _row(result, "ctr")
-    assert ctr["p_adjusted"] == pytest.approx(min(1.0, 2 * ctr["p_value"]))  # family: ctr, uctr
+    assert ctr["method"] == "exact" and ctr["p_value"] == 1.0
+    assert (ctr["events_control"], ctr["events_treatment"]) == (15, 14)
 
 
 # ----------------------------------------------------------------------------- adjustments
@@ -487,20 +502,27 @@ def test_adjustments_hand_case_and_nan_entries():
 
 
 @pytest.mark.parametrize("adjust", ["holm", "bh"])
-def test_compare_all_adjusts_across_every_row(adjust):
+def test_compare_all_gates_secondaries_behind_the_primary(adjust):
     rng = np.random.default_rng(9)
     samples, *_ = _user_samples(rng, 3000, lift=0.15, buckets=("A", "B", "C"))
     result = compare_all(samples, adjust=adjust)
     assert result.control == "A" and result.treatments == ("B", "C")
     t = result.table
     assert len(t) == 14 and t["treatment_bucket"].tolist() == ["B"] * 7 + ["C"] * 7
+    primary = (t["metric"] == "ctr").to_numpy()
+    p = t["p_value"].to_numpy()
+    # Primary rows: Holm across the treatments; secondary rows: one family across both treatments.
+    np.testing.assert_allclose(t["p_family"][primary], _holm(p[primary]))
     reference = _holm if adjust == "holm" else _benjamini_hochberg
-    np.testing.assert_allclose(t["p_adjusted"], reference(t["p_value"].to_numpy()))
+    np.testing.assert_allclose(t["p_family"][~primary], reference(p[~primary]))
+    gate = {b: t.loc[primary & (t["treatment_bucket"] == b).to_numpy(), "p_family"].iloc[0] for b in ("B", "C")}
+    expected = np.where(primary, t["p_family"], np.maximum(t["treatment_bucket"].map(gate), t["p_family"]))
+    np.testing.assert_allclose(t["p_adjusted"], expected)
     np.testing.assert_array_equal(t["significant"], t["p_adjusted"] < 0.05)
+    assert (t.loc[t["significant"], "p_family"] < 0.05).all()
     single = compare_buckets(samples, "A", "C").table
-    cols = ["control", "treatment", "lift", "ci_low", "ci_high", "p_value"]
+    cols = ["control", "treatment", "lift", "p_value"]
     np.testing.assert_allclose(t.iloc[7:][cols].to_numpy(), single[cols].to_numpy())
-    assert np.allclose(single["p_adjusted"], single["p_value"], equal_nan=True)
     assert compare_all(samples, control="C").treatments == ("A", "B")
 
 
