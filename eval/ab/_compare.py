@@ -221,7 +221,7 @@ def _expected_split(
 
 
 def _cuped(pre_samples: pd.DataFrame | None, unit: str, units: pd.DataFrame, first_day: int, control: str,
-           treatments: list[str]) -> tuple[pd.DataFrame | None, CupedReport | None, list[str]]:
+           treatments: list[str], primary: str) -> tuple[pd.DataFrame | None, CupedReport | None, list[str]]:
     """Pre-period sums aligned with ``units`` when CUPED may use them, its report and warnings."""
     if pre_samples is None:
         return None, None, []
@@ -233,9 +233,14 @@ def _cuped(pre_samples: pd.DataFrame | None, unit: str, units: pd.DataFrame, fir
     pre_units = pre_unit_sums(pre_samples, units, first_day)
     pre_period = (int(pre_samples["day"].min()), int(pre_samples["day"].max()))
     balance = pre_period_balance(pre_units, units["bucket"].to_numpy(), control, treatments,
-                                 METRICS_BY_UNIT[unit])
+                                 METRICS_BY_UNIT[unit], primary)
     if balance.balanced:
-        return pre_units, CupedReport(applied=True, pre_period=pre_period, balance=balance), []
+        warnings = []
+        if balance.primary_differs:
+            warnings.append(f"CUPED applied, but {primary} already differed between the arms in the pre-period "
+                            "(p < 0.05): if the treatment was live then, CUPED removes part of its effect; check "
+                            "the pre-period balance table and give --experiment-start if the start is known.")
+        return pre_units, CupedReport(applied=True, pre_period=pre_period, balance=balance), warnings
     w = balance.worst or {}
     warning = (f"CUPED refused: the arms already differed before the experiment window ({w.get('metric')} "
                f"{w.get('lift', float('nan')):+.1%} in {w.get('treatment_bucket')}, Holm p = "
@@ -328,7 +333,7 @@ def _compare(
     srm = srm_test({b: int(counts[b]) for b in compared},
                    expected=_expected_split(expected_split, compared, counts, known))
     first_day, last_day = int(samples["day"].min()), int(samples["day"].max())
-    pre_units, cuped, warnings = _cuped(pre_samples, unit, units, first_day, control, treatments)
+    pre_units, cuped, warnings = _cuped(pre_samples, unit, units, first_day, control, treatments, primary)
     if unit == "request" and (warning := request_unit_warning(samples)) is not None:
         warnings.append(warning)
     rs, labels = _row_stats(units, pre_units, unit, control, treatments, settings)

@@ -3,7 +3,8 @@
 * CUPED with a contaminated pre-period: when the treatment was already live before the
   readout's first day, the "pre-period" carries the effect, CUPED regresses it away and a real
   lift shrinks (a planted +26% read as +5%). :func:`pre_period_balance` tests whether the users
-  of each arm already differed before the start; the comparison refuses CUPED when they did.
+  of each arm already differed before the start; the comparison refuses CUPED when they clearly
+  did (Holm p < 0.01 on any metric) and warns when the primary metric differs at p < 0.05.
 * ``unit="request"`` on logs randomised by user: requests of one user are correlated, so a
   request-level test understates the variance (an A/A false positive rate of 0.28 for CTR).
   :func:`request_unit_warning` notices that no user ever straddles two buckets.
@@ -18,10 +19,12 @@ import pandas as pd
 from eval.ab._inference import Inference, arm_moments, infer
 from eval.ab._stats import _holm, _moment_columns
 
-__all__ = ["BALANCE_ALPHA", "BalanceCheck", "pre_period_balance", "request_unit_warning"]
+__all__ = ["BALANCE_ALPHA", "WARN_ALPHA", "BalanceCheck", "pre_period_balance", "request_unit_warning"]
 
 #: The pre-period is called imbalanced when a Holm-adjusted p-value is below this.
 BALANCE_ALPHA = 0.01
+#: A primary-metric difference in the pre-period below this (unadjusted) draws a warning.
+WARN_ALPHA = 0.05
 #: Users with several requests needed before "nobody straddles buckets" means anything:
 #: under request randomisation each of them stays in one of two buckets with chance <= 1/2.
 _MIN_REPEAT_USERS = 20
@@ -39,15 +42,20 @@ class BalanceCheck:
         No Holm-adjusted p-value below ``BALANCE_ALPHA``.
     worst : dict or None
         The row with the smallest adjusted p-value (``metric``, ``lift``, ``p_holm``).
+    primary_differs : bool
+        The primary metric differs at ``WARN_ALPHA`` (unadjusted) for some treatment: weaker
+        evidence than ``balanced`` needs, worth a warning but not a refusal (chance imbalance is
+        what CUPED corrects, and refusing it exactly then would bias the unadjusted readout).
     """
 
     table: pd.DataFrame
     balanced: bool
     worst: dict | None
+    primary_differs: bool = False
 
 
 def pre_period_balance(pre_units: pd.DataFrame, bucket_of: np.ndarray, control: str, treatments: list[str],
-                       metrics: tuple[tuple[str, str, str | None], ...]) -> BalanceCheck:
+                       metrics: tuple[tuple[str, str, str | None], ...], primary: str) -> BalanceCheck:
     """Compare the experiment's arms on their pre-period sums, every metric, Holm-adjusted.
 
     ``pre_units`` holds the pre-period sums aligned with the experiment's units (zeros for a
@@ -68,12 +76,15 @@ def pre_period_balance(pre_units: pd.DataFrame, bucket_of: np.ndarray, control: 
     table = pd.DataFrame(rows)
     table["p_holm"] = _holm(table["p_value"].to_numpy())
     finite = table.dropna(subset=["p_holm"])
+    primary_p = table.loc[table["metric"] == primary, "p_value"].to_numpy()
+    differs = bool(np.any(np.nan_to_num(primary_p, nan=1.0) < WARN_ALPHA))
     if len(finite) == 0:
-        return BalanceCheck(table=table, balanced=True, worst=None)
+        return BalanceCheck(table=table, balanced=True, worst=None, primary_differs=differs)
     worst = finite.loc[finite["p_holm"].idxmin()]
     return BalanceCheck(table=table, balanced=bool(worst["p_holm"] >= BALANCE_ALPHA),
                         worst={"treatment_bucket": str(worst["treatment_bucket"]), "metric": str(worst["metric"]),
-                               "lift": float(worst["lift"]), "p_holm": float(worst["p_holm"])})
+                               "lift": float(worst["lift"]), "p_holm": float(worst["p_holm"])},
+                        primary_differs=differs)
 
 
 def request_unit_warning(samples: pd.DataFrame) -> str | None:
