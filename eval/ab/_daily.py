@@ -63,7 +63,8 @@ def daily_lift(samples: pd.DataFrame, control: str, treatment: str, unit: str, m
                settings: Inference) -> pd.DataFrame:
     """Per-day and cumulative lift of ``metric`` (treatment vs control).
 
-    ``samples`` is the exposure-level samples frame of :func:`eval.ab.compare_buckets`. Intervals are fixed-horizon at ``settings.alpha`` for the
+    ``samples`` is the exposure-level samples frame of :func:`eval.ab.compare_buckets`.
+    Intervals are fixed-horizon at ``settings.alpha`` for the
     per-day view; the cumulative view uses ``settings`` as given (confidence sequences when
     ``settings.sequential``), whose intervals stay valid however many days one looks at.
 
@@ -98,7 +99,8 @@ def daily_lift(samples: pd.DataFrame, control: str, treatment: str, unit: str, m
         rs, low, high = _test(moments, how)
         out.update({f"{prefix}control": rs.control, f"{prefix}treatment": rs.treatment, f"{prefix}lift": rs.lift,
                     f"{prefix}ci_low": low, f"{prefix}ci_high": high, f"{prefix}p_value": rs.p_value,
-                    f"{prefix}method": np.asarray(METHOD_NAMES)[rs.method], f"{prefix}units": (moments[0, :, 0] + moments[1, :, 0])})
+                    f"{prefix}method": np.asarray(METHOD_NAMES)[rs.method],
+                    f"{prefix}units": (moments[0, :, 0] + moments[1, :, 0])})
     table = pd.DataFrame(out)
     for prefix in ("", "cum_"):
         table[f"{prefix}units"] = table[f"{prefix}units"].round().astype(np.int64)

@@ -108,6 +108,7 @@ def decide(p_values: np.ndarray, primary: np.ndarray, treatment: np.ndarray, adj
     family_size = np.where(primary, np.count_nonzero(primary & ~np.isnan(p), axis=-1, keepdims=True),
                            np.count_nonzero(~primary & ~np.isnan(p), axis=-1, keepdims=True))
     factor = np.where(np.isfinite(factor), factor, np.maximum(family_size, 1))
+    factor = np.where(np.isnan(p), 1.0, factor)  # no test, no adjustment
     if adjust is None:
         factor = np.where(primary, factor, 1.0)
     ci_alpha = alpha / np.maximum(factor, 1.0)

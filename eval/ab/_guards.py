@@ -69,8 +69,8 @@ def pre_period_balance(pre_units: pd.DataFrame, bucket_of: np.ndarray, control: 
             x = np.ones_like(y) if den is None else pre_units[den].to_numpy(np.float64)
             arms = [arm_moments(_moment_columns(y[m], x[m]).sum(axis=0))
                     for m in (bucket_of == control, bucket_of == treatment)]
-            rs = infer(arms[0], arms[1], np.count_nonzero(bucket_of == control) + np.count_nonzero(
-                bucket_of == treatment), settings)
+            n_units = float(np.count_nonzero(bucket_of == control) + np.count_nonzero(bucket_of == treatment))
+            rs = infer(arms[0], arms[1], n_units, settings)
             rows.append({"treatment_bucket": treatment, "metric": metric, "lift": float(rs.lift),
                          "p_value": float(rs.p_value)})
     table = pd.DataFrame(rows)

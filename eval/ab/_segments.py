@@ -98,7 +98,7 @@ def segment_lift(samples: pd.DataFrame, column: str, control: str, treatment: st
     unit_codes, _ = pd.factorize(samples[f"{unit}_id"].to_numpy()[keep])
     key = seg_codes[keep].astype(np.int64) * (unit_codes.max() + 1) + unit_codes
     keys, inverse = np.unique(key, return_inverse=True)
-    sums = {"exposures": np.bincount(inverse, minlength=len(keys)).astype(np.float64)}
+    sums: dict[str, np.ndarray] = {"exposures": np.bincount(inverse, minlength=len(keys)).astype(np.float64)}
     for label, col in (("clicks", "click"), ("orders", "order")):
         sums[label] = np.bincount(inverse, weights=samples[col].to_numpy(np.float64)[keep], minlength=len(keys))
     y, x = metric_columns(sums, num, den)

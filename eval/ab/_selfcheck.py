@@ -106,7 +106,8 @@ def aa_self_check(samples: pd.DataFrame, control: str, unit: str, primary: str, 
                   settings: Inference, splits: int = 200, seed: int = 0) -> SelfCheck:
     """False-positive rates of the readout's own tests on random halves of the control bucket.
 
-    ``samples`` is the exposure-level samples frame of :func:`eval.ab.compare_buckets`. Each split is tested as the readout tests
+    ``samples`` is the exposure-level samples frame of :func:`eval.ab.compare_buckets`. Each
+    split is tested as the readout tests
     (same unit, metrics, minimum events, sequential setting and decision rule; no CUPED).
     """
     samples = check_comparison(samples, unit, [control], primary)

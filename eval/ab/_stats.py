@@ -71,28 +71,6 @@ def _diff_test(m_c: Floats, v_c: Floats, m_t: Floats, v_t: Floats) -> np.ndarray
     return 2.0 * stats.norm.sf(np.abs(z))
 
 
-def _relative_lift(
-    m_c: Floats, v_c: Floats, m_t: Floats, v_t: Floats, z: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Relative lift ``m_t / m_c - 1`` and its CI by the delta method on the log ratio.
-
-    ``Var(log(m_t / m_c)) ~= v_t / m_t**2 + v_c / m_c**2`` for independent arms; the interval
-    ``exp(log(m_t / m_c) +- z se) - 1`` stays above -100% and swapping the arms maps it onto
-    the interval of the inverse lift. Non-positive means give NaN bounds, and a control mean
-    of 0 a NaN lift (the metrics are non-negative, so the lift is undefined, not infinite).
-    """
-    m_c = np.asarray(m_c, dtype=np.float64)
-    m_t = np.asarray(m_t, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.where(m_c > 0, m_t / m_c - 1.0, np.nan)
-        ok = (m_c > 0) & (m_t > 0)
-        log_ratio = np.log(np.where(ok, m_t / m_c, np.nan))
-        se_log = np.sqrt(v_t / (m_t * m_t) + v_c / (m_c * m_c))
-        low = np.expm1(log_ratio - z * se_log)
-        high = np.expm1(log_ratio + z * se_log)
-    return lift, low, high
-
-
 def _on_family(p_values: np.ndarray, adjust_sorted: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
     """Adjusted p-values along the last axis (each row of a batch is one family).
 

@@ -6,11 +6,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eval.ab._checks import PRE_REQUIRED, REQUIRED, check_samples, example_row
+from eval.ab._checks import PRE_REQUIRED, REQUIRED, check_samples, example_row, known_buckets
 from ltr._validation import check_choice
 from ltr.metrics._checks import show
 
-__all__ = ["METRICS_BY_UNIT", "UNITS", "Unit", "check_comparison", "metric_columns", "pre_unit_sums", "unit_sums", "unit_sums_checked"]
+__all__ = ["METRICS_BY_UNIT", "UNITS", "Unit", "check_comparison", "metric_columns", "pre_unit_sums", "unit_sums",
+           "unit_sums_checked"]
 
 Unit = Literal["user", "request"]
 UNITS = ("user", "request")
@@ -151,7 +152,7 @@ def check_comparison(samples: object, unit: str, buckets: list[str], metric: str
     check_choice(unit, "unit", UNITS)
     check_choice(metric, "metric", [name for name, _, _ in METRICS_BY_UNIT[unit]])
     frame = check_samples(samples, "samples", REQUIRED)
-    known = set(frame["bucket"].astype(str))
+    known = set(known_buckets(frame))
     for bucket in buckets:
         if bucket not in known:
             raise ValueError(f"bucket must be one of {sorted(known)}. Got {bucket!r} instead.")

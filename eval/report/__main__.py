@@ -52,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                    "the days before it (default: the days before --start)")
     p.add_argument("--cuped", action="store_true",
                    help="CUPED with the pre-period (refused when the arms already differ there)")
-    p.add_argument("--aa-splits", type=int, default=200,
-                   help="random halves of the control bucket for the A/A self-check (default 200; 0: off)")
+    p.add_argument("--aa-splits", type=int, default=500,
+                   help="random halves of the control bucket for the A/A self-check (default 500; 0: off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the A/A self-check (default 0)")
     p.add_argument("--k", type=int, action="append", help="recall cut-off K (repeatable; default 50 100 1200)")
     p.add_argument("--format", choices=FORMATS, default="text")

@@ -78,7 +78,7 @@ def _compare(samples: pd.DataFrame, options: _ABOptions, pre_samples: pd.DataFra
 def _ab_sections(samples: pd.DataFrame, options: _ABOptions, pre_samples: pd.DataFrame | None,
                  logged_buckets: list[str]) -> dict:
     """The A/B section, the A/A self-check, the daily view and the segments."""
-    buckets = sorted(samples["bucket"].astype(str).unique()) if "bucket" in samples.columns else []
+    buckets = sorted({str(b) for b in pd.unique(samples["bucket"])}) if "bucket" in samples.columns else []
     if len(buckets) < 2 and options.control is None and options.treatment is None:
         note = f"only one bucket ({', '.join(buckets) or 'none'}): there is no comparison."
         absent = {"available": False, "note": note}
@@ -161,9 +161,9 @@ def _window(samples: pd.DataFrame, start_day: int | None, end_day: int | None, e
 
 
 def _logged_buckets(logs: Logs, samples: pd.DataFrame) -> list[str]:
-    logged = set(samples["bucket"].astype(str)) if "bucket" in samples.columns else set()
+    logged = {str(b) for b in pd.unique(samples["bucket"])} if "bucket" in samples.columns else set()
     if "bucket" in logs.requests.columns:
-        logged |= set(logs.requests["bucket"].astype(str))
+        logged |= {str(b) for b in pd.unique(logs.requests["bucket"])}
     return sorted(logged)
 
 
@@ -217,7 +217,7 @@ def build_readout(
     end_day: int | None = None,
     experiment_start: int | None = None,
     cuped: bool = False,
-    aa_splits: int = 200,
+    aa_splits: int = 500,
     seed: int = 0,
     offline_scores: pd.DataFrame | None = None,
     offline_name: str = "offline",

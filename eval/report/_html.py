@@ -18,8 +18,9 @@ body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;marg
 color:#202124;padding:0 1em}
 h1{font-size:1.5em;margin-bottom:.3em}h2{font-size:1.15em;margin:1.6em 0 .4em;border-bottom:1px solid #dadce0}
 table{border-collapse:collapse;margin:.4em 0;font-size:13px}
-td,th{border:1px solid #dadce0;padding:3px 8px;text-align:right;vertical-align:top}
-th{background:#f1f3f4}td.l{text-align:left}
+td,th{border:1px solid #dadce0;padding:3px 8px;text-align:right;vertical-align:top;white-space:nowrap}
+td.l:last-child{white-space:normal;min-width:14em}
+th{background:#f1f3f4}td.l,th.l{text-align:left}
 tr.up td{background:#e6f4ea}tr.down td{background:#fce8e6}tr.gated td,tr.exploratory td{color:#80868b}
 .note{color:#5f6368;font-size:12px;max-width:1100px}
 .verdict{border:2px solid #9aa0a6;background:#f8f9fa;border-radius:10px;padding:.8em 1.4em;margin:1em 0}
@@ -39,10 +40,10 @@ _DECISION_CLASS = {"significant win": "win", "significant loss": "loss"}
 
 def _verdict_box(v: dict) -> str:
     lines = verdict_lines(v)
-    parts = [f"<section class='verdict {_DECISION_CLASS.get(v['decision'], 'inconclusive')}' "
-             f"id='verdict-{html.escape(v['treatment'])}'>",
-             f"<h2>Verdict: {html.escape(v['treatment'])} vs {html.escape(v['control'])} "
-             f"({html.escape(v['metric'])}, primary metric)</h2>"]
+    kind = _DECISION_CLASS.get(v["decision"], "inconclusive")
+    parts = [f"<section class='verdict {kind}' id='verdict-{html.escape(v['treatment'])}'>",
+             (f"<h2>Verdict: {html.escape(v['treatment'])} vs {html.escape(v['control'])} "
+              f"({html.escape(v['metric'])}, primary metric)</h2>")]
     if v["problems"]:
         parts.append("<div class='banner'>Do not act on this readout: " + html.escape("; ".join(v["problems"]))
                      + "</div>")
@@ -59,11 +60,12 @@ def _verdict_box(v: dict) -> str:
 def _table(section: Section) -> str:
     left = {i for i, h in enumerate(section.head) if h in _LEFT_HEADS}
     out = [f"<h2>{html.escape(section.title)}</h2><table><tr>"
-           + "".join(f"<th>{html.escape(h)}</th>" for h in section.head) + "</tr>"]
+           + "".join(f"<th class='l'>{html.escape(h)}</th>" if j in left else f"<th>{html.escape(h)}</th>"
+                     for j, h in enumerate(section.head)) + "</tr>"]
     for i, row in enumerate(section.rows):
         cls = section.classes[i] if i < len(section.classes) and section.classes[i] else ""
-        cells = "".join((f"<td class='l'>{html.escape(str(x))}</td>" if j in left else f"<td>{html.escape(str(x))}</td>")
-                        for j, x in enumerate(row))
+        cells = "".join((f"<td class='l'>{html.escape(str(x))}</td>" if j in left
+                         else f"<td>{html.escape(str(x))}</td>") for j, x in enumerate(row))
         out.append(f"<tr class='{cls}'>{cells}</tr>" if cls else f"<tr>{cells}</tr>")
     out.append("</table>" + (f"<p class='note'>{html.escape(section.note)}</p>" if section.note else ""))
     return "\n".join(out)

@@ -43,7 +43,8 @@ def _svg(fig: Figure, plot_id: str, title: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": plot_id}):
         fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]
+    # Drop the XML prologue and matplotlib's RDF metadata (creator and licence URLs).
+    text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
     attrs = f'<svg id="{html.escape(plot_id)}" class="plot" role="img" aria-label="{html.escape(title)}"'
     text = text.replace("<svg", attrs, 1)
     # Ids inside one figure are unique; several figures in one page must not share them.
@@ -56,23 +57,27 @@ def _finite(v: float | None) -> bool:
     return v is not None and math.isfinite(v)
 
 
-def _forest(labels: Sequence[str], lift: Sequence[float | None], low: Sequence[float | None],
-            high: Sequence[float | None], colours: Sequence[str], bold: Sequence[bool], title: str,
-            x_label: str) -> Figure:
-    """Relative lift with its interval per label, zero line dashed; open-ended intervals get an arrow."""
+def _values(rows: list[dict], key: str) -> list[float]:
+    """``row[key]`` of every row as floats, NaN where the readout has None (undefined)."""
+    return [float("nan") if r.get(key) is None else float(r[key]) for r in rows]
+
+
+def _forest(labels: Sequence[str], lift: Sequence[float], low: Sequence[float], high: Sequence[float],
+            colours: Sequence[str], bold: Sequence[bool], title: str, x_label: str) -> Figure:
+    """Relative lift with its interval per label (NaN: undefined), zero line dashed; an interval
+    without upper bound (inf) gets an arrow."""
     fig = _figure(6.4, 0.45 * len(labels) + 1.2)
     ax = fig.add_subplot()
-    finite = [v for v in (*lift, *low, *high) if _finite(v)] or [0.0]
+    finite = [v for v in (*lift, *low, *high) if math.isfinite(v)] or [0.0]
     lo, hi = min(min(finite), 0.0), max(max(finite), 0.0)
     pad = (hi - lo) * 0.08 or 0.01
     for i, (v, a, b, colour) in enumerate(zip(lift, low, high, colours, strict=True)):
         y = len(labels) - 1 - i
-        if _finite(a):
-            right = b if _finite(b) else hi + pad
-            ax.hlines(y, a, right, color=colour, linewidth=2.2)
-            if not _finite(b):
+        if math.isfinite(a):
+            ax.hlines(y, a, b if math.isfinite(b) else hi + pad, color=colour, linewidth=2.2)
+            if not math.isfinite(b):
                 ax.annotate("", xy=(hi + pad, y), xytext=(hi, y), arrowprops={"arrowstyle": "->", "color": colour})
-        if _finite(v):
+        if math.isfinite(v):
             ax.plot([v], [y], "o", color=colour, markersize=6)
     ax.axvline(0.0, color="#5f6368", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(labels)))
@@ -96,8 +101,11 @@ def _colour(row: dict) -> str:
 def lift_forest(ab: dict, treatment: str) -> str:
     """Lift with its interval per metric of one treatment (green / red: significant up / down)."""
     rows = [r for r in ab["table"] if r["treatment_bucket"] == treatment]
-    fig = _forest([r["metric"] for r in rows], [r.get("lift") for r in rows], [r.get("ci_low") for r in rows],
-                  [r.get("ci_high") for r in rows], [_colour(r) for r in rows],
+    # A missing upper bound of a defined lower one is an interval without upper bound.
+    high = [float("inf") if r.get("ci_high") is None and r.get("ci_low") is not None else v
+            for r, v in zip(rows, _values(rows, "ci_high"), strict=True)]
+    fig = _forest([r["metric"] for r in rows], _values(rows, "lift"), _values(rows, "ci_low"), high,
+                  [_colour(r) for r in rows],
                   [r["role"] == "primary" for r in rows], f"{treatment} vs {ab['control']}",
                   "relative lift (primary in bold; secondary intervals adjusted)")
     return _svg(fig, f"plot-lift-{treatment}", f"Lift per metric: {treatment} vs {ab['control']}")
@@ -106,8 +114,8 @@ def lift_forest(ab: dict, treatment: str) -> str:
 def segment_forest(segments: dict, entry: dict) -> str:
     """Lift of the primary metric per segment of one treatment (Holm-adjusted intervals)."""
     rows = entry["rows"]
-    fig = _forest([r["segment"] for r in rows], [r.get("lift") for r in rows], [r.get("ci_low") for r in rows],
-                  [r.get("ci_high") for r in rows], [_colour(r) for r in rows], [False] * len(rows),
+    fig = _forest([r["segment"] for r in rows], _values(rows, "lift"), _values(rows, "ci_low"),
+                  _values(rows, "ci_high"), [_colour(r) for r in rows], [False] * len(rows),
                   f"{segments['metric']} by {segments['column']}: {entry['treatment']}",
                   "relative lift (Holm-adjusted intervals)")
     return _svg(fig, f"plot-segments-{entry['treatment']}", f"Lift per {segments['column']}: {entry['treatment']}")

@@ -65,8 +65,8 @@ def verdict_lines(v: dict) -> list[tuple[str, str]]:
     if v["problems"]:
         lines.insert(0, ("DO NOT ACT", "; ".join(v["problems"])))
     lines += [
-        ("Data", f"{v['days']} days ({v['first_day']} .. {v['last_day']}), {v['n_control']:,d} control / "
-                 f"{v['n_treatment']:,d} treatment units"),
+        ("Data", (f"{v['days']} days ({v['first_day']} .. {v['last_day']}), {v['n_control']:,d} control / "
+                  f"{v['n_treatment']:,d} treatment units")),
         ("Detectable", f"lifts of {fmt_rate(v['mde'])} or more (either way) with 80% power at this sample size"
                        if v["mde"] is not None else "-"),
         ("Sample ratio", _srm_line(v["srm"])),
@@ -185,8 +185,8 @@ def _ab_sections(readout: dict) -> list[Section]:
 
 
 def _auc_section(auc: dict) -> Section:
-    rows = [[r["segment"], r["value"], f"{r['n']:,d}", fmt_metric("", r["online_auc"]), fmt_metric("", r["offline_auc"]),
-             "-" if r["gap"] is None else f"{r['gap']:+.4f}"] for r in auc["rows"]]
+    rows = [[r["segment"], r["value"], f"{r['n']:,d}", fmt_metric("", r["online_auc"]),
+             fmt_metric("", r["offline_auc"]), "-" if r["gap"] is None else f"{r['gap']:+.4f}"] for r in auc["rows"]]
     note = auc.get("note", "") or f"same {auc['n_rows']:,d} rows for both scores"
     return Section("Offline vs online AUC", ["segment", "value", "rows", "online AUC", "offline AUC", "gap"],
                    rows, note, "auc")
@@ -233,9 +233,10 @@ def _funnel_section(funnel: list[dict]) -> Section:
 
 def _recall_section(rec: dict) -> Section:
     ks = sorted(int(k) for k in rec["coverage"])
-    rows = [[str(k), fmt_metric("ctr", rec["hitrate_click"].get(str(k))), fmt_metric("ctr", rec["hitrate_order"].get(str(k))),
-             fmt_metric("", rec.get("mean_hit_position", {}).get(str(k))), fmt_metric("ctr", rec["coverage"].get(str(k)))]
-            for k in ks]
+    rows = [[str(k), fmt_metric("ctr", rec["hitrate_click"].get(str(k))),
+             fmt_metric("ctr", rec["hitrate_order"].get(str(k))),
+             fmt_metric("", rec.get("mean_hit_position", {}).get(str(k))),
+             fmt_metric("ctr", rec["coverage"].get(str(k)))] for k in ks]
     tops = ", ".join(f"top-{n}: {v:.2%}" for n, v in rec["top_n_share"].items()) or "no rank_pos logged"
     note = (f"{rec['n_requests']:,d} requests ({rec['requests_with_candidates']:,d} with candidates), "
             f"{rec['n_click_targets']:,d} clicked / {rec['n_order_targets']:,d} ordered items; "

@@ -52,7 +52,7 @@ def _headline(decision: str, row: dict, level: float) -> str:
     words = {WIN: "Significant win", LOSS: "Significant loss", INCONCLUSIVE: "Inconclusive"}[decision]
     p = fmt_p(row["p_adjusted"] if row["p_adjusted"] is not None else row["p_value"])
     text = (f"{words}: {row['metric']} {fmt_pct(row['lift'])} {fmt_ci(row['ci_low'], row['ci_high'])} "
-            f"({ci_label(level)}), p {p if p.startswith('<') else '= ' + p}")
+            f"({ci_label(level)}), p {'< ' + p[1:] if p.startswith('<') else '= ' + p}")
     return text
 
 

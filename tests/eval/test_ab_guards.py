@@ -9,7 +9,8 @@ from eval.ab import Inference, aa_self_check, compare_buckets
 from eval.report import build_readout
 from ltr.logs import join_samples
 from ltr.simulate import simulate_world
-from tests.eval.test_ab import _cuped_world, _expand, _row, _user_samples, _world
+from tests.eval.test_ab import _expand, _row, _user_samples, _world
+from tests.eval.test_ab_cuped import _cuped_world
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_cuped_balance_check_on_planted_pre_periods(pre_lift, applied):
     assert result.cuped is not None and result.cuped.applied is applied
     assert result.cuped.balance.balanced is applied
     assert (result.pre_period is not None) is applied
-    assert set(result.cuped.balance.table["metric"]) == {name for name in result.table["metric"]}
+    assert set(result.cuped.balance.table["metric"]) == set(result.table["metric"])
     ctr = _row(result, "ctr")
     assert np.isnan(ctr["var_reduction"]) is not applied
 
