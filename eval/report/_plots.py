@@ -3,9 +3,10 @@
 The interface is the public functions: each takes a piece of the readout and returns one
 inline ``<svg>`` element with an ``id`` and a ``<title>`` (what the browser test looks for).
 matplotlib is used through its object API (``Figure`` with an explicit Agg canvas), never
-pyplot: no global figure registry, no backend switch for the caller; the SVG settings (text
-kept as text, fixed id salt so the same readout gives the same file) apply only inside
-``matplotlib.rc_context`` while one figure is saved.
+pyplot: no global figure registry, no backend switch for the caller. Each plot is drawn inside
+``matplotlib.style.context("default")`` and ``rc_context`` (text kept as text, a fixed id salt so
+the same readout gives the same file): the caller's rcParams neither change nor leak into the
+plots, and they are restored on exit.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import html
 import io
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import wraps
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,6 +26,27 @@ __all__ = ["cumulative_lift", "lift_forest", "recall_curves", "reliability_diagr
 
 UP, DOWN, NEUTRAL, MUTED = "#1e8e3e", "#c5221f", "#1a73e8", "#9aa0a6"
 _SERIES = ("#1a73e8", "#e8710a", "#1e8e3e", "#9334e6", "#c5221f", "#12b5cb", "#5f6368")
+
+
+@contextmanager
+def _own_style(plot_id: str) -> Iterator[None]:
+    """matplotlib's default style plus the SVG settings, for the duration of one plot."""
+    import matplotlib
+    from matplotlib import style
+
+    with style.context("default"), matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": plot_id}):
+        yield
+
+
+def _isolated(draw: Callable[..., str]) -> Callable[..., str]:
+    """Run a public plot function inside :func:`_own_style`."""
+
+    @wraps(draw)
+    def wrapper(*args: object) -> str:
+        with _own_style(draw.__name__):
+            return draw(*args)
+
+    return wrapper
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -40,7 +64,7 @@ def _svg(fig: Figure, plot_id: str, title: str) -> str:
     import matplotlib
 
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": plot_id}):
+    with matplotlib.rc_context({"svg.hashsalt": plot_id}):
         fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buffer.getvalue()
     # Drop the XML prologue and matplotlib's RDF metadata (creator and licence URLs).
@@ -98,6 +122,7 @@ def _colour(row: dict) -> str:
     return MUTED if row.get("status") in ("gated", "exploratory") else NEUTRAL
 
 
+@_isolated
 def lift_forest(ab: dict, treatment: str) -> str:
     """Lift with its interval per metric of one treatment (green / red: significant up / down)."""
     rows = [r for r in ab["table"] if r["treatment_bucket"] == treatment]
@@ -111,6 +136,7 @@ def lift_forest(ab: dict, treatment: str) -> str:
     return _svg(fig, f"plot-lift-{treatment}", f"Lift per metric: {treatment} vs {ab['control']}")
 
 
+@_isolated
 def segment_forest(segments: dict, entry: dict) -> str:
     """Lift of the primary metric per segment of one treatment (Holm-adjusted intervals)."""
     rows = entry["rows"]
@@ -121,6 +147,7 @@ def segment_forest(segments: dict, entry: dict) -> str:
     return _svg(fig, f"plot-segments-{entry['treatment']}", f"Lift per {segments['column']}: {entry['treatment']}")
 
 
+@_isolated
 def cumulative_lift(daily: dict, entry: dict) -> str:
     """Cumulative lift with its interval band over the days, and each day's own lift."""
     rows = entry["rows"]
@@ -150,6 +177,7 @@ def cumulative_lift(daily: dict, entry: dict) -> str:
     return _svg(fig, f"plot-daily-{entry['treatment']}", f"Cumulative lift over days: {entry['treatment']}")
 
 
+@_isolated
 def reliability_diagram(calibration: dict) -> str:
     """Actual click rate (with its interval) against the mean prediction per bin, and the diagonal."""
     t = calibration["table"]
@@ -172,6 +200,7 @@ def reliability_diagram(calibration: dict) -> str:
     return _svg(fig, "plot-reliability", f"Reliability diagram: {calibration['score']}")
 
 
+@_isolated
 def recall_curves(recall: list[dict]) -> str:
     """Hitrate@K of clicked items, one line per recall funnel of the readout, K on a log axis."""
     fig = _figure(5.6, 3.6)

@@ -185,3 +185,16 @@ def test_cli_rejects_bad_options(args, message, capsys):
     rc = main([str(WORLD), "--quiet", *args])
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith(message), err
+
+
+def test_plots_leave_the_callers_matplotlib_state_alone(world):  # noqa: F811
+    import matplotlib
+
+    logs, samples = world
+    readout = build_readout(logs, samples, aa_splits=0)
+    before, backend = dict(matplotlib.rcParams), matplotlib.get_backend()
+    with matplotlib.rc_context({"lines.linewidth": 7.0}):
+        page = render(readout, "html")
+        assert matplotlib.rcParams["lines.linewidth"] == 7.0
+    assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
+    assert page == render(readout, "html")  # the same readout gives the same file
