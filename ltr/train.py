@@ -144,8 +144,9 @@ def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int |
         Passed to :class:`ltr.features.FeatureBuilder`. Unless it sets ``context`` or
         ``categorical``, the request context columns of the logs
         (:func:`ltr.features.context_candidates`: the requests table's columns and the
-        candidates' ``recall_source``) are offered as ``context``; those with too many
-        distinct values are skipped and reported in ``window["skipped_context"]``.
+        candidates' ``recall_source``) are offered as ``context``. Categorical features
+        with too many distinct values are skipped and reported in
+        ``window["skipped_categorical"]``.
     tz : str, default "UTC"
 
     Returns
@@ -199,7 +200,7 @@ def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int |
         "train_ctr": float(train["click"].mean()),
         "feature_seconds": round(time.perf_counter() - started, 3),
         "context_features": list(builder.plan_.context),
-        "skipped_context": builder.skipped_context_,
+        "skipped_categorical": builder.skipped_categorical_,
     }
     return TrainingData(samples, train, held_out, builder, train_features, window)
 
@@ -298,10 +299,11 @@ def report_text(ranker: Ranker) -> str:
     context = t.get("context_features")
     if context is not None:
         lines.append(f"  context features: {', '.join(context) or 'none'}")
-    skipped = t.get("skipped_context") or {}
+    skipped = t.get("skipped_categorical") or {}
     if skipped:
-        listed = ", ".join(f"{name} ({levels} values)" for name, levels in skipped.items())
-        lines.append(f"  context columns skipped (more distinct values than max_context_levels): {listed}")
+        limit = ranker.metadata.get("feature_params", {}).get("max_levels")
+        listed = ", ".join(f"{name} ({levels})" for name, levels in skipped.items())
+        lines.append(f"  categorical features skipped (distinct values > max_levels={limit}): {listed}")
     if len(m.get("by_day", [])) > 1:
         for row in m["by_day"]:
             lines.append(f"    {row['day']}: AUC {_fmt(row['auc'])}  online {_fmt(row['online_auc'])}  "

@@ -88,23 +88,25 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     prior_method : {"moments", "mle"}, default="moments"
         How the per-family Beta prior of the smoothed CTR is fitted.
     categorical : tuple of str or None, default=None
-        Categorical features, exactly (``context`` and ``max_context_levels`` do not apply).
-        None: the context columns (see ``context``), hour, position, every string column of
-        the items table (``item_<col>``) and every column of the users table
-        (``user_<col>``), less ``exclude``.
+        Categorical features, exactly (``context`` and ``max_levels`` do not apply). None:
+        the context columns (see ``context``), hour, position, every string column of the
+        items table (``item_<col>``) and every column of the users table (``user_<col>``),
+        less ``exclude``, each but hour and position only when it has at most
+        ``max_levels`` distinct values in the training rows (else reported in
+        ``skipped_categorical_`` and left out).
     context : tuple of str or None, default=None
         Context columns of the samples offered as categorical features (request context
-        such as ``tab``, ``device``); each is used when it has at most
-        ``max_context_levels`` distinct values in the training rows, else left out and
-        reported in ``skipped_context_``. None: those of ``device, recall_source`` present
-        in the samples (``ltr.train`` offers every column of the requests table and the
+        such as ``tab``, ``device``). None: those of ``device, recall_source`` present in
+        the samples (``ltr.train`` offers every column of the requests table and the
         candidates' ``recall_source``). Never ids, times, labels, ``rank_pos``/``rank_score``
         or ``bucket``.
     exclude : tuple of str, default=()
         Columns never used as categorical features (context columns, ``item_<attr>``,
         ``user_<attr>``, hour, position).
-    max_context_levels : int, default=100
-        Most distinct values a context column may have in the training rows to be used.
+    max_levels : int, default=200
+        Most distinct values an automatically chosen categorical feature may have in the
+        training rows (attributes nearly unique per user, such as follower counts, act as
+        user ids in a one-hot model and overfit).
     default_position : int, default=1
         Position used where the frame has no ``position`` column or it is missing
         (serving: candidates are scored as if shown first).
@@ -138,9 +140,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         Key families in use and their key columns (read-only, from ``plan_``).
     categorical_ : list of str
         The categorical features (read-only, from ``plan_``).
-    skipped_context_ : dict of str -> int
-        Context columns left out for having more than ``max_context_levels`` distinct
-        values, with their count (read-only, from ``plan_``).
+    skipped_categorical_ : dict of str -> int
+        Automatically chosen categorical features left out for having more than
+        ``max_levels`` distinct values, with their count (read-only, from ``plan_``).
     input_columns_ : list of str
         Frame columns read beyond user_id, item_id, ts, day and position (read-only).
     stats_ : dict of str -> DailyStats
@@ -168,7 +170,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         categorical: Sequence[str] | None = None,
         context: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
-        max_context_levels: int = 100,
+        max_levels: int = 200,
         default_position: int = 1,
         tz: str = "UTC",
     ):
@@ -183,7 +185,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.categorical = categorical
         self.context = context
         self.exclude = exclude
-        self.max_context_levels = max_context_levels
+        self.max_levels = max_levels
         self.default_position = default_position
         self.tz = tz
 
@@ -197,8 +199,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return list(self.plan_.categorical)
 
     @property
-    def skipped_context_(self) -> dict[str, int]:
-        return dict(self.plan_.skipped_context)
+    def skipped_categorical_(self) -> dict[str, int]:
+        return dict(self.plan_.skipped_categorical)
 
     @property
     def input_columns_(self) -> list[str]:

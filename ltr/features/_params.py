@@ -61,7 +61,7 @@ def check_params(params: Mapping[str, Any]) -> None:
                 f"Got {ids} in {params['context']!r} instead."
             )
     _str_sequence(params["exclude"], "exclude")
-    check_int(params["max_context_levels"], "max_context_levels", minimum=1)
+    check_int(params["max_levels"], "max_levels", minimum=1)
     check_int(params["default_position"], "default_position")
 
 

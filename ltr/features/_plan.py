@@ -6,10 +6,12 @@ families to count, the categorical columns by source (frame context, item attrib
 user attributes), the attributes needed as counting keys and the frame columns read.
 
 Context columns (request context such as ``tab`` or ``device``) are categorical features by
-default: :func:`choose_context` keeps those with at most ``max_levels`` distinct values in the
-training rows and reports the others (free text, ids, timestamps ...), which the plan records
-in ``skipped_context``. Ids, times, labels and the online ranker's own outputs are never
-context features, and the A/B ``bucket`` is never a feature at all.
+default, like the item and user attributes. :func:`plan_for_samples` keeps every such
+automatically chosen categorical with at most ``max_levels`` distinct values in the training
+rows and reports the others in ``skipped_categorical`` (free text, timestamps, and attributes
+nearly unique per user such as follower counts, which a one-hot model turns into user ids and
+overfits). Ids, times, labels and the online ranker's own outputs are never context features,
+and the A/B ``bucket`` is never a feature at all.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ __all__ = [
     "NOT_CONTEXT",
     "REQUIRED",
     "FeaturePlan",
-    "choose_context",
     "context_candidates",
+    "count_levels",
     "plan_features",
     "plan_for_samples",
 ]
@@ -79,9 +81,9 @@ class FeaturePlan:
     input_columns : tuple of str
         Frame columns read beyond user_id, item_id, ts (day, position): context and key
         columns.
-    skipped_context : mapping of str -> int, default {}
-        Context columns left out for having too many distinct values, with their count in
-        the training rows.
+    skipped_categorical : mapping of str -> int, default {}
+        Automatically chosen categorical features left out for having too many distinct
+        values, with their count in the training rows.
     """
 
     families: Mapping[str, tuple[str, ...]]
@@ -90,7 +92,7 @@ class FeaturePlan:
     user: tuple[str, ...]
     key_attributes: tuple[str, ...]
     input_columns: tuple[str, ...]
-    skipped_context: Mapping[str, int] = field(default_factory=dict)
+    skipped_categorical: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def categorical(self) -> tuple[str, ...]:
@@ -109,7 +111,7 @@ class FeaturePlan:
             "categorical": {"context": list(self.context), "item": list(self.item), "user": list(self.user)},
             "key_attributes": list(self.key_attributes),
             "input_columns": list(self.input_columns),
-            "skipped_context": {c: int(n) for c, n in self.skipped_context.items()},
+            "skipped_categorical": {c: int(n) for c, n in self.skipped_categorical.items()},
         }
         return meta, {}
 
@@ -124,7 +126,7 @@ class FeaturePlan:
             user=tuple(groups["user"]),
             key_attributes=tuple(meta["key_attributes"]),
             input_columns=tuple(meta["input_columns"]),
-            skipped_context={c: int(n) for c, n in meta.get("skipped_context", {}).items()},
+            skipped_categorical={c: int(n) for c, n in meta.get("skipped_categorical", {}).items()},
         )
 
 
@@ -157,42 +159,38 @@ def context_candidates(samples: pd.DataFrame, logs: Logs) -> tuple[str, ...]:
     return tuple([c for c in offered if c not in from_candidates] + from_candidates)
 
 
-def choose_context(
-    samples: pd.DataFrame, candidates: Sequence[str], max_levels: int
-) -> tuple[tuple[str, ...], dict[str, int]]:
-    """The context columns to encode, and those skipped for having too many levels.
+def count_levels(
+    samples: pd.DataFrame, names: Sequence[str], items: AttributeTable | None, users: AttributeTable | None
+) -> dict[str, int]:
+    """Distinct non-missing values of each categorical candidate over the training rows.
 
     Parameters
     ----------
     samples : pandas.DataFrame
         The training samples.
-    candidates : sequence of str
-        Columns offered as context features; each must be a column of ``samples``.
-    max_levels : int
-        A column with more distinct (non-missing) values than this in ``samples`` is skipped.
+    names : sequence of str
+        Columns of ``samples``, or ``item_<attr>``/``user_<attr>`` attributes of the rows'
+        items and users.
+    items, users : AttributeTable or None
+        The attribute tables.
 
     Returns
     -------
-    context : tuple of str
-        The columns kept, in the order offered.
-    skipped : dict of str -> int
-        The columns skipped and their number of distinct values.
+    levels : dict of str -> int
     """
-    absent = [c for c in candidates if c not in samples.columns]
-    if absent:
-        raise ValueError(
-            f"context columns must be columns of samples. Got {absent} instead (samples has "
-            f"{sorted(map(str, samples.columns))})."
-        )
-    kept: list[str] = []
-    skipped: dict[str, int] = {}
-    for col in dict.fromkeys(candidates):
-        levels = int(samples[col].nunique(dropna=True))
-        if levels > max_levels:
-            skipped[col] = levels
+    rows: dict[str, np.ndarray] = {}
+    out: dict[str, int] = {}
+    for name in names:
+        source, _, attribute = name.partition("_")
+        table = {"item": items, "user": users}.get(source)
+        if name not in samples.columns and table is not None and attribute in table.columns:
+            if source not in rows:
+                rows[source] = table.lookup(samples[f"{source}_id"].to_numpy())
+            values = pd.Series(table.take(attribute, rows[source]))
         else:
-            kept.append(col)
-    return tuple(kept), skipped
+            values = samples[name]
+        out[name] = int(values.nunique(dropna=True))
+    return out
 
 
 def plan_features(
@@ -205,7 +203,7 @@ def plan_features(
     users: AttributeTable | None,
     context: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
-    skipped_context: Mapping[str, int] | None = None,
+    skipped_categorical: Mapping[str, int] | None = None,
 ) -> FeaturePlan:
     """Decide the families and columns in use (parameters as in ``FeatureBuilder``).
 
@@ -253,7 +251,7 @@ def plan_features(
         user=tuple(c for c in cats if c in user_attrs),
         key_attributes=tuple(sorted(key_cols & (item_attrs | user_attrs))),
         input_columns=tuple(sorted((key_cols | set(context_cols)) - item_attrs - user_attrs - _DERIVED)),
-        skipped_context=dict(skipped_context or {}),
+        skipped_categorical=dict(skipped_categorical or {}),
     )
 
 
@@ -262,17 +260,31 @@ def plan_for_samples(
 ) -> FeaturePlan:
     """The plan of a builder's parameters (``get_params()``) on its training samples.
 
-    The context columns offered (``params["context"]``, default the :data:`CONTEXT` columns
-    present), less ``exclude``, are kept or skipped by :func:`choose_context`.
+    Without ``categorical``, the categorical features chosen automatically (the context
+    columns offered, default the :data:`CONTEXT` columns present; the items' string
+    attributes; the users' attributes), less ``exclude``, are kept when they have at most
+    ``max_levels`` distinct values in the training rows (:func:`count_levels`), else skipped
+    and recorded in ``skipped_categorical``.
     """
-    context: tuple[str, ...] | None = None
-    skipped: dict[str, int] = {}
     exclude = tuple(params["exclude"])
-    if params["categorical"] is None:
+    if params["categorical"] is not None:
+        context, skipped = None, {}
+    else:
         offered = params["context"]
         offered = [c for c in CONTEXT if c in samples.columns] if offered is None else list(offered)
-        context, skipped = choose_context(samples, [c for c in offered if c not in exclude],
-                                          int(params["max_context_levels"]))
+        absent = [c for c in offered if c not in samples.columns]
+        if absent:
+            raise ValueError(
+                f"context columns must be columns of samples. Got {absent} instead (samples has "
+                f"{sorted(map(str, samples.columns))})."
+            )
+        names = list(offered)
+        names += [f"item_{c}" for c in items.string_columns()] if items is not None else []
+        names += [f"user_{c}" for c in users.columns] if users is not None else []
+        names = [c for c in dict.fromkeys(names) if c not in exclude]
+        levels = count_levels(samples, names, items, users)
+        skipped = {name: n for name, n in levels.items() if n > int(params["max_levels"])}
+        context = tuple(c for c in offered if c not in skipped)
     return plan_features(
         key_families=params["key_families"],
         extra_keys=params["extra_keys"],
@@ -281,6 +293,6 @@ def plan_for_samples(
         items=items,
         users=users,
         context=context,
-        exclude=exclude,
-        skipped_context=skipped,
+        exclude=exclude + tuple(skipped),
+        skipped_categorical=skipped,
     )
