@@ -15,7 +15,7 @@ from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
 from recall.neural._vocab import encode_profiles
 from tests.real_like import with_missing_attributes, without_category
-from tests.recall.conftest import NAMES, World, fitted_on
+from tests.recall.conftest import NAMES, World, fitted_on, make_source
 from tests.recall.worlds import simulated
 
 K = 30
@@ -122,3 +122,13 @@ def test_itemcf_learns_and_returns_items_without_a_row(missing):
     assert clicked.size  # items the items table lacks have co-click neighbours
     out = model.retrieve(world.logs.requests, world.logs, K)
     assert np.isin(out["item_id"], made.dropped_items).any()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_source_works_without_items_and_users_tables(name, missing):
+    """Without the tables every attribute is missing: the catalogue is the items of the logs."""
+    _, world = missing
+    bare = world.logs.replace(items=None, users=None)
+    source = make_source(name).fit(bare, world.train_end)
+    out = validate_candidates(source.retrieve(world.requests, bare, K))
+    assert len(out) and out["item_id"].isin(catalogue_ids(bare)).all()
