@@ -33,8 +33,10 @@ than ``k`` item-CF candidates (a cold user, say) and ``fill_popular`` is true, t
 filled with the most-clicked training items (also subject to ``exclude_seen`` and the
 catalogue), scored ``-1 / (1 + clicks)`` so every filler ranks below every item-CF candidate
 (whose scores are positive). ``repeat_weight`` scores the history items themselves (a user
-often clicks an item again); 0 turns that off. Only catalogue items
-(``logs.items`` at retrieval time, when present) are returned.
+often clicks an item again); 0 turns that off. Only catalogue items of the logs given at
+retrieval time (:func:`recall._catalogue.catalogue`: the items table plus the items the logs
+show that it lacks) are returned. Items are coded in catalogue order, so every tie is broken
+by catalogue row, never by the id values.
 
 The fitted source keeps its training days' clicks; ``retrieve`` takes the clicks after
 ``train_end_day`` (and, for ``exclude_seen``, the exposures) from the logs it is given.
@@ -51,6 +53,7 @@ import scipy.sparse as sp
 from ltr._validation import check_bool, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, write_manifest
 from ltr.logs import SECONDS_PER_DAY, Logs, UserHistory, events_with_users
+from recall._catalogue import catalogue_ids
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
 from recall._state import under_prefix, with_prefix
@@ -145,8 +148,8 @@ class ItemCFRecall(RecallSource):
         clicks, _ = split_clicks(logs, train_end_day)
         if not len(clicks):
             raise ValueError(f"logs must have clicks on or before train_end_day {train_end_day}. Got none.")
-        catalogue = [] if logs.items is None else [logs.items["item_id"].to_numpy()]
-        item_ids = id_array(np.sort(pd.unique(np.concatenate([*catalogue, clicks["item_id"].to_numpy()]))))
+        # Item codes in catalogue order, so ties (broken by code) never depend on the id values.
+        item_ids = id_array(catalogue_ids(logs))
         n_items = len(item_ids)
         codes = pd.Index(item_ids).get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
 
@@ -286,7 +289,7 @@ class ItemCFRecall(RecallSource):
         ids = self.item_ids_[cand_item]
         keep = np.ones(len(ids), dtype=bool)
         if logs.items is not None:
-            keep = pd.Index(logs.items["item_id"].to_numpy()).get_indexer(ids) >= 0
+            keep = pd.Index(catalogue_ids(logs)).get_indexer(ids) >= 0
         if self.exclude_seen:
             keep &= ~_seen_before(logs, req_user, req_ts, cand_req, ids)
         return keep

@@ -35,7 +35,7 @@ from ltr._cli import command, parser, write_frame
 from ltr._validation import check_int
 from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manifest
 from ltr.logs import Logs
-from recall.base import CANDIDATE_COLUMNS, RecallSource, source_class, validate_candidates
+from recall.base import CANDIDATE_COLUMNS, RecallSource, read_candidates, source_class, validate_candidates
 
 __all__ = ["MergedRecall", "main", "merge"]
 
@@ -289,13 +289,7 @@ def _scale_quotas(quotas: dict[str, int], k: int) -> dict[str, int]:
 
 
 def _read(path: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"candidates file must exist. Got {path!r} instead.")
-    try:
-        return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    except Exception as exc:
-        raise ValueError(f"cannot read candidates file {path!r}: {exc}") from None
+    return read_candidates(path)
 
 
 def _parse_quota(text: str) -> tuple[str, int]:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from recall import base
+from recall._catalogue import catalogue_ids
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
 
@@ -116,11 +117,13 @@ def test_cold_and_unknown_users(model, nip_world):
 def test_k_larger_than_catalogue(model, nip_world, exact):
     logs, _, requests = nip_world
     out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=exact)
-    n = logs.items["item_id"].nunique()
+    # The catalogue: the items table plus the item the clicks show without a row in it.
+    n = logs.items["item_id"].nunique() + 1
+    assert len(catalogue_ids(logs)) == n
     assert out.groupby("request_id").size().tolist() == [n] * 3
 
 
-def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_world):
+def test_unseen_items_get_vectors_and_items_without_a_row_have_missing_attributes(model, nip_world):
     from recall.neural._towers import feature_tensors
 
     logs, _, requests = nip_world
@@ -136,8 +139,17 @@ def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_w
     np.testing.assert_allclose(model.item_vectors_[rows], want, rtol=1e-5, atol=1e-6)
     out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=True)
     assert {10**6, 10**6 + 1} <= set(out["item_id"])
-    assert 5 * 10**6 not in set(out["item_id"])
-    assert model.item_table_.rows(np.array([5 * 10**6]))[0] == -1
+    # An item of the logs the items table lacks is an item whose attributes are all missing:
+    # in the catalogue (last), with the unknown id slot, the missing level "<na>" of category
+    # and city, no price bucket, and retrieved.
+    row = model.item_table_.rows(np.array([5 * 10**6]))[0]
+    assert row == table.n - 1
+    vocab = model.item_vocab_
+    missing = (vocab["category"].index("<na>") + 1, vocab["city"].index("<na>") + 1)
+    assert (table.id_codes[row], table.categories[row], table.cities[row], table.prices[row]) == (0, *missing, 0)
+    assert (table.categories[:-1] != missing[0]).all()
+    assert 5 * 10**6 in set(out["item_id"])
+    assert model.item_table_.rows(np.array([7 * 10**6]))[0] == -1
 
 
 def test_save_load_roundtrip(model, nip_world, tmp_path):
