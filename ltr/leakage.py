@@ -126,7 +126,7 @@ def perturb_after(samples: pd.DataFrame, day: int, seed: int) -> pd.DataFrame:
     for col in labels:
         values = frame[col].to_numpy(copy=True)
         values[late] = rng.permutation(values[late])
-        frame[col] = values
+        frame[col] = pd.array(values, dtype=frame[col].dtype)  # nullable outcomes stay nullable
     if "click" in frame:
         flip = late & (rng.random(len(frame)) < 0.5)
         frame.loc[flip, "click"] = 1 - frame.loc[flip, "click"]
