@@ -7,27 +7,34 @@ context, item, user, ids), or export and restore the fitted attributes.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
 
+from ltr._validation import check_int
 from ltr.features._attributes import AttributeTable, ItemAttributeValues
-from ltr.features._binning import QuantileBinner
+from ltr.features._binning import BinCollapseWarning, QuantileBinner
 from ltr.features._blocks import CategoricalBlock, ContinuousBlock
 from ltr.features._categories import AttributeCategories, ContextCategories, IdCategories
 from ltr.features._counting import ClickRecency, WindowedCounts
+from ltr.features._day_tables import outcome_count, outcome_sum
 from ltr.features._encoding import CategoryEncoder
+from ltr.features._frame import prepare_frame
 from ltr.features._params import params_to_state
 from ltr.features._plan import FeaturePlan, user_side
 from ltr.features._recent_clicks import RecentClickCosine
 from ltr.features._smoothing import BetaPrior
 from ltr.features._space import FeatureSpace
 from ltr.features._state import export_state, import_state
-from ltr.features._tables import HistoryTables
+from ltr.features._tables import HistoryTables, build_tables
 
-__all__ = ["categorical_blocks", "continuous_blocks", "export_builder", "fit_categorical", "outcome_families",
-           "restore_builder"]
+__all__ = ["categorical_blocks", "continuous_blocks", "count_tables", "export_builder", "fit_binner",
+           "fit_categorical", "outcome_families", "prepare", "refreshed_copy", "restore_builder"]
 
 
 def fit_categorical(self: Any, frame: Mapping[str, np.ndarray]) -> tuple[CategoricalBlock, ...]:
@@ -42,6 +49,7 @@ def fit_categorical(self: Any, frame: Mapping[str, np.ndarray]) -> tuple[Categor
     if plan.ids:
         blocks.append(IdCategories.fit(frame, plan.ids, self.items_, int(self.id_min_count)))
     return tuple(blocks)
+
 
 def continuous_blocks(self: Any) -> tuple[ContinuousBlock, ...]:
     """The continuous feature blocks, in output order."""
@@ -61,6 +69,7 @@ def continuous_blocks(self: Any) -> tuple[ContinuousBlock, ...]:
             blocks.append(RecentClickCosine(self.items_.embedding, int(self.history_len)))
     return tuple(blocks)
 
+
 def outcome_families(self: Any) -> list[str]:
     """Families reporting outcome means (none without outcomes)."""
     if not self.outcomes:
@@ -72,6 +81,7 @@ def outcome_families(self: Any) -> list[str]:
             raise ValueError(f"outcome_families must be families in use {list(families)}. Got {unknown} instead.")
         return list(self.outcome_families)
     return [f for f in families if f in ("item", "user") or f in self.plan_.item_keys]
+
 
 def categorical_blocks(self: Any) -> tuple[CategoricalBlock, ...]:
     """The categorical blocks of the fitted encoders, in output order (context, item, user)."""
@@ -85,7 +95,6 @@ def categorical_blocks(self: Any) -> tuple[CategoricalBlock, ...]:
     if "ids" in self.encoders_:
         blocks.append(IdCategories(plan.ids, self.encoders_["ids"], self.items_))
     return tuple(blocks)
-
 
 
 def export_builder(self: Any, fmt: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -129,3 +138,48 @@ def restore_builder(self: Any, meta: Mapping[str, Any], arrays: Mapping[str, np.
     self.binned_names_ = list(meta["binned_names"])
     self.stats_end_ = int(meta["stats_end"])
     self.freeze_end_ = int(meta["freeze_end"])
+
+
+def fit_binner(self: Any, columns: Sequence[np.ndarray]) -> None:
+    """Fit ``binner_`` (and ``binned_names_``) on the training rows' continuous columns."""
+    names = self.continuous_names_
+    keep = [j for j, col in enumerate(columns) if not np.isnan(col).all()]
+    self.binned_names_ = [names[j] for j in keep]
+    binned = pd.DataFrame({names[j]: columns[j] for j in keep})
+    with warnings.catch_warnings():
+        # Count features are mostly zero, so collapsed edges are the norm, not news;
+        # binner_.collapsed_edges_ keeps the record.
+        warnings.simplefilter("ignore", BinCollapseWarning)
+        self.binner_ = QuantileBinner(n_bins=self.n_bins).fit(binned)
+
+
+def prepare(self: Any, samples: Any, name: str, labels: bool, context: bool = True) -> dict[str, np.ndarray]:
+    """:func:`prepare_frame` with a fitted builder's plan, tables and parameters."""
+    return prepare_frame(samples, name, plan=self.plan_, items=self.items_, users=self.users_, tz=self.tz,
+                         default_position=int(self.default_position), labels=labels, context=context,
+                         outcomes=tuple(self.outcomes) if labels else ())
+
+
+def count_tables(self: Any, frame: Mapping[str, np.ndarray]) -> HistoryTables:
+    """The counting tables (with outcome sums) and click history of a prepared labelled frame."""
+    embedding = self.items_.embedding if self.items_ is not None else None
+    sums = [name for outcome in self.outcomes for name in (outcome_sum(outcome), outcome_count(outcome))]
+    summed = dict.fromkeys(outcome_families(self), sums)
+    time_column = "day" if self.lag_seconds is None else "ts"
+    return build_tables(frame, self.plan_.families, time_column, embedding, summed)
+
+
+def refreshed_copy(self: Any, history: pd.DataFrame, through: int) -> Any:
+    """``FeatureBuilder.refreshed``: a shallow copy with tables counted from ``history`` up to ``through``."""
+    check_is_fitted(self, "space_")
+    if self.lag_seconds is not None:
+        raise ValueError(f"lag_seconds must be None to refresh by days. Got {self.lag_seconds} instead.")
+    through = check_int(through, "through")
+    frame = prepare(self, history, "history", labels=True, context=False)
+    keep = frame["day"] <= through
+    if not keep.any():
+        raise ValueError(f"history must hold rows on or before day {through}. Got none instead.")
+    new = copy.copy(self)
+    new.tables_ = count_tables(self, {name: values[keep] for name, values in frame.items()})
+    new.stats_end_ = through + 1
+    return new

@@ -26,8 +26,6 @@ user x category (their exposures are counted together, not dropped).
 
 from __future__ import annotations
 
-import copy
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,23 +38,24 @@ from ltr._validation import check_bool, check_frame, check_int
 from ltr.features._assembly import (
     categorical_blocks,
     continuous_blocks,
+    count_tables,
     export_builder,
+    fit_binner,
     fit_categorical,
-    outcome_families,
+    prepare,
+    refreshed_copy,
     restore_builder,
 )
 from ltr.features._attributes import AttributeTable
-from ltr.features._binning import BinCollapseWarning, QuantileBinner
 from ltr.features._blocks import Batch, CategoricalBlock, ContinuousBlock
 from ltr.features._counting import fit_priors
-from ltr.features._day_tables import DayTableCache, outcome_count, outcome_sum
-from ltr.features._frame import prepare_frame
+from ltr.features._day_tables import DayTableCache
 from ltr.features._matrix import FeatureMatrix, Layout
 from ltr.features._params import check_params, params_from_state
 from ltr.features._pit_stats import DailyStats
 from ltr.features._plan import plan_for_samples
 from ltr.features._space import FeatureSpace
-from ltr.features._tables import HistoryTables, build_tables, cutoff
+from ltr.features._tables import cutoff
 
 __all__ = ["FeatureBuilder", "FeatureMatrix"]
 
@@ -315,8 +314,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.items_ = None if items is None else AttributeTable.from_frame(items, "item_id", "items")
         self.users_ = None if users is None else AttributeTable.from_frame(users, "user_id", "users")
         self.plan_ = plan_for_samples(samples, self.get_params(), self.items_, self.users_)
-        frame = self._prepare(samples, "samples", labels=True)
-        self.tables_ = self._tables(frame)
+        frame = prepare(self, samples, "samples", labels=True)
+        self.tables_ = count_tables(self, frame)
         self.stats_end_ = int(frame[self._time_column()].max()) + 1
         self.freeze_end_ = self.stats_end_
         self.priors_ = fit_priors(self.tables_.stats, self.prior_method)
@@ -325,7 +324,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         batch = Batch(frame, end, span, self.tables_, None)
         columns = [column for block in continuous for column in block.columns(batch)]
         self.continuous_names_ = [name for block in continuous for name in block.names]
-        self._fit_binner(columns)
+        fit_binner(self, columns)
         categorical = fit_categorical(self, frame)
         self.encoders_ = {block.group: block.encoder for block in categorical}
         value_names = [name for block in continuous for name in block.value_names]
@@ -333,44 +332,12 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self._layout_ = self._layout(continuous, categorical)
         return frame, columns
 
-    def _fit_binner(self, columns: Sequence[np.ndarray]) -> None:
-        names = self.continuous_names_
-        keep = [j for j, col in enumerate(columns) if not np.isnan(col).all()]
-        self.binned_names_ = [names[j] for j in keep]
-        binned = pd.DataFrame({names[j]: columns[j] for j in keep})
-        with warnings.catch_warnings():
-            # Count features are mostly zero, so collapsed edges are the norm, not news;
-            # binner_.collapsed_edges_ keeps the record.
-            warnings.simplefilter("ignore", BinCollapseWarning)
-            self.binner_ = QuantileBinner(n_bins=self.n_bins).fit(binned)
-
     def _time_column(self) -> str:
         return "day" if self.lag_seconds is None else "ts"
 
     def _layout(self, continuous: tuple[ContinuousBlock, ...], categorical: tuple[CategoricalBlock, ...]) -> Layout:
         """Transform-time view of the fitted state (derived; never changed by ``transform``)."""
         return Layout.build(continuous, categorical, self.binner_, self.binned_names_, self.space_, self.lag_seconds)
-
-    # ------------------------------------------------------------------ frames and tables
-    def _prepare(self, samples: Any, name: str, labels: bool, context: bool = True) -> dict[str, np.ndarray]:
-        return prepare_frame(
-            samples,
-            name,
-            plan=self.plan_,
-            items=self.items_,
-            users=self.users_,
-            tz=self.tz,
-            default_position=int(self.default_position),
-            labels=labels,
-            context=context,
-            outcomes=tuple(self.outcomes) if labels else (),
-        )
-
-    def _tables(self, frame: Mapping[str, np.ndarray]) -> HistoryTables:
-        embedding = self.items_.embedding if self.items_ is not None else None
-        sums = [name for outcome in self.outcomes for name in (outcome_sum(outcome), outcome_count(outcome))]
-        summed = dict.fromkeys(outcome_families(self), sums)
-        return build_tables(frame, self.plan_.families, self._time_column(), embedding, summed)
 
     def refreshed(self, history: pd.DataFrame, through: int) -> FeatureBuilder:
         """A copy whose statistics are counted from the ``history`` rows of days up to ``through``.
@@ -392,18 +359,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         builder : FeatureBuilder
             With ``stats_end_ = through + 1``.
         """
-        check_is_fitted(self, "space_")
-        if self.lag_seconds is not None:
-            raise ValueError(f"lag_seconds must be None to refresh by days. Got {self.lag_seconds} instead.")
-        through = check_int(through, "through")
-        frame = self._prepare(history, "history", labels=True, context=False)
-        keep = frame["day"] <= through
-        if not keep.any():
-            raise ValueError(f"history must hold rows on or before day {through}. Got none instead.")
-        new = copy.copy(self)
-        new.tables_ = self._tables({name: values[keep] for name, values in frame.items()})
-        new.stats_end_ = through + 1
-        return new
+        return refreshed_copy(self, history, through)
 
     # ------------------------------------------------------------------ transform
     def transform(
@@ -447,11 +403,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         dense = check_bool(dense, "dense")
         if cache is not None and not isinstance(cache, DayTableCache):
             raise TypeError(f"cache must be a DayTableCache or None. Got {type(cache).__name__} instead.")
-        frame = self._prepare(samples, "samples", labels=False)
+        frame = prepare(self, samples, "samples", labels=False)
         if history is None:
             tables = self.tables_
         else:
-            tables = self._tables(self._prepare(history, "history", labels=True, context=False))
+            tables = count_tables(self, prepare(self, history, "history", labels=True, context=False))
         if self.lag_seconds is not None:
             cache = None  # per-day tables serve day cut-offs only
         elif history is not None or cache is None:

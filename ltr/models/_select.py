@@ -25,7 +25,7 @@ from ltr.models._registry import make_model
 __all__ = ["C_GRID", "fit_validated"]
 
 #: Regularisation strengths logistic regression tries on the validation day.
-C_GRID = (0.03, 0.1, 0.3, 1.0)
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 
 
 def _held_out(y: np.ndarray, p: np.ndarray) -> dict[str, float | None]:
