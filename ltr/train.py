@@ -108,6 +108,10 @@ def _metrics_by_day(frame: pd.DataFrame, predicted: np.ndarray) -> list[dict[str
 #: mean predicted / actual CTR 1.072 -> 1.048 without them). LightGBM keeps them.
 MODEL_FEATURE_DEFAULTS: dict[str, dict[str, Any]] = {
     "lr": {"key_families": ("item", "user", "user_category", "item_position")},
+    # Ids as LightGBM native categoricals overfit (users have ~4.5 exposures over six days, most
+    # videos a handful): without them the held-out AUC and GAUC rise on the real slice and the
+    # simulated fixture alike; the point-in-time statistics of the same keys carry their signal.
+    "lgbm": {"ids": False},
 }
 
 

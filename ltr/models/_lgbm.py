@@ -32,7 +32,9 @@ class LightGBMRanker(_Base):
     num_boost_round : int, default 300
         Rounds to boost; with validation rows, the most rounds (early stopping picks fewer).
     learning_rate : float, default 0.05
-    num_leaves : int, default 31
+    num_leaves : int, default 7
+        Small trees: on the real development slice (and the simulated fixture) 7 leaves ranked
+        best on the held-out days among 7, 15 and 31 (bench/bench_real_ranker.py).
     min_data_in_leaf : int, default 50
     lambda_l2 : float, default 10.0
     feature_fraction : float, default 0.8
@@ -66,7 +68,7 @@ class LightGBMRanker(_Base):
         "bagging_fraction", "min_data_per_group", "cat_smooth", "cat_l2", "early_stopping_rounds", "num_threads",
         "seed")
 
-    def __init__(self, num_boost_round: int = 300, learning_rate: float = 0.05, num_leaves: int = 31,
+    def __init__(self, num_boost_round: int = 300, learning_rate: float = 0.05, num_leaves: int = 7,
                  min_data_in_leaf: int = 50, lambda_l2: float = 10.0, feature_fraction: float = 0.8,
                  bagging_fraction: float = 0.8, min_data_per_group: int = 50, cat_smooth: float = 20.0,
                  cat_l2: float = 10.0, early_stopping_rounds: int = 30, num_threads: int = 2, seed: int = 0):
