@@ -54,8 +54,7 @@ def test_fixture_acceptance_figures(trained):
     # Mean predicted vs actual CTR over the three held-out days within 5% (relative).
     assert abs(lr["calibration_ratio"] - 1) < 0.05
     assert abs(lgbm["calibration_ratio"] - 1) < 0.05
-    assert list(rankers["lr"].metadata["feature_params"]["key_families"]) == ["item", "user", "user_category",
-                                                                               "item_position"]
+    assert list(rankers["lr"].metadata["feature_params"]["key_families"]) == ["item", "user"]
 
 
 @pytest.mark.parametrize("name", ["lr", "lgbm"])
