@@ -141,7 +141,6 @@ def peer_a(frame: pd.DataFrame, roles: tuple[list[str], list[str], list[str]], s
     """KBins + OneHot(min_frequency=5) + TargetEncoder(ids) -> LogisticRegression(lbfgs), C on the validation day."""
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, TargetEncoder
 
     ids, cats, nums = roles
@@ -154,7 +153,8 @@ def peer_a(frame: pd.DataFrame, roles: tuple[list[str], list[str], list[str]], s
 
     def design() -> ColumnTransformer:
         return ColumnTransformer([
-            ("bins", KBinsDiscretizer(n_bins=10, encode="onehot", strategy="quantile", quantile_method="averaged_inverted_cdf"), nums),
+            ("bins", KBinsDiscretizer(n_bins=10, encode="onehot", strategy="quantile",
+                                      quantile_method="averaged_inverted_cdf"), nums),
             ("onehot", OneHotEncoder(min_frequency=5, handle_unknown="infrequent_if_exist"), ids + cats),
             ("target", TargetEncoder(target_type="binary", random_state=0), ids),
         ])
@@ -241,7 +241,7 @@ def project(model: str, logs: Any, args: argparse.Namespace) -> tuple[np.ndarray
 # ---------------------------------------------------------------------------------- running
 def in_child(fn: Callable[[], tuple]) -> tuple[Any, float]:
     """Run ``fn`` in a forked child; its result and the peak memory (MB) it added."""
-    import pickle  # noqa: S403 -- between this process and its own fork only, never a file
+    import pickle
 
     read, write = os.pipe()
     pid = os.fork()
@@ -260,7 +260,7 @@ def in_child(fn: Callable[[], tuple]) -> tuple[Any, float]:
     with os.fdopen(read, "rb") as source:
         payload = source.read()
     os.waitpid(pid, 0)
-    result, peak = pickle.loads(payload)  # noqa: S301 -- written by our own child above
+    result, peak = pickle.loads(payload)
     if isinstance(result, BaseException):
         raise result
     return result, peak
