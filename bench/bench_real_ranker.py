@@ -34,6 +34,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,7 @@ def in_child(fn: Callable[[], tuple]) -> tuple[Any, float]:
     if pid == 0:
         os.close(read)
         start_kb = _rss_kb()
+        result: Any
         try:
             result = fn()
         except BaseException as exc:  # reported by the parent
@@ -297,7 +299,8 @@ def main() -> None:
     args = cli.parse_args()
     warnings.filterwarnings("ignore")
     logs = read_logs(import_slice(args.dir, args.work, args.tz), tz=args.tz)
-    frame, *roles = peer_frame(logs, args.tz)
+    frame, ids, cats, nums = peer_frame(logs, args.tz)
+    roles = (ids, cats, nums)
     end, stop = parse_day(args.train_end), parse_day(args.eval_end)
     day = frame["day"].to_numpy()
     split = {"train": day <= end, "fit": day < end, "valid": day == end, "eval": (day > end) & (day <= stop)}
@@ -310,10 +313,11 @@ def main() -> None:
     peers = {"peer_a": peer_a, "peer_b": peer_b, "peer_c": peer_c}
     for name in args.only:
         if name in peers:
-            (p, feat_s, model_s), peak = in_child(lambda fn=peers[name]: fn(frame, tuple(roles), split, args.threads))
+            run_peer: Callable[[], tuple] = partial(peers[name], frame, roles, split, args.threads)
+            (p, feat_s, model_s), peak = in_child(run_peer)
             print(report(name, y, users, p, feat_s, model_s, peak), flush=True)
         else:
-            (p, feat_s, model_s, held_out), peak = in_child(lambda m=name: project(m, logs, args))
+            (p, feat_s, model_s, held_out), peak = in_child(partial(project, name, logs, args))
             if len(held_out) != len(y) or (held_out["click"].to_numpy() != y).any():
                 raise SystemExit(f"{name}: evaluation rows differ from the peers'")
             print(report(name, y, users, p, feat_s, model_s, peak), flush=True)
