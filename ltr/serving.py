@@ -56,6 +56,9 @@ class Ranker:
         # Online calls repeat the same few days: the per-day statistics tables are built once
         # and kept here, outside the (pure) feature pipeline.
         self._feature_cache = DayTableCache()
+        # First epoch second of a day past the statistics' freshness (day stats_end_ + 1 in the
+        # bundle's zone): one comparison per request instead of a time-zone conversion.
+        self._stale_from = _stale_from(features)
 
     # -- persistence -------------------------------------------------------------------------
     @classmethod
@@ -170,8 +173,8 @@ class Ranker:
         if features.lag_seconds is not None:
             return
         ts = frame["ts"].to_numpy()
-        if ts.dtype.kind not in "iu":
-            return  # the feature pipeline names the bad column
+        if ts.dtype.kind not in "iu" or self._stale_from is None or ts.max() < self._stale_from:
+            return  # fresh (or a bad column, which the feature pipeline names)
         day = int(day_index(np.array([ts.max()], dtype=np.int64), features.tz)[0])
         # Day stats_end_ is the first day the statistics do not count: scoring it is fresh.
         if day > int(features.stats_end_):
@@ -217,6 +220,15 @@ class Ranker:
         window = self.metadata.get("training", {})
         return (f"Ranker(model={self.model.name!r}, inputs={self.inputs!r}, "
                 f"n_features={len(self.feature_names)}, train_end={window.get('train_end')!r})")
+
+
+def _stale_from(features: FeatureBuilder) -> int | None:
+    """Epoch second from which a request is more than one day past the statistics (None: lag cut-offs)."""
+    if features.lag_seconds is not None:
+        return None
+    start = pd.Timestamp(format_day(int(features.stats_end_) + 1)).tz_localize(
+        features.tz, ambiguous=True, nonexistent="shift_forward")
+    return int(start.timestamp())
 
 
 def _context_columns(features: FeatureBuilder) -> list[str]:

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ltr.features import labelled_samples
@@ -88,3 +89,14 @@ def test_score_warns_when_request_is_past_the_statistics(rankers, logs):
 def test_refresh_rejects_days_without_logs(rankers, logs, through):
     with pytest.raises((ValueError, TypeError)):
         refresh_bundle(rankers["lr"], logs, through)
+
+
+@pytest.mark.parametrize(("offset", "stale"), [(-1, False), (0, True)])
+def test_stale_warning_starts_at_local_midnight(rankers, logs, offset, stale):
+    # Statistics through 2022-04-27: a request is stale from 2022-04-29 00:00 Asia/Shanghai.
+    midnight = int(pd.Timestamp("2022-04-29", tz=TZ).timestamp())
+    row = labelled_samples(logs, TZ).head(1).drop(columns="day").assign(ts=midnight + offset)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rankers["lr"].score(row)
+    assert any(issubclass(w.category, StaleStatisticsWarning) for w in caught) is stale
