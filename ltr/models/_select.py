@@ -72,8 +72,9 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
                          f"Got {int(y[valid_rows].sum())} clicks in {int(valid_rows.sum())} validation rows and "
                          f"{int(y[fit_rows].sum())} in {int(fit_rows.sum())} earlier rows instead.")
     Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
+    probe: RankerModel | None
     if name == "lgbm":
-        probe: RankerModel = make_model(name, **params).fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
+        probe = make_model(name, **params).fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
         assert isinstance(probe, LightGBMRanker)
         chosen: dict[str, Any] = {"num_boost_round": int(probe.best_iteration_)}
         valid = _held_out(yv, probe.predict(Xv))
@@ -82,27 +83,37 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
         chosen = {"C": float(params["C"])}
         valid = _held_out(yv, probe.predict(Xv))
     else:
-        probe, chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, names, C_grid)
+        probe, chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, names, C_grid, refit)
     record = {"rows": {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}, "chosen": chosen,
               "valid": valid, "refit": bool(refit)}
     if not refit:
+        assert probe is not None  # every branch keeps a model when it is not refitted
         return probe, record
     return make_model(name, **{**params, **chosen}).fit(X, y, names, categorical=categorical), record
 
 
 def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.ndarray, names: Sequence[str],
-             C_grid: Sequence[float]) -> tuple[RankerModel, dict[str, Any], dict[str, float | None]]:
-    """Each ``C`` of the grid, fitted on the earlier days; the lowest validation logloss wins."""
-    best: tuple[float, Any, float] | None = None
+             C_grid: Sequence[float], refit: bool
+             ) -> tuple[RankerModel | None, dict[str, Any], dict[str, float | None]]:
+    """Each ``C`` of the grid, fitted on the earlier days; the lowest validation logloss wins.
+
+    The probes run from the smallest ``C`` up, each starting from the previous solution (warm
+    start): the same optima, in a fraction of the lbfgs iterations. The model of the chosen
+    ``C`` is fitted afresh (only when it is kept, ``refit=False``).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    checked = LogisticRegressionRanker(**params)._checked_params()
+    probe = LogisticRegression(solver="lbfgs", max_iter=checked["max_iter"], tol=checked["tol"], warm_start=True)
+    predicted: dict[float, np.ndarray] = {}
+    losses: dict[float, float] = {}
     with warnings.catch_warnings():
         # A probe that stops early is still a fair probe; the final fit warns on its own.
         warnings.simplefilter("ignore")
-        for C in C_grid:
-            model = make_model("lr", **{**params, "C": C}).fit(Xf, yf, names)
-            assert isinstance(model, LogisticRegressionRanker)
-            loss = float(logloss(yv, expit(model.decision_function(Xv)), eps=1e-15))
-            if best is None or loss < best[0]:
-                best = (loss, model, float(C))
-    assert best is not None
-    _, model, C = best
-    return model, {"C": C}, _held_out(yv, model.predict(Xv))
+        for C in sorted(float(c) for c in C_grid):
+            probe.set_params(C=C).fit(Xf, yf)
+            predicted[C] = expit(probe.decision_function(Xv))
+            losses[C] = float(logloss(yv, predicted[C], eps=1e-15))
+    C = min(losses, key=losses.__getitem__)  # the smallest C among equal losses
+    model = None if refit else make_model("lr", **{**params, "C": C}).fit(Xf, yf, names)
+    return model, {"C": C}, _held_out(yv, predicted[C])
