@@ -40,6 +40,7 @@ from ltr.artifacts import read_manifest, write_manifest
 from ltr.logs import Logs, day_index
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import click_events, history_of
+from recall._seen import check_exclude_seen, seen_pairs
 from recall.base import RecallSource, ordered_candidates
 
 __all__ = ["HotRecall"]
@@ -64,6 +65,8 @@ class HotRecall(RecallSource):
         Weights of the overall, preferred-category and same-city trending lists.
     history_len : int, default 50
         Recent clicks defining the user's category preferences.
+    exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
+        Items never returned: those the user clicked (or was also exposed to) before the request.
     """
 
     kind = "hot"
@@ -71,7 +74,8 @@ class HotRecall(RecallSource):
 
     def __init__(self, window_days: int = 14, half_life_days: float = 3.0, click_weight: float = 1.0,
                  exposure_weight: float = 0.0, order_weight: float = 2.0, overall_weight: float = 0.3,
-                 category_weight: float = 1.0, city_weight: float = 0.3, history_len: int = 50):
+                 category_weight: float = 1.0, city_weight: float = 0.3, history_len: int = 50,
+                 exclude_seen: str = "clicks"):
         self.window_days = window_days
         self.half_life_days = half_life_days
         self.click_weight = click_weight
@@ -81,10 +85,12 @@ class HotRecall(RecallSource):
         self.category_weight = category_weight
         self.city_weight = city_weight
         self.history_len = history_len
+        self.exclude_seen = exclude_seen
 
     def _validate_params(self) -> None:
         check_int(self.window_days, "window_days", minimum=1)
         check_int(self.history_len, "history_len", minimum=1)
+        check_exclude_seen(self.exclude_seen)
         for name in ("half_life_days", "click_weight", "exposure_weight", "order_weight", "overall_weight",
                      "category_weight", "city_weight"):
             check_float(getattr(self, name), name, low=0.0)
@@ -233,6 +239,9 @@ class HotRecall(RecallSource):
         pref = sp.csr_matrix((np.ones(int(valid.sum())), (rows, cat_code[hist[valid]])), shape=(n_req, len(cats)))
         n_hist = np.maximum(valid.sum(axis=1), 1)
         pref = sp.diags(1.0 / n_hist) @ pref
+        seen_req, seen_item = seen_pairs(self.exclude_seen, history, requests["user_id"].to_numpy(dtype=object),
+                                         requests["ts"].to_numpy(dtype=np.int64), logs,
+                                         lambda ids: pd.Index(item_ids).get_indexer(ids))
 
         users = logs.users
         city_term = self.city_weight > 0 and (city != "").any() and users is not None and "city" in users.columns
@@ -254,10 +263,14 @@ class HotRecall(RecallSource):
             if city_term:
                 same = req_city[sl, None] == city_code[None, :]
                 score += float(self.city_weight) * same * city_norm[d]
+            mine = (seen_req >= sl.start) & (seen_req < sl.stop)
+            score[seen_req[mine] - sl.start, seen_item[mine]] = -np.inf
             top = _top_k(score, k)
-            out_req.append(np.repeat(np.arange(sl.start, sl.stop), top.shape[1]))
-            out_item.append(top.ravel())
-            out_score.append(np.take_along_axis(score, top, axis=1).ravel())
+            top_score = np.take_along_axis(score, top, axis=1).ravel()
+            keep = np.isfinite(top_score)  # seen items only fill lists longer than the unseen catalogue
+            out_req.append(np.repeat(np.arange(sl.start, sl.stop), top.shape[1])[keep])
+            out_item.append(top.ravel()[keep])
+            out_score.append(top_score[keep])
         return ordered_candidates(requests["request_id"].to_numpy(), np.concatenate(out_req), item_ids,
                                   np.concatenate(out_item), np.concatenate(out_score), self.kind, k)
 

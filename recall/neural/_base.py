@@ -24,8 +24,9 @@ from ltr.artifacts import ArtifactError, read_manifest, write_manifest
 from ltr.logs import Logs, UserHistory
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
+from recall._seen import check_exclude_seen, drop_seen, seen_pairs
 from recall._state import under_prefix, with_prefix
-from recall.base import RecallSource
+from recall.base import RecallSource, finalize_candidates
 from recall.hnsw import build_index
 from recall.hnsw import save as save_index
 from recall.neural._towers import RecallNet, all_item_vectors
@@ -35,7 +36,7 @@ from recall.neural._vocab import ItemTable, encode_items, encode_profiles, item_
 
 __all__ = ["TorchRecallBase", "torch_threads"]
 
-FORMAT_VERSION = 2  # 2: the training clicks are stored (history.* arrays)
+FORMAT_VERSION = 3  # 2: the training clicks are stored (history.* arrays); 3: profiles, training curve
 _FILES = {"model": "model.pt", "index": "index.bin", "items": "items.npz", "params": "params.json"}
 
 
@@ -83,7 +84,8 @@ class TorchRecallBase(RecallSource):
     flatness: float
     M: int
     ef_construction: int
-    ef_search: int
+    ef_search: int | None
+    exclude_seen: str
     max_per_category: int
     threads: int
     seed: int
@@ -94,8 +96,11 @@ class TorchRecallBase(RecallSource):
         """The untrained network for vocabularies of these ``sizes``."""
 
     def _validate_params(self) -> None:
-        for name in ("dim", "history_len", "epochs", "batch_size", "M", "ef_construction", "ef_search"):
+        for name in ("dim", "history_len", "epochs", "batch_size", "M", "ef_construction"):
             check_int(getattr(self, name), name, minimum=1)
+        if self.ef_search is not None:
+            check_int(self.ef_search, "ef_search", minimum=1)
+        check_exclude_seen(self.exclude_seen)
         for name in ("n_popular", "n_uniform", "n_exposed", "n_per_segment", "max_per_category", "threads", "seed"):
             check_int(getattr(self, name), name, minimum=0)
         for name in ("lr", "temperature", "order_weight"):
@@ -155,6 +160,9 @@ class TorchRecallBase(RecallSource):
         self.net_ = net
         self.item_table_ = table
         self.history_ = history
+        self.profile_users_ = (id_array(logs.users["user_id"].drop_duplicates().to_numpy())
+                               if logs.users is not None else np.zeros(0, np.int64))
+        self.profile_codes_ = encode_profiles(logs, self.user_vocab_, self.profile_users_)
         self.train_end_day_ = train_end_day
         self.n_train_positives_ = len(data)
         self._build_index()
@@ -167,25 +175,83 @@ class TorchRecallBase(RecallSource):
     def _after_load(self, index_path: Path) -> None:
         """Hook for subclasses that need more than the hnswlib index (e.g. the parsed graph)."""
 
-    def click_history(self, logs: Logs) -> UserHistory:
-        """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``."""
+    def click_history(self, logs: Logs | None) -> UserHistory:
+        """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``
+        (only the fitted ones when ``logs`` is None: no log scan)."""
         self._check_fitted()
+        if logs is None:
+            return self.history_
         _, later = split_clicks(logs, self.train_end_day_)
         return extend_history(self.history_, later, self.item_table_.rows(later["item_id"].to_numpy()),
                               keep_unknown=True)
 
+    def _profiles(self, user_ids: np.ndarray, logs: Logs | None) -> np.ndarray:
+        """Profile codes of ``user_ids``: from ``logs.users`` when given, else those kept at fit."""
+        if logs is not None:
+            return encode_profiles(logs, self.user_vocab_, user_ids)
+        row = pd.Index(self.profile_users_).get_indexer(np.asarray(user_ids))
+        codes = np.vstack([self.profile_codes_, np.zeros((1, self.profile_codes_.shape[1]), np.int64)])
+        return codes[row]
+
     @torch.no_grad()
-    def _query_states(self, requests: pd.DataFrame, logs: Logs) -> tuple[torch.Tensor, ...]:
+    def _query_states(self, requests: pd.DataFrame, logs: Logs | None,
+                      history: UserHistory | None = None) -> tuple[torch.Tensor, ...]:
         """Per-request query state tensors (history strictly before each request's ts)."""
         requests = check_requests(requests)
         table = self.item_table_
-        hist = self.click_history(logs).last_before(requests["user_id"].to_numpy(),
-                                                    requests["ts"].to_numpy(dtype=np.int64), self.history_len)[0]
-        profiles = encode_profiles(logs, self.user_vocab_, requests["user_id"].to_numpy())
+        history = self.click_history(logs) if history is None else history
+        hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
+                                   self.history_len)[0]
+        profiles = self._profiles(requests["user_id"].to_numpy(), logs)
         vecs = torch.from_numpy(np.vstack([self.item_vectors_, np.zeros((1, self.item_vectors_.shape[1]), np.float32)]))
         where = np.where(hist >= 0, hist, table.n)
         return self.net_.query_state(vecs[torch.from_numpy(where)], torch.from_numpy(hist >= 0),
                                      torch.from_numpy(profiles))
+
+    def _beam_width(self, k: int, ef_search: int | None) -> int:
+        """The search beam for ``k`` items: ``ef_search``, or ``2 * k`` when it is None; an
+        ``ef_search`` smaller than ``k`` is an error (never silently widened)."""
+        ef = self.ef_search if ef_search is None else ef_search
+        if ef is None:
+            return 2 * k
+        ef = check_int(ef, "ef_search", minimum=1)
+        if ef < k:
+            raise ValueError(f"k must be <= ef_search ({ef}), the beam that holds the results. Got k={k} instead: "
+                             "set a wider ef_search (python -m recall.retrieve --ef) or ask for fewer items.")
+        return ef
+
+    def _unseen_top(self, requests: pd.DataFrame, logs: Logs | None, k: int,
+                    search: Callable[[pd.DataFrame, UserHistory, int, int], tuple[np.ndarray, np.ndarray]],
+                    ef: int) -> pd.DataFrame:
+        """The contract frame of each request's best ``k`` items it has not seen (``exclude_seen``).
+
+        ``search(requests, history, k', ef')`` returns catalogue rows and scores ``(n, k')`` with
+        a beam of ``ef'``. A request that has seen ``s`` items asks for ``k + e`` items with a
+        beam ``e`` wider, ``e`` the power of two >= ``s`` (0 when nothing was seen): every list
+        keeps ``k`` unseen items, and a request's search depends on its own history only, so a
+        batch gives what one request at a time gives (requests are searched in a few groups).
+        """
+        requests = check_requests(requests)
+        history = self.click_history(logs)
+        seen = seen_pairs(self.exclude_seen, history, requests["user_id"].to_numpy(),
+                          requests["ts"].to_numpy(dtype=np.int64), logs, self.item_table_.rows)
+        n_seen = np.bincount(seen[0], minlength=len(requests))
+        extra = np.where(n_seen > 0, 2 ** np.ceil(np.log2(np.maximum(n_seen, 1))), 0).astype(np.int64)
+        out_rows, out_items, out_scores = [], [], []
+        for value in np.unique(extra):  # a handful of groups (powers of two)
+            group = np.flatnonzero(extra == value)
+            fetch = min(k + int(value), self.item_table_.n)
+            labels, scores = search(requests.iloc[group], history, fetch, ef + int(value))
+            rows, cols = np.nonzero(labels >= 0)
+            out_rows.append(group[rows])
+            out_items.append(labels[rows, cols])
+            out_scores.append(scores[rows, cols])
+        rows = np.concatenate(out_rows) if out_rows else np.zeros(0, np.int64)
+        item_rows = np.concatenate(out_items) if out_items else np.zeros(0, np.int64)
+        scores = np.concatenate(out_scores) if out_scores else np.zeros(0, np.float32)
+        keep = drop_seen(rows, item_rows, seen, self.item_table_.n)
+        return finalize_candidates(requests["request_id"].to_numpy()[rows[keep]],
+                                   self.item_table_.item_ids[item_rows[keep]], scores[keep], self.kind, k)
 
     def _score_fn(self, state: tuple[torch.Tensor, ...],
                   chunk: int = 16384) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -217,6 +283,7 @@ class TorchRecallBase(RecallSource):
         table_meta, table_arrays = self.item_table_.to_state()
         history_meta, history_arrays = self.history_.to_state()
         arrays: dict[str, Any] = {"vectors": self.item_vectors_, "id_vocab": id_array(self.item_vocab_["id"]),
+                                  "profile_users": self.profile_users_, "profile_codes": self.profile_codes_,
                                   **with_prefix("table", table_arrays), **with_prefix("history", history_arrays)}
         np.savez(root / _FILES["items"], **arrays)
         params = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
@@ -263,6 +330,8 @@ class TorchRecallBase(RecallSource):
         obj.item_table_ = ItemTable.from_state(meta["item_table"], under_prefix("table", arrays))
         obj.history_ = UserHistory.from_state(meta["history"], under_prefix("history", arrays))
         obj.item_vectors_ = arrays["vectors"]
+        obj.profile_users_ = arrays["profile_users"]
+        obj.profile_codes_ = arrays["profile_codes"]
         obj.losses_ = list(meta["losses"])
         obj.train_end_day_ = int(meta["train_end_day"])
         obj.n_train_positives_ = int(meta["n_train_positives"])

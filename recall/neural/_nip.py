@@ -35,8 +35,7 @@ from torch import nn
 
 from ltr._validation import check_int
 from ltr.artifacts import ArtifactError
-from ltr.logs import Logs
-from recall.base import finalize_candidates
+from ltr.logs import Logs, UserHistory
 from recall.hnsw import LayeredBeamSearch, SearchResult, exact_search, read_graph, save
 from recall.neural._base import TorchRecallBase, torch_threads
 from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
@@ -128,10 +127,15 @@ class NIPRecall(TorchRecallBase):
         Weight of the NANN-style adversarial flatness penalty on the item vector (0 = off).
     M, ef_construction : int, default 16, 200
         hnswlib graph parameters.
-    ef_search : int, default 200
-        Bottom-level beam width (the search uses ``max(ef_search, k)``).
-    ef_upper : int, default 4
-        Beam width on upper levels.
+    ef_search : int or None, default None
+        Bottom-level beam width; None = ``2 * k``. A value below the ``k`` asked for is an error
+        (never silently widened). ``exclude_seen`` widens it by the items it drops.
+    ef_upper : int, default 32
+        Beam width on upper levels (wide: it seeds level 0 in several regions of the catalogue,
+        and upper levels are small; bench/bench_nip_search.py).
+    exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
+        Items :meth:`retrieve` never returns: those the user clicked (or was also exposed to)
+        before the request.
     max_per_category : int, default 0
         Diversity cap per category in the bottom level and the results (0 = no cap).
     threads : int, default 1
@@ -150,8 +154,9 @@ class NIPRecall(TorchRecallBase):
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
-                 ef_construction: int = 200, ef_search: int = 200, ef_upper: int = 4, max_per_category: int = 0,
-                 threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
+                 ef_construction: int = 200, ef_search: int | None = None, ef_upper: int = 32,
+                 max_per_category: int = 0, exclude_seen: str = "clicks", threads: int = 1, seed: int = 0,
+                 verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
         self.history_len = history_len
@@ -175,6 +180,7 @@ class NIPRecall(TorchRecallBase):
         self.ef_search = ef_search
         self.ef_upper = ef_upper
         self.max_per_category = max_per_category
+        self.exclude_seen = exclude_seen
         self.threads = threads
         self.seed = seed
         self.verbose = verbose
@@ -197,23 +203,25 @@ class NIPRecall(TorchRecallBase):
         except ValueError as exc:
             raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
 
-    def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False,
+    def search(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False,
                ef_search: int | None = None) -> SearchResult:
         """Top-``k`` catalogue rows per request (graph search, or every item with ``exact``).
+
+        The model's own top ``k``: seen items are not excluded here (:meth:`retrieve` does).
 
         Parameters
         ----------
         requests : DataFrame
             ``request_id, user_id, ts``.
-        logs : Logs
-            Source of click histories (only clicks strictly before each request's ts count)
-            and user profiles.
+        logs : Logs or None
+            Source of click histories after the training days (only clicks strictly before
+            each request's ts count) and user profiles; None: what the source keeps.
         k : int
             Items per request; capped at the catalogue size.
         exact : bool, default False
             Score every item (brute force) instead of walking the graph.
         ef_search : int, optional
-            Overrides the fitted ``ef_search``.
+            Overrides the fitted ``ef_search``; must be >= ``k``.
 
         Returns
         -------
@@ -223,29 +231,37 @@ class NIPRecall(TorchRecallBase):
         """
         self._check_fitted()
         k = min(check_int(k, "k", minimum=1), self.item_table_.n)
+        return self._search(requests, logs, None, k, exact, self._beam_width(k, ef_search))
+
+    def _search(self, requests: pd.DataFrame, logs: Logs | None, history: UserHistory | None, k: int,
+                exact: bool, ef: int) -> SearchResult:
         cap = int(self.max_per_category) or None
         cats = self.item_table_.categories
         with torch_threads(self.threads):
-            state = self._query_states(requests, logs)
+            state = self._query_states(requests, logs, history)
             score = self._score_fn(state)
             queries = np.arange(len(requests), dtype=np.int64)
             if exact:
                 return exact_search(score, queries, self.item_table_.n, k, batch_size=1 << 18,
                                     categories=cats if cap else None, max_per_category=cap)
-            ef = self.ef_search if ef_search is None else ef_search
             searcher = LayeredBeamSearch(ef0=ef, ef_upper=self.ef_upper, max_per_category=cap,
                                          query_batch_size=256)
             searcher.fit(self.graph_, categories=cats if cap else None)
             return searcher.search(score, queries, k)
 
-    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> pd.DataFrame:
-        """Top-``k`` items per request as a contract candidate frame (``source`` = ``"nip"``).
+    def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False) -> pd.DataFrame:
+        """Top-``k`` unseen items per request as a contract candidate frame (``source`` = ``"nip"``).
 
         A user with no clicks before the request is scored through the learned empty-history
         slot (and the profile); ``k`` larger than the catalogue returns the whole catalogue.
+        ``logs=None`` retrieves from what the source keeps (no log scan).
         """
-        result = self.search(requests, logs, k, exact=exact)
-        rows, cols = np.nonzero(result.labels >= 0)
-        req_ids = requests["request_id"].to_numpy()[rows]
-        items = self.item_table_.item_ids[result.labels[rows, cols]]
-        return finalize_candidates(req_ids, items, result.scores[rows, cols], self.kind, k)
+        self._check_fitted()
+        k = check_int(k, "k", minimum=1)
+        ef = self._beam_width(min(k, self.item_table_.n), None)
+
+        def run(part: pd.DataFrame, history: UserHistory, fetch: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+            result = self._search(part, logs, history, fetch, exact, width)
+            return result.labels, result.scores
+
+        return self._unseen_top(requests, logs, k, run, ef)

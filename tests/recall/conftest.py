@@ -23,11 +23,11 @@ from tests.recall.worlds import simulated
 #: Small, fast settings; only those a source's constructor accepts are passed to it.
 TINY = {
     "nip": {"dim": 8, "hidden": (16,), "history_len": 5, "epochs": 1, "batch_size": 512, "n_popular": 16,
-            "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40, "ef_search": 40,
+            "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40,
             "threads": 1, "seed": 0},
     "two_tower": {"dim": 8, "hidden": (16,), "history_len": 5, "epochs": 1, "batch_size": 512, "n_popular": 16,
                   "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40,
-                  "ef_search": 40, "threads": 1, "seed": 0},
+                  "threads": 1, "seed": 0},
     "itemcf": {},
     "hot": {},
 }

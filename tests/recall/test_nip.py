@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from ltr.logs import events_with_users
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
@@ -115,9 +116,15 @@ def test_cold_and_unknown_users(model, nip_world):
 @pytest.mark.parametrize("exact", [False, True])
 def test_k_larger_than_catalogue(model, nip_world, exact):
     logs, _, requests = nip_world
-    out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=exact)
-    n = logs.items["item_id"].nunique()
-    assert out.groupby("request_id").size().tolist() == [n] * 3
+    few = requests.iloc[:3]
+    out = model.retrieve(few, logs, 10_000, exact=exact)
+    catalogue = set(logs.items["item_id"])
+    clicks = events_with_users(logs, "clicks")
+    for request in few.itertuples():
+        mine = clicks.loc[(clicks["user_id"] == request.user_id) & (clicks["ts"] < request.ts), "item_id"]
+        got = out.loc[out["request_id"] == request.request_id, "item_id"]
+        # The whole catalogue but the items the user clicked before (exclude_seen="clicks").
+        assert set(got) == catalogue - set(mine) and len(got) == len(set(got))
 
 
 def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_world):

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from ltr.logs import events_with_users
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._two_tower import TwoTowerRecall
@@ -28,9 +29,12 @@ def test_exact_scores_are_cosine_over_temperature(model, two_tower_world):
     few = requests.iloc[:4]
     out = model.retrieve(few, logs, 25, exact=True)
     users = model.user_vectors(few, logs).astype(np.float64)
-    for q, rid in enumerate(few["request_id"]):
+    clicks = events_with_users(logs, "clicks")
+    for q, (rid, uid, ts) in enumerate(few[["request_id", "user_id", "ts"]].itertuples(index=False)):
         cos = model.item_vectors_.astype(np.float64) @ users[q]
-        order = np.lexsort((model.item_table_.item_ids, -cos))[:25]  # slow reference, id tie-break
+        seen = clicks.loc[(clicks["user_id"] == uid) & (clicks["ts"] < ts), "item_id"]
+        order = np.lexsort((model.item_table_.item_ids, -cos))  # slow reference, id tie-break
+        order = order[~np.isin(model.item_table_.item_ids[order], seen)][:25]  # clicked items excluded
         got = out.loc[out["request_id"] == rid]
         np.testing.assert_array_equal(got["item_id"].to_numpy(), model.item_table_.item_ids[order])
         np.testing.assert_allclose(got["score"].to_numpy(), cos[order] / model.temperature, rtol=1e-4, atol=1e-4)
