@@ -1,7 +1,15 @@
-"""Merge several recall sources' candidates per request with per-source quotas.
+"""Merge several recall sources' candidates per request: per-source quotas, or rank fusion.
 
-Rule
-----
+Rank fusion (:func:`fuse`, ``method="rrf"``, the default of :class:`MergedRecall`)
+-------------------------------------------------------------------------------
+Reciprocal-rank fusion (Cormack et al. 2009): an item scores ``sum_s w_s / (c + rank_s)``
+over the sources ``s`` that list it (``c = 60``), so an item high in several lists beats one
+high in a single list, with no need for the sources' scores to be comparable. The weights
+``w_s`` are 1, or learned on a validation day (:func:`learn_weights`: a coordinate search that
+maximises the mean hitrate@K of the day's clicks over K = 50 .. 1200).
+
+Quotas (:func:`merge`, ``method="quota"``)
+-----------------------------------------
 Sources are taken in the order of ``quotas`` (its insertion order is the priority):
 
 1. *Quota pass.* Source ``s`` contributes, per request, its best-ranked items that no earlier
@@ -20,7 +28,8 @@ Sources are taken in the order of ``quotas`` (its insertion order is the priorit
    joined by ``+`` in quota order (``"itemcf+hot"``).
 
 Everything is vectorised over requests (a loop runs over the few sources only).
-``python -m recall.merge FILE1 FILE2 ... --quota itemcf=600 --quota hot=600 --out FILE``.
+``python -m recall.merge FILE1 FILE2 ... --quota itemcf=600 --quota hot=600 --out FILE`` or
+``python -m recall.merge FILE1 FILE2 ... --rrf [--weight itemcf=2] --k 1200 --out FILE``.
 """
 from __future__ import annotations
 
@@ -32,14 +41,19 @@ import numpy as np
 import pandas as pd
 
 from ltr._cli import command, parser, write_frame
-from ltr._validation import check_int
+from ltr._validation import check_bool, check_choice, check_float, check_frame, check_int
 from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manifest
-from ltr.logs import Logs
-from recall.base import CANDIDATE_COLUMNS, RecallSource, source_class, validate_candidates
+from ltr.logs import Logs, day_index
+from recall._seen import check_exclude_seen
+from recall.base import CANDIDATE_COLUMNS, RecallSource, finalize_candidates, source_class, validate_candidates
 
-__all__ = ["MergedRecall", "main", "merge"]
+__all__ = ["MergedRecall", "fuse", "learn_weights", "main", "merge"]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: method, weights, exclude_seen
+_RRF_C = 60.0
+#: The list lengths weights are learned for (the funnel's hitrate@K range).
+FUSION_KS = (50, 100, 200, 400, 800, 1200)
+_WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.5, 2.0, 4.0, 10.0)
 
 
 def _named_frames(candidate_frames) -> dict[str, pd.DataFrame]:
@@ -193,29 +207,173 @@ def _mask_labels(order: list[str]) -> np.ndarray:
     return labels
 
 
+def fuse(candidate_frames: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame], k: int,
+         weights: Mapping[str, float] | None = None, c: float = _RRF_C) -> pd.DataFrame:
+    """Reciprocal-rank fusion of several sources' candidates (see module docstring).
+
+    Parameters
+    ----------
+    candidate_frames : dict of str -> DataFrame, or list of DataFrame
+        Each source's candidates (``request_id, item_id, rank`` at least).
+    k : int
+        Fused list length per request.
+    weights : dict of str -> float, optional
+        Weight of each source (default 1 each; a missing source weighs 1, 0 drops it).
+    c : float, default 60
+        The rank offset: larger flattens the weight of the first ranks.
+
+    Returns
+    -------
+    DataFrame
+        :data:`recall.base.CANDIDATE_COLUMNS`; ``score`` is the fused score, ties broken by
+        item id; ``source`` names every source whose list holds the item (``"itemcf+hot"``).
+    """
+    frames = _named_frames(candidate_frames)
+    k = check_int(k, "k", minimum=1)
+    c = check_float(c, "c", low=0.0)
+    weights = dict(weights or {})
+    unknown = sorted(set(weights) - set(frames))
+    if unknown:
+        raise ValueError(f"weights name an unknown source {unknown[0]!r}; the candidates hold {list(frames)}.")
+    order = list(frames)
+    w = np.array([check_float(weights.get(n, 1.0), f"weight of {n!r}", low=0.0) for n in order])
+    rows = pd.concat([frames[n][["request_id", "item_id", "rank"]].assign(src=i) for i, n in enumerate(order)],
+                     ignore_index=True)
+    if not len(rows):
+        return pd.DataFrame({col: pd.Series(dtype=t) for col, t in zip(
+            CANDIDATE_COLUMNS, ["int64", "int64", "float64", "int64", "str"], strict=True)})
+    src = rows["src"].to_numpy()
+    req_code, req_ids = pd.factorize(rows["request_id"], sort=True)
+    item_code, item_ids = pd.factorize(rows["item_id"], sort=True)
+    key = req_code.astype(np.int64) * len(item_ids) + item_code
+    uniq, inv = np.unique(key, return_inverse=True)
+    score = np.bincount(inv, weights=w[src] / (c + rows["rank"].to_numpy(dtype=np.float64)), minlength=len(uniq))
+    # A source of weight 0 is dropped: it neither scores nor names an item.
+    masks = np.bincount(inv, weights=(np.left_shift(1, src) * (w[src] > 0)).astype(np.float64), minlength=len(uniq))
+    listed = masks > 0
+    uniq, score, masks = uniq[listed], score[listed], masks[listed].astype(np.int64)
+    frame = finalize_candidates(req_ids.to_numpy()[uniq // len(item_ids)], item_ids.to_numpy()[uniq % len(item_ids)],
+                                score, "", k)
+    label = pd.Series(_mask_labels(order)[masks], index=pd.MultiIndex.from_arrays(
+        [req_ids.to_numpy()[uniq // len(item_ids)], item_ids.to_numpy()[uniq % len(item_ids)]]))
+    frame["source"] = label.reindex(pd.MultiIndex.from_frame(frame[["request_id", "item_id"]])).to_numpy()
+    return frame
+
+
+class _FusionTable:
+    """The (request, item) pairs of several lists with each source's rank, prepared once so
+    that many weightings are scored fast (:func:`learn_weights`)."""
+
+    def __init__(self, frames: dict[str, pd.DataFrame], targets: pd.DataFrame) -> None:
+        rows = pd.concat([f[["request_id", "item_id", "rank"]].assign(src=i) for i, f in enumerate(frames.values())],
+                         ignore_index=True)
+        req_code, req_ids = pd.factorize(rows["request_id"], sort=True)
+        item_code, item_ids = pd.factorize(rows["item_id"], sort=True)
+        key = req_code.astype(np.int64) * max(len(item_ids), 1) + item_code
+        self.uniq, self.inv = np.unique(key, return_inverse=True)
+        self.src = rows["src"].to_numpy()
+        self.inverse_rank = 1.0 / (_RRF_C + rows["rank"].to_numpy(dtype=np.float64))
+        self.req = self.uniq // max(len(item_ids), 1)
+        t_req = pd.Index(req_ids).get_indexer(targets["request_id"].to_numpy())
+        t_item = pd.Index(item_ids).get_indexer(targets["item_id"].to_numpy())
+        found = (t_req >= 0) & (t_item >= 0)
+        t_key = t_req[found].astype(np.int64) * max(len(item_ids), 1) + t_item[found]
+        self.is_target = np.isin(self.uniq, t_key)
+        self.n_targets = len(targets)
+        self.n_sources = len(frames)
+
+    def hits(self, weights: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+        """Targets found in the top K of the fused lists, for each K."""
+        score = np.bincount(self.inv, weights=weights[self.src] * self.inverse_rank, minlength=len(self.uniq))
+        listed = np.bincount(self.inv, weights=(weights[self.src] > 0).astype(np.float64),
+                             minlength=len(self.uniq)) > 0
+        order = np.lexsort((self.uniq, -score, self.req))
+        req = self.req[order]
+        rank = np.arange(len(order)) - np.searchsorted(req, req, side="left") + 1
+        good = (self.is_target & listed)[order]
+        return np.array([int((good & (rank <= k)).sum()) for k in ks])
+
+
+def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
+                  ks: Sequence[int] = FUSION_KS, rounds: int = 2) -> dict[str, float]:
+    """RRF weights for ``targets`` (request_id, item_id): fused lists at least as good as the
+    best single source at every K of ``ks`` where possible, then as good as possible on average.
+
+    A coordinate search: starting from 1 for every source, each source's weight in turn takes
+    the best value of a small grid (0 .. 10) with the others fixed, for ``rounds`` passes; the
+    first source's weight stays 1 (only ratios matter). "Best" compares first the worst margin
+    over K between the fused hits and the best single source's, then the mean hits over K.
+    """
+    frames = _named_frames(candidate_frames)
+    check_frame(targets, "targets", ("request_id", "item_id"))
+    targets = targets[["request_id", "item_id"]].drop_duplicates()
+    table = _FusionTable(frames, targets)
+    n = len(frames)
+    single = np.max([table.hits(np.eye(n)[s], ks) for s in range(n)], axis=0)
+
+    def value(w: np.ndarray) -> tuple[float, float]:
+        hits = table.hits(w, ks)
+        return float((hits - single).min()), float(hits.mean())
+
+    weights = np.ones(n)
+    best = value(weights)
+    for _ in range(check_int(rounds, "rounds", minimum=1)):
+        for s in range(1, n):
+            for candidate in _WEIGHT_GRID:
+                trial = weights.copy()
+                trial[s] = candidate
+                if candidate == weights[s] or not (trial > 0).any():
+                    continue
+                got = value(trial)
+                if got > best:
+                    best, weights = got, trial
+    return {name: float(w) for name, w in zip(frames, weights, strict=True)}
+
+
 # ----------------------------------------------------------------------------- as a recall source
 
 
 class MergedRecall(RecallSource):
-    """Several recall sources fitted together and merged with :func:`merge`.
+    """Several recall sources fitted together and fused (RRF) or merged with quotas.
 
     Parameters
     ----------
     sources : tuple of str, default ("itemcf", "hot")
         Names from :data:`recall.base.SOURCES`, in priority order.
+    method : {"rrf", "quota"}, default "rrf"
+        Reciprocal-rank fusion (:func:`fuse`) or quotas (:func:`merge`).
     quotas : tuple of int, default (600, 600)
-        Slots per request of each source (same length as ``sources``).
+        Slots per request of each source (``method="quota"``; same length as ``sources``).
+    weights : tuple of float, optional
+        RRF weight of each source (default 1 each); ignored when ``learn_weights``.
+    learn_weights : bool, default False
+        Learn the RRF weights on the last training day (:func:`learn_weights`): the sources are
+        first fitted on the days before it and retrieve for its requests, then fitted again on
+        every training day. Costs a second fit.
+    exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
+        Passed to every source (unless its ``source_params`` say otherwise).
     source_params : dict of str -> dict, optional
         Constructor parameters of each source by name.
+
+    Attributes
+    ----------
+    sources_ : dict of str -> RecallSource
+    weights_ : dict of str -> float
+        The RRF weights used (learned, given, or 1 each).
     """
 
     kind = "merged"
     _fitted_attribute = "sources_"
 
-    def __init__(self, sources: tuple = ("itemcf", "hot"), quotas: tuple = (600, 600),
+    def __init__(self, sources: tuple = ("itemcf", "hot"), method: str = "rrf", quotas: tuple = (600, 600),
+                 weights: tuple | None = None, learn_weights: bool = False, exclude_seen: str = "clicks",
                  source_params: dict | None = None):
         self.sources = sources
+        self.method = method
         self.quotas = quotas
+        self.weights = weights
+        self.learn_weights = learn_weights
+        self.exclude_seen = exclude_seen
         self.source_params = source_params
 
     def _quota_dict(self) -> dict[str, int]:
@@ -226,23 +384,55 @@ class MergedRecall(RecallSource):
             raise ValueError(f"quotas must have one int per source ({len(sources)}). Got {quotas!r} instead.")
         return _check_quotas(dict(zip(sources, quotas, strict=True)), list(sources))
 
+    def _given_weights(self) -> dict[str, float]:
+        if self.weights is None:
+            return {name: 1.0 for name in self.sources}
+        weights = tuple(self.weights)
+        if len(weights) != len(tuple(self.sources)):
+            raise ValueError(f"weights must have one float per source ({len(self.sources)}). Got {weights!r} instead.")
+        return {name: check_float(w, f"weight of {name!r}", low=0.0)
+                for name, w in zip(self.sources, weights, strict=True)}
+
+    def _fit_sources(self, logs: Logs, train_end_day: int) -> dict[str, RecallSource]:
+        params = self.source_params or {}
+        return {name: source_class(name)(**{"exclude_seen": self.exclude_seen, **params.get(name, {})})
+                .fit(logs, train_end_day) for name in self.sources}
+
     def fit(self, logs: Logs, train_end_day: int) -> MergedRecall:
-        """Fit every source on days <= ``train_end_day``."""
+        """Fit every source on days <= ``train_end_day`` (and learn the weights, if asked)."""
         self._quota_dict()
+        check_choice(self.method, "method", ("rrf", "quota"))
+        check_exclude_seen(self.exclude_seen)
+        check_bool(self.learn_weights, "learn_weights")
+        weights = self._given_weights()
         params = self.source_params or {}
         unknown = sorted(set(params) - set(self.sources))
         if unknown:
             raise ValueError(f"source_params names a source not in sources {list(self.sources)}: {unknown[0]!r}.")
-        self.sources_ = {name: source_class(name)(**params.get(name, {})).fit(logs, train_end_day)
-                         for name in self.sources}
+        if self.learn_weights:
+            weights = self._learned(logs, train_end_day)
+        self.weights_ = weights
+        self.sources_ = self._fit_sources(logs, train_end_day)
         return self
 
-    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int) -> pd.DataFrame:
-        """Each source's top ``k``, merged with the quotas scaled to ``k`` (largest remainders)."""
+    def _learned(self, logs: Logs, train_end_day: int) -> dict[str, float]:
+        days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
+        requests = logs.requests.loc[days == train_end_day]
+        clicks = logs.clicks.loc[logs.clicks["request_id"].isin(requests["request_id"]), ["request_id", "item_id"]]
+        if not len(clicks):
+            raise ValueError(f"learn_weights needs clicks on the last training day {train_end_day}. Got none.")
+        early = self._fit_sources(logs, train_end_day - 1)
+        k = max(FUSION_KS)
+        return learn_weights({name: src.retrieve(requests, logs, k) for name, src in early.items()}, clicks)
+
+    def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int) -> pd.DataFrame:
+        """Each source's top ``k``, fused (RRF) or merged with the quotas scaled to ``k``."""
         self._check_fitted()
         quotas = self._quota_dict()
         k = check_int(k, "k", minimum=1)
         frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
+        if self.method == "rrf":
+            return fuse(frames, k, self.weights_)
         return merge(frames, _scale_quotas(quotas, k), k=k)
 
     def save(self, directory: str | Path) -> None:
@@ -253,8 +443,10 @@ class MergedRecall(RecallSource):
         for name, src in self.sources_.items():
             src.save(root / name)
         write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
-            "sources": list(self.sources), "quotas": [int(q) for q in self.quotas],
-            "source_params": self.source_params or {},
+            "sources": list(self.sources), "method": self.method, "quotas": [int(q) for q in self.quotas],
+            "weights": None if self.weights is None else [float(w) for w in self.weights],
+            "learn_weights": bool(self.learn_weights), "exclude_seen": self.exclude_seen,
+            "learned": self.weights_, "source_params": self.source_params or {},
             "sub_manifests": {name: sha256_file(root / name / "manifest.json") for name in self.sources}})
 
     @classmethod
@@ -262,8 +454,11 @@ class MergedRecall(RecallSource):
         """Load a merged source written by :meth:`save`, verifying every manifest."""
         root = Path(directory)
         meta = read_manifest(root, f"recall.{cls.kind}", _FORMAT_VERSION)["metadata"]
-        self = cls(sources=tuple(meta["sources"]), quotas=tuple(meta["quotas"]),
-                   source_params=meta["source_params"] or None)
+        weights = meta["weights"]
+        self = cls(sources=tuple(meta["sources"]), method=meta["method"], quotas=tuple(meta["quotas"]),
+                   weights=None if weights is None else tuple(weights), learn_weights=meta["learn_weights"],
+                   exclude_seen=meta["exclude_seen"], source_params=meta["source_params"] or None)
+        self.weights_ = {str(k): float(v) for k, v in meta["learned"].items()}
         self.sources_ = {}
         for name in self.sources:
             sub = root / name / "manifest.json"
@@ -298,32 +493,41 @@ def _read(path: str) -> pd.DataFrame:
         raise ValueError(f"cannot read candidates file {path!r}: {exc}") from None
 
 
-def _parse_quota(text: str) -> tuple[str, int]:
-    name, sep, value = text.partition("=")
-    try:
-        if not sep or not name:
-            raise ValueError
-        return name, int(value)
-    except ValueError:
-        raise ValueError(f"--quota must look like source=INT (e.g. itemcf=600). Got {text!r} instead.") from None
+def _parse_pairs(texts: list[str], flag: str, cast: type) -> dict:
+    out: dict = {}
+    for text in texts:
+        name, sep, value = text.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            parsed = cast(value)
+        except ValueError:
+            raise ValueError(f"{flag} must look like source={cast.__name__.upper()} (e.g. itemcf=600). "
+                             f"Got {text!r} instead.") from None
+        if name in out:
+            raise ValueError(f"{flag} must name each source once. Got {name!r} twice.")
+        out[name] = parsed
+    return out
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
-    """``python -m recall.merge FILE1 FILE2 ... --quota NAME=N ... --out FILE [--k K]``."""
-    cli = parser("recall.merge", "Merge candidate files (one source each) with per-source quotas.")
+    """``python -m recall.merge FILE1 FILE2 ... (--quota NAME=N ... | --rrf [--weight NAME=W]) --out FILE``."""
+    cli = parser("recall.merge", "Merge candidate files (one source each): per-source quotas or rank fusion.")
     cli.add_argument("files", nargs="+", help="candidate files from python -m recall.retrieve (.parquet/.csv)")
-    cli.add_argument("--quota", action="append", default=[], metavar="SOURCE=N", required=True,
+    how = cli.add_mutually_exclusive_group(required=True)
+    how.add_argument("--quota", action="append", default=[], metavar="SOURCE=N",
                      help="slots per request for a source, in priority order (repeatable)")
+    how.add_argument("--rrf", action="store_true", help="reciprocal-rank fusion instead of quotas (needs --k)")
+    cli.add_argument("--weight", action="append", default=[], metavar="SOURCE=W",
+                     help="RRF weight of a source (default 1; repeatable)")
     cli.add_argument("--k", type=int, default=None, help="merged list length (default: sum of quotas)")
     cli.add_argument("--out", required=True, help="output file (.parquet or .csv)")
     args = cli.parse_args(argv)
-    quotas: dict[str, int] = {}
-    for text in args.quota:
-        name, value = _parse_quota(text)
-        if name in quotas:
-            raise ValueError(f"--quota must name each source once. Got {name!r} twice.")
-        quotas[name] = value
+    if args.weight and not args.rrf:
+        raise ValueError("--weight applies to --rrf only. Got --weight with --quota instead.")
+    if args.rrf and args.k is None:
+        raise ValueError("--rrf needs --k (the fused list length). Got none instead.")
     frames = []
     for path in args.files:
         frame = _read(path)
@@ -334,7 +538,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"candidates file {path!r} must hold one source. Got {list(names)[:5]} instead.")
         validate_candidates(frame, name=f"candidates file {path!r}")
         frames.append(frame)
-    merged = merge(frames, quotas, k=args.k)
+    if args.rrf:
+        merged = fuse(frames, args.k, _parse_pairs(args.weight, "--weight", float))
+    else:
+        merged = merge(frames, _parse_pairs(args.quota, "--quota", int), k=args.k)
     out = write_frame(merged, args.out)
     print(f"wrote {len(merged):,d} merged candidates for {merged['request_id'].nunique():,d} requests to {out}")
     return 0

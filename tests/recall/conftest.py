@@ -41,15 +41,15 @@ class World(NamedTuple):
     requests: pd.DataFrame
 
 
-def make_source(name: str) -> RecallSource:
-    """An unfitted source with :data:`TINY` settings. A registered source that cannot be
-    imported raises here, so its tests fail instead of being skipped."""
+def make_source(name: str, **params: object) -> RecallSource:
+    """An unfitted source with :data:`TINY` settings (and ``params``). A registered source that
+    cannot be imported raises here, so its tests fail instead of being skipped."""
     if name == "merged":
-        return MergedRecall(sources=("itemcf", "hot"), quotas=(3, 2))
+        return MergedRecall(sources=("itemcf", "hot"), quotas=(3, 2), **params)  # type: ignore[arg-type]
     module_name, cls_name = SOURCES[name].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     accepted = inspect.signature(cls.__init__).parameters
-    return cls(**{key: value for key, value in TINY.get(name, {}).items() if key in accepted})
+    return cls(**{key: value for key, value in {**TINY.get(name, {}), **params}.items() if key in accepted})
 
 
 @pytest.fixture(scope="session")
