@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ltr._validation import check_bool, check_float, check_int
+from ltr._validation import check_bool, check_choice, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, write_manifest
-from ltr.logs import Logs, UserHistory
+from ltr.logs import Logs, UserHistory, day_index
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
 from recall._seen import check_exclude_seen, drop_seen, seen_pairs
@@ -90,6 +90,9 @@ class TorchRecallBase(RecallSource):
     threads: int
     seed: int
     verbose: bool
+    lr_schedule: str
+    patience: int
+    val_k: int
 
     @abc.abstractmethod
     def _make_net(self, sizes: dict[str, Any]) -> RecallNet:
@@ -110,6 +113,9 @@ class TorchRecallBase(RecallSource):
         check_float(self.id_dropout, "id_dropout", low=0, high=1, high_open=True)
         for name in ("in_batch", "cascade", "verbose"):
             check_bool(getattr(self, name), name)
+        check_choice(self.lr_schedule, "lr_schedule", ("cosine", "constant"))
+        check_int(self.patience, "patience", minimum=1)
+        check_int(self.val_k, "val_k", minimum=0)
         hidden = tuple(self.hidden)
         if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty tuple of ints in [1, inf). Got {self.hidden!r} instead.")
@@ -128,10 +134,17 @@ class TorchRecallBase(RecallSource):
                            weight_decay=self.weight_decay, temperature=self.temperature,
                            n_popular=self.n_popular, n_uniform=self.n_uniform, in_batch=self.in_batch,
                            cascade_weight=self.cascade_weight, id_dropout=self.id_dropout,
-                           flatness=self.flatness, seed=self.seed, verbose=self.verbose, desc=self.kind)
+                           flatness=self.flatness, seed=self.seed, verbose=self.verbose, desc=self.kind,
+                           lr_schedule=self.lr_schedule, patience=self.patience)
 
     def fit(self, logs: Logs, train_end_day: int) -> TorchRecallBase:
         """Train on days <= ``train_end_day`` and index every catalogue item's vector.
+
+        With ``val_k > 0`` and clicks on ``train_end_day``, that day is the validation day:
+        the network trains on the days before it, its hitrate@``val_k`` on the day's clicks
+        (exact scoring, up to 1000 requests) is measured after every epoch, training stops
+        after ``patience`` epochs without a better one and the best epoch is kept. The
+        training curve is ``curve_`` (and in the saved ``params.json`` and manifest).
 
         Returns
         -------
@@ -139,13 +152,14 @@ class TorchRecallBase(RecallSource):
         """
         self._validate_params()
         train_end_day = check_train_end_day(train_end_day)
-        data = build_training_samples(logs, train_end_day, order_weight=self.order_weight,
+        clicks, _ = split_clicks(logs, train_end_day)
+        val = self._validation_requests(logs, train_end_day)
+        data = build_training_samples(logs, train_end_day - (val is not None), order_weight=self.order_weight,
                                       n_exposed=self.n_exposed, n_per_segment=self.n_per_segment,
                                       cascade=self.cascade, seed=self.seed)
         self.item_vocab_ = item_vocab(logs, data.item_id)
         self.user_vocab_ = user_vocab(logs)
         table = encode_items(logs, self.item_vocab_)
-        clicks, _ = split_clicks(logs, train_end_day)
         # Clicks on items outside the catalogue keep their place in the window (masked as -1).
         history = history_of(clicks, table.rows(clicks["item_id"].to_numpy()), keep_unknown=True)
         hist = history.last_before(data.user_id, data.ts, self.history_len)[0]
@@ -155,8 +169,10 @@ class TorchRecallBase(RecallSource):
         with torch_threads(self.threads):
             torch.manual_seed(self.seed)
             net = self._make_net(self._sizes())
-            self.losses_ = train_network(net, self._train_config(), table, data, hist, profiles, pop_counts)
+            validate = None if val is None else _hitrate_fn(net, table, history, logs, self, *val)
+            self.curve_ = train_network(net, self._train_config(), table, data, hist, profiles, pop_counts, validate)
             self.item_vectors_ = all_item_vectors(net, table)
+        self.losses_ = [point["loss"] for point in self.curve_]
         self.net_ = net
         self.item_table_ = table
         self.history_ = history
@@ -167,6 +183,19 @@ class TorchRecallBase(RecallSource):
         self.n_train_positives_ = len(data)
         self._build_index()
         return self
+
+    def _validation_requests(self, logs: Logs, day: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """Up to 1000 requests of ``day`` with clicks, and their clicked items; None when off."""
+        if not self.val_k:
+            return None
+        days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
+        requests = logs.requests.loc[days == day, ["request_id", "user_id", "ts"]]
+        clicks = logs.clicks.loc[logs.clicks["request_id"].isin(requests["request_id"]), ["request_id", "item_id"]]
+        requests = requests.loc[requests["request_id"].isin(clicks["request_id"])]
+        if not len(requests):
+            return None
+        requests = requests.sample(n=min(1000, len(requests)), random_state=self.seed).reset_index(drop=True)
+        return requests, clicks.loc[clicks["request_id"].isin(requests["request_id"])].drop_duplicates()
 
     def _build_index(self) -> None:
         self.index_ = build_index(self.item_vectors_, np.arange(self.item_table_.n), M=self.M,
@@ -290,13 +319,13 @@ class TorchRecallBase(RecallSource):
                   "item_vocab": {k: v for k, v in self.item_vocab_.items() if k != "id"},
                   "user_vocab": [[k, v] for k, v in self.user_vocab_.items()],
                   "item_table": table_meta, "history": history_meta,
-                  "losses": self.losses_, "train_end_day": self.train_end_day_,
+                  "losses": self.losses_, "curve": self.curve_, "train_end_day": self.train_end_day_,
                   "n_train_positives": self.n_train_positives_}
         (root / _FILES["params"]).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
         write_manifest(root, f"recall.{self.kind}", FORMAT_VERSION,
                        {"train_end_day": self.train_end_day_, "n_items": self.item_table_.n,
                         "dim": int(self.item_vectors_.shape[1]), "space": "l2", "M": self.M,
-                        "ef_construction": self.ef_construction, "files": _FILES})
+                        "ef_construction": self.ef_construction, "files": _FILES, "curve": self.curve_})
 
     @classmethod
     def load(cls, directory: str | Path) -> TorchRecallBase:
@@ -333,6 +362,7 @@ class TorchRecallBase(RecallSource):
         obj.profile_users_ = arrays["profile_users"]
         obj.profile_codes_ = arrays["profile_codes"]
         obj.losses_ = list(meta["losses"])
+        obj.curve_ = [dict(point) for point in meta["curve"]]
         obj.train_end_day_ = int(meta["train_end_day"])
         obj.n_train_positives_ = int(meta["n_train_positives"])
         net = obj._make_net(obj._sizes())
@@ -343,3 +373,30 @@ class TorchRecallBase(RecallSource):
         index.load_index(str(root / _FILES["index"]), max_elements=obj.item_table_.n)
         obj.index_ = index
         return obj
+
+
+def _hitrate_fn(net: RecallNet, table: ItemTable, history: UserHistory, logs: Logs, source: TorchRecallBase,
+                requests: pd.DataFrame, clicks: pd.DataFrame) -> Callable[[], float]:
+    """``validate()``: the share of ``clicks`` in the top ``val_k`` of the network's exact scores."""
+    hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
+                               source.history_len)[0]
+    profiles = torch.from_numpy(encode_profiles(logs, source.user_vocab_, requests["user_id"].to_numpy()))
+    target_rows = pd.Index(requests["request_id"]).get_indexer(clicks["request_id"].to_numpy())
+    target_items = table.rows(clicks["item_id"].to_numpy())
+    k = min(int(source.val_k), table.n)
+
+    @torch.no_grad()
+    def validate() -> float:
+        vecs = torch.from_numpy(all_item_vectors(net, table))
+        padded = torch.cat([vecs, vecs.new_zeros((1, vecs.shape[1]))])
+        state = net.query_state(padded[torch.from_numpy(np.where(hist >= 0, hist, table.n))],
+                                torch.from_numpy(hist >= 0), profiles)
+        top = np.empty((len(requests), k), dtype=np.int64)
+        step = max(1, 2_000_000 // max(table.n, 1))  # bounded (requests x items) score blocks
+        for s in range(0, len(requests), step):
+            scores = net.score(tuple(t[s:s + step] for t in state), vecs[None]).numpy()
+            top[s:s + step] = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        found = (top[target_rows] == target_items[:, None]).any(axis=1)
+        return float(found.mean())
+
+    return validate

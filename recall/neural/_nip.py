@@ -105,8 +105,16 @@ class NIPRecall(TorchRecallBase):
     history_len : int, default 20
         Clicks in the behaviour sequence.
     epochs, batch_size, lr, weight_decay : training settings
-        Adam; ``batch_size`` positives per step (each sees the batch's other positives as
-        in-batch negatives).
+        Adam, at most ``epochs`` (default 10) passes; ``batch_size`` positives per step (each
+        sees the batch's other positives as in-batch negatives).
+    lr_schedule : {"cosine", "constant"}, default "cosine"
+        Learning rate per step: cosine decay from ``lr`` to ``lr / 20`` over all planned steps.
+    patience : int, default 2
+        Early stopping: epochs without a better validation hitrate before training stops.
+    val_k : int, default 100
+        Validation: the last training day is held out and its clicks' hitrate@``val_k`` is
+        measured after every epoch (the best epoch is kept); 0 trains on every day, no
+        validation, for ``epochs`` epochs.
     temperature : float, default 1.0
         Logits are divided by it before the logQ correction.
     n_popular, n_uniform : int, default 64, 64
@@ -149,13 +157,14 @@ class NIPRecall(TorchRecallBase):
 
     kind = "nip"
 
-    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 2,
+    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 10,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 1.0,
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, ef_upper: int = 32,
-                 max_per_category: int = 0, exclude_seen: str = "clicks", threads: int = 1, seed: int = 0,
+                 max_per_category: int = 0, exclude_seen: str = "clicks", lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100,
+                 threads: int = 1, seed: int = 0,
                  verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
@@ -181,6 +190,9 @@ class NIPRecall(TorchRecallBase):
         self.ef_upper = ef_upper
         self.max_per_category = max_per_category
         self.exclude_seen = exclude_seen
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+        self.val_k = val_k
         self.threads = threads
         self.seed = seed
         self.verbose = verbose

@@ -72,13 +72,14 @@ class TwoTowerRecall(TorchRecallBase):
 
     kind = "two_tower"
 
-    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 2,
+    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 10,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 0.05,
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, max_per_category: int = 0,
-                 exclude_seen: str = "clicks", threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
+                 exclude_seen: str = "clicks", lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100,
+                 threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
         self.history_len = history_len
@@ -102,6 +103,9 @@ class TwoTowerRecall(TorchRecallBase):
         self.ef_search = ef_search
         self.max_per_category = max_per_category
         self.exclude_seen = exclude_seen
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+        self.val_k = val_k
         self.threads = threads
         self.seed = seed
         self.verbose = verbose

@@ -37,7 +37,8 @@ def test_batch_equals_single_requests(name, contract_world, fitted):
     singles = pd.concat([source.retrieve(requests.iloc[[i]], logs, K) for i in (0, 5, 17, len(requests) - 1)],
                         ignore_index=True)
     expected = batch.loc[batch["request_id"].isin(singles["request_id"])].reset_index(drop=True)
-    pd.testing.assert_frame_equal(singles, expected)
+    # Identical lists; torch may round a user vector differently in another batch size.
+    pd.testing.assert_frame_equal(singles, expected, check_exact=False, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", NAMES)

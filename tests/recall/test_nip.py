@@ -189,25 +189,31 @@ class _TableNet:
         return self.table[q[:, None], idx]
 
 
-def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
+def _slow_loss(T, pos, hard, levels, sampled, p, q, q_pos, w, tau, in_batch, cw):
+    """The objective of recall.neural._trainer, one positive at a time: a logQ-corrected
+    softmax against random negatives, then the cascade on raw scores."""
     def lse(values):
         values = np.asarray(values, dtype=np.float64)
         return values.max() + np.log(np.exp(values - values.max()).sum())
 
     B = len(pos)
-    pos_terms, casc = [], []
+    pos_terms, top_terms, casc = [], [], []
     for b in range(B):
-        own = T[b, pos[b]] / tau - np.log(p[b])
-        rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
-        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
+        raw = T[b, pos[b]] / tau
+        own = raw - np.log(p[b] if in_batch else q_pos[b])
+        others = [j for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
+        samples = [(s, qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
+        rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in others] + [T[b, s] / tau - np.log(qs) for s, qs in samples]
+        rand_raw = [T[b, pos[j]] / tau for j in others] + [T[b, s] / tau for s, _ in samples]
         hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b], strict=True) if lv >= 0]
-        pos_terms.append(w[b] * (lse([own] + rand + [x for x, _ in hard_b]) - own))
+        pos_terms.append(w[b] * (lse([own, *rand]) - own))
+        top_terms.append(w[b] * (lse([raw] + [x for x, _ in hard_b]) - raw))
         for x, lv in hard_b:
             lower = [y for y, lk in hard_b if lv > 0 and lk > lv]
-            casc.append(lse([x, *rand, *lower]) - x)
+            casc.append(lse([x, *rand_raw, *lower]) - x)
     loss = sum(pos_terms) / sum(w)
     if casc:
-        loss += cw * np.mean(casc)
+        loss += cw * (sum(top_terms) / sum(w) + np.mean(casc))
     return loss
 
 
@@ -226,6 +232,7 @@ def test_batch_loss_matches_slow_reference(seed, in_batch):
     hard = np.where(levels >= 0, hard, n_items)  # padding points at the pad row
     p = rng.uniform(0.05, 0.9, B)
     q = rng.uniform(0.05, 2.0, sampled.size)
+    q_pos = rng.uniform(0.05, 2.0, B)
     w = rng.choice([1.0, 3.0], B).astype(np.float32)
     cfg = TrainConfig(epochs=1, batch_size=B, lr=0.1, weight_decay=0.0, temperature=0.7, n_popular=3,
                       n_uniform=3, in_batch=in_batch, cascade_weight=0.5, id_dropout=0.0, flatness=0.0,
@@ -233,8 +240,8 @@ def test_batch_loss_matches_slow_reference(seed, in_batch):
     vecs = torch.arange(n_items + 1, dtype=torch.float32)[:, None]
     state = (torch.arange(B),)
     got = _batch_loss(_TableNet(T), cfg, state, vecs, pos, hard, sampled, pos, levels.astype(np.int64), sampled,
-                      p, q, torch.from_numpy(w))
-    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, w, 0.7, in_batch, 0.5)
+                      p, q, q_pos, torch.from_numpy(w))
+    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, q_pos, w, 0.7, in_batch, 0.5)
     np.testing.assert_allclose(float(got), want, rtol=1e-5)
 
 
