@@ -292,9 +292,10 @@ class TorchRecallBase(RecallSource):
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
             out = np.empty(queries.shape[0], dtype=np.float32)
             for s in range(0, queries.shape[0], chunk):
-                q = torch.from_numpy(queries[s:s + chunk])
+                q = torch.from_numpy(np.require(queries[s:s + chunk], requirements="W"))  # torch wants writable
                 part = tuple(t[q] for t in state)
-                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(items[s:s + chunk])][:, None])[:, 0].numpy()
+                rows = torch.from_numpy(np.require(items[s:s + chunk], requirements="W"))
+                out[s:s + chunk] = net.score(part, vecs[rows][:, None])[:, 0].numpy()
             return out
 
         return score
