@@ -179,6 +179,7 @@ class TorchRecallBase(RecallSource):
         self.profile_users_ = (id_array(logs.users["user_id"].drop_duplicates().to_numpy())
                                if logs.users is not None else np.zeros(0, np.int64))
         self.profile_codes_ = encode_profiles(logs, self.user_vocab_, self.profile_users_)
+        self.profile_index_ = pd.Index(self.profile_users_)  # the users' lookup, built once
         self.train_end_day_ = train_end_day
         self.n_train_positives_ = len(data)
         self._build_index()
@@ -218,24 +219,23 @@ class TorchRecallBase(RecallSource):
         """Profile codes of ``user_ids``: from ``logs.users`` when given, else those kept at fit."""
         if logs is not None:
             return encode_profiles(logs, self.user_vocab_, user_ids)
-        row = pd.Index(self.profile_users_).get_indexer(np.asarray(user_ids))
-        codes = np.vstack([self.profile_codes_, np.zeros((1, self.profile_codes_.shape[1]), np.int64)])
-        return codes[row]
+        row = self.profile_index_.get_indexer(np.asarray(user_ids))
+        codes = self.profile_codes_[np.maximum(row, 0)]
+        codes[row < 0] = 0  # an unknown user: every profile column unknown
+        return codes
 
     @torch.no_grad()
     def _query_states(self, requests: pd.DataFrame, logs: Logs | None,
                       history: UserHistory | None = None) -> tuple[torch.Tensor, ...]:
         """Per-request query state tensors (history strictly before each request's ts)."""
         requests = check_requests(requests)
-        table = self.item_table_
         history = self.click_history(logs) if history is None else history
         hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
                                    self.history_len)[0]
         profiles = self._profiles(requests["user_id"].to_numpy(), logs)
-        vecs = torch.from_numpy(np.vstack([self.item_vectors_, np.zeros((1, self.item_vectors_.shape[1]), np.float32)]))
-        where = np.where(hist >= 0, hist, table.n)
-        return self.net_.query_state(vecs[torch.from_numpy(where)], torch.from_numpy(hist >= 0),
-                                     torch.from_numpy(profiles))
+        # Padding slots take item 0's vector: they are masked (attention) or weigh 0 (pooling).
+        vecs = torch.from_numpy(self.item_vectors_)[torch.from_numpy(np.maximum(hist, 0))]
+        return self.net_.query_state(vecs, torch.from_numpy(hist >= 0), torch.from_numpy(profiles))
 
     def _beam_width(self, k: int, ef_search: int | None) -> int:
         """The search beam for ``k`` items: ``ef_search``, or ``2 * k`` when it is None; an
@@ -362,6 +362,7 @@ class TorchRecallBase(RecallSource):
         obj.item_vectors_ = arrays["vectors"]
         obj.profile_users_ = arrays["profile_users"]
         obj.profile_codes_ = arrays["profile_codes"]
+        obj.profile_index_ = pd.Index(obj.profile_users_)
         obj.losses_ = list(meta["losses"])
         obj.curve_ = [dict(point) for point in meta["curve"]]
         obj.train_end_day_ = int(meta["train_end_day"])

@@ -22,6 +22,7 @@ its category and attributes (ids are dropped out in training so that fallback is
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import tempfile
@@ -208,12 +209,21 @@ class NIPRecall(TorchRecallBase):
             path = Path(tmp) / "index.bin"
             save(self.index_, path)
             self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
+        self.searcher_ = self._searcher()
 
     def _after_load(self, index_path: Path) -> None:
         try:
             self.graph_ = read_graph(index_path, dim=self.item_vectors_.shape[1])
         except ValueError as exc:
             raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
+        self.searcher_ = self._searcher()
+
+    def _searcher(self) -> LayeredBeamSearch:
+        """The graph search with its neighbour tables prepared once (a request must not pay
+        for them); each search uses a copy with its own beam width."""
+        cap = int(self.max_per_category) or None
+        searcher = LayeredBeamSearch(ef0=1, ef_upper=self.ef_upper, max_per_category=cap, query_batch_size=256)
+        return searcher.fit(self.graph_, categories=self.item_table_.categories if cap else None)
 
     def search(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False,
                ef_search: int | None = None) -> SearchResult:
@@ -256,9 +266,8 @@ class NIPRecall(TorchRecallBase):
             if exact:
                 return exact_search(score, queries, self.item_table_.n, k, batch_size=1 << 18,
                                     categories=cats if cap else None, max_per_category=cap)
-            searcher = LayeredBeamSearch(ef0=ef, ef_upper=self.ef_upper, max_per_category=cap,
-                                         query_batch_size=256)
-            searcher.fit(self.graph_, categories=cats if cap else None)
+            searcher = copy.copy(self.searcher_)  # shares the prepared tables
+            searcher.ef0 = ef
             return searcher.search(score, queries, k)
 
     def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False) -> pd.DataFrame:

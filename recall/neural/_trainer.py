@@ -82,7 +82,7 @@ def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: Pair
     in it: the cascade compares *raw* scores only, a softmax of the positive against its hard
     negatives, and per hard negative a softmax of it against the lower levels of its chain
     (exposed-not-clicked against random items, ranker segment s against segments > s and
-    random items).
+    random items), where the random items are the uniformly sampled ones.
     """
     # one piece: every step shares the sampler, the frequency estimator and the optimiser state.
     torch.manual_seed(cfg.seed)
@@ -188,19 +188,21 @@ def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_
         inb = inb_raw - torch.from_numpy(np.log(p_batch)).float()[None]
         pos_logit = inb.diagonal()
         rand = inb.masked_fill(diag, neg_inf)
-        rand_raw = inb_raw.masked_fill(diag, neg_inf)
     else:
         pos_raw = net.score(state, pos_vecs[:, None])[:, 0] / cfg.temperature
         # Only sampled negatives: the positive is corrected by its own expected count under
         # the same sampling mixture as theirs.
         pos_logit = pos_raw - torch.from_numpy(np.log(q_pos)).float()
-        rand = rand_raw = pos_logit.new_full((B, 0), -torch.inf)
+        rand = pos_logit.new_full((B, 0), -torch.inf)
+    # The cascade's "random" level: the uniformly sampled items only (in-batch and popularity
+    # samples are popular items, which an exposed item need not beat).
+    uniform_raw = pos_raw.new_full((B, 0), -torch.inf)
     if sampled.size:
         samp_raw = net.score(state, vecs[torch.from_numpy(w_samp)][None]) / cfg.temperature
         hit = torch.from_numpy(sampled[None, :] == pos_rows[:, None])
         samp_raw = samp_raw.expand(B, -1).masked_fill(hit, neg_inf)
         rand = torch.cat([rand, samp_raw - torch.from_numpy(np.log(q_sampled)).float()[None]], dim=1)
-        rand_raw = torch.cat([rand_raw, samp_raw], dim=1)
+        uniform_raw = samp_raw[:, cfg.n_popular:]
     lse = torch.logsumexp(torch.cat([pos_logit[:, None], rand], dim=1), dim=1)
     loss = (weights * (lse - pos_logit)).sum() / weights.sum()
     levels = torch.from_numpy(hard_levels)
@@ -212,7 +214,7 @@ def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_
     # and each hard negative > the levels below it in its chain and the random items.
     top = torch.logsumexp(torch.cat([pos_raw[:, None], hard], dim=1), dim=1) - pos_raw
     loss = loss + cfg.cascade_weight * (weights * top).sum() / weights.sum()
-    lse_rand = torch.logsumexp(torch.cat([rand_raw, pos_raw.new_full((B, 1), -torch.inf)], dim=1), dim=1)
+    lse_rand = torch.logsumexp(torch.cat([uniform_raw, pos_raw.new_full((B, 1), -torch.inf)], dim=1), dim=1)
     chain_b = levels > EXPOSED_LEVEL
     # lower[b, j, k]: hard item k sits below hard item j in j's chain.
     lower = chain_b[:, :, None] & chain_b[:, None, :] & (levels[:, None, :] > levels[:, :, None]) & valid[:, None, :]

@@ -190,7 +190,7 @@ class _TableNet:
         return self.table[q[:, None], idx]
 
 
-def _slow_loss(T, pos, hard, levels, sampled, p, q, q_pos, w, tau, in_batch, cw):
+def _slow_loss(T, pos, hard, levels, sampled, p, q, q_pos, w, tau, in_batch, cw, n_popular):
     """The objective of recall.neural._trainer, one positive at a time: a logQ-corrected
     softmax against random negatives, then the cascade on raw scores."""
     def lse(values):
@@ -205,13 +205,13 @@ def _slow_loss(T, pos, hard, levels, sampled, p, q, q_pos, w, tau, in_batch, cw)
         others = [j for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
         samples = [(s, qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
         rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in others] + [T[b, s] / tau - np.log(qs) for s, qs in samples]
-        rand_raw = [T[b, pos[j]] / tau for j in others] + [T[b, s] / tau for s, _ in samples]
+        uniform_raw = [T[b, s] / tau for s in sampled[n_popular:] if s != pos[b]]
         hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b], strict=True) if lv >= 0]
         pos_terms.append(w[b] * (lse([own, *rand]) - own))
         top_terms.append(w[b] * (lse([raw] + [x for x, _ in hard_b]) - raw))
         for x, lv in hard_b:
             lower = [y for y, lk in hard_b if lv > 0 and lk > lv]
-            casc.append(lse([x, *rand_raw, *lower]) - x)
+            casc.append(lse([x, *uniform_raw, *lower]) - x)
     loss = sum(pos_terms) / sum(w)
     if casc:
         loss += cw * (sum(top_terms) / sum(w) + np.mean(casc))
@@ -242,7 +242,8 @@ def test_batch_loss_matches_slow_reference(seed, in_batch):
     state = (torch.arange(B),)
     got = _batch_loss(_TableNet(T), cfg, state, vecs, pos, hard, sampled, pos, levels.astype(np.int64), sampled,
                       p, q, q_pos, torch.from_numpy(w))
-    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, q_pos, w, 0.7, in_batch, 0.5)
+    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, q_pos, w, 0.7, in_batch, 0.5,
+                      cfg.n_popular)
     np.testing.assert_allclose(float(got), want, rtol=1e-5)
 
 
@@ -259,6 +260,7 @@ def test_category_cap(nip_world, model):
     for name, value in vars(model).items():  # the fitted state, without refitting
         if name.endswith("_"):
             setattr(capped, name, value)
+    capped.searcher_ = capped._searcher()  # the search prepared for the cap
     for exact in (False, True):
         out = capped.retrieve(requests.iloc[:5], logs, 20, exact=exact)
         cats = model.item_table_.categories[model.item_table_.rows(out["item_id"].to_numpy())]
