@@ -27,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.metrics import hitrate_at_k  # noqa: E402  (needs the path set just above)
-from ltr.logs import day_index, join_samples  # noqa: E402
-from ltr.simulate import simulate_world  # noqa: E402
-from recall.neural import NIPRecall  # noqa: E402
-from recall.references import ReferenceRecall  # noqa: E402
+from eval.metrics import hitrate_at_k
+from ltr.logs import day_index, join_samples
+from ltr.simulate import simulate_world
+from recall.neural import NIPRecall
+from recall.references import ReferenceRecall
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     queries = held.sample(n=min(args.queries, len(held)), random_state=args.seed).reset_index(drop=True)
     for flatness in (float(v) for v in args.flatness.split(",")):
         t0 = time.perf_counter()
-        model = NIPRecall(epochs=args.epochs, flatness=flatness, threads=args.threads, seed=args.seed).fit(logs, end)
+        model = NIPRecall(epochs=args.epochs, flatness=flatness, threads=args.threads, seed=args.seed)
+        model.fit(logs, end)
         curve = ", ".join(f"{p['epoch']:.0f}: loss {p['loss']:.3f} val {p.get('val_hitrate', float('nan')):.4f}"
                           for p in model.curve_)
         exact_all = model.search(held, None, args.k, exact=True)

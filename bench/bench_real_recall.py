@@ -31,13 +31,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eval.metrics import hitrate_at_k  # noqa: E402  (needs the path set just above)
-from ltr.logs import Logs, day_index, events_with_users, from_frames, parse_day, read_logs  # noqa: E402
-from recall.hot import HotRecall  # noqa: E402
-from recall.itemcf import ItemCFRecall  # noqa: E402
-from recall.merge import MergedRecall  # noqa: E402
-from recall.neural import NIPRecall, TwoTowerRecall  # noqa: E402
-from recall.references import ReferenceRecall  # noqa: E402
+from eval.metrics import hitrate_at_k
+from ltr.logs import Logs, day_index, events_with_users, from_frames, parse_day, read_logs
+from recall.hot import HotRecall
+from recall.itemcf import ItemCFRecall
+from recall.merge import MergedRecall
+from recall.neural import NIPRecall, TwoTowerRecall
+from recall.references import ReferenceRecall
 
 NEXT_KS = (10, 50, 100)
 FUNNEL_KS = (50, 100, 1200)
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                                      ["request_id", "item_id"]].drop_duplicates()
     # Requests without clicks hold no target: retrieving for them changes no hitrate.
     funnel_req = funnel_req.loc[funnel_req["request_id"].isin(funnel_targets["request_id"])]
-    print(f"{len(logs.requests):,d} requests, {len(logs.clicks):,d} clicks, {len(logs.items):,d} items; "
+    n_items = 0 if logs.items is None else len(logs.items)
+    print(f"{len(logs.requests):,d} requests, {len(logs.clicks):,d} clicks, {n_items:,d} items; "
           f"test day {args.train_end} + 1: {len(next_targets):,d} next-item targets, "
           f"{len(funnel_targets):,d} funnel targets in {len(funnel_req):,d} requests")
     wanted = None if args.only is None else set(args.only.split(","))

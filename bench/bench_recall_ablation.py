@@ -26,15 +26,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real_recall import slice_logs  # noqa: E402  (needs the path set just above)
-from eval.metrics import hitrate_at_k  # noqa: E402
-from ltr.logs import Logs, day_index, join_samples, read_logs  # noqa: E402
-from ltr.simulate import simulate_world  # noqa: E402
-from recall.hot import HotRecall  # noqa: E402
-from recall.itemcf import ItemCFRecall  # noqa: E402
-from recall.merge import MergedRecall  # noqa: E402
-from recall.neural import NIPRecall, TwoTowerRecall  # noqa: E402
-from recall.references import ReferenceRecall  # noqa: E402
+from bench_real_recall import slice_logs
+
+from eval.metrics import hitrate_at_k
+from ltr.logs import Logs, day_index, join_samples, read_logs
+from ltr.simulate import simulate_world
+from recall.hot import HotRecall
+from recall.itemcf import ItemCFRecall
+from recall.merge import MergedRecall
+from recall.neural import NIPRecall, TwoTowerRecall
+from recall.references import ReferenceRecall
 
 KS = (50, 100, 1200)
 
@@ -73,7 +74,7 @@ def run(logs: Logs, args: argparse.Namespace, title: str) -> pd.DataFrame:
     orders = samples.loc[samples["order"] > 0, ["request_id", "item_id"]]
     held = held.loc[held["request_id"].isin(clicks["request_id"])]  # requests without a target count for nothing
     print(f"\n== {title}: {len(held):,d} held-out requests with clicks, {len(clicks):,d} clicked and "
-          f"{len(orders):,d} ordered targets, {logs.items['item_id'].nunique():,d} items", flush=True)
+          f"{len(orders):,d} ordered targets, {0 if logs.items is None else len(logs.items):,d} items", flush=True)
     wanted = None if args.only is None else set(args.only.split(","))
     rows = {}
     for name, model in _models(args).items():

@@ -34,6 +34,7 @@ score 0 and come last, by item id. The preferences are read from the clicks of t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,15 +42,16 @@ import scipy.sparse as sp
 
 from ltr._validation import check_bool, check_float, check_int
 from ltr.artifacts import read_manifest, write_manifest
-from ltr.logs import Logs, day_index
+from ltr.logs import Logs, UserHistory, day_index
 from recall._checks import check_requests, check_train_end_day, id_array
-from recall._history import click_events, history_of
+from recall._history import extend_history, history_of, split_clicks
 from recall._seen import check_exclude_seen, seen_pairs
+from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource, ordered_candidates
 
 __all__ = ["HotRecall"]
 
-_FORMAT_VERSION = 2  # 2: counts per time bin (bin_hours), not per day
+_FORMAT_VERSION = 3  # 2: counts per time bin (bin_hours), not per day; 3: clicks and user cities kept
 _ARRAYS = "hot.npz"
 _CHUNK_CELLS = 4_000_000
 _MIX_CATEGORY = (0.0, 0.1, 0.3, 1.0, 3.0)  # category weights tried by learn_mix (overall weight 1)
@@ -88,7 +90,8 @@ class HotRecall(RecallSource):
     kind = "hot"
     _fitted_attribute = "count_bin_"
 
-    def __init__(self, window_days: int = 14, half_life_days: float = 1.0, bin_hours: int = 1, click_weight: float = 1.0,
+    def __init__(self, window_days: int = 14, half_life_days: float = 1.0, bin_hours: int = 1,
+                 click_weight: float = 1.0,
                  exposure_weight: float = 0.0, order_weight: float = 2.0, overall_weight: float = 0.3,
                  category_weight: float = 1.0, city_weight: float = 0.3, learn_mix: bool = True,
                  history_len: int = 50, exclude_seen: str = "clicks"):
@@ -134,6 +137,10 @@ class HotRecall(RecallSource):
             parts.append(pd.DataFrame({"bin": ts[keep] // (3600 * int(self.bin_hours)),
                                        "item_id": table["item_id"].to_numpy()[keep],
                                        "count": np.full(int(keep.sum()), float(weight))}))
+        return self._counts_frame(parts)
+
+    @staticmethod
+    def _counts_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
         if not parts:
             return pd.DataFrame({"bin": np.zeros(0, np.int64), "item_id": np.zeros(0, np.int64), "count": np.zeros(0)})
         frame = pd.concat(parts, ignore_index=True)
@@ -183,6 +190,14 @@ class HotRecall(RecallSource):
         self.count_bin_ = counts["bin"].to_numpy(dtype=np.int64)
         self.count_item_ = id_array(counts["item_id"].to_numpy()) if len(counts) else ids[:0]
         self.count_value_ = counts["count"].to_numpy(dtype=np.float64)
+        clicks, _ = split_clicks(logs, train_end_day)
+        self.history_ = history_of(clicks, pd.Index(ids).get_indexer(clicks["item_id"].to_numpy()))
+        users = logs.users
+        if users is not None and "city" in users.columns:
+            self.user_ids_ = id_array(users["user_id"].to_numpy())
+            self.user_city_ = users["city"].astype("string").fillna("").to_numpy(dtype=str)
+        else:
+            self.user_ids_, self.user_city_ = id_array(np.zeros(0, np.int64)), np.zeros(0, dtype=str)
         self.train_end_day_ = train_end_day
         given = (float(self.overall_weight), float(self.category_weight), float(self.city_weight))
         self.weights_ = self._learned_mix(logs, train_end_day, given) if self.learn_mix else given
@@ -216,7 +231,7 @@ class HotRecall(RecallSource):
 
     # ------------------------------------------------------------------ retrieve
 
-    def heat(self, times: np.ndarray, logs: Logs) -> tuple[np.ndarray, np.ndarray]:
+    def heat(self, times: np.ndarray, logs: Logs | None) -> tuple[np.ndarray, np.ndarray]:
         """Heat of every catalogue item for requests at each of ``times`` (epoch seconds; only
         rows of bins before each time's bin count).
 
@@ -227,8 +242,9 @@ class HotRecall(RecallSource):
         """
         self._check_fitted()
         bins = np.asarray(times, dtype=np.int64) // (3600 * int(self.bin_hours))
-        item_ids = self._catalogue(logs.items)[0] if logs.items is not None else self.item_ids_
-        later = self._counts(logs, self.train_end_day_, later=True)
+        item_ids = self._catalogue(logs.items)[0] if logs is not None and logs.items is not None else self.item_ids_
+        later = (self._counts(logs, self.train_end_day_, later=True) if logs is not None
+                 else self._counts_frame([]))
         c_bin = np.concatenate([self.count_bin_, later["bin"].to_numpy(dtype=np.int64)])
         c_item = pd.Index(item_ids).get_indexer(np.concatenate([self.count_item_, later["item_id"].to_numpy()])
                                                 if len(later) else self.count_item_)
@@ -251,15 +267,17 @@ class HotRecall(RecallSource):
         weights = np.where(inside, decay, 0.0)
         return item_ids, np.asarray((sp.csr_matrix(weights) @ counts).todense())
 
-    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int) -> pd.DataFrame:
+    def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int) -> pd.DataFrame:
         """Top-``k`` trending items per request, personalised by the rule in the module docstring.
 
         Parameters
         ----------
         requests : DataFrame
             ``request_id``, ``user_id``, ``ts`` (unique request ids).
-        logs : ltr.logs.Logs
-            Logs up to the requests (rows of the request's time bin or later never count for it).
+        logs : ltr.logs.Logs or None
+            Logs up to the requests (rows of the request's time bin or later never count for
+            it); their rows after the training days add to the stored counts and clicks. None:
+            only what the source keeps (no log scan).
         k : int
             Candidates per request, >= 1.
 
@@ -272,7 +290,7 @@ class HotRecall(RecallSource):
         k = check_int(k, "k", minimum=1)
         requests = check_requests(requests)
         n_req = len(requests)
-        if logs.items is not None:
+        if logs is not None and logs.items is not None:
             item_ids, category, city = self._catalogue(logs.items)
         else:
             item_ids, category, city = self.item_ids_, self.item_category_, self.item_city_
@@ -283,26 +301,29 @@ class HotRecall(RecallSource):
         g = _normalise(heat, np.zeros(len(item_ids), dtype=np.int64), 1)
         c = _normalise(heat, cat_code, len(cats))
 
-        # Category preference: share of each category in the user's recent clicks.
-        clicks = click_events(logs)
-        history = history_of(clicks, pd.Index(item_ids).get_indexer(clicks["item_id"].to_numpy()))
+        # Category preference: share of each category in the user's recent clicks. The history
+        # holds fitted catalogue rows; ``remap`` turns them into rows of this catalogue.
+        history = self.click_history(logs)
+        remap = np.r_[pd.Index(item_ids).get_indexer(self.item_ids_), -1]
         hist = history.last_before(requests["user_id"].to_numpy(dtype=object), requests["ts"].to_numpy(),
                                    int(self.history_len))[0]
+        hist = remap[hist]  # padding (-1) indexes the appended -1
         valid = hist >= 0
         rows = np.broadcast_to(np.arange(n_req)[:, None], hist.shape)[valid]
         pref = sp.csr_matrix((np.ones(int(valid.sum())), (rows, cat_code[hist[valid]])), shape=(n_req, len(cats)))
         n_hist = np.maximum(valid.sum(axis=1), 1)
         pref = sp.diags(1.0 / n_hist) @ pref
         seen_req, seen_item = seen_pairs(self.exclude_seen, history, requests["user_id"].to_numpy(dtype=object),
-                                         requests["ts"].to_numpy(dtype=np.int64), logs,
-                                         lambda ids: pd.Index(item_ids).get_indexer(ids))
+                                         requests["ts"].to_numpy(dtype=np.int64), logs, self._codes)
+        seen_item = remap[seen_item]
+        seen_req, seen_item = seen_req[seen_item >= 0], seen_item[seen_item >= 0]
 
-        users = logs.users
+        user_ids, user_city = self._user_cities(logs)
         overall_weight, category_weight, city_weight = self.weights_
-        city_term = city_weight > 0 and (city != "").any() and users is not None and "city" in users.columns
-        if city_term and users is not None:
+        city_term = city_weight > 0 and (city != "").any() and len(user_ids) > 0
+        if city_term:
             city_code, cities = pd.factorize(city)
-            u_city = pd.Series(users["city"].astype(str).to_numpy(), index=users["user_id"].to_numpy())
+            u_city = pd.Series(user_city, index=user_ids)
             req_city = pd.Index(cities).get_indexer(u_city.reindex(requests["user_id"].to_numpy()).to_numpy())
             city_norm = _normalise(heat, city_code, len(cities))
             city_norm[:, city == ""] = 0.0
@@ -329,18 +350,40 @@ class HotRecall(RecallSource):
         return ordered_candidates(requests["request_id"].to_numpy(), np.concatenate(out_req), item_ids,
                                   np.concatenate(out_item), np.concatenate(out_score), self.kind, k)
 
+    def click_history(self, logs: Logs | None) -> UserHistory:
+        """The stored training clicks (fitted catalogue rows) plus the clicks of ``logs`` after
+        the training days."""
+        self._check_fitted()
+        if logs is None:
+            return self.history_
+        _, later = split_clicks(logs, self.train_end_day_)
+        return extend_history(self.history_, later, self._codes(later["item_id"].to_numpy()))
+
+    def _codes(self, item_ids: np.ndarray) -> np.ndarray:
+        return pd.Index(self.item_ids_).get_indexer(np.asarray(item_ids)).astype(np.int64)
+
+    def _user_cities(self, logs: Logs | None) -> tuple[np.ndarray, np.ndarray]:
+        users = None if logs is None else logs.users
+        if users is None or "city" not in users.columns:
+            return self.user_ids_, self.user_city_
+        return users["user_id"].to_numpy(), users["city"].astype("string").fillna("").to_numpy(dtype=str)
+
     # ------------------------------------------------------------------ persistence
 
     def save(self, directory: str | Path) -> None:
-        """Write ``hot.npz`` (daily counts, catalogue) and a verified manifest."""
+        """Write ``hot.npz`` (binned counts, catalogue, clicks, user cities) and a verified manifest."""
         self._check_fitted()
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
-        np.savez(root / _ARRAYS, item_ids=self.item_ids_, item_category=self.item_category_,
-                 item_city=self.item_city_, count_bin=self.count_bin_, count_item=self.count_item_,
-                 count_value=self.count_value_)
+        history_meta, history_arrays = self.history_.to_state()
+        arrays: dict[str, Any] = {
+            "item_ids": self.item_ids_, "item_category": self.item_category_, "item_city": self.item_city_,
+            "count_bin": self.count_bin_, "count_item": self.count_item_, "count_value": self.count_value_,
+            "user_ids": self.user_ids_, "user_city": self.user_city_, **with_prefix("history", history_arrays)}
+        np.savez(root / _ARRAYS, **arrays)
         write_manifest(root, f"recall.{self.kind}", _FORMAT_VERSION, {
             "params": self.get_params(), "train_end_day": self.train_end_day_, "weights": list(self.weights_),
+            "history": history_meta,
             "n_items": len(self.item_ids_), "n_count_rows": len(self.count_bin_)})
 
     @classmethod
@@ -349,11 +392,15 @@ class HotRecall(RecallSource):
         manifest = read_manifest(directory, f"recall.{cls.kind}", _FORMAT_VERSION)
         meta = manifest["metadata"]
         self = cls(**meta["params"])
-        with np.load(Path(directory) / _ARRAYS, allow_pickle=False) as arrays:
-            for name in ("item_ids", "item_category", "item_city", "count_bin", "count_item", "count_value"):
-                setattr(self, f"{name}_", arrays[name])
+        with np.load(Path(directory) / _ARRAYS, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        for name in ("item_ids", "item_category", "item_city", "count_bin", "count_item", "count_value", "user_ids",
+                     "user_city"):
+            setattr(self, f"{name}_", arrays[name])
+        self.history_ = UserHistory.from_state(meta["history"], under_prefix("history", arrays))
         self.train_end_day_ = int(meta["train_end_day"])
-        self.weights_ = tuple(float(w) for w in meta["weights"])
+        overall, category, city = (float(w) for w in meta["weights"])
+        self.weights_ = (overall, category, city)
         return self
 
 

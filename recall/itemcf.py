@@ -344,7 +344,8 @@ class ItemCFRecall(RecallSource):
         manifest = read_manifest(directory, f"recall.{cls.kind}", _FORMAT_VERSION)
         if manifest["format_version"] < _FORMAT_VERSION:
             raise ArtifactError(f"{directory} was written in format {manifest['format_version']}, without the "
-                                f"training clicks and catalogue this version keeps (format {_FORMAT_VERSION}); train it again.")
+                                f"training clicks and catalogue this version keeps (format {_FORMAT_VERSION}); "
+                                "train it again.")
         meta = manifest["metadata"]
         self = cls(**meta["params"])
         with np.load(Path(directory) / _ARRAYS, allow_pickle=False) as npz:

@@ -164,8 +164,8 @@ class NIPRecall(TorchRecallBase):
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, ef_upper: int = 32,
-                 max_per_category: int = 0, exclude_seen: str = "clicks", lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100,
-                 threads: int = 1, seed: int = 0,
+                 max_per_category: int = 0, exclude_seen: str = "clicks", lr_schedule: str = "cosine",
+                 patience: int = 2, val_k: int = 100, threads: int = 1, seed: int = 0,
                  verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden

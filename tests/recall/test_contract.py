@@ -25,7 +25,7 @@ from tests.recall.conftest import NAMES, make_source
 
 K = 25
 #: Sources that keep their training days' clicks (they retrieve without the training logs).
-STORED_HISTORY = ["nip", "two_tower", "itemcf"]
+STORED_HISTORY = ["nip", "two_tower", "itemcf", "hot", "merged"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,7 +85,9 @@ def test_loaded_source_needs_no_training_logs(name, contract_world, fitted, tmp_
     late = day_index(logs.requests["ts"].to_numpy(), logs.tz) > train_end
     kept = logs.requests.loc[late, "request_id"]
     recent = logs.replace(**{table: getattr(logs, table).loc[getattr(logs, table)["request_id"].isin(kept)]
-                             for table in ("requests", "exposures", "clicks", "candidates", "orders")})
+                             for table in ("requests", "exposures", "clicks", "candidates")},
+                          # orders without a request are kept by their day
+                          orders=logs.orders.loc[day_index(logs.orders["ts"].to_numpy(), logs.tz) > train_end])
     assert len(recent.clicks) < len(logs.clicks)
     pd.testing.assert_frame_equal(loaded.retrieve(requests, recent, K), fitted(name).retrieve(requests, logs, K))
 
@@ -207,7 +209,7 @@ def test_rejects_bad_exclude_seen(name, contract_world):
 def test_single_request_without_logs(name, contract_world, fitted):
     """``logs=None``: a request is answered from what the source keeps (no log scan); for a
     request of the first day after training, that is everything the logs would add."""
-    logs, train_end, requests = contract_world
+    logs, _, requests = contract_world
     source = fitted(name)
     first = requests.loc[requests["ts"] == requests["ts"].min()].head(1)
     pd.testing.assert_frame_equal(source.retrieve(first, None, K), source.retrieve(first, logs, K))
