@@ -47,6 +47,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=200)
     parser.add_argument("--ef", default="200,300,400,600")
     parser.add_argument("--ef-upper", default="32,128")
+    parser.add_argument("--expand", default="8,32", help="expand_per_round values")
     parser.add_argument("--flatness", default="0,0.1")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
@@ -97,11 +98,13 @@ def pd_frame(request_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
 def _search_table(model: NIPRecall, queries, args: argparse.Namespace) -> None:
     k, n_items = args.k, model.item_table_.n
     exact = model.search(queries, None, k, exact=True)
-    print(f"{'ef_upper':>8} {'ef':>5} {'recall@' + str(k):>10} {'scored %':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'batch q/s':>9}")
-    for ef_upper in (int(v) for v in args.ef_upper.split(",")):
-        model.ef_upper = ef_upper
-        model.searcher_ = model._searcher()  # the bench switches the fitted search's upper beam
+    print(f"{'ef_upper':>8} {'expand':>6} {'ef':>5} {'recall@' + str(k):>10} {'scored %':>9} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'batch q/s':>9}")
+    uppers = [int(v) for v in args.ef_upper.split(",")]
+    settings = [(u, int(e)) for u in uppers for e in args.expand.split(",")]
+    for ef_upper, expand in settings:
+        model.ef_upper, model.expand_per_round = ef_upper, expand
+        model.searcher_ = model._searcher()  # the bench switches the fitted search's settings
         for ef in (int(v) for v in args.ef.split(",")):
             if ef < k:
                 continue
@@ -118,8 +121,8 @@ def _search_table(model: NIPRecall, queries, args: argparse.Namespace) -> None:
                 times.append(1000 * (time.perf_counter() - t0))
             p50, p99 = np.percentile(times, [50, 99])
             share = 100 * graph.n_scored.mean() / n_items
-            print(f"{ef_upper:>8} {ef:>5} {recall:>10.4f} {share:>8.2f}% {p50:>7.2f} {p99:>7.2f} {batch_qps:>9.0f}",
-                  flush=True)
+            print(f"{ef_upper:>8} {expand:>6} {ef:>5} {recall:>10.4f} {share:>8.2f}% {p50:>7.2f} {p99:>7.2f} "
+                  f"{batch_qps:>9.0f}", flush=True)
 
 
 if __name__ == "__main__":
