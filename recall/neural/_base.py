@@ -142,7 +142,7 @@ class TorchRecallBase(RecallSource):
 
         With ``val_k > 0`` and clicks on ``train_end_day``, that day is the validation day:
         the network trains on the days before it, its hitrate@``val_k`` on the day's clicks
-        (exact scoring, up to 1000 requests) is measured after every epoch, training stops
+        (exact scoring, up to 500 requests) is measured after every epoch, training stops
         after ``patience`` epochs without a better one and the best epoch is kept. The
         training curve is ``curve_`` (and in the saved ``params.json`` and manifest).
 
@@ -186,7 +186,7 @@ class TorchRecallBase(RecallSource):
         return self
 
     def _validation_requests(self, logs: Logs, day: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-        """Up to 1000 requests of ``day`` with clicks, and their clicked items; None when off."""
+        """Up to 500 requests of ``day`` with clicks, and their clicked items; None when off."""
         if not self.val_k:
             return None
         days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
@@ -195,7 +195,7 @@ class TorchRecallBase(RecallSource):
         requests = requests.loc[requests["request_id"].isin(clicks["request_id"])]
         if not len(requests):
             return None
-        requests = requests.sample(n=min(1000, len(requests)), random_state=self.seed).reset_index(drop=True)
+        requests = requests.sample(n=min(500, len(requests)), random_state=self.seed).reset_index(drop=True)
         return requests, clicks.loc[clicks["request_id"].isin(requests["request_id"])].drop_duplicates()
 
     def _build_index(self) -> None:
@@ -394,7 +394,7 @@ def _hitrate_fn(net: RecallNet, table: ItemTable, history: UserHistory, logs: Lo
         state = net.query_state(padded[torch.from_numpy(np.where(hist >= 0, hist, table.n))],
                                 torch.from_numpy(hist >= 0), profiles)
         top = np.empty((len(requests), k), dtype=np.int64)
-        step = max(1, 2_000_000 // max(table.n, 1))  # bounded (requests x items) score blocks
+        step = max(1, 500_000 // max(table.n, 1))  # bounded (requests x items) score blocks
         for s in range(0, len(requests), step):
             scores = net.score(tuple(t[s:s + step] for t in state), vecs[None]).numpy()
             top[s:s + step] = np.argpartition(-scores, k - 1, axis=1)[:, :k]
