@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test install clean fixtures
+.PHONY: demo test lint install browser clean fixtures
 
 install: $(STAMP)
 
@@ -19,8 +19,20 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 demo: $(STAMP)
 	bash bench/demo.sh $(PY) fixtures/world $(DEMO_OUT)
 
-test: $(STAMP)
+# The HTML readout is tested in a real browser: headless Chromium from Debian's package.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make test needs Chromium for the HTML readout test: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: $(STAMP) browser
+	$(PY) -m ruff check ltr recall eval tests bench fixtures
+	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check ltr recall eval tests bench fixtures
+	$(PY) -m mypy
 
 fixtures: $(STAMP)
 	$(PY) fixtures/make_fixtures.py

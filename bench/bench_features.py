@@ -34,7 +34,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, TargetEncoder
 
-from ltr.features._builder import FeatureBuilder
+from ltr.features import FeatureBuilder
 from ltr.logs import join_samples, read_logs
 
 

@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_report.py [--users 50000 --items 50000 --days 14 --seed 0]
 
 Steps timed: simulate the world, join samples, build the readout (its own steps are printed
-on stderr by ``build_readout``), render each format, and AUC of the online ``rank_score`` on
-the same rows (``auc_table``, checked against scikit-learn's ``roc_auc_score``).
+on stderr by ``build_readout``: the A/B step includes the A/A self-check's 200 splits, the daily
+view and the ``device`` segments), render each format (HTML draws the matplotlib plots), and AUC
+of the online ``rank_score`` on the same rows (``auc_table``, checked against scikit-learn's
+``roc_auc_score``).
 
 Two recall candidate sets feed the recall funnel: ``logged`` (the online ranker's logged
 candidates of the last ``--recall-days`` days, ``rank = rank_pos``) and ``popular`` (the
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {frame['request_id'].nunique():,d} requests, {len(frame):,d} rows")
 
     readout = timed("build_readout (all steps)", build_readout, logs, samples, candidates=cands, quiet=False,
-                    join_report=joined.report.to_dict())
+                    join_report=joined.report.to_dict(), segment="device")
     for fmt in FORMATS:
         text = timed(f"render {fmt}", render, readout, fmt)
         print(f"  {len(text):,d} characters")
@@ -98,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     ctr = next(r for r in ab["table"] if r["metric"] == "ctr")
     print(f"  CTR lift {ctr['lift']:+.2%} [{ctr['ci_low']:+.2%}, {ctr['ci_high']:+.2%}] p={ctr['p_value']:.3g}; "
           f"SRM p={ab['srm']['p_value']:.3g}")
+    verdict = readout["verdict"][0]
+    check = verdict["self_check"]
+    print(f"  verdict: {verdict['headline']}; MDE {verdict['mde']:.2%}; A/A self-check CTR false-positive rate "
+          f"{check['false_positive_rate']:.3f} [{check['ci_low']:.3f}, {check['ci_high']:.3f}]")
     for rec in readout["recall"]:
         print(f"  recall {rec['label']}: hitrate click " + ", ".join(
             f"@{k} {v:.3f}" for k, v in rec["hitrate_click"].items()) + "; top-N share " + ", ".join(

@@ -23,12 +23,38 @@ RECALL_KS = (50, 100, 1200)
 TOP_NS = (10, 50)
 
 
-def log_funnel(logs: Logs, samples: pd.DataFrame) -> pd.DataFrame:
-    """Per-bucket counts and step rates (see :func:`ltr.funnel.bucket_funnel`).
+def _in_days(logs: Logs, samples: pd.DataFrame, days: tuple[int, int]) -> Logs:
+    """The logs cut to the readout window: requests of those days (by request time) or with an
+    exposure in ``samples``, and their candidates; not re-validated."""
+    lo, hi = days
+    request_day = day_index(logs.requests["ts"].to_numpy(), logs.tz)
+    keep = ((request_day >= lo) & (request_day <= hi)) | logs.requests["request_id"].isin(
+        samples["request_id"]).to_numpy()
+    requests = logs.requests.loc[keep]
+    candidates = logs.candidates
+    if candidates is not None:
+        candidates = candidates.loc[candidates["request_id"].isin(requests["request_id"]).to_numpy()]
+    return logs.replace(requests=requests, candidates=candidates)
+
+
+def log_funnel(logs: Logs, samples: pd.DataFrame, days: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Per-bucket counts and step rates (see :func:`ltr.logs.bucket_funnel`).
 
     Adds ``exposure_rate`` (exposures / candidates, when candidates exist), ``ctr``
     (clicks / exposures), ``cvr`` (orders / clicks) and ``order_rate`` (orders / exposures).
+
+    Parameters
+    ----------
+    logs : Logs
+    samples : DataFrame
+        The samples to count (e.g. the readout window's).
+    days : tuple of int, optional
+        First and last day of the window ``samples`` were cut to: users, requests and
+        candidates are then counted over the same window (the requests of those days, or
+        with an exposure in ``samples``), so every step of the funnel covers the same days.
     """
+    if days is not None:
+        logs = _in_days(logs, samples, days)
     out = bucket_funnel(logs, samples)
     if "candidates" in out.columns:
         out["exposure_rate"] = out["exposures"] / out["candidates"].where(out["candidates"] > 0)

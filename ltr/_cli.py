@@ -16,7 +16,18 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-__all__ = ["USER_ERRORS", "add_tz", "command", "parse_assignments", "parse_settings", "parser", "write_frame"]
+from ltr.logs._time import TS_UNITS
+
+__all__ = [
+    "USER_ERRORS",
+    "add_ts_unit",
+    "add_tz",
+    "command",
+    "parse_assignments",
+    "parse_settings",
+    "parser",
+    "write_frame",
+]
 
 #: Exceptions that mean "the user gave bad input": reported in one paragraph, exit status 1.
 #: ``LogValidationError`` and ``ArtifactError`` are ValueErrors.
@@ -32,6 +43,13 @@ def add_tz(parser_: argparse.ArgumentParser) -> None:
     """The ``--tz`` option: the IANA time zone in which calendar days are counted."""
     parser_.add_argument("--tz", default="UTC",
                          help="IANA time zone of calendar days, e.g. Asia/Shanghai (default UTC)")
+
+
+def add_ts_unit(parser_: argparse.ArgumentParser) -> None:
+    """The ``--ts-unit`` option: the unit of numeric timestamps in the files read."""
+    parser_.add_argument("--ts-unit", default="s", choices=list(TS_UNITS),
+                         help="unit of numeric epoch timestamps in the files: s (default), ms, us or ns; "
+                              "the validated logs hold epoch seconds")
 
 
 class Main(Protocol):
@@ -91,8 +109,8 @@ def parse_settings(cls: type, pairs: list[str], option: str = "--set") -> dict[s
     ValueError
         Unknown parameter names (the known ones are listed) or values of the wrong type.
     """
-    params = inspect.signature(cls.__init__).parameters
-    known = {name: p.default for name, p in params.items() if name != "self"}
+    params = inspect.signature(cls).parameters
+    known = {name: p.default for name, p in params.items()}
     out: dict[str, Any] = {}
     for name, text in _pairs(pairs, option):
         if name not in known:

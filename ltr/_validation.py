@@ -37,10 +37,11 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int. Got {value!r} instead.")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    number = int(value)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         interval = _interval(minimum, maximum, False, False)
         raise ValueError(f"{name} must be an int in {interval}. Got {value!r} instead.")
-    return int(value)
+    return number
 
 
 def check_float(

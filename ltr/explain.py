@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ltr._cli import add_tz, command, parser
+from ltr._cli import add_ts_unit, add_tz, command, parser
 from ltr._contributions import top_contributions
 from ltr.logs import Logs, join_samples, read_logs
 from ltr.serving import Ranker
@@ -77,10 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--item-id", required=True)
     cli.add_argument("--top", type=int, default=10, help="number of contributions to print (default 10)")
     add_tz(cli)
+    add_ts_unit(cli)
     args = cli.parse_args(argv)
 
     ranker = Ranker.load(args.bundle)
-    table = explain_sample(ranker, read_logs(args.logs, tz=args.tz), args.request_id, args.item_id, top=args.top)
+    logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
+    table = explain_sample(ranker, logs, args.request_id, args.item_id, top=args.top)
     if table.empty:
         print(f"request {args.request_id} item {args.item_id}: every contribution is zero.")
         return 0

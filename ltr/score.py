@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ltr._cli import add_tz, command, parser, write_frame
+from ltr._cli import add_ts_unit, add_tz, command, parser, write_frame
 from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_day, read_logs
 from ltr.serving import Ranker
 
@@ -76,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--end", required=True, help="last day to score (inclusive), YYYY-MM-DD")
     cli.add_argument("--out", required=True, help="output file (.parquet or .csv)")
     add_tz(cli)
+    add_ts_unit(cli)
     args = cli.parse_args(argv)
 
     start = parse_day(args.start, "start")
     end = parse_day(args.end, "end")
     ranker = Ranker.load(args.bundle)
-    scores = score_logs(ranker, read_logs(args.logs, tz=args.tz), start, end, tz=args.tz)
+    scores = score_logs(ranker, read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit), start, end, tz=args.tz)
     write_frame(scores, args.out)
     print(f"scored {len(scores)} exposures of {args.start}..{args.end} with {ranker.model.name}; "
           f"mean score {np.mean(scores['score']):.4f}; written to {args.out}")

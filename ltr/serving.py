@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from ltr._contributions import top_contributions
 from ltr._validation import check_frame, check_int
 from ltr.bundle import check_inputs, design_matrix, read_bundle, write_bundle
-from ltr.features import FeatureBuilder
+from ltr.features import DayTableCache, FeatureBuilder
 from ltr.models import RankerModel
 
 __all__ = ["REQUIRED_COLUMNS", "Ranker"]
@@ -47,6 +47,9 @@ class Ranker:
         self.model = model
         self.inputs = check_inputs(model.name, inputs)
         self.metadata = dict(metadata or {})
+        # Online calls repeat the same few days: the per-day statistics tables are built once
+        # and kept here, outside the (pure) feature pipeline.
+        self._feature_cache = DayTableCache()
 
     # -- persistence -------------------------------------------------------------------------
     @classmethod
@@ -114,7 +117,8 @@ class Ranker:
         """
         frame = self._check_frame(frame)
         # One-hot models never read the raw values: skip building them.
-        matrix = self.features.transform(frame, history=history, dense=self.inputs != "onehot")
+        matrix = self.features.transform(frame, history=history, dense=self.inputs != "onehot",
+                                         cache=self._feature_cache)
         return design_matrix(matrix, self.inputs)
 
     def score(self, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
@@ -186,10 +190,4 @@ class Ranker:
 
 def _context_columns(features: FeatureBuilder) -> list[str]:
     """Frame columns the fitted feature pipeline reads beyond the required ones."""
-    columns = getattr(features, "input_columns_", None)
-    if columns is None:
-        # Older FeatureBuilder versions keep the list privately.
-        columns = getattr(features, "_sample_columns_", None)
-    if columns is None:
-        return []
-    return [str(c) for c in columns]
+    return [str(c) for c in features.input_columns_]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ltr._cli import add_tz, command, parse_assignments, parser
+from ltr._cli import add_ts_unit, add_tz, command, parse_assignments, parser
 from ltr.bundle import check_inputs, design_matrix
 from ltr.features import FeatureBuilder, FeatureMatrix
 from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_day, read_logs
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--feature", action="append", default=[], metavar="NAME=VALUE",
                      help="FeatureBuilder parameter, e.g. --feature 'windows=[3,7]' (repeatable)")
     add_tz(cli)
+    add_ts_unit(cli)
     args = cli.parse_args(argv)
 
     model_params = parse_assignments(args.set, "--set")
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     make_model(args.model, **model_params)
     check_inputs(args.model, args.inputs)
     end = parse_day(args.train_end, "train_end")
-    logs = read_logs(args.logs, tz=args.tz)
+    logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ModelConvergenceWarning)
         ranker = train_ranker(logs, args.model, end, eval_end=args.eval_end, inputs=args.inputs,

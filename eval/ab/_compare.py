@@ -20,65 +20,98 @@ ucvr                  share of exposed units with an order (``request_cvr`` when
 ====================  =====================================================================
 
 Inference treats the unit as independent: means of per-unit values use the variance of those
-values; ratio metrics use the delta method on per-unit sums. The relative lift
-``treatment / control - 1`` gets a delta-method interval on the **log** scale; the p-value is
-the two-sided Wald test of the difference of the two arm estimates.
+values; ratio metrics use the delta method on per-unit sums. Each row's p-value and lift
+interval come from one test (:mod:`eval.ab._inference`: the log-ratio z-test, the exact
+conditional test for few events, or an always-valid confidence sequence), and the primary
+metric decides which rows are flagged (:mod:`eval.ab._decide`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from eval.ab._checks import REQUIRED, check_samples, known_buckets
 from eval.ab._cuped import cuped_arms
+from eval.ab._decide import STATUS_NAMES, decide
+from eval.ab._guards import BalanceCheck, pre_period_balance, request_unit_warning
+from eval.ab._inference import (
+    METHOD_NAMES,
+    MIN_EVENTS,
+    SEQUENTIAL_TUNING_UNITS,
+    Inference,
+    RowStats,
+    arm_moments,
+    infer,
+    interval,
+    mde,
+)
 from eval.ab._srm import SRMResult, srm_test
-from eval.ab._stats import Floats, _adjusted, _diff_test, _estimate_from_moments, _moments, _relative_lift
-from eval.ab._units import UNITS, Unit, pre_unit_sums, unit_sums_checked
-from ltr._validation import check_choice, check_float
+from eval.ab._stats import _moment_columns
+from eval.ab._units import METRICS_BY_UNIT, UNITS, Unit, pre_unit_sums, unit_sums_checked
+from ltr._validation import check_choice
 
-__all__ = ["TABLE_COLUMNS", "ABResult", "compare_all", "compare_buckets"]
+__all__ = ["TABLE_COLUMNS", "ABResult", "compare_all", "compare_buckets", "metric_names"]
 
 Adjust = Literal["holm", "bh"] | None
 
 _ADJUST = (None, "holm", "bh")
 
-# (metric name per unit, numerator column of unit_sums, denominator column or None for a mean)
-_METRICS_BY_UNIT: dict[str, tuple[tuple[str, str, str | None], ...]] = {
-    unit: (
-        (f"exposures_per_{unit}", "exposures", None),
-        (f"clicks_per_{unit}", "clicks", None),
-        (f"orders_per_{unit}", "orders", None),
-        ("ctr", "clicks", "exposures"),
-        ("cvr", "orders", "clicks"),
-        ("uctr" if unit == "user" else "request_ctr", "has_click", None),
-        ("ucvr" if unit == "user" else "request_cvr", "has_order", None),
-    )
-    for unit in UNITS
-}
-
 TABLE_COLUMNS = (
     "control_bucket",
     "treatment_bucket",
     "metric",
+    "role",
     "control",
     "treatment",
     "abs_diff",
     "lift",
     "ci_low",
     "ci_high",
+    "ci_level",
     "p_value",
+    "p_family",
     "p_adjusted",
     "significant",
+    "direction",
+    "status",
+    "method",
+    "z",
+    "events_control",
+    "events_treatment",
+    "mde",
     "n_control",
     "n_treatment",
     "var_reduction",
 )
+
+
+def metric_names(unit: str) -> list[str]:
+    """The metric names of the A/B table for ``unit`` ("user" or "request"), in table order."""
+    return [name for name, _, _ in METRICS_BY_UNIT[check_choice(unit, "unit", UNITS)]]
+
+
+@dataclass(frozen=True)
+class CupedReport:
+    """Whether CUPED was applied, and the pre-period balance check that decided it.
+
+    Attributes
+    ----------
+    applied : bool
+        False when the arms already differed in the pre-period (the treatment was probably live
+        then): the table is then the unadjusted one.
+    pre_period : tuple of int
+        First and last ``day`` of the pre-period.
+    balance : BalanceCheck
+    """
+
+    applied: bool
+    pre_period: tuple[int, int]
+    balance: BalanceCheck
 
 
 @dataclass(frozen=True)
@@ -88,20 +121,27 @@ class ABResult:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per (treatment bucket, metric) with columns ``TABLE_COLUMNS``: the arm
-        estimates ``control`` and ``treatment`` (CUPED-adjusted when a pre-period was given),
-        ``abs_diff = treatment - control``, ``lift = treatment / control - 1`` with its
-        ``1 - alpha`` interval ``[ci_low, ci_high]`` (delta method, log form), the two-sided
-        ``p_value``, ``p_adjusted`` (equal to ``p_value`` when ``adjust`` is None),
-        ``significant`` (``p_adjusted < alpha``), the unit counts ``n_control`` and
-        ``n_treatment``, and ``var_reduction`` (share of the variance of the difference
-        removed by CUPED; NaN without a pre-period).
+        One row per (treatment bucket, metric) with columns ``TABLE_COLUMNS``: ``role``
+        (``primary`` or ``secondary``), the arm estimates ``control`` and ``treatment``
+        (CUPED-adjusted when CUPED was applied), ``abs_diff = treatment - control``, ``lift =
+        treatment / control - 1`` with its interval ``[ci_low, ci_high]`` at level
+        ``ci_level`` (``1 - alpha`` widened where the p-value was adjusted), the raw two-sided
+        ``p_value``, ``p_family`` (adjusted within its family), ``p_adjusted`` (the decisive
+        one, see :mod:`eval.ab._decide`), ``significant`` (``p_adjusted < alpha``),
+        ``direction`` (``up``/``down``: the sign of ``abs_diff``, empty when equal),
+        ``status`` (``tested``, ``gated``, ``exploratory`` or ``not tested``), ``method``
+        (``delta``, ``exact``, ``sequential`` or ``undefined``), the test statistic ``z``
+        (NaN for the exact test), the event counts behind the metric, ``mde`` (the relative
+        lift detectable with 80% power at this sample size), the unit counts and
+        ``var_reduction`` (share of the variance removed by CUPED; NaN without it).
     unit : {"user", "request"}
         Randomisation unit.
     alpha : float
-        Significance level; intervals are at level ``1 - alpha``.
+        Significance level.
     adjust : {None, "holm", "bh"}
-        Multiple-testing adjustment applied across all rows of ``table``.
+        Adjustment of the secondary metrics (None: exploratory).
+    primary : str
+        The metric that decides the verdict.
     control : str
         Control bucket.
     treatments : tuple of str
@@ -111,7 +151,14 @@ class ABResult:
     experiment_days : tuple of int
         First and last ``day`` of the experiment samples.
     pre_period : tuple of int or None
-        First and last ``day`` of the CUPED pre-period, None when CUPED was not used.
+        First and last ``day`` of the CUPED pre-period when CUPED was applied, else None.
+    inference : Inference
+        The test settings (alpha, minimum events, sequential and its tuning).
+    cuped : CupedReport or None
+        The pre-period balance check and whether CUPED was applied (None without pre-period).
+    warnings : tuple of str
+        What makes the readout less trustworthy (CUPED refused, request unit on user-randomised
+        logs).
     """
 
     table: pd.DataFrame
@@ -123,6 +170,10 @@ class ABResult:
     srm: SRMResult
     experiment_days: tuple[int, int]
     pre_period: tuple[int, int] | None
+    primary: str = "ctr"
+    inference: Inference = field(default_factory=Inference)
+    cuped: CupedReport | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _pick_buckets(
@@ -169,59 +220,93 @@ def _expected_split(
     return {b: expected_split[b] for b in compared}
 
 
-def _pre_period(
-    pre_samples: pd.DataFrame | None, unit: str, units: pd.DataFrame, first_day: int
-) -> tuple[pd.DataFrame | None, tuple[int, int] | None]:
-    """Pre-period sums aligned with ``units`` and the pre-period's first and last day."""
+def _cuped(pre_samples: pd.DataFrame | None, unit: str, units: pd.DataFrame, first_day: int, control: str,
+           treatments: list[str], primary: str) -> tuple[pd.DataFrame | None, CupedReport | None, list[str]]:
+    """Pre-period sums aligned with ``units`` when CUPED may use them, its report and warnings."""
     if pre_samples is None:
-        return None, None
+        return None, None, []
     if unit != "user":
         raise ValueError(
             "unit must be 'user' when pre_samples is given (requests do not recur across "
             f"periods). Got {unit!r} instead."
         )
     pre_units = pre_unit_sums(pre_samples, units, first_day)
-    return pre_units, (int(pre_samples["day"].min()), int(pre_samples["day"].max()))
+    pre_period = (int(pre_samples["day"].min()), int(pre_samples["day"].max()))
+    balance = pre_period_balance(pre_units, units["bucket"].to_numpy(), control, treatments,
+                                 METRICS_BY_UNIT[unit], primary)
+    if balance.balanced:
+        warnings = []
+        if balance.primary_differs:
+            warnings.append(f"CUPED applied, but {primary} already differed between the arms in the pre-period "
+                            "(p < 0.05): if the treatment was live then, CUPED removes part of its effect; check "
+                            "the pre-period balance table and give --experiment-start if the start is known.")
+        return pre_units, CupedReport(applied=True, pre_period=pre_period, balance=balance), warnings
+    w = balance.worst or {}
+    warning = (f"CUPED refused: the arms already differed before the experiment window ({w.get('metric')} "
+               f"{w.get('lift', float('nan')):+.1%} in {w.get('treatment_bucket')}, Holm p = "
+               f"{w.get('p_holm', float('nan')):.2g}), so the treatment was probably live in the pre-period "
+               "and CUPED would remove part of its effect. The numbers are unadjusted; give the day the "
+               "treatment started (--experiment-start) to use the days before it.")
+    return None, CupedReport(applied=False, pre_period=pre_period, balance=balance), [warning]
 
 
-def _arm_estimates(
-    units: pd.DataFrame,
-    pre_units: pd.DataFrame | None,
-    num: str,
-    den: str | None,
-    arms: tuple[np.ndarray, np.ndarray],
-) -> tuple[tuple[Floats, Floats], tuple[Floats, Floats], Floats]:
-    """(control mean, variance), (treatment mean, variance) and the CUPED variance reduction.
-
-    ``arms`` are the row masks of the control and the treatment units.
-    """
-    ones = np.ones(len(units), dtype=np.float64)
+def _arm(units: pd.DataFrame, pre_units: pd.DataFrame | None, num: str, den: str | None,
+         masks: tuple[np.ndarray, np.ndarray]) -> tuple[list[tuple], float]:
+    """(estimate, variance, events, weight) of the control and the treatment arm, and the CUPED
+    variance reduction (NaN without CUPED)."""
     y = units[num].to_numpy(np.float64)
-    x = ones if den is None else units[den].to_numpy(np.float64)
-    (m_c, v_c), (m_t, v_t) = [_estimate_from_moments(_moments(y[m], x[m])) for m in arms]
+    x = np.ones_like(y) if den is None else units[den].to_numpy(np.float64)
+    arms = [arm_moments(_moment_columns(y[m], x[m]).sum(axis=0)) for m in masks]
     if pre_units is None:
-        return (m_c, v_c), (m_t, v_t), np.nan
+        return [tuple(float(v) for v in a) for a in arms], np.nan
     yp = pre_units[num].to_numpy(np.float64)
-    xp = ones if den is None else pre_units[den].to_numpy(np.float64)
-    (adj_m_c, adj_m_t), (adj_v_c, adj_v_t) = cuped_arms([(y[m], x[m], yp[m], xp[m]) for m in arms])
+    xp = np.ones_like(yp) if den is None else pre_units[den].to_numpy(np.float64)
+    means, variances = cuped_arms([(y[m], x[m], yp[m], xp[m]) for m in masks])
     with np.errstate(divide="ignore", invalid="ignore"):
-        var_reduction = 1.0 - (adj_v_c + adj_v_t) / (v_c + v_t)
-    return (adj_m_c, adj_v_c), (adj_m_t, adj_v_t), var_reduction
+        reduction = 1.0 - (variances[0] + variances[1]) / (arms[0][1] + arms[1][1])
+    adjusted = [(float(means[i]), float(variances[i]), float(arms[i][2]), float(arms[i][3])) for i in range(2)]
+    return adjusted, float(reduction)
 
 
-def _metric_row(control_arm: tuple[Floats, Floats], treatment_arm: tuple[Floats, Floats], z: float) -> dict[str, float]:
-    """The estimates, lift, interval and p-value columns of one table row."""
-    (m_c, v_c), (m_t, v_t) = control_arm, treatment_arm
-    lift, low, high = _relative_lift(m_c, v_c, m_t, v_t, z)
-    return {
-        "control": float(m_c),
-        "treatment": float(m_t),
-        "abs_diff": float(m_t - m_c),
-        "lift": float(lift),
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "p_value": float(_diff_test(m_c, v_c, m_t, v_t)),
-    }
+def _row_stats(units: pd.DataFrame, pre_units: pd.DataFrame | None, unit: str, control: str,
+               treatments: list[str], settings: Inference) -> tuple[RowStats, list[dict]]:
+    """Every (treatment, metric) row tested at once (rows on the last axis), and the row labels."""
+    bucket_of = units["bucket"].to_numpy()
+    arms_c, arms_t, n_units, labels = [], [], [], []
+    for treatment in treatments:
+        masks = (bucket_of == control, bucket_of == treatment)
+        for metric, num, den in METRICS_BY_UNIT[unit]:
+            (arm_c, arm_t), reduction = _arm(units, pre_units, num, den, masks)
+            arms_c.append(arm_c)
+            arms_t.append(arm_t)
+            n_units.append(int(masks[0].sum() + masks[1].sum()))
+            labels.append({"control_bucket": control, "treatment_bucket": treatment, "metric": metric,
+                           "n_control": int(masks[0].sum()), "n_treatment": int(masks[1].sum()),
+                           "var_reduction": reduction})
+    columns_c, columns_t = np.array(arms_c).T, np.array(arms_t).T
+    return infer(tuple(columns_c), tuple(columns_t), np.array(n_units), settings), labels
+
+
+def _table(rs: RowStats, labels: list[dict], primary: str, adjust: str | None, settings: Inference) -> pd.DataFrame:
+    is_primary = np.array([row["metric"] == primary for row in labels])
+    treatment_index = pd.factorize(pd.Series([row["treatment_bucket"] for row in labels]))[0]
+    decision = decide(rs.p_value, is_primary, treatment_index, adjust, settings.alpha)
+    low, high = interval(rs, decision.ci_alpha, settings)
+    diff = rs.treatment - rs.control
+    table = pd.DataFrame(labels)
+    table["role"] = np.where(is_primary, "primary", "secondary")
+    for name, values in (("control", rs.control), ("treatment", rs.treatment), ("abs_diff", diff),
+                         ("lift", rs.lift), ("ci_low", low), ("ci_high", high),
+                         ("ci_level", 1.0 - decision.ci_alpha), ("p_value", rs.p_value),
+                         ("p_family", decision.p_family), ("p_adjusted", decision.p_adjusted),
+                         ("z", rs.z), ("events_control", rs.events[0]), ("events_treatment", rs.events[1]),
+                         ("mde", mde(rs, settings))):
+        table[name] = np.asarray(values, dtype=np.float64)
+    table["significant"] = decision.significant
+    table["direction"] = np.where(diff > 0, "up", np.where(diff < 0, "down", ""))
+    table["status"] = np.asarray(STATUS_NAMES)[decision.status]
+    table["method"] = np.asarray(METHOD_NAMES)[rs.method]
+    return table[list(TABLE_COLUMNS)]
 
 
 def _compare(
@@ -229,14 +314,16 @@ def _compare(
     control: str | None,
     treatments: Sequence[str] | None,
     unit: str,
-    alpha: float,
+    settings: Inference,
     adjust: str | None,
+    primary: str,
     pre_samples: pd.DataFrame | None,
     expected_split: Mapping[str, float] | None,
 ) -> ABResult:
     check_choice(unit, "unit", UNITS)
-    check_float(alpha, "alpha", low=0, high=1, low_open=True, high_open=True)
+    settings = settings.checked()
     check_choice(adjust, "adjust", _ADJUST)
+    check_choice(primary, "primary", metric_names(unit))
     check_samples(samples, "samples", REQUIRED)
     units = unit_sums_checked(samples, unit)
     known = known_buckets(samples)
@@ -246,26 +333,15 @@ def _compare(
     srm = srm_test({b: int(counts[b]) for b in compared},
                    expected=_expected_split(expected_split, compared, counts, known))
     first_day, last_day = int(samples["day"].min()), int(samples["day"].max())
-    pre_units, pre_period = _pre_period(pre_samples, unit, units, first_day)
-
-    z = float(stats.norm.ppf(1.0 - alpha / 2.0))
-    bucket_of = units["bucket"].to_numpy()
-    rows = []
-    for treatment in treatments:
-        arms = (bucket_of == control, bucket_of == treatment)
-        for metric, num, den in _METRICS_BY_UNIT[unit]:
-            control_arm, treatment_arm, var_reduction = _arm_estimates(units, pre_units, num, den, arms)
-            rows.append({"control_bucket": control, "treatment_bucket": treatment, "metric": metric,
-                         **_metric_row(control_arm, treatment_arm, z),
-                         "n_control": int(counts[control]), "n_treatment": int(counts[treatment]),
-                         "var_reduction": float(var_reduction)})
-    table = pd.DataFrame(rows)
-    p_adj = _adjusted(table["p_value"].to_numpy(), adjust)
-    table["p_adjusted"] = p_adj
-    table["significant"] = np.nan_to_num(p_adj, nan=1.0) < alpha
-    return ABResult(table=table[list(TABLE_COLUMNS)], unit=unit, alpha=float(alpha), adjust=adjust, control=control,
+    pre_units, cuped, warnings = _cuped(pre_samples, unit, units, first_day, control, treatments, primary)
+    if unit == "request" and (warning := request_unit_warning(samples)) is not None:
+        warnings.append(warning)
+    rs, labels = _row_stats(units, pre_units, unit, control, treatments, settings)
+    table = _table(rs, labels, primary, adjust, settings)
+    return ABResult(table=table, unit=unit, alpha=float(settings.alpha), adjust=adjust, control=control,
                     treatments=tuple(treatments), srm=srm, experiment_days=(first_day, last_day),
-                    pre_period=pre_period)
+                    pre_period=cuped.pre_period if cuped is not None and cuped.applied else None,
+                    primary=primary, inference=settings, cuped=cuped, warnings=tuple(warnings))
 
 
 def compare_buckets(
@@ -274,9 +350,13 @@ def compare_buckets(
     treatment: str,
     unit: Unit = "user",
     alpha: float = 0.05,
-    adjust: Adjust = None,
+    adjust: Adjust = "holm",
+    primary: str = "ctr",
     pre_samples: pd.DataFrame | None = None,
     expected_split: Mapping[str, float] | None = None,
+    sequential: bool = False,
+    tuning_units: int = SEQUENTIAL_TUNING_UNITS,
+    min_events: int = MIN_EVENTS,
 ) -> ABResult:
     """Compare one treatment bucket with a control bucket on every A/B metric.
 
@@ -290,38 +370,52 @@ def compare_buckets(
     unit : {"user", "request"}, default "user"
         Randomisation unit. Per-unit metrics are means of per-unit values and ratio metrics
         (CTR, CVR) use the delta method on per-unit sums, so clustering of exposures within
-        a unit is respected.
+        a unit is respected. With ``"request"`` on logs where no user straddles two buckets
+        the result carries a warning (the logs look randomised by user).
     alpha : float, default 0.05
-        Significance level; lift intervals are at level ``1 - alpha``.
-    adjust : {None, "holm", "bh"}, default None
-        Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjustment of the
-        p-values across the metrics; metrics with an undefined p-value are left out.
+        Significance level of the whole readout (family-wise, see ``primary``).
+    adjust : {"holm", "bh", None}, default "holm"
+        Adjustment of the secondary metrics (every metric but ``primary``): Holm (family-wise
+        error) or Benjamini-Hochberg (false discovery rate); they are only flagged when the
+        primary metric is significant. None makes them exploratory: raw p-values, never flagged.
+        Metrics with an undefined p-value are left out of the family.
+    primary : str, default "ctr"
+        The metric that decides: tested at ``alpha`` unadjusted (one treatment).
     pre_samples : pandas.DataFrame, optional
         Samples of a pre-period (all days before the experiment's first day) with
         ``user_id``, ``click``, ``order``, ``day``. When given (``unit="user"`` only), every
         metric is CUPED-adjusted with the same metric of the user in the pre-period as the
         covariate (0 for users without pre-period exposures); ratio metrics use their
         delta-method linearisations in both periods; theta is pooled across the two arms.
+        CUPED is refused (the table is unadjusted, with a warning) when the arms already
+        differ in the pre-period: a Holm-adjusted p-value below 0.01 on any metric.
     expected_split : mapping, optional
         Expected share of units per compared bucket for the SRM test; equal when None.
+    sequential : bool, default False
+        Always-valid confidence sequences and p-values (valid however often one looks)
+        instead of fixed-horizon ones.
+    tuning_units : int, default 5000
+        Units (both arms) at which the confidence sequence is tightest; fix it in advance.
+    min_events : int, default 30
+        An arm with fewer events of a metric sends that row to the exact test.
 
     Returns
     -------
     ABResult
-        The tidy table, the SRM test and the metadata (unit, alpha, adjust, days).
+        The tidy table, the SRM test, the CUPED balance check, the warnings and the settings.
 
     Notes
     -----
-    Lift interval: the delta method for the ratio of two independent estimates, in log form,
-    ``exp(log(t / c) +- z sqrt(v_t / t**2 + v_c / c**2)) - 1``. The p-value is the two-sided
-    Wald test of ``t - c`` with unpooled variances ``v_t + v_c`` (with one exposure per
-    request and ``unit="request"`` this is the unpooled two-proportion z-test). Variances are
-    plug-in (ddof=0) moments; normal quantiles are used throughout, which suits the
-    thousands of units an online experiment has. A metric whose denominator or arm value is 0
-    has NaN for what is undefined.
+    One test gives each row's p-value and interval (:mod:`eval.ab._inference`): the log-ratio
+    z-test, ``z = log(t / c) / sqrt(v_t / t**2 + v_c / c**2)`` with delta-method variances and
+    the interval ``exp(log(t / c) +- z_{1-a/2} se) - 1``, so the interval excludes 0 exactly when
+    ``p < alpha``; the exact conditional Poisson test with a Clopper-Pearson interval when an
+    arm has fewer than ``min_events`` events; the asymptotic confidence sequence when
+    ``sequential``. Variances are plug-in (ddof=0) moments. A metric whose denominator or arm
+    values are 0 has NaN for what is undefined.
     """
-    return _compare(samples, control, [treatment], unit, alpha, adjust, pre_samples,
-                    expected_split)
+    settings = Inference(alpha=alpha, min_events=min_events, sequential=sequential, tuning_units=tuning_units)
+    return _compare(samples, control, [treatment], unit, settings, adjust, primary, pre_samples, expected_split)
 
 
 def compare_all(
@@ -329,14 +423,19 @@ def compare_all(
     control: str | None = None,
     unit: Unit = "user",
     alpha: float = 0.05,
-    adjust: Adjust = None,
+    adjust: Adjust = "holm",
+    primary: str = "ctr",
     pre_samples: pd.DataFrame | None = None,
     expected_split: Mapping[str, float] | None = None,
+    sequential: bool = False,
+    tuning_units: int = SEQUENTIAL_TUNING_UNITS,
+    min_events: int = MIN_EVENTS,
 ) -> ABResult:
     """Compare every bucket with the control (the first bucket in sorted order when None).
 
-    Same parameters and statistics as :func:`compare_buckets`; ``adjust`` then runs across
-    all (treatment, metric) rows, the SRM test covers all buckets, and the CUPED theta is
-    pooled over each (control, treatment) pair.
+    Same parameters and statistics as :func:`compare_buckets`; the primary metric is then
+    Holm-adjusted across the treatments, the secondary family spans all treatments, the SRM
+    test covers all buckets, and the CUPED theta is pooled over each (control, treatment) pair.
     """
-    return _compare(samples, control, None, unit, alpha, adjust, pre_samples, expected_split)
+    settings = Inference(alpha=alpha, min_events=min_events, sequential=sequential, tuning_units=tuning_units)
+    return _compare(samples, control, None, unit, settings, adjust, primary, pre_samples, expected_split)

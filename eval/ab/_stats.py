@@ -71,42 +71,23 @@ def _diff_test(m_c: Floats, v_c: Floats, m_t: Floats, v_t: Floats) -> np.ndarray
     return 2.0 * stats.norm.sf(np.abs(z))
 
 
-def _relative_lift(
-    m_c: Floats, v_c: Floats, m_t: Floats, v_t: Floats, z: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Relative lift ``m_t / m_c - 1`` and its CI by the delta method on the log ratio.
+def _on_family(p_values: np.ndarray, adjust_sorted: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Adjusted p-values along the last axis (each row of a batch is one family).
 
-    ``Var(log(m_t / m_c)) ~= v_t / m_t**2 + v_c / m_c**2`` for independent arms; the interval
-    ``exp(log(m_t / m_c) +- z se) - 1`` stays above -100% and swapping the arms maps it onto
-    the interval of the inverse lift. Non-positive means give NaN bounds, and a control mean
-    of 0 a NaN lift (the metrics are non-negative, so the lift is undefined, not infinite).
+    NaN entries are not part of the family and stay NaN. ``adjust_sorted(q, m)`` maps the
+    ascending p-values ``q`` of each row (NaN entries sorted last) and the family sizes ``m``
+    (one per row) to their adjusted values.
     """
-    m_c = np.asarray(m_c, dtype=np.float64)
-    m_t = np.asarray(m_t, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lift = np.where(m_c > 0, m_t / m_c - 1.0, np.nan)
-        ok = (m_c > 0) & (m_t > 0)
-        log_ratio = np.log(np.where(ok, m_t / m_c, np.nan))
-        se_log = np.sqrt(v_t / (m_t * m_t) + v_c / (m_c * m_c))
-        low = np.expm1(log_ratio - z * se_log)
-        high = np.expm1(log_ratio + z * se_log)
-    return lift, low, high
-
-
-def _on_family(p_values: np.ndarray, adjust_sorted: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Adjusted p-values: ``adjust_sorted`` maps the ascending non-NaN p-values (the family;
-    NaN entries are not part of it and stay NaN) to their adjusted values."""
     p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    if q.size == 0:
-        return out
-    order = np.argsort(q, kind="stable")
-    res = np.empty(q.size)
-    res[order] = adjust_sorted(q[order])
-    out[ok] = res
-    return out
+    flat = p.reshape(-1, p.shape[-1]) if p.ndim else p.reshape(1, 1)
+    order = np.argsort(flat, axis=-1, kind="stable")  # NaN sorts last
+    q = np.take_along_axis(flat, order, axis=-1)
+    m = np.count_nonzero(~np.isnan(flat), axis=-1)[:, None]
+    adjusted = adjust_sorted(q, m)
+    out = np.empty_like(flat)
+    np.put_along_axis(out, order, adjusted, axis=-1)
+    out[np.isnan(flat)] = np.nan
+    return out.reshape(p.shape)
 
 
 def _ctr_split_pvalues(
@@ -134,29 +115,33 @@ def _ctr_split_pvalues(
     return delta, naive
 
 
-def _holm_sorted(q: np.ndarray) -> np.ndarray:
-    m = q.size
-    return np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * q))
+def _holm_sorted(q: np.ndarray, m: np.ndarray) -> np.ndarray:
+    rank = np.arange(q.shape[-1])
+    with np.errstate(invalid="ignore"):
+        scaled = np.minimum(1.0, (m - rank) * q)
+    # NaN entries sit after the family: they must not break the running maximum.
+    return np.fmax.accumulate(np.where(np.isnan(q), -np.inf, scaled), axis=-1)
 
 
-def _benjamini_hochberg_sorted(q: np.ndarray) -> np.ndarray:
-    m = q.size
-    adj = q * m / np.arange(1, m + 1)
-    return np.minimum(1.0, np.minimum.accumulate(adj[::-1])[::-1])
+def _benjamini_hochberg_sorted(q: np.ndarray, m: np.ndarray) -> np.ndarray:
+    rank = np.arange(1, q.shape[-1] + 1)
+    adj = np.where(np.isnan(q), np.inf, q * m / rank)
+    return np.minimum(1.0, np.minimum.accumulate(adj[..., ::-1], axis=-1)[..., ::-1])
 
 
 def _holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values; NaN entries are not part of the family."""
+    """Holm step-down adjusted p-values along the last axis; NaN entries are not part of the family."""
     return _on_family(p_values, _holm_sorted)
 
 
 def _benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg step-up adjusted p-values; NaN entries are not part of the family."""
+    """Benjamini-Hochberg step-up adjusted p-values along the last axis; NaN entries are not part
+    of the family."""
     return _on_family(p_values, _benjamini_hochberg_sorted)
 
 
 def _adjusted(p_values: np.ndarray, adjust: str | None) -> np.ndarray:
-    """p-values adjusted by ``"holm"`` or ``"bh"``; a copy when ``adjust`` is None."""
+    """p-values adjusted along the last axis by ``"holm"`` or ``"bh"``; a copy when ``adjust`` is None."""
     if adjust == "holm":
         return _holm(p_values)
     if adjust == "bh":
@@ -172,3 +157,15 @@ def _chi2_goodness_of_fit(observed: np.ndarray, weights: np.ndarray) -> tuple[fl
     chi2 = float(np.sum((obs - expected) ** 2 / expected))
     p_value = float(stats.chi2.sf(chi2, df=obs.size - 1))
     return chi2, p_value
+
+
+def wilson_interval(k: Floats, n: Floats, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion ``k / n`` at ``level``."""
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)

@@ -6,14 +6,29 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from eval.ab._checks import PRE_REQUIRED, REQUIRED, check_samples, example_row
+from eval.ab._checks import PRE_REQUIRED, REQUIRED, check_samples, example_row, known_buckets
 from ltr._validation import check_choice
 from ltr.metrics._checks import show
 
-__all__ = ["UNITS", "Unit", "pre_unit_sums", "unit_sums", "unit_sums_checked"]
+__all__ = ["METRICS_BY_UNIT", "UNITS", "Unit", "check_comparison", "metric_columns", "pre_unit_sums", "unit_sums",
+           "unit_sums_checked"]
 
 Unit = Literal["user", "request"]
 UNITS = ("user", "request")
+
+# (metric name per unit, numerator column of unit_sums, denominator column or None for a mean)
+METRICS_BY_UNIT: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    unit: (
+        (f"exposures_per_{unit}", "exposures", None),
+        (f"clicks_per_{unit}", "clicks", None),
+        (f"orders_per_{unit}", "orders", None),
+        ("ctr", "clicks", "exposures"),
+        ("cvr", "orders", "clicks"),
+        ("uctr" if unit == "user" else "request_ctr", "has_click", None),
+        ("ucvr" if unit == "user" else "request_cvr", "has_order", None),
+    )
+    for unit in UNITS
+}
 
 
 def _sums_by(frame: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -116,3 +131,30 @@ def pre_unit_sums(pre_samples: pd.DataFrame, units: pd.DataFrame, first_day: int
             f"user_id={show(uniques[0])})."
         )
     return aligned.fillna(0).astype(np.int64).reset_index(drop=True)
+
+
+def metric_columns(sums: dict[str, np.ndarray], num: str, den: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit numerator and denominator of a metric from exposure/click/order sums.
+
+    ``num`` and ``den`` are column names of :func:`unit_sums` (``has_click`` and ``has_order``
+    are derived here from the click and order sums); ``den=None`` is a mean (denominator 1).
+    """
+    derived = {"has_click": "clicks", "has_order": "orders"}
+    y = (sums[derived[num]] > 0) if num in derived else sums[num]
+    y = np.asarray(y, dtype=np.float64)
+    x = np.ones_like(y) if den is None else np.asarray(sums[den], dtype=np.float64)
+    return y, x
+
+
+def check_comparison(samples: object, unit: str, buckets: list[str], metric: str) -> pd.DataFrame:
+    """``samples`` when it is a valid samples frame whose units each sit in one bucket, the
+    ``buckets`` are among its buckets and ``metric`` is a metric of ``unit``."""
+    check_choice(unit, "unit", UNITS)
+    check_choice(metric, "metric", [name for name, _, _ in METRICS_BY_UNIT[unit]])
+    frame = check_samples(samples, "samples", REQUIRED)
+    known = set(known_buckets(frame))
+    for bucket in buckets:
+        if bucket not in known:
+            raise ValueError(f"bucket must be one of {sorted(known)}. Got {bucket!r} instead.")
+    unit_sums_checked(frame, unit)
+    return frame

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from eval.ab import MIN_EVENTS, SEQUENTIAL_TUNING_UNITS, metric_names
 from eval.funnel import RECALL_KS
 from eval.report._build import build_readout
 from eval.report._progress import Steps
 from eval.report._render import FORMATS, render
 from ltr._cli import add_tz, command, parser
-from ltr._validation import check_int
+from ltr._validation import check_choice, check_int
 from ltr.logs import Logs, format_day, join_samples, parse_day, read_logs
 from ltr.score import score_logs
 from ltr.serving import Ranker
@@ -24,19 +25,36 @@ from recall.base import validate_candidates
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = parser("eval.report", "Experiment readout from logs.")
+    p = parser("eval.report", "Experiment readout from logs: the verdict first, then the details.")
     p.add_argument("logs", help="log directory")
     p.add_argument("--bundle", help="ranker bundle (python -m ltr.train) for offline AUC and calibration")
     p.add_argument("--candidates", action="append", default=[], metavar="FILE",
                    help="recall candidates file (request_id, item_id, rank, source); repeatable")
     p.add_argument("--control")
     p.add_argument("--treatment")
-    p.add_argument("--unit", choices=["user", "request"], default="user")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--adjust", choices=["holm", "bh"], help="adjust p-values across metrics")
-    p.add_argument("--start", help="first experiment day YYYY-MM-DD (default: first day of the logs)")
-    p.add_argument("--end", help="last experiment day YYYY-MM-DD (default: last day)")
-    p.add_argument("--cuped", action="store_true", help="CUPED with the days before --start as pre-period")
+    p.add_argument("--unit", choices=["user", "request"], default="user",
+                   help="randomisation unit (default user; the log contract assigns buckets per user)")
+    p.add_argument("--primary", default="ctr",
+                   help="the metric that decides the verdict (default ctr); the others are secondary")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the whole readout")
+    p.add_argument("--adjust", choices=["holm", "bh", "none"], default="holm",
+                   help="adjustment of the secondary metrics (default holm; none: exploratory, never flagged)")
+    p.add_argument("--sequential", action="store_true",
+                   help="always-valid confidence sequences: safe to look every day")
+    p.add_argument("--tuning-units", type=int, default=SEQUENTIAL_TUNING_UNITS,
+                   help="units (both arms) at which the confidence sequence is tightest (default 5000)")
+    p.add_argument("--min-events", type=int, default=MIN_EVENTS,
+                   help="fewer events than this in an arm: exact test for that metric (default 30)")
+    p.add_argument("--segment", metavar="COL", help="lift of the primary metric per value of this requests column")
+    p.add_argument("--start", help="first readout day YYYY-MM-DD (default: --experiment-start, else the first day)")
+    p.add_argument("--end", help="last readout day YYYY-MM-DD (default: last day)")
+    p.add_argument("--experiment-start", help="day the treatment went live YYYY-MM-DD; the CUPED pre-period is "
+                   "the days before it (default: the days before --start)")
+    p.add_argument("--cuped", action="store_true",
+                   help="CUPED with the pre-period (refused when the arms already differ there)")
+    p.add_argument("--aa-splits", type=int, default=500,
+                   help="random halves of the control bucket for the A/A self-check (default 500; 0: off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the A/A self-check (default 0)")
     p.add_argument("--k", type=int, action="append", help="recall cut-off K (repeatable; default 50 100 1200)")
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--out", help="write the readout here (default: stdout)")
@@ -85,6 +103,14 @@ def _check_options(args: argparse.Namespace, requests: pd.DataFrame) -> None:
             raise ValueError(f"--{name} must be one of the buckets {known}. Got {value!r} instead.")
     for k in args.k or []:
         check_int(k, "--k", minimum=1)
+    check_choice(args.primary, "--primary", metric_names(args.unit))
+    check_int(args.aa_splits, "--aa-splits", minimum=0)
+    check_int(args.seed, "--seed", minimum=0)
+    check_int(args.tuning_units, "--tuning-units", minimum=1)
+    check_int(args.min_events, "--min-events", minimum=1)
+    if args.segment is not None and args.segment not in requests.columns:
+        raise ValueError(f"--segment must be a column of the requests table. Got {args.segment!r} instead "
+                         f"(columns: {sorted(map(str, requests.columns))}).")
 
 
 def _write(text: str, out: str | None, quiet: bool) -> None:
@@ -112,13 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.bundle:
         with steps.step("score held-out days with the bundle"):
             offline, name = _bundle_scores(args.bundle, logs, joined.samples)
+    day = {name: parse_day(value, f"--{name.replace('_', '-')}") if value else None
+           for name, value in (("start", args.start), ("end", args.end), ("experiment_start", args.experiment_start))}
     readout = build_readout(
         logs, joined.samples, control=args.control, treatment=args.treatment, unit=args.unit, alpha=args.alpha,
-        adjust=args.adjust, start_day=parse_day(args.start, "--start") if args.start else None,
-        end_day=parse_day(args.end, "--end") if args.end else None, cuped=args.cuped,
-        offline_scores=offline, offline_name=name, candidates=_candidate_sets(args.candidates),
-        ks=tuple(args.k) if args.k else RECALL_KS, quiet=args.quiet, join_report=joined.report.to_dict(),
-        _progress=steps,
+        adjust=None if args.adjust == "none" else args.adjust, primary=args.primary, sequential=args.sequential,
+        tuning_units=args.tuning_units, min_events=args.min_events, segment=args.segment,
+        start_day=day["start"], end_day=day["end"], experiment_start=day["experiment_start"], cuped=args.cuped,
+        aa_splits=args.aa_splits, seed=args.seed, offline_scores=offline, offline_name=name,
+        candidates=_candidate_sets(args.candidates), ks=tuple(args.k) if args.k else RECALL_KS, quiet=args.quiet,
+        join_report=joined.report.to_dict(), _progress=steps,
     )
     readout["logs"] = str(args.logs)
     _write(render(readout, args.format), args.out, args.quiet)

@@ -16,6 +16,7 @@ level that first appears online (a new item is by definition rare).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ltr._validation import check_choice, check_int
 from ltr.artifacts import check_state
+from ltr.features._fitted_names import column_label, names_from_state, names_to_state
 
 __all__ = ["CategoryEncoder"]
 
@@ -105,18 +108,8 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return tags
 
     def _validate_params(self) -> None:
-        if (
-            not isinstance(self.min_count, numbers.Integral)
-            or isinstance(self.min_count, bool)
-            or self.min_count < 1
-        ):
-            raise ValueError(
-                f"min_count must be an int in [1, inf). Got {self.min_count!r} instead."
-            )
-        if self.missing not in _MISSING_MODES:
-            raise ValueError(
-                f"missing must be one of {list(_MISSING_MODES)}. Got {self.missing!r} instead."
-            )
+        check_int(self.min_count, "min_count", minimum=1)
+        check_choice(self.missing, "missing", _MISSING_MODES)
 
     def _columns(self, X: Any, reset: bool) -> list[np.ndarray]:
         """Validate ``X`` and split it into 1-D columns, keeping each column's dtype."""
@@ -143,10 +136,6 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         validate_data(self, array, skip_check_array=True, reset=reset)
         return [array[:, j] for j in range(array.shape[1])]
 
-    def _label(self, j: int) -> str:
-        names = getattr(self, "feature_names_in_", None)
-        return repr(str(names[j])) if names is not None else f"x{j}"
-
     def _check_kind(self, values: np.ndarray, j: int) -> str:
         """Return "number", "str" or "empty" (all missing); raise for anything else."""
         if values.dtype.kind in "biuf":
@@ -155,7 +144,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             return "str"
         if values.dtype.kind == "c":
             raise ValueError(
-                f"Column {self._label(j)} must not be complex. Got {values.dtype} instead."
+                f"Column {column_label(self, j)} must not be complex. Got {values.dtype} instead."
             )
         kind = pd.api.types.infer_dtype(values, skipna=True)
         if kind in _NUMERIC_KINDS:
@@ -175,7 +164,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         row = int(np.flatnonzero(bad)[0])
         value = _plain(values[row])
         raise TypeError(
-            f"Column {self._label(j)} must hold only strings or only numbers (each "
+            f"Column {column_label(self, j)} must hold only strings or only numbers (each "
             f"argument must be a string or a number, one type per column). Got "
             f"{value!r} ({type(value).__name__}) at row {row} in a column of kind "
             f"{kind!r} instead."
@@ -244,13 +233,22 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             ``unknown_code_[j]``, missing values ``missing_code_[j]``.
         """
         check_is_fitted(self, "categories_")
-        return self._encode_columns(self._columns(X, reset=False))
+        return self.encode_columns(self._columns(X, reset=False))
 
-    def _encode_columns(self, columns: list[np.ndarray]) -> np.ndarray:
-        """Codes of already split 1-D columns (``transform`` minus the frame validation).
+    def encode_columns(self, columns: list[np.ndarray]) -> np.ndarray:
+        """Codes of already split 1-D columns (:meth:`transform` minus the frame validation).
 
-        Callers that own the column layout (``ltr.features`` on the serving path) skip
+        Callers that own the column layout (the feature builder on the serving path) skip
         the DataFrame round trip; the per-column kind checks still run.
+
+        Parameters
+        ----------
+        columns : list of ndarray
+            One 1-D array per fitted feature, in fit order, all of one length.
+
+        Returns
+        -------
+        codes : ndarray of int32, shape (n_rows, len(columns))
         """
         n_rows = columns[0].shape[0] if columns else 0
         codes = np.empty((n_rows, len(columns)), dtype=np.int32)
@@ -261,7 +259,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 # e.g. ids read as int at training and as str online: every value would
                 # silently fall into <unk>.
                 raise TypeError(
-                    f"Column {self._label(j)} must hold {fitted} values as in fit. "
+                    f"Column {column_label(self, j)} must hold {fitted} values as in fit. "
                     f"Got {kind} values (first: {_plain(values[0])!r}) instead."
                 )
             numeric = self._numeric_lookups[j]
@@ -294,36 +292,40 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         extra = [UNKNOWN_LEVEL] + ([MISSING_LEVEL] if self.missing == "separate" else [])
         return [[_level_name(c) for c in cats] + extra for cats in self.categories_]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Export the fitted state as JSON-serialisable plain Python objects.
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Export the fitted state as JSON-serialisable metadata (no arrays needed).
 
         Returns
         -------
-        state : dict
+        meta : dict
             Format tag and version, parameters, feature names (or None), the kept
             categories per feature and the rare-level counts.
+        arrays : dict
+            Empty: categories of mixed Python types are kept exactly in the metadata.
         """
         check_is_fitted(self, "categories_")
-        names = getattr(self, "feature_names_in_", None)
-        return {
+        meta = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "params": {"min_count": int(self.min_count), "missing": self.missing},
             "n_features_in": int(self.n_features_in_),
-            "feature_names_in": None if names is None else [str(n) for n in names],
+            "feature_names_in": names_to_state(self),
             "categories": [list(c) for c in self.categories_],
             "n_rare_levels": self.n_rare_levels_.tolist(),
             "value_kinds": list(self.value_kinds_),
         }
+        return meta, {}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> CategoryEncoder:
-        """Rebuild a fitted encoder from :meth:`to_dict` output.
+    def from_state(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> CategoryEncoder:
+        """Rebuild a fitted encoder from :meth:`to_state` output.
 
         Parameters
         ----------
-        state : dict
-            As returned by :meth:`to_dict` (possibly after a JSON round trip).
+        meta : dict
+            As returned by :meth:`to_state` (possibly after a JSON round trip).
+        arrays : mapping of str -> ndarray
+            As returned by :meth:`to_state` (unused: the encoder keeps no arrays).
 
         Returns
         -------
@@ -338,14 +340,14 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             "n_rare_levels",
             "value_kinds",
         )
-        check_state(state, _FORMAT, _FORMAT_VERSION, needed)
-        encoder = cls(**state["params"])
+        check_state(meta, _FORMAT, _FORMAT_VERSION, needed)
+        encoder = cls(**meta["params"])
         encoder._validate_params()
-        n_features = int(state["n_features_in"])
-        categories = [list(c) for c in state["categories"]]
+        n_features = int(meta["n_features_in"])
+        categories = [list(c) for c in meta["categories"]]
         if len(categories) != n_features:
             raise ValueError(
-                f"state['categories'] must have {n_features} lists. Got {len(categories)} instead."
+                f"meta['categories'] must have {n_features} lists. Got {len(categories)} instead."
             )
         for j, cats in enumerate(categories):
             if len(set(cats)) != len(cats) or any(
@@ -353,24 +355,17 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 for c in cats
             ):
                 raise ValueError(
-                    f"state['categories'][{j}] must be distinct non-missing str/int/float "
+                    f"meta['categories'][{j}] must be distinct non-missing str/int/float "
                     f"values. Got {cats[:10]!r} instead."
                 )
         encoder.n_features_in_ = n_features
-        if state["feature_names_in"] is not None:
-            names = np.asarray(state["feature_names_in"], dtype=object)
-            if names.shape != (n_features,):
-                raise ValueError(
-                    f"state['feature_names_in'] must have {n_features} names. "
-                    f"Got {names.tolist()!r} instead."
-                )
-            encoder.feature_names_in_ = names
+        names_from_state(encoder, meta["feature_names_in"], n_features)
         encoder._set_state(categories)
-        encoder.n_rare_levels_ = np.asarray(state["n_rare_levels"], dtype=np.int64)
-        kinds = list(state["value_kinds"])
+        encoder.n_rare_levels_ = np.asarray(meta["n_rare_levels"], dtype=np.int64)
+        kinds = list(meta["value_kinds"])
         if len(kinds) != n_features or not set(kinds) <= {"str", "number", "empty"}:
             raise ValueError(
-                f"state['value_kinds'] must have {n_features} entries among 'str', 'number', "
+                f"meta['value_kinds'] must have {n_features} entries among 'str', 'number', "
                 f"'empty'. Got {kinds!r} instead."
             )
         encoder.value_kinds_ = kinds

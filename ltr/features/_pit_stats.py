@@ -24,9 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ltr._validation import check_choice
+from ltr.artifacts import check_state
+
 __all__ = ["COUNT_NAMES", "DailyStats"]
 
 COUNT_NAMES = ("exposures", "clicks", "orders")
+_TIME_COLUMNS = ("day", "ts")
+_FORMAT = "ltr.DailyStats"
+_FORMAT_VERSION = 1
 
 
 def _column_values(frame: pd.DataFrame | Mapping[str, Any], column: str, table: str) -> np.ndarray:
@@ -96,7 +102,7 @@ class DailyStats:
     """Exposures, clicks and orders per (key, time unit), with exact window look-ups.
 
     Build it with :meth:`from_samples`; the constructor takes already aggregated arrays
-    (as stored by :meth:`to_arrays`).
+    (as stored by :meth:`to_state`).
 
     Parameters
     ----------
@@ -130,8 +136,7 @@ class DailyStats:
     ):
         if isinstance(key_columns, str) or not key_columns:
             raise ValueError(f"key_columns must be a non-empty sequence of str. Got {key_columns!r} instead.")
-        if time_column not in ("day", "ts"):
-            raise ValueError(f"time_column must be 'day' or 'ts'. Got {time_column!r} instead.")
+        check_choice(time_column, "time_column", _TIME_COLUMNS)
         self.key_columns = tuple(str(c) for c in key_columns)
         if len(levels) != len(self.key_columns):
             raise ValueError(
@@ -202,8 +207,7 @@ class DailyStats:
             raise TypeError(f"samples must be a pandas DataFrame. Got {type(samples).__name__} instead.")
         if isinstance(key_columns, str):
             raise TypeError(f"key_columns must be a sequence of str. Got {key_columns!r} instead.")
-        if time_column not in ("day", "ts"):
-            raise ValueError(f"time_column must be 'day' or 'ts'. Got {time_column!r} instead.")
+        check_choice(time_column, "time_column", _TIME_COLUMNS)
         key_columns = tuple(key_columns)
         time = _column_values(samples, time_column, "samples").astype(np.int64)
         click = _column_values(samples, "click", "samples").astype(np.int64)
@@ -270,9 +274,10 @@ class DailyStats:
         -------
         index : ndarray of int64
         """
-        codes = None
-        valid = None
-        for col, lookup, radix in zip(self.key_columns, self._lookups, self._radix):
+        # Filled from the first key column (a table has at least one).
+        codes: Any = None
+        valid: Any = None
+        for col, lookup, radix in zip(self.key_columns, self._lookups, self._radix, strict=True):
             values = _column_values(query, col, "query")
             pos = lookup(values)
             valid = pos >= 0 if valid is None else valid & (pos >= 0)
@@ -310,15 +315,26 @@ class DailyStats:
             ``counts[(w, name)]`` is an int64 array, ``name`` in ``COUNT_NAMES``.
         """
         windows = [int(w) for w in windows]
-        sums = self._window_sums(key, end, windows, span)
+        sums = self.window_sums(key, end, windows, span)
         out: dict[tuple[int, str], np.ndarray] = {}
         for r, w in enumerate(windows):
             for j, name in enumerate(COUNT_NAMES):
                 out[(w, name)] = sums[r, :, j]
         return out
 
-    def _window_sums(self, key: np.ndarray, end: np.ndarray, windows: Sequence[int], span: int) -> np.ndarray:
-        """:meth:`window_counts` as one int64 array of shape (len(windows), n_queries, 3)."""
+    def window_sums(self, key: np.ndarray, end: np.ndarray, windows: Sequence[int], span: int = 1) -> np.ndarray:
+        """:meth:`window_counts` as one array: one gather for every window and count.
+
+        Parameters
+        ----------
+        key, end, windows, span
+            As in :meth:`window_counts`.
+
+        Returns
+        -------
+        sums : ndarray of int64, shape (len(windows), n_queries, len(COUNT_NAMES))
+            ``sums[r, i, j]`` is count ``COUNT_NAMES[j]`` of query ``i`` over window ``windows[r]``.
+        """
         key = np.asarray(key, dtype=np.int64)
         end = np.asarray(end, dtype=np.int64)
         windows = [int(w) for w in windows]
@@ -356,70 +372,54 @@ class DailyStats:
         }
 
     # ------------------------------------------------------------------ storage
-    def to_arrays(self, prefix: str = "") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Export as JSON metadata and plain numpy arrays (``np.savez``-able, no pickle).
-
-        Parameters
-        ----------
-        prefix : str, default=""
-            Prepended to every array name, so several tables can share one npz file.
 
         Returns
         -------
         meta : dict
-            ``key_columns`` and ``time_column``.
+            Format tag and version, ``key_columns`` and ``time_column``.
         arrays : dict of str -> ndarray
+            ``key_codes``, ``row_key``, ``row_time``, the counts and ``levels{j}`` per key
+            column; un-prefixed (a caller storing several tables in one file namespaces them).
         """
-        arrays = {
-            f"{prefix}key_codes": self.key_codes,
-            f"{prefix}row_key": self.row_key,
-            f"{prefix}row_time": self.row_time,
-        }
-        for name, arr in self.counts.items():
-            arrays[f"{prefix}{name}"] = arr
+        arrays = {"key_codes": self.key_codes, "row_key": self.row_key, "row_time": self.row_time}
+        arrays.update(self.counts)
         for j, lv in enumerate(self.levels):
-            arrays[f"{prefix}levels{j}"] = _as_storable(lv)
-        meta = {"key_columns": list(self.key_columns), "time_column": self.time_column}
+            arrays[f"levels{j}"] = _as_storable(lv)
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "key_columns": list(self.key_columns),
+            "time_column": self.time_column,
+        }
         return meta, arrays
 
     @classmethod
-    def from_arrays(
-        cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], prefix: str = ""
-    ) -> DailyStats:
-        """Rebuild from :meth:`to_arrays` output.
+    def from_state(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> DailyStats:
+        """Rebuild from :meth:`to_state` output.
 
         Parameters
         ----------
-        meta : mapping
-            The metadata dict (possibly after a JSON round trip).
+        meta : dict
+            The metadata (possibly after a JSON round trip).
         arrays : mapping of str -> ndarray
             The arrays (e.g. an ``np.load(..., allow_pickle=False)`` result).
-        prefix : str, default=""
-            The prefix used when exporting.
 
         Returns
         -------
         stats : DailyStats
         """
+        check_state(meta, _FORMAT, _FORMAT_VERSION, ("key_columns", "time_column"))
+        key_columns = list(meta["key_columns"])
         try:
-            key_columns = list(meta["key_columns"])
-            time_column = meta["time_column"]
-            levels = [np.asarray(arrays[f"{prefix}levels{j}"]) for j in range(len(key_columns))]
-            return cls(
-                key_columns,
-                levels,
-                arrays[f"{prefix}key_codes"],
-                arrays[f"{prefix}row_key"],
-                arrays[f"{prefix}row_time"],
-                arrays[f"{prefix}exposures"],
-                arrays[f"{prefix}clicks"],
-                arrays[f"{prefix}orders"],
-                time_column=time_column,
-            )
+            levels = [np.asarray(arrays[f"levels{j}"]) for j in range(len(key_columns))]
+            key_codes, row_key, row_time = arrays["key_codes"], arrays["row_key"], arrays["row_time"]
+            exposures, clicks, orders = (arrays[name] for name in COUNT_NAMES)
         except KeyError as exc:
-            raise ValueError(
-                f"arrays must hold the table arrays with prefix {prefix!r}. Got no {exc.args[0]!r} instead."
-            ) from None
+            raise ValueError(f"arrays must hold the table arrays. Got no {exc.args[0]!r} instead.") from None
+        return cls(key_columns, levels, key_codes, row_key, row_time, exposures, clicks, orders,
+                   time_column=meta["time_column"])
 
     def __repr__(self) -> str:
         return (

@@ -9,8 +9,8 @@ click in one exposure is pulled towards the family's mean instead of reading 1.0
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma
 
+from ltr._validation import check_choice, check_float, check_int
 from ltr.artifacts import check_state
 
 __all__ = ["BetaPrior", "PriorFitWarning", "fit_beta_prior"]
@@ -58,24 +59,10 @@ class BetaPrior:
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta"):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, numbers.Real)
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ValueError(f"{name} must be a finite float > 0. Got {value!r} instead.")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, check_float(getattr(self, name), name, low=0.0, low_open=True))
         if not isinstance(self.method, str):
             raise TypeError(f"method must be a str. Got {self.method!r} instead.")
-        if (
-            not isinstance(self.n_keys, numbers.Integral)
-            or isinstance(self.n_keys, bool)
-            or self.n_keys < 0
-        ):
-            raise ValueError(f"n_keys must be an int in [0, inf). Got {self.n_keys!r} instead.")
-        object.__setattr__(self, "n_keys", int(self.n_keys))
+        object.__setattr__(self, "n_keys", check_int(self.n_keys, "n_keys", minimum=0))
 
     @property
     def mean(self) -> float:
@@ -116,15 +103,17 @@ class BetaPrior:
                 )
         return (c + self.alpha) / (n + self.alpha + self.beta)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Export as a JSON-serialisable dict.
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Export as JSON-serialisable metadata (no arrays needed).
 
         Returns
         -------
-        state : dict
+        meta : dict
             ``format``, ``version``, ``alpha``, ``beta``, ``method``, ``n_keys``.
+        arrays : dict
+            Empty.
         """
-        return {
+        meta = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
             "alpha": self.alpha,
@@ -132,25 +121,26 @@ class BetaPrior:
             "method": self.method,
             "n_keys": self.n_keys,
         }
+        return meta, {}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> BetaPrior:
-        """Rebuild from :meth:`to_dict` output.
+    def from_state(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> BetaPrior:
+        """Rebuild from :meth:`to_state` output.
 
         Parameters
         ----------
-        state : dict
-            As returned by :meth:`to_dict`.
+        meta : dict
+            As returned by :meth:`to_state` (possibly after a JSON round trip).
+        arrays : mapping of str -> ndarray
+            As returned by :meth:`to_state` (unused).
 
         Returns
         -------
         prior : BetaPrior
             Equal to the exported prior.
         """
-        check_state(state, _FORMAT, _FORMAT_VERSION, ("alpha", "beta", "method", "n_keys"))
-        return cls(
-            alpha=state["alpha"], beta=state["beta"], method=state["method"], n_keys=state["n_keys"]
-        )
+        check_state(meta, _FORMAT, _FORMAT_VERSION, ("alpha", "beta", "method", "n_keys"))
+        return cls(alpha=meta["alpha"], beta=meta["beta"], method=meta["method"], n_keys=meta["n_keys"])
 
 
 def fit_beta_prior(
@@ -223,25 +213,14 @@ def fit_beta_prior(
     >>> bool(prior.smooth(1, 1) < 0.5)
     True
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {list(_METHODS)}. Got {method!r} instead.")
+    check_choice(method, "method", _METHODS)
     k, n = _validate_counts(clicks, exposures)
     total_n = float(n.sum())
     total_k = float(k.sum())
     if max_strength is None:
         cap = total_n
     else:
-        if (
-            not isinstance(max_strength, numbers.Real)
-            or isinstance(max_strength, bool)
-            or not math.isfinite(max_strength)
-            or max_strength <= _MIN_STRENGTH
-        ):
-            raise ValueError(
-                f"max_strength must be a finite float > {_MIN_STRENGTH} or None. "
-                f"Got {max_strength!r} instead."
-            )
-        cap = float(max_strength)
+        cap = check_float(max_strength, "max_strength", low=_MIN_STRENGTH, low_open=True)
     n_keys = int(k.size)
 
     if total_k == 0.0 or total_k == total_n:

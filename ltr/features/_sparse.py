@@ -21,24 +21,18 @@ casts ``indices`` to int32 (a copy of ``nnz`` int32s; column ids always fit).
 
 from __future__ import annotations
 
-import numbers
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file
 
-from ltr.artifacts import check_state
+from ltr._validation import check_int
 
-__all__ = ["FeatureSpace", "codes_to_csr", "write_libsvm"]
+__all__ = ["INT32_MAX", "RowBlockWriter", "codes_to_csr", "write_libsvm"]
 
-_INT32_MAX = int(np.iinfo(np.int32).max)
-_FORMAT = "ltr.FeatureSpace"
-_FORMAT_VERSION = 1
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 def codes_to_csr(
@@ -48,7 +42,7 @@ def codes_to_csr(
     *,
     n_features: int | None = None,
     index_dtype: Any = None,
-    int64_threshold: int = _INT32_MAX,
+    int64_threshold: int = INT32_MAX,
     dtype: Any = np.float64,
 ) -> sp.csr_matrix:
     """Assemble a one-hot (+ real-valued) CSR matrix from integer code columns.
@@ -102,18 +96,8 @@ def codes_to_csr(
     offsets = np.zeros(n_code_cols, dtype=np.int64)
     np.cumsum(levels[:-1], out=offsets[1:])
     needed = int(levels.sum()) + n_value_cols
-    if n_features is None:
-        n_features = needed
-    elif (
-        not isinstance(n_features, numbers.Integral)
-        or isinstance(n_features, bool)
-        or n_features < needed
-    ):
-        raise ValueError(
-            f"n_features must be an int >= sum(n_levels) + n_value_columns = {needed}. "
-            f"Got {n_features!r} instead."
-        )
-    n_features = int(n_features)
+    # At least one column per level of every code column plus one per value column.
+    n_features = needed if n_features is None else check_int(n_features, "n_features", minimum=needed)
     _check_code_range(codes_arr, levels)
 
     nnz = n_rows * width
@@ -127,12 +111,17 @@ def codes_to_csr(
     if n_value_cols:
         indices[:, n_code_cols:] = np.arange(needed - n_value_cols, needed, dtype=idx_dtype)
         data[:, n_code_cols:] = values_arr
-    indptr = np.arange(n_rows + 1, dtype=idx_dtype)
-    indptr *= width
+    return _fixed_width_csr(data, indices, n_features)
 
+
+def _fixed_width_csr(data: np.ndarray, indices: np.ndarray, n_features: int) -> sp.csr_matrix:
+    """The CSR matrix whose row ``i`` stores ``data[i]`` at columns ``indices[i]`` (sorted)."""
+    n_rows, width = indices.shape
+    indptr = np.arange(n_rows + 1, dtype=indices.dtype)
+    indptr *= width
     # Assigning the arrays after construction is what keeps int64 indices that would
     # fit in int32: the (data, indices, indptr) constructor would downcast them.
-    X = sp.csr_matrix((n_rows, n_features), dtype=dtype)
+    X = sp.csr_matrix((n_rows, n_features), dtype=data.dtype)
     X.data = data.reshape(-1)
     X.indices = indices.reshape(-1)
     X.indptr = indptr
@@ -142,7 +131,7 @@ def codes_to_csr(
     return X
 
 
-class _RowBlockWriter:
+class RowBlockWriter:
     """Fill a :func:`codes_to_csr` matrix row block by row block, without a codes array.
 
     For trusted callers (``ltr.features``) whose codes are in range by construction: the
@@ -157,7 +146,7 @@ class _RowBlockWriter:
         self.n_code_cols = levels.size
         width = self.n_code_cols + n_value_cols
         self.n_rows, self.n_features = n_rows, int(n_features)
-        self.idx_dtype = _choose_index_dtype(None, _INT32_MAX, n_rows * width, self.n_features)
+        self.idx_dtype = _choose_index_dtype(None, INT32_MAX, n_rows * width, self.n_features)
         offsets = np.zeros(self.n_code_cols, dtype=np.int64)
         np.cumsum(levels[:-1], out=offsets[1:])
         self.offsets = offsets.astype(self.idx_dtype)
@@ -172,29 +161,12 @@ class _RowBlockWriter:
             np.add(codes, self.offsets, out=self.indices[rows, :k], casting="unsafe")
             self.data[rows, :k] = 1
         if values is not None and values.shape[1]:
-            bad = ~np.isfinite(values)
-            if bad.any():
-                row, col = np.argwhere(bad)[0]
-                raise ValueError(
-                    f"values must be finite. Got {float(values[row, col])!r} at row "
-                    f"{rows.start + row}, value column {col} instead; impute missing values "
-                    "before assembling."
-                )
+            _check_finite(values, first_row=rows.start)
             self.indices[rows, k:] = self.value_columns
             self.data[rows, k:] = values
 
     def finish(self) -> sp.csr_matrix:
-        width = self.indices.shape[1]
-        indptr = np.arange(self.n_rows + 1, dtype=self.idx_dtype)
-        indptr *= width
-        X = sp.csr_matrix((self.n_rows, self.n_features), dtype=np.float64)
-        X.data = self.data.reshape(-1)
-        X.indices = self.indices.reshape(-1)
-        X.indptr = indptr
-        X.check_format(full_check=False)
-        X.has_sorted_indices = True
-        X.has_canonical_format = True
-        return X
+        return _fixed_width_csr(self.data, self.indices, self.n_features)
 
 
 def _as_codes(codes: Any) -> np.ndarray:
@@ -238,14 +210,18 @@ def _as_values(values: Any, n_rows: int, dtype: Any) -> np.ndarray:
             f"values must be a 2-D array with {n_rows} rows (one per codes row). "
             f"Got shape {array.shape} instead."
         )
-    bad = ~np.isfinite(array)
+    _check_finite(array, first_row=0)
+    return array
+
+
+def _check_finite(values: np.ndarray, first_row: int) -> None:
+    bad = ~np.isfinite(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(
-            f"values must be finite. Got {float(array[row, col])!r} at row {row}, value column "
+            f"values must be finite. Got {float(values[row, col])!r} at row {first_row + row}, value column "
             f"{col} instead; impute missing values before assembling."
         )
-    return array
 
 
 def _check_code_range(codes: np.ndarray, levels: np.ndarray) -> None:
@@ -260,15 +236,9 @@ def _check_code_range(codes: np.ndarray, levels: np.ndarray) -> None:
         )
 
 
-def _choose_index_dtype(index_dtype: Any, threshold: Any, nnz: int, n_features: int) -> type:
-    if (
-        not isinstance(threshold, numbers.Integral)
-        or isinstance(threshold, bool)
-        or not 0 <= threshold <= _INT32_MAX
-    ):
-        raise ValueError(
-            f"int64_threshold must be an int in [0, {_INT32_MAX}]. Got {threshold!r} instead."
-        )
+def _choose_index_dtype(index_dtype: Any, threshold: Any, nnz: int, n_features: int) -> Any:
+    """``numpy.int32`` or ``numpy.int64``, the scalar type of the index arrays."""
+    threshold = check_int(threshold, "int64_threshold", minimum=0, maximum=INT32_MAX)
     largest = max(nnz, n_features)
     if index_dtype is None:
         return np.int64 if largest > threshold else np.int32
@@ -276,266 +246,15 @@ def _choose_index_dtype(index_dtype: Any, threshold: Any, nnz: int, n_features: 
     if chosen == np.int64:
         return np.int64
     if chosen == np.int32:
-        if largest > _INT32_MAX:
+        if largest > INT32_MAX:
             raise ValueError(
-                f"index_dtype must be int64 when nnz or n_features exceeds {_INT32_MAX}. "
+                f"index_dtype must be int64 when nnz or n_features exceeds {INT32_MAX}. "
                 f"Got int32 with nnz={nnz}, n_features={n_features} instead."
             )
         return np.int32
     raise ValueError(
         f"index_dtype must be None, numpy.int32 or numpy.int64. Got {index_dtype!r} instead."
     )
-
-
-@dataclass(frozen=True)
-class FeatureSpace:
-    """Column layout of a design matrix: one-hot blocks then real-valued columns.
-
-    Parameters
-    ----------
-    code_features : sequence of str
-        Name of each code column, e.g. ``"item_ctr_7d"``, ``"category"``.
-    levels : sequence of sequence of str
-        Level names per code column, in code order, e.g. ``["bin0", ..., "<nan>"]``
-        or ``["bags", "shoes", "<unk>"]`` (``get_level_names()`` of the transformers).
-    value_features : sequence of str, default=()
-        Names of the real-valued columns, in order.
-
-    Notes
-    -----
-    Column ``offsets[j] + code`` is named ``f"{code_features[j]}={levels[j][code]}"``;
-    value columns keep their own names. Names must be unique across the space.
-
-    Examples
-    --------
-    >>> space = FeatureSpace(["category"], [["bags", "shoes", "<unk>"]], ["cosine"])
-    >>> space.feature_names
-    ('category=bags', 'category=shoes', 'category=<unk>', 'cosine')
-    >>> space.column_index("category=<unk>")
-    2
-    """
-
-    code_features: tuple[str, ...]
-    levels: tuple[tuple[str, ...], ...]
-    value_features: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        code_features = _str_tuple(self.code_features, "code_features")
-        value_features = _str_tuple(self.value_features, "value_features")
-        if isinstance(self.levels, (str, bytes)) or not isinstance(self.levels, Sequence):
-            raise TypeError(
-                f"levels must be a sequence of sequences of str. Got {self.levels!r} instead."
-            )
-        levels = tuple(_str_tuple(lv, f"levels[{j}]") for j, lv in enumerate(self.levels))
-        if len(levels) != len(code_features):
-            raise ValueError(
-                f"levels must have one list per code feature ({len(code_features)}). "
-                f"Got {len(levels)} instead."
-            )
-        empty = [code_features[j] for j, lv in enumerate(levels) if not lv]
-        if empty:
-            raise ValueError(
-                f"levels must be non-empty for every code feature. Got none for {empty!r} instead."
-            )
-        object.__setattr__(self, "code_features", code_features)
-        object.__setattr__(self, "levels", levels)
-        object.__setattr__(self, "value_features", value_features)
-        names = self.feature_names
-        if len(set(names)) != len(names):
-            seen: set[str] = set()
-            dup = next(n for n in names if n in seen or seen.add(n))
-            raise ValueError(
-                f"feature names must be unique. Got {dup!r} more than once instead; rename "
-                "the feature or the level."
-            )
-
-    @cached_property
-    def feature_names(self) -> tuple[str, ...]:
-        """Name of every matrix column, in column order."""
-        onehot = [
-            f"{name}={level}" for name, lv in zip(self.code_features, self.levels) for level in lv
-        ]
-        return tuple(onehot) + self.value_features
-
-    @cached_property
-    def _positions(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.feature_names)}
-
-    @property
-    def n_levels(self) -> np.ndarray:
-        """Code space size per code column (int64 array)."""
-        return np.array([len(lv) for lv in self.levels], dtype=np.int64)
-
-    @property
-    def offsets(self) -> np.ndarray:
-        """First matrix column of each code column's block (int64 array)."""
-        n_levels = self.n_levels
-        return np.concatenate(([0], np.cumsum(n_levels)[:-1])).astype(np.int64)[: n_levels.size]
-
-    @property
-    def n_features(self) -> int:
-        """Total number of matrix columns."""
-        return len(self.feature_names)
-
-    def column_index(self, name: str) -> int:
-        """Matrix column of a feature name such as ``"category=shoes"``.
-
-        Parameters
-        ----------
-        name : str
-            A name from :attr:`feature_names`.
-
-        Returns
-        -------
-        index : int
-            Its column.
-        """
-        try:
-            return self._positions[name]
-        except (KeyError, TypeError):
-            raise ValueError(
-                f"name must be a feature name of this space. Got {name!r} instead."
-            ) from None
-
-    def block(self, feature: str) -> slice:
-        """Column slice of one code feature's one-hot block.
-
-        Parameters
-        ----------
-        feature : str
-            One of :attr:`code_features`.
-
-        Returns
-        -------
-        columns : slice
-            ``slice(offset, offset + n_levels)``.
-        """
-        if feature not in self.code_features:
-            raise ValueError(
-                f"feature must be one of the code features {list(self.code_features)[:20]}. "
-                f"Got {feature!r} instead."
-            )
-        j = self.code_features.index(feature)
-        start = int(self.offsets[j])
-        return slice(start, start + len(self.levels[j]))
-
-    def to_csr(self, codes: Any, values: Any = None, **kwargs: Any) -> sp.csr_matrix:
-        """Assemble rows in this space; see :func:`codes_to_csr` for the keywords.
-
-        Parameters
-        ----------
-        codes : array-like of int, shape (n_rows, len(code_features))
-            Codes per code feature, in ``code_features`` order.
-        values : array-like of float, shape (n_rows, len(value_features)), optional
-            Real-valued columns in ``value_features`` order.
-        **kwargs
-            ``index_dtype``, ``int64_threshold``, ``dtype`` of :func:`codes_to_csr`.
-
-        Returns
-        -------
-        X : scipy.sparse.csr_matrix of shape (n_rows, n_features)
-            Columns aligned with :attr:`feature_names`.
-        """
-        if "n_features" in kwargs:
-            raise TypeError("to_csr() takes no n_features; the space fixes it.")
-        if values is None and self.value_features:
-            raise ValueError(
-                f"values must be given for the value features {list(self.value_features)}. "
-                "Got None instead."
-            )
-        if values is not None:
-            shape = np.shape(values)
-            if len(shape) != 2 or shape[1] != len(self.value_features):
-                raise ValueError(
-                    f"values must have {len(self.value_features)} columns "
-                    f"({list(self.value_features)}). Got shape {shape} instead."
-                )
-        return codes_to_csr(codes, self.n_levels, values, n_features=self.n_features, **kwargs)
-
-    @classmethod
-    def from_transformers(
-        cls, *transformers: Any, value_features: Sequence[str] = ()
-    ) -> FeatureSpace:
-        """Build the space of fitted transformers' outputs, concatenated in order.
-
-        Parameters
-        ----------
-        *transformers
-            Fitted objects with ``get_feature_names_out()`` and ``get_level_names()``,
-            such as :class:`~ltr.binning.QuantileBinner` and
-            :class:`~ltr.encoding.CategoryEncoder`; their ``transform`` outputs,
-            ``numpy.hstack``-ed in the same order, are the ``codes`` of :meth:`to_csr`.
-        value_features : sequence of str, default=()
-            Names of real-valued columns appended after the blocks.
-
-        Returns
-        -------
-        space : FeatureSpace
-            The combined layout.
-        """
-        names: list[str] = []
-        levels: list[list[str]] = []
-        for i, transformer in enumerate(transformers):
-            if not (
-                hasattr(transformer, "get_feature_names_out")
-                and hasattr(transformer, "get_level_names")
-            ):
-                raise TypeError(
-                    f"transformers[{i}] must have get_feature_names_out() and "
-                    f"get_level_names(). Got {type(transformer).__name__} instead."
-                )
-            names.extend(str(n) for n in transformer.get_feature_names_out())
-            levels.extend(transformer.get_level_names())
-        return cls(tuple(names), tuple(tuple(lv) for lv in levels), tuple(value_features))
-
-    def to_dict(self) -> dict[str, Any]:
-        """Export as a JSON-serialisable dict.
-
-        Returns
-        -------
-        state : dict
-            ``format``, ``version``, ``code_features``, ``levels``, ``value_features``.
-        """
-        return {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "code_features": list(self.code_features),
-            "levels": [list(lv) for lv in self.levels],
-            "value_features": list(self.value_features),
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> FeatureSpace:
-        """Rebuild from :meth:`to_dict` output.
-
-        Parameters
-        ----------
-        state : dict
-            As returned by :meth:`to_dict`.
-
-        Returns
-        -------
-        space : FeatureSpace
-            Equal to the exported space.
-        """
-        check_state(state, _FORMAT, _FORMAT_VERSION, ("code_features", "levels", "value_features"))
-        return cls(
-            tuple(state["code_features"]),
-            tuple(tuple(lv) for lv in state["levels"]),
-            tuple(state["value_features"]),
-        )
-
-
-def _str_tuple(items: Any, name: str) -> tuple[str, ...]:
-    if isinstance(items, (str, bytes)) or not isinstance(items, (Sequence, np.ndarray)):
-        raise TypeError(f"{name} must be a sequence of str. Got {items!r} instead.")
-    items = tuple(items)
-    bad = [x for x in items if not isinstance(x, str)]
-    if bad:
-        raise TypeError(
-            f"{name} must hold only str. Got {bad[0]!r} ({type(bad[0]).__name__}) instead."
-        )
-    return items
 
 
 def write_libsvm(

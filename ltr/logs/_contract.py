@@ -2,8 +2,8 @@
 
 A log directory holds one file per table, Parquet (``.parquet``) or CSV (``.csv``), named
 after the table (``requests.parquet``, ``clicks.csv`` ...). ``requests``, ``exposures`` and
-``clicks`` are required; ``candidates``, ``orders``, ``items`` and ``users`` are optional.
-Extra columns are kept. Timestamps are normalised to int64 epoch seconds.
+``clicks`` are required; ``candidates``, ``orders``, ``items``, ``users`` and ``outcomes`` are
+optional. Extra columns are kept. Timestamps are normalised to int64 epoch seconds.
 
 Every problem raises :class:`LogValidationError`, which names the table, the column and an
 example offending row. Reading lives in ``_read``, the checks in ``_validate`` and
@@ -57,6 +57,9 @@ TABLE_SPECS: dict[str, TableSpec] = {
         TableSpec("orders", False, ("item_id", "ts"), ("item_id",), ("ts",)),
         TableSpec("items", False, ("item_id", "category"), ("item_id",)),
         TableSpec("users", False, ("user_id",), ("user_id",)),
+        # What happened after an exposure (watch time, likes ...): labels of other tasks and
+        # history for later days, never features of the exposure itself.
+        TableSpec("outcomes", False, ("request_id", "item_id", "ts"), ("request_id", "item_id"), ("ts",)),
     ]
 }
 
@@ -77,6 +80,7 @@ class Logs:
     orders: pd.DataFrame | None = None
     items: pd.DataFrame | None = None
     users: pd.DataFrame | None = None
+    outcomes: pd.DataFrame | None = None
     tz: str = "UTC"
 
     def tables(self) -> dict[str, pd.DataFrame]:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ltr._validation import check_float
 from ltr.logs._contract import Logs
+from ltr.logs._coverage import missing_attribute_counts
 from ltr.logs._time import SECONDS_PER_DAY, day_index
 
 __all__ = ["JoinReport", "JoinResult", "join_samples"]
@@ -53,6 +54,9 @@ class JoinReport:
     candidates_in: int
     candidates_exposed: int
     candidates_not_exposed: int
+    samples_item_not_in_items: int
+    samples_item_without_category: int
+    samples_user_not_in_users: int
     attribution_window_days: float
 
     def to_dict(self) -> dict:
@@ -94,6 +98,10 @@ class JoinReport:
         out.append(line(f"attributed to latest click (<= {self.attribution_window_days:g} d)",
                         self.orders_by_click, self.orders_in))
         out.append(line("unattributed", self.orders_unattributed, self.orders_in))
+        out.append(f"  samples with missing attributes (kept; they get the missing level) of {self.exposures_kept:,d}:")
+        out.append(line("item not in the items table", self.samples_item_not_in_items, self.exposures_kept))
+        out.append(line("item without a category", self.samples_item_without_category, self.exposures_kept))
+        out.append(line("user not in the users table", self.samples_user_not_in_users, self.exposures_kept))
         return "\n".join(out)
 
 
@@ -191,6 +199,7 @@ def join_samples(logs: Logs, attribution_window_days: float = 7.0) -> JoinResult
         candidates_in=n_cand,
         candidates_exposed=n_exposed,
         candidates_not_exposed=n_cand - n_exposed,
+        **missing_attribute_counts(samples, logs.items, logs.users),
         attribution_window_days=float(attribution_window_days),
     )
     return JoinResult(samples=samples, report=report)

@@ -7,9 +7,10 @@ import pandas as pd
 
 from ltr._validation import check_choice
 from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError
+from ltr.logs._time import check_ts_unit, check_tz
 from ltr.logs._validate import from_frames
 
-__all__ = ["read_logs", "write_logs"]
+__all__ = ["read_logs", "read_table", "write_logs"]
 
 _FORMATS = ("parquet", "csv")
 
@@ -21,7 +22,8 @@ def _find_table_file(root: Path, name: str) -> Path | None:
     return found[0] if found else None
 
 
-def _read_table(path: Path, name: str) -> pd.DataFrame:
+def read_table(path: Path, name: str) -> pd.DataFrame:
+    """One table file (Parquet by suffix, else CSV); a reader failure is a :class:`LogValidationError`."""
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
@@ -31,16 +33,18 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
         raise LogValidationError(name, None, f"cannot read {path}: {exc}") from None
 
 
-def read_logs(path: str | Path, tz: str = "UTC", validate: bool = True) -> Logs:
+def read_logs(path: str | Path, tz: str = "UTC", ts_unit: str = "s", validate: bool = True) -> Logs:
     """Read a log directory per the contract and validate it.
 
     Parameters
     ----------
     path : str or Path
         Directory with ``requests``, ``exposures``, ``clicks`` and optional ``candidates``,
-        ``orders``, ``items``, ``users`` tables as ``.parquet`` or ``.csv`` files.
+        ``orders``, ``items``, ``users``, ``outcomes`` tables as ``.parquet`` or ``.csv`` files.
     tz : str, default "UTC"
-        Time zone in which calendar days are counted.
+        IANA time zone in which calendar days are counted.
+    ts_unit : {"s", "ms", "us", "ns"}, default "s"
+        Unit of numeric timestamps in the files (the validated logs hold epoch seconds).
     validate : bool, default True
         Run every contract check (:func:`~ltr.logs.from_frames`).
 
@@ -51,8 +55,13 @@ def read_logs(path: str | Path, tz: str = "UTC", validate: bool = True) -> Logs:
     Raises
     ------
     LogValidationError
-        Missing directory, table or column, wrong dtype, NaN id, unknown request, ...
+        Missing directory, table or column, wrong dtype, NaN id, unknown request, implausible
+        timestamps for ``ts_unit``, ...
+    ValueError
+        ``tz`` is not a time zone or ``ts_unit`` not a unit.
     """
+    check_tz(tz)
+    check_ts_unit(ts_unit)
     root = Path(path)
     if not root.is_dir():
         raise LogValidationError("*", None, f"log directory {str(root)!r} does not exist or is not a directory.")
@@ -60,13 +69,13 @@ def read_logs(path: str | Path, tz: str = "UTC", validate: bool = True) -> Logs:
     for name in TABLE_SPECS:
         file = _find_table_file(root, name)
         if file is not None:
-            frames[name] = _read_table(file, name)
+            frames[name] = read_table(file, name)
     for name, spec in TABLE_SPECS.items():
         if spec.required and name not in frames:
             raise LogValidationError(
                 name, None, f"required table is missing: expected {name}.parquet or {name}.csv in {root}."
             )
-    return from_frames(**frames, tz=tz, validate=validate)
+    return from_frames(**frames, tz=tz, ts_unit=ts_unit, validate=validate)
 
 
 def write_logs(logs: Logs, path: str | Path, fmt: str = "parquet") -> None:

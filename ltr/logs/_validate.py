@@ -2,7 +2,9 @@
 
 Per-column checks live in ``_columns``; this module applies them table by table and adds the
 checks that span rows or tables: unique keys, known requests, one id type across tables,
-clicks after their exposure.
+clicks after their exposure, outcomes of known exposures. Missing attributes (an item without
+a category, an exposed item absent from ``items``, a user absent from ``users``) are data, not
+errors: :func:`ltr.logs.attribute_coverage` counts them.
 """
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from ltr.logs._columns import (
     check_optional_id,
     check_positive_int,
     example_row,
+    normalise_category,
     to_epoch_seconds,
 )
 from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError, TableSpec
+from ltr.logs._time import check_ts_unit, check_tz
 
 __all__ = ["from_frames"]
 
@@ -33,29 +37,50 @@ def from_frames(
     orders: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
     users: pd.DataFrame | None = None,
+    outcomes: pd.DataFrame | None = None,
     tz: str = "UTC",
+    ts_unit: str = "s",
     validate: bool = True,
 ) -> Logs:
     """Normalise and validate in-memory tables into :class:`Logs`.
 
     Normalisation: ids become int64 or str, timestamps int64 epoch seconds, positions
-    int64. The input frames are not modified.
+    int64, ``items.category`` strings with missing categories as NaN. The input frames are not
+    modified.
+
+    Parameters
+    ----------
+    requests, exposures, clicks : DataFrame
+        The required tables.
+    candidates, orders, items, users, outcomes : DataFrame, optional
+        The optional tables.
+    tz : str, default "UTC"
+        IANA time zone in which calendar days are counted.
+    ts_unit : {"s", "ms", "us", "ns"}, default "s"
+        Unit of numeric timestamps. Numbers that are not a date in 2000..2100 in this unit
+        are refused, naming the unit they look like.
+    validate : bool, default True
+        Run the checks; False only wraps the frames (for tables validated before).
 
     Raises
     ------
     TypeError
         A table is not a pandas DataFrame.
+    ValueError
+        ``tz`` is not a time zone, ``ts_unit`` not a unit.
     LogValidationError
         On the first contract violation, naming table, column and an example row.
     """
+    check_tz(tz)
+    check_ts_unit(ts_unit)
     given = {"requests": requests, "exposures": exposures, "clicks": clicks, "candidates": candidates,
-             "orders": orders, "items": items, "users": users}
+             "orders": orders, "items": items, "users": users, "outcomes": outcomes}
     frames = {name: check_frame(frame, name).reset_index(drop=True).copy()
               for name, frame in given.items() if frame is not None}
     if not validate:
         return Logs(**frames, tz=tz)
     for name, frame in frames.items():
-        _normalise_table(frame, TABLE_SPECS[name])
+        _normalise_table(frame, TABLE_SPECS[name], ts_unit)
     for column in ("request_id", "user_id", "item_id"):
         _check_same_id_type(frames, column)
     _check_requests(frames["requests"])
@@ -72,11 +97,13 @@ def from_frames(
         _check_items(frames["items"])
     if "users" in frames:
         _check_unique(frames["users"], "users", ["user_id"])
+    if "outcomes" in frames:
+        _check_outcomes(frames["outcomes"], exp)
     _check_clicks_after_exposure(exp, frames["clicks"])
     return Logs(**frames, tz=tz)
 
 
-def _normalise_table(frame: pd.DataFrame, spec: TableSpec) -> None:
+def _normalise_table(frame: pd.DataFrame, spec: TableSpec, ts_unit: str) -> None:
     """Required columns, ids and timestamps of one table, converted in place."""
     _check_columns(frame, spec)
     if spec.name == "orders":
@@ -84,7 +111,7 @@ def _normalise_table(frame: pd.DataFrame, spec: TableSpec) -> None:
     for col in spec.id_columns:
         frame[col] = check_id(frame, spec.name, col)
     for col in spec.ts_columns:
-        frame[col] = to_epoch_seconds(frame, spec.name, col)
+        frame[col] = to_epoch_seconds(frame, spec.name, col, ts_unit)
 
 
 def _check_columns(frame: pd.DataFrame, spec: TableSpec) -> None:
@@ -144,12 +171,24 @@ def _check_order_requests(orders: pd.DataFrame, known: pd.Series) -> None:
 
 def _check_items(items: pd.DataFrame) -> None:
     _check_unique(items, "items", ["item_id"])
-    null = items["category"].isna().to_numpy()
-    if null.any():
-        raise LogValidationError("items", "category", f"{int(null.sum())} item(s) have no category.",
-                                 example_row(items, null))
+    items["category"] = normalise_category(items, "items", "category")
     if "embedding" in items.columns:
         _check_embedding(items)
+
+
+def _check_outcomes(outcomes: pd.DataFrame, exposures: pd.DataFrame) -> None:
+    """Each outcome row describes an exposure; its value columns are numbers (missing allowed)."""
+    exposed = pd.MultiIndex.from_frame(exposures[["request_id", "item_id"]].astype(object))
+    unknown = ~pd.MultiIndex.from_frame(outcomes[["request_id", "item_id"]].astype(object)).isin(exposed)
+    if unknown.any():
+        raise LogValidationError("outcomes", "item_id",
+                                 f"{int(unknown.sum())} row(s) describe no exposure (request_id x item_id not in "
+                                 "table 'exposures').", example_row(outcomes, unknown))
+    for column in outcomes.columns.difference(["request_id", "item_id", "ts"]):
+        col = outcomes[column]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise LogValidationError("outcomes", str(column), f"outcomes must be numbers or booleans, got dtype "
+                                     f"{col.dtype}.", example_row(outcomes, np.ones(len(outcomes), bool)))
 
 
 def _check_unique(frame: pd.DataFrame, table: str, columns: list[str]) -> None:
@@ -179,13 +218,17 @@ def _check_same_id_type(frames: dict[str, pd.DataFrame], column: str) -> None:
 
 
 def _check_embedding(items: pd.DataFrame) -> None:
+    """Present embeddings share one length; a missing one (None/NaN) is a missing attribute."""
     emb = items["embedding"]
     lengths = emb.map(lambda v: -1 if v is None or (isinstance(v, float) and np.isnan(v)) else len(v)).to_numpy()
-    if (lengths < 0).any():
-        raise LogValidationError("items", "embedding", "missing embeddings.", example_row(items, lengths < 0))
-    if (lengths != lengths[0]).any():
-        raise LogValidationError("items", "embedding", f"embeddings of different lengths (first has {lengths[0]}).",
-                                 example_row(items, lengths != lengths[0]))
+    present = lengths >= 0
+    if not present.any():
+        return
+    first = lengths[present][0]
+    bad = present & (lengths != first)
+    if bad.any():
+        raise LogValidationError("items", "embedding", f"embeddings of different lengths (first has {first}).",
+                                 example_row(items, bad))
 
 
 def _check_clicks_after_exposure(exposures: pd.DataFrame, clicks: pd.DataFrame) -> None:

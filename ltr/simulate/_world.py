@@ -48,6 +48,8 @@ _DEVICES = np.array(["android", "ios", "web"])
 _GENDERS = np.array(["f", "m", "u"])
 _HOUR_WEIGHTS = np.array([2, 1, 1, 1, 1, 2, 4, 6, 7, 6, 5, 6, 8, 7, 6, 6, 7, 8, 10, 12, 13, 12, 9, 5], float)
 _CHUNK_REQUESTS = 20_000
+#: Click probabilities are clipped to [_P_CLIP, 1 - _P_CLIP] before taking log-odds.
+_P_CLIP = 1e-6
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,9 @@ def position_bias(positions: npt.ArrayLike, power: float) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    # exp overflows to inf for x < -709 and the result is then exactly 0, as it should be.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def _hash_unit(values: np.ndarray, salt: int) -> np.ndarray:
@@ -302,10 +306,12 @@ def _simulate_chunk(cfg: WorldConfig, rng: np.random.Generator, cat: _Catalogue,
              + 0.3 * (pop.city[user] == cat.city[item]) + 0.15 * (hour >= 18) - 0.01 * age_days)
     treated = pop.treated[user]
     noise_sd = np.where(treated & ~cfg.aa, cfg.ranker_noise_treatment, cfg.ranker_noise_control)
-    score = _sigmoid(logit + rng.normal(size=len(logit)) * noise_sd)
+    # The ranker's log-odds: kept as such, because its sigmoid rounds to exactly 0 or 1 in
+    # float64 for strong items, and the log-odds of 0 or 1 are infinite.
+    z = logit + rng.normal(size=len(logit)) * noise_sd
 
-    order = np.lexsort((-score, r))
-    r, item, channel, user, logit, score, treated = (a[order] for a in (r, item, channel, user, logit, score, treated))
+    order = np.lexsort((-z, r))
+    r, item, channel, user, logit, z, treated = (a[order] for a in (r, item, channel, user, logit, z, treated))
     starts = np.searchsorted(r, r)
     rank_pos = np.arange(len(r)) - starts + 1
     request_ids = req["request_id"].to_numpy()
@@ -317,8 +323,8 @@ def _simulate_chunk(cfg: WorldConfig, rng: np.random.Generator, cat: _Catalogue,
     p_true[shown] = p_click
     candidates = pd.DataFrame({
         "request_id": request_ids[r], "item_id": item + 1, "rank_pos": rank_pos,
-        "rank_score": score, "recall_source": _CHANNELS[channel],
-        "_treated": treated, "_p_true": p_true,
+        "rank_score": _sigmoid(z), "recall_source": _CHANNELS[channel],
+        "_treated": treated, "_p_true": p_true, "_z": z,
     })
     clicked = rng.random(len(p_click)) < p_click
     exposures = pd.DataFrame({
@@ -372,7 +378,7 @@ def _calibrate_scores(candidates: pd.DataFrame) -> pd.DataFrame:
     the means exactly). Monotone, so rankings and exposures are unchanged.
     """
     raw = candidates["rank_score"].to_numpy()
-    z = np.log(raw) - np.log1p(-raw)
+    z = candidates["_z"].to_numpy()
     out = np.empty_like(raw)
     p_true = candidates["_p_true"].to_numpy()
     for arm in (False, True):
@@ -381,14 +387,17 @@ def _calibrate_scores(candidates: pd.DataFrame) -> pd.DataFrame:
         if not fit.any():
             out[rows] = raw[rows]
             continue
-        target = np.log(p_true[fit]) - np.log1p(-p_true[fit])
+        # A click probability capped at 1 (click_lift) or underflowing to 0 has infinite
+        # log-odds: clip it for the regression (the mean match below uses the true values).
+        clipped = np.clip(p_true[fit], _P_CLIP, 1.0 - _P_CLIP)
+        target = np.log(clipped) - np.log1p(-clipped)
         slope, intercept = np.polyfit(z[fit], target, 1)
         goal = p_true[fit].mean()
         for _ in range(30):  # Newton steps on the intercept: mean prediction == mean truth
             pred = _sigmoid(slope * z[fit] + intercept)
             intercept -= (pred.mean() - goal) / max((pred * (1 - pred)).mean(), 1e-12)
         out[rows] = _sigmoid(slope * z[rows] + intercept)
-    return candidates.drop(columns=["_treated", "_p_true"]).assign(rank_score=out.astype(np.float32))
+    return candidates.drop(columns=["_treated", "_p_true", "_z"]).assign(rank_score=out.astype(np.float32))
 
 
 def simulate_world(config: WorldConfig | None = None, **overrides: Any) -> World:
@@ -433,6 +442,11 @@ def simulate_world(config: WorldConfig | None = None, **overrides: Any) -> World
                         ("orders", ["ts"])):
         tables[name] = tables[name].sort_values(order, kind="stable").reset_index(drop=True)
 
+    if len(tables["clicks"]) == 0:
+        raise ValueError(
+            f"the world must have clicks to be a log: with intercept={cfg.intercept}, {cfg.users} users and "
+            f"{cfg.days} days it has none. Raise intercept, users, days or requests_per_user_day."
+        )
     tables["candidates"] = _calibrate_scores(tables["candidates"])
     logs = from_frames(requests=requests.drop(columns="_day"), items=items, users=users, **tables)
     truth = _truth(cfg, truth_rows, tables, requests)

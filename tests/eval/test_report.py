@@ -17,6 +17,7 @@ from scipy import stats
 from eval.report import build_readout, render
 from eval.report.__main__ import main
 from ltr.logs import from_frames, join_samples, parse_day, read_logs, write_logs
+from tests.eval.test_ab import _fieller_reference
 from tests.eval.test_funnel import make_logs, recall_candidates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,16 +163,19 @@ def test_request_randomised_ctr_matches_two_proportion_z_test(seed, tmp_path):
     n = requests["bucket"].value_counts()
     x = requests.loc[requests["request_id"].isin(clicks["request_id"]), "bucket"].value_counts()
     p_c, p_t = x["control"] / n["control"], x["treatment"] / n["treatment"]
-    # Reference: unpooled two-proportion z-test; the lift interval is the log relative-risk one.
+    # Reference: unpooled two-proportion z-test; the lift interval is the one that inverts it.
     se = math.sqrt(p_c * (1 - p_c) / n["control"] + p_t * (1 - p_t) / n["treatment"])
     p_value = 2 * stats.norm.sf(abs(p_t - p_c) / se)
-    se_log = math.sqrt((1 - p_t) / (n["treatment"] * p_t) + (1 - p_c) / (n["control"] * p_c))
-    z = stats.norm.ppf(0.975)
-    lo, hi = (math.exp(math.log(p_t / p_c) + s * z * se_log) - 1 for s in (-1, 1))
     rows = {r["metric"]: r for r in readout["ab"]["table"]}
     assert readout["ab"]["unit"] == "request"
+    # Requests are randomised here (users straddle buckets): no unit warning.
+    assert readout["ab"]["warnings"] == []
     for metric in ("ctr", "request_ctr"):
         r = rows[metric]
+        # ctr is the primary metric (95%); request_ctr a secondary one, its interval at its adjusted level.
+        assert (r["ci_level"] == 0.95) == (metric == "ctr")
+        lo, hi = _fieller_reference(p_c, p_c * (1 - p_c) / n["control"], p_t, p_t * (1 - p_t) / n["treatment"],
+                                    stats.norm.isf((1 - r["ci_level"]) / 2))
         assert r["n_control"] == n["control"] and r["n_treatment"] == n["treatment"]
         assert r["control"] == pytest.approx(p_c, rel=1e-12) and r["treatment"] == pytest.approx(p_t, rel=1e-12)
         assert r["lift"] == pytest.approx(p_t / p_c - 1, rel=1e-9)
@@ -227,12 +231,13 @@ def test_logs_without_candidates_say_online_auc_unavailable(world):
 
 def test_explicit_control_and_treatment(world):
     logs, samples = world
-    readout = build_readout(logs, samples, control="treatment", treatment="control", adjust="holm")
+    readout = build_readout(logs, samples, control="treatment", treatment="control", adjust="bh")
     ab = readout["ab"]
-    assert ab["control"] == "treatment" and ab["treatments"] == ["control"] and ab["adjust"] == "holm"
+    assert ab["control"] == "treatment" and ab["treatments"] == ["control"] and ab["adjust"] == "bh"
     p = np.array([r["p_value"] for r in ab["table"]])
-    holm = np.array([r["p_adjusted"] for r in ab["table"]])
-    assert np.all(holm >= p - 1e-15)
+    adjusted = np.array([r["p_adjusted"] for r in ab["table"]])
+    assert np.all(adjusted >= p - 1e-15)
+    assert readout["verdict"][0]["treatment"] == "control"
 
 
 def test_window_restricts_every_section(world):
@@ -263,6 +268,10 @@ def test_json_carries_every_section(world_json, world_full):
     assert len(world_json["calibration"]["table"]) == 10
     assert [r["bucket"] for r in world_json["funnel"]] == ["control", "treatment", "all"]
     assert world_json["recall"] == [] and "join" in world_json
+    assert list(world_json)[:1] == ["ab"] or "verdict" in world_json  # JSON keys are sorted on disk
+    assert world_json["verdict"][0]["decision"] in ("significant win", "significant loss", "inconclusive")
+    assert world_json["self_check"]["splits"] == 500 and world_json["daily"]["metric"] == "ctr"
+    assert world_json["segments"] is None
     rec = json.loads(render(world_full, "json"))["recall"][0]
     assert rec["label"] == "logged" and set(rec["hitrate_click"]) == {"50", "100", "1200"}
     assert set(rec["top_n_share"]) == {"10", "50"}
@@ -270,16 +279,19 @@ def test_json_carries_every_section(world_json, world_full):
 
 def test_text_readout_order(world_full):
     text = render(world_full, "text")
-    titles = ["A/B readout", "Sample ratio mismatch", "Offline vs online AUC", "GAUC", "Calibration",
-              "Funnel per bucket", "Recall funnel: logged"]
-    at = [text.index(t) for t in titles]
+    titles = ["Verdict: treatment vs control", "A/B readout", "Sample ratio mismatch", "A/A self-check",
+              "Daily lift of ctr", "Offline vs online AUC", "GAUC", "Calibration", "Funnel per bucket",
+              "Recall funnel: logged"]
+    at = [text.index("\n\n" + t) for t in titles]  # section titles follow a blank line
     assert at == sorted(at)
     assert "ctr" in text and "uctr" in text
 
 
 def test_markdown_has_the_tables(world_full):
     md = render(world_full, "md")
-    assert "| treatment | metric | control | treatment value | lift | 95% CI | p | flag |" in md
+    assert md.index("## Verdict: treatment vs control (ctr, primary)") < md.index("## A/B readout")
+    assert ("| treatment | metric | role | control | treatment value | lift | 95% CI | level | p | p adj. | flag "
+            "| note |") in md
     for title in ("## Sample ratio mismatch", "## Offline vs online AUC", "## GAUC", "## Calibration",
                   "## Funnel per bucket", "## Recall funnel: logged"):
         assert title in md
@@ -290,17 +302,23 @@ def test_markdown_has_the_tables(world_full):
 def test_html_stands_alone_with_plots(world_full):
     page = render(world_full, "html")
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
-    assert page.count("<svg") == 3  # lift with CI, reliability diagram, hitrate@K curve
-    assert page.count("<svg") == page.count("</svg>")
-    # The only URL is the SVG namespace, which is an identifier and never fetched.
+    assert page.index("class='verdict") < page.index("<h2>A/B readout")
+    ids = re.findall(r'<svg id="(plot-[\w-]+)"', page)
+    assert ids == ["plot-lift-treatment", "plot-daily-treatment", "plot-reliability", "plot-recall"]
+    assert page.count("<svg") == page.count("</svg>") == 4
+    # The only URLs are XML namespaces, identifiers that are never fetched.
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
-    assert urls <= {"http://www.w3.org/2000/svg"}
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
     assert not re.search(r"<(script|link|img|iframe)\b", page, re.I)
-    assert not re.search(r"(src|href)\s*=", page, re.I)
-    assert "<polyline" in page and "<circle" in page
+    assert not re.search(r"\bsrc\s*=", page, re.I)
+    assert all(ref.startswith("#") for ref in re.findall(r'href="([^"]*)"', page))
     for svg in re.findall(r"<svg.*?</svg>", page, re.S):
         root = ElementTree.fromstring(svg)  # well-formed XML, so browsers draw it inline
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert root.find("{http://www.w3.org/2000/svg}title") is not None
+    # Ids are unique across the page (several matplotlib figures inline).
+    every_id = re.findall(r'\bid="([^"]+)"', page)
+    assert len(every_id) == len(set(every_id))
 
 
 def test_render_rejects_unknown_format(world_full):
@@ -355,7 +373,7 @@ def test_cli_runs_with_candidates_and_progress_lines(small_dir, tmp_path, capsys
     rc, out, err = _cli([path, "--candidates", file, "--k", "5", "--k", "20", "--format", "md"], capsys)
     assert rc == 0
     assert "## Recall funnel: rand" in out
-    for step in ("[1/8] read and validate logs", "[2/8] join samples", "[3/8] A/B statistics",
+    for step in ("[1/8] read and validate logs", "[2/8] join samples", "[3/8] A/B statistics, A/A self-check",
                  "[4/8] offline vs online AUC", "[8/8] recall funnel"):
         assert step in err
     rc, out, err = _cli([path, "--quiet", "--format", "json", "--out", tmp_path / "o" / "r.json"], capsys)

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import OneHotEncoder
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ltr.features._encoding import CategoryEncoder
+from tests.ltr.sklearn_checks import sklearn_checks
 
 # sklearn's checks feed numeric categorical data (small integers as float64, with the
 # "categorical" tag); string columns are covered by the tests below.
 
 
-@parametrize_with_checks([CategoryEncoder(), CategoryEncoder(min_count=3, missing="separate")])
+@sklearn_checks([CategoryEncoder(), CategoryEncoder(min_count=3, missing="separate")])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -198,7 +198,10 @@ def test_list_input_keeps_types_per_column():
 @pytest.mark.parametrize(
     ("column", "match"),
     [
-        (np.array([1, "a", "b"], dtype=object), r"Column x0 must hold only strings or only numbers.*Got 1 \(int\) at row 0"),
+        (
+            np.array([1, "a", "b"], dtype=object),
+            r"Column x0 must hold only strings or only numbers.*Got 1 \(int\) at row 0",
+        ),
         (np.array(["a", "b", {"k": 1}], dtype=object), r"Got \{'k': 1\} \(dict\) at row 2"),
         (np.array([b"a", b"b"], dtype=object), r"Got b'a' \(bytes\) at row 0"),
     ],
@@ -215,15 +218,15 @@ def test_transform_rejects_kind_change():
 
 
 @pytest.mark.parametrize(
-    ("params", "match"),
+    ("params", "error", "match"),
     [
-        ({"min_count": 0}, r"min_count must be an int in \[1, inf\). Got 0 instead."),
-        ({"min_count": 2.0}, r"min_count must be an int in \[1, inf\). Got 2.0 instead."),
-        ({"missing": "drop"}, r"missing must be one of \['unknown', 'separate'\]. Got 'drop' instead."),
+        ({"min_count": 0}, ValueError, r"min_count must be an int in \[1, inf\). Got 0 instead."),
+        ({"min_count": 2.0}, TypeError, r"min_count must be an int. Got 2.0 instead."),
+        ({"missing": "drop"}, ValueError, r"missing must be one of \['separate', 'unknown'\]. Got 'drop' instead."),
     ],
 )
-def test_bad_params(params, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_params(params, error, match):
+    with pytest.raises(error, match=match):
         CategoryEncoder(**params).fit([["a"]])
 
 
@@ -242,14 +245,14 @@ def test_bad_shapes(X, error, match):
 
 def test_transform_does_not_change_state():
     encoder = CategoryEncoder(min_count=2).fit([["a"], ["a"], ["b"]])
-    before = encoder.to_dict()
+    before = encoder.to_state()
     encoder.transform([["c"], ["a"]])
-    assert encoder.to_dict() == before
+    assert encoder.to_state() == before
 
 
 # ------------------------------------------------------------------------ serialisation
 @pytest.mark.parametrize("missing", ["unknown", "separate"])
-def test_to_dict_json_round_trip(missing):
+def test_state_json_round_trip(missing):
     rng = np.random.default_rng(5)
     X = pd.DataFrame(
         {
@@ -259,8 +262,10 @@ def test_to_dict_json_round_trip(missing):
         }
     )
     encoder = CategoryEncoder(min_count=3, missing=missing).fit(X)
-    state = json.loads(json.dumps(encoder.to_dict()))
-    restored = CategoryEncoder.from_dict(state)
+    meta, arrays = encoder.to_state()
+    assert arrays == {}
+    state = json.loads(json.dumps(meta))
+    restored = CategoryEncoder.from_state(state, arrays)
     assert restored.categories_ == encoder.categories_
     assert type(state["categories"][1][0]) is int and type(state["categories"][2][0]) is float
     np.testing.assert_array_equal(restored.transform(X), encoder.transform(X))
@@ -268,11 +273,11 @@ def test_to_dict_json_round_trip(missing):
     assert restored.feature_names_in_.tolist() == ["s", "i", "f"]
 
 
-def test_from_dict_rejects_bad_state():
-    state = CategoryEncoder().fit([["a"], ["b"]]).to_dict()
-    with pytest.raises(ValueError, match="state must have format 'ltr.CategoryEncoder'"):
-        CategoryEncoder.from_dict({**state, "version": 99})
-    with pytest.raises(ValueError, match=r"state\['categories'\]\[0\] must be distinct"):
-        CategoryEncoder.from_dict({**state, "categories": [["a", "a"]]})
-    with pytest.raises(TypeError, match="state must be a dict. Got list instead."):
-        CategoryEncoder.from_dict([])
+def test_from_state_rejects_bad_state():
+    state, _ = CategoryEncoder().fit([["a"], ["b"]]).to_state()
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.CategoryEncoder'"):
+        CategoryEncoder.from_state({**state, "version": 99}, {})
+    with pytest.raises(ValueError, match=r"meta\['categories'\]\[0\] must be distinct"):
+        CategoryEncoder.from_state({**state, "categories": [["a", "a"]]}, {})
+    with pytest.raises(TypeError, match=r"state must be a dict. Got list instead."):
+        CategoryEncoder.from_state([], {})

@@ -6,11 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.features._binning import QuantileBinner
-from ltr.features._builder import FeatureBuilder, _bin_codes, _IdLookup
-from ltr.features._encoding import CategoryEncoder
+from ltr.features import (
+    BinCollapseWarning,
+    CategoryEncoder,
+    DayTableCache,
+    FeatureBuilder,
+    QuantileBinner,
+    codes_to_csr,
+)
+from ltr.features._attributes import IdLookup
+from ltr.features._binning import BinCoder
 from ltr.features._pit_stats import _level_index, _LevelLookup
-from ltr.features._sparse import _RowBlockWriter, codes_to_csr
+from ltr.features._sparse import RowBlockWriter
 
 
 def _random_levels(rng, kind: str) -> np.ndarray:
@@ -46,7 +53,7 @@ def test_level_lookup_equals_pandas_index(seed, kind):
 def test_id_lookup_equals_pandas_index(seed):
     rng = np.random.default_rng(seed)
     ids = rng.permutation(rng.choice(10_000, 300, replace=False)).astype(np.int64)
-    lookup = _IdLookup(ids)
+    lookup = IdLookup(ids)
     index = pd.Index(ids)
     for query in (
         rng.integers(-5, 10_005, 500),
@@ -56,7 +63,7 @@ def test_id_lookup_equals_pandas_index(seed):
         [int(ids[0]), -1],
     ):
         np.testing.assert_array_equal(lookup(query), index.get_indexer(query))
-    text = _IdLookup(np.array(["a", "c", "b"], dtype=object))
+    text = IdLookup(np.array(["a", "c", "b"], dtype=object))
     np.testing.assert_array_equal(text(np.array(["c", "z"], dtype=object)), [1, -1])
 
 
@@ -104,33 +111,30 @@ def test_bin_codes_equal_quantile_binner(seed, n_bins):
     X[:, 1] = -0.0
     X[0, 1] = 1.0
     binner = QuantileBinner(n_bins=n_bins)
-    with pytest.warns(UserWarning):
+    with pytest.warns(BinCollapseWarning, match="Quantile edges collapsed"):
         binner.fit(X)
-    inner = [e[1:-1] for e in binner.bin_edges_]
-    k = max(e.size for e in inner)
-    edges = None
-    if k <= 16:
-        edges = np.full((k, n_cols), np.nan)
-        for j, e in enumerate(inner):
-            edges[: e.size, j] = e
-    plan = {
-        "index": np.arange(n_cols),
-        "identity": True,
-        "edges": edges,
-        "inner": inner,
-        "nan_codes": binner.n_bins_.astype(np.int32),
-    }
+    coder = BinCoder.from_binner(binner, np.arange(n_cols), n_cols)
+    assert coder.identity and (coder.edges is None) == (n_bins == 40)  # both coding paths run
     query = np.asfortranarray(np.concatenate([X, rng.normal(scale=3, size=(50, n_cols)), X[:3] * 0 + 0.0]))
     out = np.empty(query.shape, dtype=np.int32, order="F")
-    _bin_codes(query, plan, out)
+    coder.codes_into(query, out)
     np.testing.assert_array_equal(out, binner.transform(query))
-    # A subset of the columns (non-identity layout).
-    sub = dict(plan, index=np.array([2, 0]), identity=False, inner=[inner[2], inner[0]],
-               nan_codes=plan["nan_codes"][[2, 0]],
-               edges=None if edges is None else edges[:, [2, 0]])
+    # A subset of the columns (non-identity layout): binner features 2 and 0 read block columns 2 and 0.
+    sub = BinCoder(
+        index=np.array([2, 0]),
+        identity=False,
+        edges=None if coder.edges is None else coder.edges[:, [2, 0]],
+        inner=(coder.inner[2], coder.inner[0]),
+        nan_codes=coder.nan_codes[[2, 0]],
+    )
     out = np.empty((query.shape[0], 2), dtype=np.int32, order="F")
-    _bin_codes(query, sub, out)
+    sub.codes_into(query, out)
     np.testing.assert_array_equal(out, binner.transform(query)[:, [2, 0]])
+    # Features reading other block columns than their own position.
+    moved = BinCoder.from_binner(binner, np.arange(n_cols)[::-1], n_cols)
+    out = np.empty(query.shape, dtype=np.int32, order="F")
+    moved.codes_into(np.asfortranarray(query[:, ::-1]), out)
+    np.testing.assert_array_equal(out, binner.transform(query))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -144,7 +148,7 @@ def test_row_block_writer_equals_codes_to_csr(seed, chunk):
         values = rng.normal(size=(n_rows, n_values)) if n_values else None
         n_features = int(n_levels.sum()) + n_values + 3
         expected = codes_to_csr(codes, n_levels, values, n_features=n_features)
-        writer = _RowBlockWriter(n_rows, n_levels, n_values, n_features)
+        writer = RowBlockWriter(n_rows, n_levels, n_values, n_features)
         for start in range(0, n_rows, chunk):
             rows = slice(start, min(start + chunk, n_rows))
             writer.write(rows, np.asfortranarray(codes[rows]), None if values is None else values[rows])
@@ -158,7 +162,7 @@ def test_row_block_writer_equals_codes_to_csr(seed, chunk):
 
 
 def test_row_block_writer_rejects_non_finite_values():
-    writer = _RowBlockWriter(3, np.array([2]), 1, 3)
+    writer = RowBlockWriter(3, np.array([2]), 1, 3)
     with pytest.raises(ValueError, match=r"values must be finite. Got nan at row 2"):
         writer.write(slice(1, 3), np.zeros((2, 1), np.int32), np.array([[0.5], [np.nan]]))
 
@@ -187,8 +191,10 @@ def test_per_day_tables_equal_the_general_path(world, use_history, chunk):
     history = samples if use_history else None
     by_day = samples.sort_values(["day", "ts"], kind="stable")
     shuffled = by_day.sample(frac=1.0, random_state=chunk)
-    fast = builder.transform(by_day, history=history, chunk_size=chunk)
-    assert bool(builder._day_tables_["entries"]) == (not use_history)  # the cache path ran
+    cache = DayTableCache()
+    fast = builder.transform(by_day, history=history, chunk_size=chunk, cache=cache)
+    # The cache path ran; tables of a history frame live for the call and never enter it.
+    assert bool(len(cache)) == (not use_history)
     general = builder.transform(shuffled, history=history, chunk_size=len(shuffled))
     # Row i of by_day is row position_in_shuffled[i] of shuffled.
     position_in_shuffled = pd.Series(np.arange(len(shuffled)), index=shuffled.index)[by_day.index].to_numpy()
@@ -197,5 +203,5 @@ def test_per_day_tables_equal_the_general_path(world, use_history, chunk):
     positions = pd.Series(np.arange(len(shuffled)), index=shuffled.index)
     for day in [int(samples["day"].max()), int(samples["day"].min()) + 1, int(samples["day"].max())]:
         one = by_day[by_day["day"] == day].head(40)
-        fast = builder.transform(one, history=history)
+        fast = builder.transform(one, history=history, cache=cache)
         assert _rows_bits(fast, np.arange(len(one))) == _rows_bits(general, positions[one.index].to_numpy())

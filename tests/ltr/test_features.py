@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.features._builder import FeatureBuilder, FeatureMatrix
+from ltr.features import FeatureBuilder, FeatureMatrix
 from ltr.logs import join_samples
 from ltr.simulate import simulate_world
 
@@ -137,7 +137,8 @@ def test_counts_and_ctr_match_brute_force(world, fitted):
 
 def test_recent_click_cosine_matches_brute_force(world, fitted):
     logs, samples = world
-    emb = {int(i): np.asarray(e, dtype=np.float64) for i, e in zip(logs.items["item_id"], logs.items["embedding"])}
+    items = logs.items
+    emb = {int(i): np.asarray(e, dtype=np.float64) for i, e in zip(items["item_id"], items["embedding"], strict=True)}
     clicks = samples[samples["click"] == 1].sort_values(["user_id", "ts", "item_id"])
     rng = np.random.default_rng(1)
     rows = samples.iloc[rng.choice(len(samples), 60, replace=False)]
@@ -159,7 +160,7 @@ def test_recent_click_cosine_matches_brute_force(world, fitted):
 
 
 def test_smoothed_ctr_of_one_click_in_one_exposure_is_not_one(world):
-    logs, samples = world
+    _, samples = world
     train = samples[samples["day"] <= samples["day"].min() + 2]
     builder = FeatureBuilder(key_families=("item",), windows=(1,), min_count=5).fit(train)
     day = int(train["day"].max()) + 1
@@ -170,7 +171,7 @@ def test_smoothed_ctr_of_one_click_in_one_exposure_is_not_one(world):
     })])
     query = pd.DataFrame({"user_id": [1, 1], "item_id": [new_item, new_item + 1], "ts": [day * 86400 + 9] * 2})
     out = builder.transform(query, history=history)
-    dense = dict(zip(out.dense_names, out.dense.T))
+    dense = dict(zip(out.dense_names, out.dense.T, strict=True))
     prior = builder.priors_["item"]
     assert dense["item_exp_1d"].tolist() == [1.0, 0.0]
     assert dense["item_ctr_1d"][0] == pytest.approx((1 + prior.alpha) / (1 + prior.alpha + prior.beta))
@@ -194,7 +195,7 @@ def test_serving_frame_equals_batch_rows(world, fitted):
 
 
 def test_bucket_is_never_a_feature(world, fitted):
-    logs, samples = world
+    _, samples = world
     assert not any("bucket" in name for name in fitted.feature_names_ + fitted.dense_names_)
     rows = samples.tail(50)
     flipped = rows.assign(bucket="other")
@@ -293,23 +294,27 @@ def test_unfitted_and_bad_input(world):
 
 
 @pytest.mark.parametrize(
-    ("params", "match"),
+    ("params", "error", "match"),
     [
-        ({"windows": ()}, "windows must be a non-empty tuple"),
-        ({"windows": (0, 3)}, "windows must be a non-empty tuple"),
-        ({"windows": (3, 3)}, "windows must not repeat"),
-        ({"key_families": ("items",)}, "key_families must be among"),
-        ({"n_bins": 1}, "n_bins must be an int in \\[2, inf\\)"),
-        ({"min_count": 0}, "min_count must be an int in \\[1, inf\\)"),
-        ({"history_len": 0}, "history_len must be an int"),
-        ({"lag_seconds": -1}, "lag_seconds must be None or an int"),
-        ({"prior_method": "bayes"}, "prior_method must be one of"),
-        ({"default_position": 1.5}, "default_position must be an int"),
+        ({"windows": ()}, ValueError, "windows must be a non-empty tuple"),
+        ({"windows": (0, 3)}, ValueError, "windows must be a non-empty tuple"),
+        ({"windows": (3, 3)}, ValueError, "windows must not repeat"),
+        ({"key_families": ("items",)}, ValueError, "key_families must be one of \\['category', 'item', "),
+        ({"key_families": "item"}, TypeError, "key_families must be a tuple of str"),
+        ({"n_bins": 1}, ValueError, "n_bins must be an int in \\[2, inf\\). Got 1 instead."),
+        ({"min_count": 0}, ValueError, "min_count must be an int in \\[1, inf\\). Got 0 instead."),
+        ({"history_len": 0}, ValueError, "history_len must be an int in \\[1, inf\\)"),
+        ({"history_len": 2.0}, TypeError, "history_len must be an int. Got 2.0 instead."),
+        ({"lag_seconds": -1}, ValueError, "lag_seconds must be an int in \\[0, inf\\). Got -1 instead."),
+        ({"prior_method": "bayes"}, ValueError, "prior_method must be one of \\['mle', 'moments'\\]"),
+        ({"default_position": 1.5}, TypeError, "default_position must be an int. Got 1.5 instead."),
+        ({"extra_keys": (("user_id", 3),)}, TypeError, "extra_keys must be a tuple of tuples of str"),
+        ({"categorical": "device"}, TypeError, "categorical must be a tuple of str or None"),
     ],
 )
-def test_parameter_validation(world, params, match):
+def test_parameter_validation(world, params, error, match):
     _, samples = world
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         FeatureBuilder(**params).fit(samples)
 
 

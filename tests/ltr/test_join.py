@@ -5,15 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import from_frames, join_samples
+from ltr.logs import from_frames, join_samples, parse_day
 
 WINDOW_DAYS = 0.01  # 864 s, small enough that some orders fall outside it
+T0 = parse_day("2026-01-05") * 86_400
 
 
 def random_logs(seed: int, with_candidates: bool, with_user_orders: bool):
     rng = np.random.default_rng(seed)
     n_req = int(rng.integers(5, 40))
-    requests = pd.DataFrame({"request_id": np.arange(1, n_req + 1), "ts": np.sort(rng.integers(0, 5000, n_req)),
+    requests = pd.DataFrame({"request_id": np.arange(1, n_req + 1), "ts": T0 + np.sort(rng.integers(0, 5000, n_req)),
                              "user_id": rng.integers(1, 6, n_req)})
     n_exp = int(rng.integers(1, 80))
     exp_req = rng.integers(1, n_req + 1, n_exp)
@@ -32,7 +33,7 @@ def random_logs(seed: int, with_candidates: bool, with_user_orders: bool):
     n_orphan = int(rng.integers(0, 5))
     orphan_req = rng.integers(1, n_req + 1, n_orphan)
     orphans = pd.DataFrame({"request_id": orphan_req, "item_id": rng.integers(20, 25, n_orphan),
-                            "ts": 200_000 + np.arange(n_orphan)})
+                            "ts": T0 + 200_000 + np.arange(n_orphan)})
     clicks = pd.concat([clicks, orphans], ignore_index=True)
     n_ord = int(rng.integers(1, 30))
     src = clicks.sample(n=n_ord, replace=True, random_state=seed).reset_index(drop=True)
@@ -54,7 +55,15 @@ def random_logs(seed: int, with_candidates: bool, with_user_orders: bool):
         extra = pd.DataFrame({"request_id": rng.integers(1, n_req + 1, 10), "item_id": rng.integers(30, 40, 10)})
         candidates = pd.concat([keep, extra]).drop_duplicates(["request_id", "item_id"]).reset_index(drop=True)
         candidates["rank_pos"] = np.arange(len(candidates)) % 7 + 1
-    return from_frames(requests=requests, exposures=exposures, clicks=clicks, orders=orders, candidates=candidates)
+    # Real attributes are incomplete: some items lack a category, some items and users lack a row.
+    item_ids = np.arange(1, 40)
+    item_ids = item_ids[rng.random(len(item_ids)) < 0.8]
+    items = pd.DataFrame({"item_id": item_ids,
+                          "category": np.where(rng.random(len(item_ids)) < 0.3, None,
+                                               np.char.add("c", (item_ids % 3).astype(str)))})
+    users = pd.DataFrame({"user_id": [1] + [u for u in range(2, 6) if rng.random() < 0.7]})
+    return from_frames(requests=requests, exposures=exposures, clicks=clicks, orders=orders, candidates=candidates,
+                       items=items, users=users)
 
 
 def reference_join(logs, window_days):
@@ -101,7 +110,12 @@ def reference_join(logs, window_days):
             by_click += 1
             ordered.add(best[:2])
     labels = {k: (int(k in clicked), int(k in ordered)) for k in kept}
-    counts = dict(exposures_duplicate=dup, exposures_without_candidate=no_cand, exposures_kept=len(kept),
+    category = dict(zip(logs.items.item_id, logs.items.category, strict=True))
+    users = set(logs.users.user_id)
+    counts = dict(samples_item_not_in_items=sum(i not in category for _, i in kept),
+                  samples_item_without_category=sum(i in category and pd.isna(category[i]) for _, i in kept),
+                  samples_user_not_in_users=sum(user_of[r] not in users for r, _ in kept),
+                  exposures_duplicate=dup, exposures_without_candidate=no_cand, exposures_kept=len(kept),
                   clicks_matched=len(matched_clicks), clicks_unmatched=len(logs.clicks) - len(matched_clicks),
                   orders_by_request=by_req, orders_by_click=by_click,
                   orders_unattributed=len(logs.orders) - by_req - by_click)

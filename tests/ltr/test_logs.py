@@ -13,9 +13,10 @@ import pytest
 from ltr.logs import (
     LogValidationError,
     as_day,
+    attribute_coverage,
     format_day,
     from_frames,
-    from_interactions,
+    join_samples,
     parse_day,
     read_logs,
     write_logs,
@@ -24,18 +25,20 @@ from ltr.logs.__main__ import main as logs_main
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "fixtures" / "broken").iterdir())
+T0 = parse_day("2026-01-05") * 86_400  # timestamps must be plausible dates (2000..2100)
 
 
 def base() -> dict[str, pd.DataFrame]:
     return {
-        "requests": pd.DataFrame({"request_id": [1, 2, 3], "ts": [1000, 2000, 3000], "user_id": [10, 11, 10],
-                                  "bucket": ["control", "treatment", "control"], "device": ["ios", "web", "ios"]}),
+        "requests": pd.DataFrame({"request_id": [1, 2, 3], "ts": [T0 + 1000, T0 + 2000, T0 + 3000],
+                                  "user_id": [10, 11, 10], "bucket": ["control", "treatment", "control"],
+                                  "device": ["ios", "web", "ios"]}),
         "exposures": pd.DataFrame({"request_id": [1, 1, 2, 3], "item_id": [100, 101, 100, 102],
-                                   "ts": [1000, 1000, 2000, 3000], "position": [1, 2, 1, 1]}),
-        "clicks": pd.DataFrame({"request_id": [1, 2], "item_id": [101, 100], "ts": [1010, 2030]}),
+                                   "ts": [T0 + 1000, T0 + 1000, T0 + 2000, T0 + 3000], "position": [1, 2, 1, 1]}),
+        "clicks": pd.DataFrame({"request_id": [1, 2], "item_id": [101, 100], "ts": [T0 + 1010, T0 + 2030]}),
         "candidates": pd.DataFrame({"request_id": [1, 1, 2, 3], "item_id": [100, 101, 100, 102],
                                     "rank_pos": [1, 2, 1, 1], "rank_score": [0.3, 0.2, 0.4, 0.2]}),
-        "orders": pd.DataFrame({"request_id": [1], "item_id": [101], "ts": [1100]}),
+        "orders": pd.DataFrame({"request_id": [1], "item_id": [101], "ts": [T0 + 1100]}),
         "items": pd.DataFrame({"item_id": [100, 101, 102], "category": ["a", "b", "a"]}),
         "users": pd.DataFrame({"user_id": [10, 11], "city": ["x", "y"]}),
     }
@@ -90,9 +93,10 @@ CASES = {
     "bool timestamp": ({**base(), "clicks": base()["clicks"].assign(ts=[True, False])},
                        r"'clicks', column 'ts'.*booleans"),
     "nan timestamp": (spoil("requests", "ts", 0, np.nan), r"'requests', column 'ts'.*non-finite"),
-    "naive datetime": ({**base(), "requests": base()["requests"].assign(ts=pd.to_datetime([1, 2, 3], unit="s"))},
+    "naive datetime": ({**base(), "requests": base()["requests"].assign(ts=pd.to_datetime(T0 + np.arange(3),
+                                                                                            unit="s"))},
                        r"'requests', column 'ts': timestamps are naive datetimes"),
-    "click before exposure": (spoil("clicks", "ts", 1, 1500),
+    "click before exposure": (spoil("clicks", "ts", 1, T0 + 1500),
                               r"'clicks', column 'ts': 1 click\(s\) happen before their exposure"),
     "negative position": (spoil("exposures", "position", 0, -2), r"'exposures', column 'position'.*integers >= 0"),
     "fractional position": (spoil("exposures", "position", 0, 1.5), r"'exposures', column 'position'"),
@@ -122,7 +126,7 @@ def test_error_carries_table_column_and_example():
         from_frames(**spoil("exposures", "request_id", 3, 99))
     err = info.value
     assert (err.table, err.column) == ("exposures", "request_id")
-    assert err.example == {"row": 3, "request_id": 99, "item_id": 102, "ts": 3000, "position": 1}
+    assert err.example == {"row": 3, "request_id": 99, "item_id": 102, "ts": T0 + 3000, "position": 1}
 
 
 def test_valid_logs_normalise_and_keep_extra_columns():
@@ -135,17 +139,17 @@ def test_valid_logs_normalise_and_keep_extra_columns():
 def test_timezone_aware_datetimes_and_iso_strings_become_epoch_seconds():
     tables = base()
     tables["requests"] = tables["requests"].assign(
-        ts=pd.to_datetime([1000, 2000, 3000], unit="s", utc=True).tz_convert("Asia/Shanghai"))
-    tables["clicks"] = tables["clicks"].assign(ts=["1970-01-01T00:16:50+00:00", "1970-01-01T08:33:50+08:00"])
+        ts=pd.to_datetime(T0 + np.array([1000, 2000, 3000]), unit="s", utc=True).tz_convert("Asia/Shanghai"))
+    tables["clicks"] = tables["clicks"].assign(ts=["2026-01-05T00:16:50+00:00", "2026-01-05T08:33:50+08:00"])
     logs = from_frames(**tables)
-    assert logs.requests["ts"].tolist() == [1000, 2000, 3000]
-    assert logs.clicks["ts"].tolist() == [1010, 2030]
+    assert logs.requests["ts"].tolist() == [T0 + 1000, T0 + 2000, T0 + 3000]
+    assert logs.clicks["ts"].tolist() == [T0 + 1010, T0 + 2030]
 
 
 def test_orders_may_have_request_or_user_per_row():
     tables = base()
     tables["orders"] = pd.DataFrame({"request_id": pd.array([1, None], dtype="Int64"), "user_id": [10, 11],
-                                     "item_id": [101, 100], "ts": [1100, 2100]})
+                                     "item_id": [101, 100], "ts": [T0 + 1100, T0 + 2100]})
     logs = from_frames(**tables)
     assert logs.orders["request_id"].isna().tolist() == [False, True]
 
@@ -197,44 +201,6 @@ def test_cli_validates_the_fixture_world(capsys):
     assert "Join report" in out and "Funnel per bucket" in out and "treatment" in out
 
 
-# ----------------------------------------------------------------------------- importer
-
-
-def test_from_interactions_groups_requests_by_gap():
-    flat = pd.DataFrame({
-        "user_id": [1, 1, 1, 2, 1],
-        "item_id": [10, 11, 12, 10, 13],
-        "ts": [0, 5, 10_000, 3, 10_010],
-        "click": [0, 1, 0, 1, 1],
-        "order": [0, 1, 0, 0, 0],
-        "category": ["a", "b", "a", "a", "c"],
-        "bucket": ["A", "A", "A", "B", "A"],
-        "score": [0.1, 0.3, 0.2, 0.5, 0.4],
-    })
-    logs = from_interactions(flat, gap_seconds=1800)
-    assert len(logs.requests) == 3  # user 1: two sessions; user 2: one
-    req_of = logs.exposures.set_index("item_id")["request_id"]
-    assert req_of[10].tolist() if hasattr(req_of[10], "tolist") else True
-    user1 = logs.requests.loc[logs.requests["user_id"] == 1].sort_values("ts")
-    assert user1["ts"].tolist() == [0, 10_000]
-    assert sorted(logs.clicks["item_id"].tolist()) == [10, 11, 13]
-    assert logs.orders["item_id"].tolist() == [11]
-    assert set(logs.items["category"]) == {"a", "b", "c"}
-    second = logs.exposures.loc[logs.exposures["request_id"] == user1["request_id"].iloc[1]]
-    assert second.sort_values("position")["item_id"].tolist() == [12, 13]
-    assert logs.requests.set_index("user_id").loc[2, "bucket"] == "B"
-    cand = logs.candidates.sort_values(["request_id", "rank_pos"])
-    first = cand.loc[cand["request_id"] == user1["request_id"].iloc[0]]
-    assert first["item_id"].tolist() == [11, 10]
-
-
-def test_from_interactions_rejects_missing_columns_and_bad_gap():
-    with pytest.raises(LogValidationError, match="'interactions', column 'click'"):
-        from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1]}))
-    with pytest.raises(ValueError, match=r"gap_seconds must be an int in \[0, inf\)\. Got -1 instead\."):
-        from_interactions(pd.DataFrame({"user_id": [1], "item_id": [1], "ts": [1], "click": [0]}), gap_seconds=-1)
-
-
 # ----------------------------------------------------------------------------- calendar days
 
 
@@ -253,3 +219,80 @@ def test_as_day_accepts_dates_and_day_indexes(value, expected):
 def test_as_day_rejects_other_values(value, error, match):
     with pytest.raises(error, match=match):
         as_day(value, "end")
+
+
+# ----------------------------------------------------------------------------- missing attributes
+
+
+@pytest.mark.parametrize(("categories", "expected"), [
+    (["a", None, "b"], ["a", None, "b"]),
+    ([3, None, 7], ["3", None, "7"]),  # an integer column with a blank (CSV: floats)
+    ([3.0, np.nan, 7.5], ["3", None, "7.5"]),
+    (pd.array([3, None, 7], dtype="Int64"), ["3", None, "7"]),
+    (pd.array(["a", None, "b"], dtype="string"), ["a", None, "b"]),
+])
+def test_missing_categories_are_kept_missing_and_the_rest_become_strings(categories, expected):
+    tables = base()
+    tables["items"] = pd.DataFrame({"item_id": [100, 101, 102], "category": categories})
+    category = from_frames(**tables).items["category"]
+    assert category.dtype == object
+    assert [None if pd.isna(v) else v for v in category] == expected
+    assert category.isna().tolist() == [v is None for v in expected]
+
+
+def test_missing_attributes_are_accepted_and_counted(capsys):
+    tables = base()
+    tables["items"] = pd.DataFrame({"item_id": [100, 102, 200], "category": [None, "a", None],
+                                    "price": [1.0, None, 2.0], "embedding": [np.ones(2), None, np.zeros(2)]})
+    tables["users"] = pd.DataFrame({"user_id": [10, 99], "city": [None, "x"]})
+    logs = from_frames(**tables)
+    coverage = attribute_coverage(logs)
+    assert coverage.to_dict() == {
+        "items_in_table": 3, "items_without_category": 2, "items_missing_by_column": {"price": 1, "embedding": 1},
+        "items_referenced": 3, "items_not_in_table": 1, "users_in_table": 2, "users_missing_by_column": {"city": 1},
+        "users_referenced": 2, "users_not_in_table": 1,
+    }
+    assert "3 items; 2 items have no category: they share the missing level" in coverage.to_text()
+    report = join_samples(logs).report
+    # Samples: (1,100) (1,101) (2,100) (3,102); item 101 has no row, 100 no category; user 11 has no row.
+    assert (report.samples_item_not_in_items, report.samples_item_without_category,
+            report.samples_user_not_in_users) == (1, 2, 1)
+    assert "item without a category" in report.to_text()
+
+
+def test_without_items_or_users_every_sample_lacks_them():
+    tables = {name: frame for name, frame in base().items() if name not in ("items", "users")}
+    logs = from_frames(**tables)
+    coverage = attribute_coverage(logs)
+    assert (coverage.items_in_table, coverage.items_not_in_table, coverage.users_not_in_table) == (None, 3, 2)
+    assert "no items table" in coverage.to_text() and "no users table" in coverage.to_text()
+    report = join_samples(logs).report
+    assert report.samples_item_not_in_items == report.samples_user_not_in_users == report.exposures_kept
+
+
+def test_outcomes_table_is_validated_and_round_trips(tmp_path):
+    tables = base()
+    tables["outcomes"] = pd.DataFrame({"request_id": [1, 2], "item_id": [101, 100], "ts": [T0 + 1000, T0 + 2000],
+                                       "watch_seconds": [3.5, np.nan], "liked": [True, False]})
+    logs = from_frames(**tables)
+    write_logs(logs, tmp_path)
+    pd.testing.assert_frame_equal(read_logs(tmp_path).outcomes, logs.outcomes)
+    assert "watch_seconds" not in join_samples(logs).samples.columns
+    tables["outcomes"] = tables["outcomes"].assign(liked=["yes", "no"])
+    with pytest.raises(LogValidationError, match=r"'outcomes', column 'liked': outcomes must be numbers or booleans"):
+        from_frames(**tables)
+
+
+def test_cli_prints_days_and_attributes(capsys):
+    assert logs_main(["validate", str(ROOT / "fixtures" / "world"), "--tz", "Asia/Shanghai"]) == 0
+    out = capsys.readouterr().out
+    assert "Days in Asia/Shanghai: 2026-01-05 .. 2026-01-19 (15 days)" in out
+    assert "items table: 3,000 items; 0 items have no category" in out
+    assert "user not in the users table" in out
+
+
+def test_cli_ts_unit_reads_millisecond_logs(capsys):
+    case = str(ROOT / "fixtures" / "broken" / "millisecond_timestamps")
+    assert logs_main(["validate", case]) == 1
+    assert "these look like milliseconds: pass --ts-unit ms" in capsys.readouterr().err
+    assert logs_main(["validate", case, "--ts-unit", "ms"]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -141,12 +142,12 @@ def test_round_trip_through_npz_without_pickle():
     rng = np.random.default_rng(7)
     samples = _random_samples(rng, 300, string_keys=True)
     stats = DailyStats.from_samples(samples, ("user_id", "category"))
-    meta, arrays = stats.to_arrays("t.")
+    meta, arrays = stats.to_state()
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     buf.seek(0)
     loaded = dict(np.load(buf, allow_pickle=False))
-    back = DailyStats.from_arrays(meta, loaded, "t.")
+    back = DailyStats.from_state(json.loads(json.dumps(meta)), loaded)
     q = samples.sample(80, random_state=1).reset_index(drop=True)
     end = rng.integers(100, 115, 80)
     a = stats.window_counts(stats.key_index(q), end, (2, 5))
@@ -167,7 +168,7 @@ def test_errors():
     frame = pd.DataFrame({"item_id": [1], "day": [3], "click": [0]})
     with pytest.raises(ValueError, match="samples must have a column 'user_id'"):
         DailyStats.from_samples(frame, ("user_id",))
-    with pytest.raises(ValueError, match="time_column must be 'day' or 'ts'"):
+    with pytest.raises(ValueError, match=r"time_column must be one of \['day', 'ts'\]. Got 'hour' instead."):
         DailyStats.from_samples(frame, ("item_id",), time_column="hour")
     with pytest.raises(TypeError, match="key_columns must be a sequence of str"):
         DailyStats.from_samples(frame, "item_id")
@@ -177,8 +178,11 @@ def test_errors():
     stats = DailyStats.from_samples(frame, ("item_id",))
     with pytest.raises(ValueError, match="query must have a column 'item_id'"):
         stats.key_index(pd.DataFrame({"x": [1]}))
-    with pytest.raises(ValueError, match="arrays must hold the table arrays"):
-        DailyStats.from_arrays({"key_columns": ["item_id"], "time_column": "day"}, {}, "p.")
+    meta, arrays = stats.to_state()
+    with pytest.raises(ValueError, match=r"arrays must hold the table arrays. Got no 'levels0' instead."):
+        DailyStats.from_state(meta, {})
+    with pytest.raises(ValueError, match=r"state must have format 'ltr.DailyStats'"):
+        DailyStats.from_state({"key_columns": ["item_id"], "time_column": "day"}, arrays)
 
 
 def test_huge_key_space_takes_the_two_sort_path():

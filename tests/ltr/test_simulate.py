@@ -124,3 +124,38 @@ def test_cli_writes_world_and_truth(tmp_path):
     assert truth["seed"] == 1 and "position_bias" in truth
     read_logs(tmp_path / "w")
     assert simulate_main([str(tmp_path / "x"), "--users", "0"]) == 1
+
+
+#: Small worlds over the parameters that push click probabilities and ranker scores to 0 or 1
+#: (strong intercepts, big lifts, no or much ranker noise): every one must write valid logs.
+GRID = [
+    dict(intercept=intercept, click_lift=lift, ranker_noise_control=noise, ranker_noise_treatment=noise / 2, aa=aa)
+    for intercept in (-6.0, -4.2, 4.0, 40.0)
+    for lift in (0.0, 0.15, 3.0)
+    for noise in (0.0, 1.2, 6.0)
+    for aa in (False, True)
+    if not (aa and lift == 3.0)
+]
+
+
+@pytest.mark.parametrize("params", GRID, ids=[",".join(f"{k}={v}" for k, v in p.items()) for p in GRID])
+def test_every_simulated_world_passes_validation(params, tmp_path):
+    world = simulate_world(users=40, items=40, days=2, seed=7, candidates_per_request=12, exposures_per_request=4,
+                           requests_per_user_day=1.0, **params)
+    world.save(tmp_path)
+    logs = read_logs(tmp_path)  # validates every table
+    score = logs.candidates["rank_score"].to_numpy()
+    assert np.isfinite(score).all() and ((score >= 0) & (score <= 1)).all()
+    json.loads((tmp_path / "truth.json").read_text())
+
+
+def test_a_world_without_clicks_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"^the world must have clicks to be a log: with intercept=-30\.0, 30 users"):
+        simulate_world(users=30, items=40, days=2, seed=7, candidates_per_request=12, intercept=-30.0)
+
+
+def test_cli_world_of_the_issue_is_valid(tmp_path):
+    # `--click-lift 0.15` once wrote NaN rank_score (log-odds of a click probability capped at 1).
+    assert simulate_main([str(tmp_path / "w"), "--users", "400", "--items", "300", "--days", "2", "--seed", "3",
+                          "--click-lift", "0.15", "--candidates", "50"]) == 0
+    assert np.isfinite(read_logs(tmp_path / "w").candidates["rank_score"]).all()

@@ -1,0 +1,114 @@
+"""Categorical feature blocks: request context columns, and item/user attributes.
+
+Both encode with a :class:`~ltr.features.CategoryEncoder` fitted on the training rows (levels
+rarer than ``min_count`` share the unknown slot). Context columns (device, recall source,
+hour, position ...) are encoded row by row; item and user attributes are encoded once per
+attribute-table row at fit and gathered by each row's table row, which is far cheaper than
+encoding every exposure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ltr.features._attributes import AttributeTable
+from ltr.features._encoding import CategoryEncoder
+
+__all__ = ["AttributeCategories", "ContextCategories"]
+
+
+def _object_or_native(values: np.ndarray) -> np.ndarray:
+    """Strings as object (as the encoder saw them at fit), anything else unchanged."""
+    return values.astype(object) if values.dtype.kind in "US" else values
+
+
+@dataclass(frozen=True, eq=False)
+class ContextCategories:
+    """Categorical block of columns of the prepared frame itself.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Frame columns, in order.
+    encoder : CategoryEncoder
+        Fitted on those columns.
+    """
+
+    names: tuple[str, ...]
+    encoder: CategoryEncoder
+
+    @property
+    def group(self) -> str:
+        """Name of the encoder's group in ``FeatureBuilder.encoders_``."""
+        return "context"
+
+    @classmethod
+    def fit(cls, frame: Mapping[str, np.ndarray], names: Sequence[str], min_count: int) -> ContextCategories:
+        """Fit the encoder on the training rows' columns ``names``."""
+        # Object columns stay object: no round trip through pandas' string dtype.
+        columns = {}
+        for col in names:
+            values = frame[col]
+            columns[col] = pd.Series(values, dtype=object if values.dtype.kind in "OUS" else values.dtype, copy=False)
+        encoder = CategoryEncoder(min_count=min_count).fit(pd.DataFrame(columns, copy=False))
+        return cls(tuple(names), encoder)
+
+    def codes(self, frame: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Codes of the rows' context values (same columns and dtypes as at fit)."""
+        return self.encoder.encode_columns([_object_or_native(frame[col]) for col in self.names])
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeCategories:
+    """Categorical block of attributes of each row's item or user.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Feature names ``"{group}_{attribute}"``, e.g. ``"item_category"``.
+    encoder : CategoryEncoder
+        Fitted on the training rows' attribute values.
+    table : AttributeTable
+        The items or users table.
+    group : {"item", "user"}
+        Which table; rows are found in the frame's ``_item_row``/``_user_row``.
+    per_row : ndarray of int32, shape (table rows + 1, len(names))
+        Codes of every table row, the last row those of an unknown id.
+    """
+
+    names: tuple[str, ...]
+    encoder: CategoryEncoder
+    table: AttributeTable
+    group: str
+    per_row: np.ndarray
+
+    @classmethod
+    def fit(
+        cls, frame: Mapping[str, np.ndarray], table: AttributeTable, group: str, names: Sequence[str], min_count: int
+    ) -> AttributeCategories:
+        """Fit the encoder on the attribute values of the training rows."""
+        index = frame[f"_{group}_row"]
+        per_row = pd.DataFrame({c: table.take(_attribute(c), index) for c in names})
+        return cls.from_encoder(CategoryEncoder(min_count=min_count).fit(per_row), table, group, names)
+
+    @classmethod
+    def from_encoder(
+        cls, encoder: CategoryEncoder, table: AttributeTable, group: str, names: Sequence[str]
+    ) -> AttributeCategories:
+        """The block of a fitted encoder: encodes every table row once."""
+        per_row = encoder.transform(table.raw_frame([_attribute(c) for c in names], f"{group}_"))
+        return cls(tuple(names), encoder, table, group, per_row)
+
+    def codes(self, frame: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Codes of the rows' items or users (the unknown row for unknown ids)."""
+        index = frame[f"_{self.group}_row"]
+        return self.per_row[np.where(index < 0, self.per_row.shape[0] - 1, index)]
+
+
+def _attribute(name: str) -> str:
+    """``"item_category"`` -> ``"category"``."""
+    return name.split("_", 1)[1]
