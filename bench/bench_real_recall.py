@@ -42,15 +42,12 @@ from recall.references import ReferenceRecall
 NEXT_KS = (10, 50, 100)
 FUNNEL_KS = (50, 100, 1200)
 TZ = "Asia/Shanghai"
-SHANGHAI_OFFSET = 8 * 3600
 
 
 def slice_logs(root: Path, gap: int) -> Logs:
     """The KuaiRand slice as contract logs (the importer's rules, see module docstring)."""
     flat = pd.read_parquet(root / "interactions.parquet").sort_values(["user_id", "time_ms"], kind="stable")
-    # Asia/Shanghai is UTC+8 all year (no DST): shifted epoch seconds counted in UTC give
-    # its calendar days, whatever the zone support of the log layer.
-    ts = flat["time_ms"].to_numpy(dtype=np.int64) // 1000 + SHANGHAI_OFFSET
+    ts = flat["time_ms"].to_numpy(dtype=np.int64) // 1000
     user, tab = flat["user_id"].to_numpy(), flat["tab"].to_numpy()
     new = np.r_[True, (user[1:] != user[:-1]) | (tab[1:] != tab[:-1]) | (np.diff(ts) > gap)]
     request = np.cumsum(new)
@@ -70,7 +67,7 @@ def slice_logs(root: Path, gap: int) -> Logs:
                                              "register_days_range") if c in users.columns]]].astype(str)
     users["user_id"] = users["user_id"].astype(np.int64)
     return from_frames(requests=requests, exposures=exposures, clicks=clicks.reset_index(drop=True),
-                       items=items, users=users)
+                       items=items, users=users, tz=TZ)
 
 
 def next_item_targets(logs: Logs, day: int) -> tuple[pd.DataFrame, pd.DataFrame]:
