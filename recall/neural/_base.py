@@ -284,7 +284,12 @@ class TorchRecallBase(RecallSource):
 
     def _score_fn(self, state: tuple[torch.Tensor, ...],
                   chunk: int = 16384) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """``score_fn(query_index, item_rows)`` over pairs, in chunks, for graph/exact search."""
+        """``score_fn(query_index, item_rows)`` over pairs, in chunks, for graph/exact search.
+
+        Pairs are laid out as a (queries x items) grid, padded with item 0 where a query has
+        fewer items: each query's state is used once for all its items (no per-pair copy of
+        its attention keys), which is what makes one request's search rounds cheap.
+        """
         vecs = torch.from_numpy(self.item_vectors_)
         net = self.net_
 
@@ -292,10 +297,15 @@ class TorchRecallBase(RecallSource):
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
             out = np.empty(queries.shape[0], dtype=np.float32)
             for s in range(0, queries.shape[0], chunk):
-                q = torch.from_numpy(np.require(queries[s:s + chunk], requirements="W"))  # torch wants writable
-                part = tuple(t[q] for t in state)
-                rows = torch.from_numpy(np.require(items[s:s + chunk], requirements="W"))
-                out[s:s + chunk] = net.score(part, vecs[rows][:, None])[:, 0].numpy()
+                q, rows = queries[s:s + chunk], items[s:s + chunk]
+                uniq, inverse = np.unique(q, return_inverse=True)
+                order = np.argsort(inverse, kind="stable")
+                slot = np.empty(len(q), dtype=np.int64)
+                slot[order] = np.arange(len(q)) - np.searchsorted(inverse[order], inverse[order], side="left")
+                grid = np.zeros((len(uniq), int(slot.max()) + 1), dtype=np.int64)
+                grid[inverse, slot] = rows
+                part = tuple(t[torch.from_numpy(uniq)] for t in state)
+                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)]).numpy()[inverse, slot]
             return out
 
         return score

@@ -142,7 +142,7 @@ class NIPRecall(TorchRecallBase):
     ef_upper : int, default 32
         Beam width on upper levels (wide: it seeds level 0 in several regions of the catalogue,
         and upper levels are small; bench/bench_nip_search.py).
-    expand_per_round : int, default 8
+    expand_per_round : int, default 32
         Beam nodes expanded per query and search round: fewer items scored per round (closer to
         best-first) against more rounds, each a network call (the latency of one request).
     exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
@@ -167,7 +167,7 @@ class NIPRecall(TorchRecallBase):
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, ef_upper: int = 32,
-                 expand_per_round: int = 8, max_per_category: int = 0, exclude_seen: str = "clicks",
+                 expand_per_round: int = 32, max_per_category: int = 0, exclude_seen: str = "clicks",
                  lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100, threads: int = 1, seed: int = 0,
                  verbose: bool = False) -> None:
         self.dim = dim
