@@ -37,6 +37,13 @@ def _hitrate(cands: pd.DataFrame, targets: pd.DataFrame, k: int) -> float:
     return float(hitrate_at_k(cands, targets, k)["hitrate"].iloc[0])
 
 
+def _sources(seen: str) -> tuple[tuple[str, object], ...]:
+    return (("itemcf", ItemCFRecall(exclude_seen=seen)), ("hot", HotRecall(exclude_seen=seen)),
+            ("fused", MergedRecall(learn_weights=True, exclude_seen=seen)),
+            ("ref popularity", ReferenceRecall("popularity")), ("ref cosine", ReferenceRecall("cosine")),
+            ("ref EASE", ReferenceRecall("ease")))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=5000)
@@ -56,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = simulate_world(users=args.users, items=args.items, days=args.days, seed=args.seed,
                           candidates_per_request=args.candidates).logs
     print(f"world: {len(logs.requests):,d} requests, {len(logs.exposures):,d} exposures, "
-          f"{len(logs.clicks):,d} clicks, {len(logs.items):,d} items ({time.perf_counter() - t0:.1f} s)")
+          f"{len(logs.clicks):,d} clicks, {args.items:,d} items ({time.perf_counter() - t0:.1f} s)")
     req_day = day_index(logs.requests["ts"].to_numpy(), logs.tz)
     train_end = int(req_day.max()) - args.test_days
     test = logs.requests.loc[req_day > train_end]
@@ -74,17 +81,12 @@ def main(argv: list[str] | None = None) -> int:
           f"({warm.mean():.1%} from users with history)")
 
     results, timing = {}, {}
-    seen = args.exclude_seen
-    sources = (("itemcf", ItemCFRecall(exclude_seen=seen)), ("hot", HotRecall(exclude_seen=seen)),
-               ("fused", MergedRecall(learn_weights=True, exclude_seen=seen)),
-               ("ref popularity", ReferenceRecall("popularity")), ("ref cosine", ReferenceRecall("cosine")),
-               ("ref EASE", ReferenceRecall("ease")))
-    for name, source in sources:
+    for name, source in _sources(args.exclude_seen):
         t = time.perf_counter()
-        source.fit(logs, train_end)
+        source.fit(logs, train_end)  # type: ignore[attr-defined]
         t_fit = time.perf_counter() - t
         t = time.perf_counter()
-        results[name] = source.retrieve(test, logs, k_max)
+        results[name] = source.retrieve(test, logs, k_max)  # type: ignore[attr-defined]
         timing[name] = (t_fit, time.perf_counter() - t)
     merged = {}
     t = time.perf_counter()
