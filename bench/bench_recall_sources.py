@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eval.metrics import hitrate_at_k
-from ltr.logs import day_index
+from ltr.logs import day_index, read_logs
 from ltr.simulate import simulate_world
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
@@ -46,6 +46,7 @@ def _sources(seen: str) -> tuple[tuple[str, object], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", default=None, help="a contract log directory instead of a simulated world")
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--days", type=int, default=14)
@@ -60,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     k_max = max(ks)
 
     t0 = time.perf_counter()
-    logs = simulate_world(users=args.users, items=args.items, days=args.days, seed=args.seed,
-                          candidates_per_request=args.candidates).logs
+    logs = read_logs(args.logs) if args.logs else simulate_world(
+        users=args.users, items=args.items, days=args.days, seed=args.seed, candidates_per_request=args.candidates).logs
     print(f"world: {len(logs.requests):,d} requests, {len(logs.exposures):,d} exposures, "
-          f"{len(logs.clicks):,d} clicks, {args.items:,d} items ({time.perf_counter() - t0:.1f} s)")
+          f"{len(logs.clicks):,d} clicks, {0 if logs.items is None else len(logs.items):,d} items ({time.perf_counter() - t0:.1f} s)")
     req_day = day_index(logs.requests["ts"].to_numpy(), logs.tz)
     train_end = int(req_day.max()) - args.test_days
     test = logs.requests.loc[req_day > train_end]
