@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     logs = read_logs(args.logs) if args.logs else simulate_world(
         users=args.users, items=args.items, days=args.days, seed=args.seed, candidates_per_request=args.candidates).logs
+    n_items = 0 if logs.items is None else len(logs.items)
     print(f"world: {len(logs.requests):,d} requests, {len(logs.exposures):,d} exposures, "
-          f"{len(logs.clicks):,d} clicks, {0 if logs.items is None else len(logs.items):,d} items ({time.perf_counter() - t0:.1f} s)")
+          f"{len(logs.clicks):,d} clicks, {n_items:,d} items ({time.perf_counter() - t0:.1f} s)")
     req_day = day_index(logs.requests["ts"].to_numpy(), logs.tz)
     train_end = int(req_day.max()) - args.test_days
     test = logs.requests.loc[req_day > train_end]
