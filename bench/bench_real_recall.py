@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         nxt = source.retrieve(next_req, logs, max(NEXT_KS), **options)  # type: ignore[attr-defined]
         fun = source.retrieve(funnel_req, logs, max(FUNNEL_KS), **options)  # type: ignore[attr-defined]
         rows[name] = _hitrates(nxt, next_targets, NEXT_KS) + _hitrates(fun, funnel_targets, FUNNEL_KS)
-        print(f"  {name}: fit {fit_s:.1f}s, retrieve {time.perf_counter() - t0:.1f}s", flush=True)
+        print(f"  {name}: fit {fit_s:.1f}s, retrieve {time.perf_counter() - t0:.1f}s; "
+              + " ".join(f"{v:.4f}" for v in rows[name]), flush=True)
     header = [f"next Hit@{k}" for k in NEXT_KS] + [f"funnel @{k}" for k in FUNNEL_KS]
     table = pd.DataFrame(rows, index=header).T
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):

@@ -87,7 +87,8 @@ def run(logs: Logs, args: argparse.Namespace, title: str) -> pd.DataFrame:
         options = {"exact": True} if isinstance(model, NIPRecall) and not args.graph else {}
         cands = model.retrieve(held, logs, max(KS), **options)  # type: ignore[attr-defined]
         rows[name] = _hitrate(cands, clicks) + _hitrate(cands, orders)
-        print(f"  {name}: fit {fit_s:.0f}s, retrieve {time.perf_counter() - t0:.0f}s", flush=True)
+        print(f"  {name}: fit {fit_s:.0f}s, retrieve {time.perf_counter() - t0:.0f}s; "
+              + " ".join(f"{v:.4f}" for v in rows[name]), flush=True)
     columns = [f"click@{k}" for k in KS] + [f"order@{k}" for k in KS]
     table = pd.DataFrame(rows, index=columns).T
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):

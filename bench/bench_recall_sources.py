@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in ks:
         quotas = _scale_quotas({"itemcf": max(1, round(args.itemcf_share * 1000)),
                                 "hot": max(1, round((1 - args.itemcf_share) * 1000))}, k)
-        top = {n: f.loc[f["rank"] <= k] for n, f in results.items()}
+        top = {n: results[n].loc[results[n]["rank"] <= k] for n in ("itemcf", "hot")}
         merged[k] = merge(top, quotas, k=k)
     timing["merged"] = (0.0, (time.perf_counter() - t) / len(ks))
 

@@ -180,7 +180,7 @@ class MergedRecall(RecallSource):
     method : {"rrf", "quota"}, default "rrf"
         Reciprocal-rank fusion (:func:`fuse`) or quotas (:func:`merge`).
     quotas : tuple of int, default (600, 600)
-        Slots per request of each source (``method="quota"``; same length as ``sources``).
+        Slots per request of each source (``method="quota"`` only; then one per source).
     weights : tuple of float, optional
         RRF weight of each source (default 1 each); ignored when ``learn_weights``.
     learn_weights : bool, default False
@@ -213,10 +213,14 @@ class MergedRecall(RecallSource):
         self.exclude_seen = exclude_seen
         self.source_params = source_params
 
-    def _quota_dict(self) -> dict[str, int]:
-        sources, quotas = tuple(self.sources), tuple(self.quotas)
+    def _check_sources(self) -> tuple[str, ...]:
+        sources = tuple(self.sources)
         if not sources or len(set(sources)) != len(sources):
             raise ValueError(f"sources must be distinct source names. Got {sources!r} instead.")
+        return sources
+
+    def _quota_dict(self) -> dict[str, int]:
+        sources, quotas = self._check_sources(), tuple(self.quotas)
         if len(quotas) != len(sources):
             raise ValueError(f"quotas must have one int per source ({len(sources)}). Got {quotas!r} instead.")
         return _check_quotas(dict(zip(sources, quotas, strict=True)), list(sources))
@@ -237,8 +241,10 @@ class MergedRecall(RecallSource):
 
     def fit(self, logs: Logs, train_end_day: int) -> MergedRecall:
         """Fit every source on days <= ``train_end_day`` (and learn the weights, if asked)."""
-        self._quota_dict()
         check_choice(self.method, "method", ("rrf", "quota"))
+        if self.method == "quota":
+            self._quota_dict()
+        self._check_sources()
         check_exclude_seen(self.exclude_seen)
         check_bool(self.learn_weights, "learn_weights")
         weights = self._given_weights()
@@ -265,12 +271,11 @@ class MergedRecall(RecallSource):
     def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int) -> pd.DataFrame:
         """Each source's top ``k``, fused (RRF) or merged with the quotas scaled to ``k``."""
         self._check_fitted()
-        quotas = self._quota_dict()
         k = check_int(k, "k", minimum=1)
         frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
         if self.method == "rrf":
             return fuse(frames, k, self.weights_)
-        return merge(frames, _scale_quotas(quotas, k), k=k)
+        return merge(frames, _scale_quotas(self._quota_dict(), k), k=k)
 
     def save(self, directory: str | Path) -> None:
         """One sub-directory per source plus a manifest pinning each sub-manifest's sha256."""

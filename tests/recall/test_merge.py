@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from recall.base import validate_candidates
-from recall.merge import _scale_quotas, fuse, learn_weights, merge
+from recall.merge import MergedRecall, _scale_quotas, fuse, learn_weights, merge
 
 
 def reference_merge(frames: dict, quotas: dict, k: int | None) -> pd.DataFrame:
@@ -187,3 +187,13 @@ def test_learned_weights_are_at_least_equal_weights():
     assert weights["a"] == 1.0 and weights["b"] > 1.0
     fused = fuse(frames, 10, weights)
     assert targets.merge(fused, on=["request_id", "item_id"]).shape[0] == len(targets)
+
+
+def test_merged_rrf_of_three_sources_needs_no_quotas(contract_world):
+    """RRF ignores the quotas: a quota tuple of the wrong length only matters for method="quota"."""
+    logs, train_end, requests = contract_world
+    merged = MergedRecall(sources=("itemcf", "hot"), method="rrf", quotas=(1,)).fit(logs, train_end)
+    out = merged.retrieve(requests.head(5), logs, 10)
+    assert (out.groupby("request_id").size() == 10).all()
+    with pytest.raises(ValueError, match=r"quotas must have one int per source \(2\)\. Got \(1,\) instead\."):
+        MergedRecall(sources=("itemcf", "hot"), method="quota", quotas=(1,)).fit(logs, train_end)
