@@ -21,6 +21,7 @@ source's Hit@10 over the better of cosine item-CF and EASE.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import time
 from pathlib import Path
@@ -85,14 +86,25 @@ def _hitrates(candidates: pd.DataFrame, targets: pd.DataFrame, ks: tuple[int, ..
     return [float(table.loc[k, "hitrate"]) for k in ks]
 
 
+def _settings(pairs: list[str]) -> dict[str, dict[str, object]]:
+    """``--set itemcf.alpha=0.9`` -> {"itemcf": {"alpha": 0.9}} (values as Python literals)."""
+    out: dict[str, dict[str, object]] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        source, _, name = key.partition(".")
+        out.setdefault(source, {})[name] = ast.literal_eval(value)
+    return out
+
+
 def sources(args: argparse.Namespace) -> dict[str, object]:
     torch_params = {"epochs": args.epochs, "threads": args.threads, "seed": args.seed}
+    settings = _settings(args.set)
     return {
         "ref popularity": ReferenceRecall("popularity"),
         "ref cosine item-CF": ReferenceRecall("cosine"),
         "ref EASE": ReferenceRecall("ease", lam=args.ease_lambda),
-        "itemcf": ItemCFRecall(),
-        "hot": HotRecall(),
+        "itemcf": ItemCFRecall(**settings.get("itemcf", {})),  # type: ignore[arg-type]
+        "hot": HotRecall(**settings.get("hot", {})),  # type: ignore[arg-type]
         "nip (exact)": NIPRecall(**torch_params),
         "two-tower": TwoTowerRecall(**torch_params),
         "fused itemcf+hot+nip (rrf, learned)": MergedRecall(
@@ -110,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=None, help="comma-separated row names to run (default all)")
+    parser.add_argument("--set", action="append", default=[], metavar="SOURCE.PARAM=VALUE",
+                        help="a parameter of the itemcf or hot row, e.g. --set hot.bin_hours=24 (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)  # a script, not library code
     root = Path(args.logs)
