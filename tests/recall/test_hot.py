@@ -11,7 +11,7 @@ import pytest
 from ltr.logs import SECONDS_PER_DAY, day_index, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from tests.recall.worlds import DAY0, make_logs
+from tests.recall.worlds import DAY0, make_logs, simulated
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 
@@ -224,3 +224,14 @@ def test_hot_serves_cold_users(fixture_world):
     assert hot["request_id"].nunique() == len(cold_requests)
     # Far better than a random list of 100 out of 3000 items (hitrate 1/30).
     assert _hitrate(hot, targets[~warm], 100) > 5 * 100 / len(logs.items)
+
+
+def test_learned_mix_and_given_mix():
+    """learn_mix picks the mix whose lists find most clicks of the last training day; users of
+    simulated worlds follow their categories, so the category list gets weight. Without it the
+    given weights are used as they are."""
+    logs, train_end, _ = simulated(seed=21, users=800, items=600, days=5, candidates_per_request=30)
+    learned = HotRecall().fit(logs, train_end)
+    assert learned.weights_[1] > 0
+    given = HotRecall(learn_mix=False, overall_weight=0.5, category_weight=0.0, city_weight=0.0)
+    assert given.fit(logs, train_end).weights_ == (0.5, 0.0, 0.0)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 
 import numpy as np
 import pandas as pd
@@ -294,3 +296,19 @@ def test_cascade_learns_click_over_exposed_over_random():
     clicked = mean_score(samples.loc[samples["click"] > 0])
     exposed = mean_score(samples.loc[samples["click"] == 0])
     assert clicked > exposed > mean_score(random_items)
+
+
+def test_training_curve_early_stopping_and_manifest(nip_world, tmp_path):
+    """One point per epoch (loss, lr, validation hitrate); the learning rate decays; training
+    stops after ``patience`` epochs without a better validation hitrate; the curve is saved."""
+    logs, end, _ = nip_world
+    model = NIPRecall(epochs=4, patience=1, val_k=50, threads=1, seed=0).fit(logs, end)
+    curve = model.curve_
+    assert 1 <= len(curve) <= 4 and all({"epoch", "loss", "lr", "val_hitrate"} <= set(p) for p in curve)
+    assert all(a["lr"] > b["lr"] for a, b in itertools.pairwise(curve))
+    best = max(range(len(curve)), key=lambda i: (curve[i]["val_hitrate"], -i))
+    assert len(curve) == 4 or len(curve) == best + 2  # stopped one epoch after the best
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["metadata"]["curve"] == curve
+    assert NIPRecall.load(tmp_path / "m").curve_ == curve
