@@ -16,6 +16,7 @@ import pandas as pd
 
 from ltr._validation import check_int
 from ltr.logs import Logs, bucket_funnel, day_index
+from recall.base import match_id_types
 
 __all__ = ["RECALL_KS", "TOP_NS", "log_funnel", "recall_funnel"]
 
@@ -158,6 +159,7 @@ def recall_funnel(
     if len(candidates) == 0:
         raise ValueError(f"candidates{'' if label is None else ' ' + repr(label)} must have at least one row. "
                          "Got an empty frame instead.")
+    candidates = match_id_types(candidates, logs)
     known = pd.Index(logs.requests["request_id"])
     unknown = ~candidates["request_id"].isin(known).to_numpy()
     if unknown.any():

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parse_assignments, parser
 from ltr.bundle import check_inputs, design_matrix
-from ltr.features import FeatureBuilder, FeatureMatrix
+from ltr.features import FeatureBuilder, FeatureMatrix, context_candidates
 from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_day, read_logs
 from ltr.metrics import auc, logloss
 from ltr.models import LogisticRegressionRanker, ModelConvergenceWarning, make_model
@@ -141,7 +141,12 @@ def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int |
     eval_end : str or int, optional
         Last evaluation day (inclusive); default the last day of the logs.
     feature_params : dict, optional
-        Passed to :class:`ltr.features.FeatureBuilder`.
+        Passed to :class:`ltr.features.FeatureBuilder`. Unless it sets ``context`` or
+        ``categorical``, the request context columns of the logs
+        (:func:`ltr.features.context_candidates`: the requests table's columns and the
+        candidates' ``recall_source``) are offered as ``context``. Categorical features
+        with too many distinct values are skipped and reported in
+        ``window["skipped_categorical"]``.
     tz : str, default "UTC"
 
     Returns
@@ -180,7 +185,10 @@ def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int |
         raise ValueError(f"training days up to {format_day(end)} must contain clicks and non-clicks. "
                          f"Got click values {sorted(train['click'].unique().tolist())} instead.")
     started = time.perf_counter()
-    builder = FeatureBuilder(**{"tz": tz, **(feature_params or {})})
+    params = {"tz": tz, **(feature_params or {})}
+    if params.get("categorical") is None and "context" not in params:
+        params["context"] = context_candidates(samples, logs)
+    builder = FeatureBuilder(**params)
     train_features = builder.fit_transform(train, items=logs.items, users=logs.users)
     window = {
         "train_start": format_day(first),
@@ -191,6 +199,8 @@ def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int |
         "train_rows": len(train),
         "train_ctr": float(train["click"].mean()),
         "feature_seconds": round(time.perf_counter() - started, 3),
+        "context_features": list(builder.plan_.context),
+        "skipped_categorical": builder.skipped_categorical_,
     }
     return TrainingData(samples, train, held_out, builder, train_features, window)
 
@@ -225,8 +235,9 @@ def train_ranker(logs: Logs, model: str = "lr", train_end: int | str | None = No
     Returns
     -------
     Ranker
-        ``ranker.metadata`` holds ``training`` (window, rows, seconds, convergence) and
-        ``metrics`` (overall and ``by_day``, from :func:`evaluation_metrics`).
+        ``ranker.metadata`` holds ``training`` (window, rows, seconds, convergence, the
+        context features used and those skipped) and ``metrics`` (overall and ``by_day``,
+        from :func:`evaluation_metrics`).
 
     Raises
     ------
@@ -285,6 +296,14 @@ def report_text(ranker: Ranker) -> str:
         (f"  mean predicted CTR {_fmt(m['mean_predicted_ctr'])} vs actual {_fmt(m['actual_ctr'])} "
          f"(ratio {_fmt(m['calibration_ratio'], 3)})"),
     ]
+    context = t.get("context_features")
+    if context is not None:
+        lines.append(f"  context features: {', '.join(context) or 'none'}")
+    skipped = t.get("skipped_categorical") or {}
+    if skipped:
+        limit = ranker.metadata.get("feature_params", {}).get("max_levels")
+        listed = ", ".join(f"{name} ({levels})" for name, levels in skipped.items())
+        lines.append(f"  categorical features skipped (distinct values > max_levels={limit}): {listed}")
     if len(m.get("by_day", [])) > 1:
         for row in m["by_day"]:
             lines.append(f"    {row['day']}: AUC {_fmt(row['auc'])}  online {_fmt(row['online_auc'])}  "

@@ -7,6 +7,11 @@ directory with a verified manifest (:mod:`ltr.artifacts`).
 Candidate frames (one row per retrieved item) have exactly :data:`CANDIDATE_COLUMNS`:
 ``request_id, item_id, score, rank, source``, sorted by request then rank (1 = best), with
 scores non-increasing down each list and no duplicate (request_id, item_id).
+
+Ids may be integers or strings. Candidate files keep them exactly: :func:`read_candidates`
+reads CSV ids as text (``"007"`` stays ``"007"``) and only ids that are all plain integers
+become int64; :func:`match_id_types` then gives a candidate frame the id types of the logs it
+is compared with.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import abc
 import importlib
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,12 +35,16 @@ __all__ = [
     "RecallSource",
     "finalize_candidates",
     "load",
+    "match_id_types",
     "ordered_candidates",
+    "read_candidates",
     "source_class",
     "validate_candidates",
 ]
 
 CANDIDATE_COLUMNS = ["request_id", "item_id", "score", "rank", "source"]
+_ID_COLUMNS = ("request_id", "item_id")
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]{0,17})")
 
 #: model name -> "module:Class"; imported lazily so one broken source does not break the rest.
 SOURCES: dict[str, str] = {
@@ -196,3 +206,67 @@ def validate_candidates(frame: pd.DataFrame, name: str = "candidates") -> pd.Dat
     if len(rank) and (not np.issubdtype(rank.dtype, np.integer) or rank.min() < 1):
         raise ValueError(f"{name}: rank must be integers >= 1. Got dtype {rank.dtype}, min {rank.min()} instead.")
     return frame
+
+
+def read_candidates(path: str | Path) -> pd.DataFrame:
+    """Read a candidates file (Parquet, or CSV for any other suffix) with its ids intact.
+
+    CSV ids are read as text, then turned into int64 only when every id of the column is a
+    plain integer (no sign but ``-``, no leading zero): ``"007"`` or ``"u12"`` stay strings,
+    so a round trip through CSV never changes an id.
+
+    Raises
+    ------
+    ValueError
+        The file does not exist or cannot be read.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"candidates file must exist. Got {str(path)!r} instead.")
+    try:
+        if p.suffix == ".parquet":
+            return pd.read_parquet(p)
+        frame = pd.read_csv(p, dtype=dict.fromkeys(_ID_COLUMNS, str))
+    except Exception as exc:
+        raise ValueError(f"cannot read candidates file {str(path)!r}: {exc}") from None
+    for column in _ID_COLUMNS:
+        if column in frame.columns and _all_plain_ints(frame[column]):
+            frame[column] = frame[column].astype(np.int64)
+    return frame
+
+
+def _all_plain_ints(values: pd.Series) -> bool:
+    return bool(len(values)) and bool(values.astype(str).str.fullmatch(_PLAIN_INT).all())
+
+
+def match_id_types(candidates: pd.DataFrame, logs: Logs) -> pd.DataFrame:
+    """``candidates`` with ``request_id`` and ``item_id`` of the logs' id types.
+
+    A file written from integer-id logs and read back, or string-id logs whose ids look like
+    numbers, compares with the logs only once both sides have one type.
+
+    Raises
+    ------
+    ValueError
+        The logs have integer ids and a candidate id is not an integer (an example is named).
+    """
+    like = {"request_id": logs.requests["request_id"], "item_id": logs.exposures["item_id"]}
+    out = candidates
+    for column, reference in like.items():
+        if column not in candidates.columns:
+            continue
+        values = candidates[column]
+        want_int = pd.api.types.is_integer_dtype(reference.dtype)
+        if want_int == pd.api.types.is_integer_dtype(values.dtype):
+            continue
+        if want_int:
+            text = values.astype(str)
+            bad = ~text.str.fullmatch(_PLAIN_INT).to_numpy()
+            if bad.any():
+                raise ValueError(f"candidates {column} must be integer ids like the logs'. Got "
+                                 f"{values.to_numpy()[bad][0]!r} instead.")
+            converted = text.astype(np.int64)
+        else:
+            converted = values.astype(str).astype(object)
+        out = out.assign(**{column: converted})
+    return out

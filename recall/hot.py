@@ -27,8 +27,12 @@ strictly before the request (0 for every category for a cold user, whose list is
 overall list plus their city's list). The category term is each preferred category's own
 trending list, scaled by how much of the user's recent clicking went there; the city term
 applies when items have a ``city`` column and the user's city is in ``logs.users``. Items
-are the catalogue (``logs.items`` at retrieval, else the one seen at fit); items with no heat
-score 0 and come last, by item id. The preferences are read from the clicks of the logs given to
+are the catalogue (:func:`recall._catalogue.catalogue` of the logs at retrieval when they have
+an items table, else the one seen at fit): the items table plus the items the logs show that it
+lacks. A missing category (an item without one, or absent from the items table) is a category
+of its own, the missing level (stored as ``""``), with its own trending list; a missing city
+matches no user. Items with no heat score 0 and come last, in catalogue order (as every tie
+is broken: never by the id values). The preferences are read from the clicks of the logs given to
 ``retrieve`` (the catalogue they are counted in may differ from the one seen at fit).
 """
 from __future__ import annotations
@@ -43,6 +47,7 @@ import scipy.sparse as sp
 from ltr._validation import check_bool, check_float, check_int
 from ltr.artifacts import read_manifest, write_manifest
 from ltr.logs import Logs, UserHistory, day_index
+from recall._catalogue import catalogue
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
 from recall._seen import check_exclude_seen, seen_pairs
@@ -147,16 +152,11 @@ class HotRecall(RecallSource):
         return frame.groupby(["bin", "item_id"], sort=True)["count"].sum().reset_index()
 
     @staticmethod
-    def _catalogue(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        items = items.sort_values("item_id", kind="stable")
+    def _catalogue(logs: Logs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ids, categories and cities of the catalogue, in its row order ("" = missing)."""
+        items = catalogue(logs)
         ids = id_array(items["item_id"].to_numpy())
-        category = items["category"].astype(str).to_numpy(dtype=str)
-        if "city" in items.columns:
-            city = items["city"].astype(str).to_numpy(dtype=str)
-            city[items["city"].isna().to_numpy()] = ""
-        else:
-            city = np.full(len(ids), "", dtype=str)
-        return ids, category, city
+        return ids, _levels(items, "category"), _levels(items, "city")
 
     # ------------------------------------------------------------------ fit
 
@@ -166,8 +166,8 @@ class HotRecall(RecallSource):
         Parameters
         ----------
         logs : ltr.logs.Logs
-            Without an ``items`` table the catalogue is every item with a count, all in one
-            category ``""``.
+            Without an ``items`` table the catalogue is every item of the logs, all in the
+            missing category ``""``.
         train_end_day : int
             Last training day (days since epoch in ``logs.tz``), inclusive.
 
@@ -178,11 +178,7 @@ class HotRecall(RecallSource):
         self._validate_params()
         train_end_day = check_train_end_day(train_end_day)
         counts = self._counts(logs, train_end_day, later=False)
-        if logs.items is not None:
-            ids, category, city = self._catalogue(logs.items)
-        else:
-            ids = id_array(np.sort(pd.unique(counts["item_id"].to_numpy())))
-            category, city = np.full(len(ids), "", dtype=str), np.full(len(ids), "", dtype=str)
+        ids, category, city = self._catalogue(logs)
         if not len(ids):
             raise ValueError(f"logs must have items or events on or before train_end_day {train_end_day}. "
                              "Got none.")
@@ -242,7 +238,7 @@ class HotRecall(RecallSource):
         """
         self._check_fitted()
         bins = np.asarray(times, dtype=np.int64) // (3600 * int(self.bin_hours))
-        item_ids = self._catalogue(logs.items)[0] if logs is not None and logs.items is not None else self.item_ids_
+        item_ids = self._catalogue(logs)[0] if logs is not None and logs.items is not None else self.item_ids_
         later = (self._counts(logs, self.train_end_day_, later=True) if logs is not None
                  else self._counts_frame([]))
         c_bin = np.concatenate([self.count_bin_, later["bin"].to_numpy(dtype=np.int64)])
@@ -291,7 +287,7 @@ class HotRecall(RecallSource):
         requests = check_requests(requests)
         n_req = len(requests)
         if logs is not None and logs.items is not None:
-            item_ids, category, city = self._catalogue(logs.items)
+            item_ids, category, city = self._catalogue(logs)
         else:
             item_ids, category, city = self.item_ids_, self.item_category_, self.item_city_
         req_bin = requests["ts"].to_numpy(dtype=np.int64) // (3600 * int(self.bin_hours))
@@ -402,6 +398,15 @@ class HotRecall(RecallSource):
         overall, category, city = (float(w) for w in meta["weights"])
         self.weights_ = (overall, category, city)
         return self
+
+
+def _levels(items: pd.DataFrame, column: str) -> np.ndarray:
+    """``column`` as text, a missing value (or no such column) as the missing level ``""``."""
+    if column not in items.columns:
+        return np.full(len(items), "", dtype=str)
+    values = items[column]
+    text = values.astype(object).where(values.notna(), "").to_numpy()
+    return np.array([str(v) for v in text.tolist()], dtype=str) if len(text) else np.array([], dtype=str)
 
 
 def _normalise(heat: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:

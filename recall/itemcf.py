@@ -37,8 +37,10 @@ than ``k`` item-CF candidates (a cold user, say) and ``fill_popular`` is true, t
 filled with the most-clicked training items (also subject to ``exclude_seen`` and the
 catalogue), scored ``-1 / (1 + clicks)`` so every filler ranks below every item-CF candidate
 (whose scores are positive). ``repeat_weight`` scores the history items themselves (a user
-often clicks an item again); 0 turns that off. Only catalogue items
-(``logs.items`` at retrieval time, when present) are returned.
+often clicks an item again); 0 turns that off. Only catalogue items of the logs given at
+retrieval time (:func:`recall._catalogue.catalogue`: the items table plus the items the logs
+show that it lacks) are returned. Items are coded in catalogue order, so every tie is broken
+by catalogue row, never by the id values.
 
 The fitted source keeps its training days' clicks; ``retrieve`` takes the clicks after
 ``train_end_day`` (and, for ``exclude_seen="exposures"``, the exposures) from the logs it is
@@ -56,6 +58,7 @@ import scipy.sparse as sp
 from ltr._validation import check_bool, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, write_manifest
 from ltr.logs import SECONDS_PER_DAY, Logs, UserHistory
+from recall._catalogue import catalogue_ids
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
 from recall._seen import check_exclude_seen, drop_seen, most_seen, seen_pairs
@@ -152,8 +155,8 @@ class ItemCFRecall(RecallSource):
         clicks, _ = split_clicks(logs, train_end_day)
         if not len(clicks):
             raise ValueError(f"logs must have clicks on or before train_end_day {train_end_day}. Got none.")
-        catalogue = [] if logs.items is None else [logs.items["item_id"].to_numpy()]
-        item_ids = id_array(np.sort(pd.unique(np.concatenate([*catalogue, clicks["item_id"].to_numpy()]))))
+        # Item codes in catalogue order, so ties (broken by code) never depend on the id values.
+        item_ids = id_array(catalogue_ids(logs))
         n_items = len(item_ids)
         codes = pd.Index(item_ids).get_indexer(clicks["item_id"].to_numpy()).astype(np.int64)
 
@@ -167,8 +170,7 @@ class ItemCFRecall(RecallSource):
         denom = n_users_item[co.row] ** float(self.alpha) * n_users_item[co.col] ** (1.0 - float(self.alpha))
         self.similarity_ = _top_per_row(co.row, co.col, co.data / denom, int(self.neighbours), n_items)
         self.item_ids_ = item_ids
-        self.in_catalogue_ = (np.ones(n_items, dtype=bool) if logs.items is None
-                              else np.isin(item_ids, id_array(logs.items["item_id"].to_numpy())))
+        self.in_catalogue_ = np.isin(item_ids, id_array(catalogue_ids(logs)))
         item_clicks = np.bincount(item, minlength=n_items)
         popular = np.lexsort((np.arange(n_items), -item_clicks))
         popular = popular[item_clicks[popular] > 0]
@@ -293,10 +295,11 @@ class ItemCFRecall(RecallSource):
                                   cand_score, self.kind, k)
 
     def _catalogue(self, logs: Logs | None) -> np.ndarray:
-        """Which similarity rows may be returned: catalogue items (``logs.items`` when given)."""
+        """Which similarity rows may be returned: the catalogue of ``logs`` when they have an
+        items table (:func:`recall._catalogue.catalogue_ids`), else the training catalogue."""
         if logs is None or logs.items is None:
             return self.in_catalogue_
-        return np.isin(self.item_ids_, id_array(logs.items["item_id"].to_numpy()))
+        return np.isin(self.item_ids_, id_array(catalogue_ids(logs)))
 
     def _fill(self, catalogue: np.ndarray, seen: tuple[np.ndarray, np.ndarray], k: int, n_req: int,
               cand_req: np.ndarray, cand_item: np.ndarray,

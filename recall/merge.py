@@ -46,7 +46,7 @@ from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manif
 from ltr.logs import Logs, day_index
 from recall._fusion import FUSION_KS, fuse, learn_weights, mask_labels, named_frames
 from recall._seen import check_exclude_seen
-from recall.base import CANDIDATE_COLUMNS, RecallSource, source_class, validate_candidates
+from recall.base import CANDIDATE_COLUMNS, RecallSource, read_candidates, source_class, validate_candidates
 
 __all__ = ["MergedRecall", "fuse", "learn_weights", "main", "merge"]
 
@@ -326,13 +326,7 @@ def _scale_quotas(quotas: dict[str, int], k: int) -> dict[str, int]:
 
 
 def _read(path: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"candidates file must exist. Got {path!r} instead.")
-    try:
-        return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    except Exception as exc:
-        raise ValueError(f"cannot read candidates file {path!r}: {exc}") from None
+    return read_candidates(path)
 
 
 def _parse_pairs(texts: list[str], flag: str, cast: type) -> dict:

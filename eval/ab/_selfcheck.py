@@ -86,7 +86,9 @@ def split_row_stats(y: np.ndarray, x: np.ndarray, assign: np.ndarray, settings: 
 def _control_units(samples: pd.DataFrame, control: str, unit: str) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
     """Per-unit sums of the control bucket, the split group of each unit and what it is split by."""
     rows = samples.loc[samples["bucket"].astype(str).to_numpy() == control]
-    codes, _ = pd.factorize(rows[f"{unit}_id"], sort=True)
+    # Units in order of first appearance, not of their ids: the random halves then do not
+    # depend on how ids are spelled (relabelled logs give the same self-check).
+    codes, _ = pd.factorize(rows[f"{unit}_id"], sort=False)
     n = int(codes.max()) + 1
     sums = {"exposures": np.bincount(codes, minlength=n).astype(np.float64),
             "clicks": np.bincount(codes, weights=rows["click"].to_numpy(np.float64), minlength=n),

@@ -21,7 +21,7 @@ from ltr._validation import check_choice, check_int
 from ltr.logs import Logs, format_day, join_samples, parse_day, read_logs
 from ltr.score import score_logs
 from ltr.serving import Ranker
-from recall.base import validate_candidates
+from recall.base import read_candidates, validate_candidates
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,8 +67,7 @@ def _read_candidates(path: str) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"--candidates file {path!r} does not exist.")
-    frame = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    return validate_candidates(frame, name=f"candidates file {p.name}")
+    return validate_candidates(read_candidates(p), name=f"candidates file {p.name}")
 
 
 def _candidate_sets(paths: list[str]) -> dict[str, pd.DataFrame]:

@@ -22,7 +22,7 @@ from ltr.features._builder import FeatureBuilder, FeatureMatrix
 from ltr.features._day_tables import DayTableCache
 from ltr.features._encoding import CategoryEncoder
 from ltr.features._pit_stats import COUNT_NAMES, DailyStats
-from ltr.features._plan import KEY_FAMILIES
+from ltr.features._plan import KEY_FAMILIES, context_candidates
 from ltr.features._smoothing import BetaPrior, PriorFitWarning, fit_beta_prior
 from ltr.features._space import FeatureSpace
 from ltr.features._sparse import codes_to_csr, write_libsvm
@@ -41,6 +41,7 @@ __all__ = [
     "PriorFitWarning",
     "QuantileBinner",
     "codes_to_csr",
+    "context_candidates",
     "fit_beta_prior",
     "write_libsvm",
 ]

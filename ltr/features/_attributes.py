@@ -2,7 +2,9 @@
 
 An :class:`AttributeTable` is fitted once (``logs.items`` or ``logs.users``) and answers, per
 exposure, the row of its id (-1 for ids it has never seen) and the attribute values of that
-row. :class:`ItemAttributeValues` is the feature block of the numeric item attributes: each
+row. A missing value and an id absent from the table are the same thing to the features: the
+attribute is not known (``take`` gives None/NaN, ``take_key`` the explicit level
+:data:`MISSING_KEY`). :class:`ItemAttributeValues` is the feature block of the numeric item attributes: each
 as is, except ``publish_ts`` which becomes the item's age in days at the exposure.
 """
 
@@ -20,10 +22,14 @@ from ltr.artifacts import check_state
 from ltr.features._blocks import Batch
 from ltr.logs import SECONDS_PER_DAY
 
-__all__ = ["AttributeTable", "IdLookup", "ItemAttributeValues", "plain_ids", "storable"]
+__all__ = ["MISSING_KEY", "AttributeTable", "IdLookup", "ItemAttributeValues", "plain_ids", "storable"]
 
 _FORMAT = "ltr.AttributeTable"
 _FORMAT_VERSION = 1
+#: Key code of a missing attribute (a missing value, or an id absent from the table) when the
+#: attribute is part of a counting key: its own level, counted like any other (float codes of
+#: present values are >= 0, see :meth:`AttributeTable.take_float`).
+MISSING_KEY = -1.0
 
 
 class IdLookup:
@@ -138,6 +144,15 @@ class AttributeTable:
         if values.size == 0:
             return np.full(index.size, np.nan)
         return np.where(index < 0, np.nan, values[np.maximum(index, 0)])
+
+    def take_key(self, column: str, index: np.ndarray) -> np.ndarray:
+        """:meth:`take_float` with missing values (and unknown ids) as the level :data:`MISSING_KEY`.
+
+        Counting keys such as user x category then count the exposures of items without a
+        category together, instead of dropping them.
+        """
+        values = self.take_float(column, index)
+        return np.where(np.isnan(values), MISSING_KEY, values)
 
     def raw_frame(self, columns: Sequence[str], prefix: str) -> pd.DataFrame:
         """Raw values of ``columns`` per table row, plus a last all-missing row (unknown id)."""

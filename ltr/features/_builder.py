@@ -17,6 +17,11 @@ changes that sample's features; ``tests/ltr/test_features.py`` checks it bit for
 
 The A/B ``bucket`` is never a feature: it is assigned per user, so a model that saw it
 would learn the arm rather than the user, and scores would shift when the split changes.
+
+Missing attributes are data: an item without a category, an item absent from the items
+table and a user absent from the users table get the explicit missing level ``<nan>`` of
+every attribute categorical, and the level ``MISSING_KEY`` in counting keys such as
+user x category (their exposures are counted together, not dropped).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from ltr.features._frame import prepare_frame
 from ltr.features._matrix import FeatureMatrix, Layout
 from ltr.features._params import check_params, params_from_state, params_to_state
 from ltr.features._pit_stats import DailyStats
-from ltr.features._plan import FeaturePlan, plan_features
+from ltr.features._plan import FeaturePlan, plan_for_samples
 from ltr.features._recent_clicks import RecentClickCosine
 from ltr.features._smoothing import BetaPrior
 from ltr.features._space import FeatureSpace
@@ -83,9 +88,25 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     prior_method : {"moments", "mle"}, default="moments"
         How the per-family Beta prior of the smoothed CTR is fitted.
     categorical : tuple of str or None, default=None
-        Categorical features. None: those of ``device, recall_source, hour, position``
-        available in the training samples, every string column of the items table
-        (``item_<col>``) and every column of the users table (``user_<col>``).
+        Categorical features, exactly (``context`` and ``max_levels`` do not apply). None:
+        the context columns (see ``context``), hour, position, every string column of the
+        items table (``item_<col>``) and every column of the users table (``user_<col>``),
+        less ``exclude``, each but hour and position only when it has at most
+        ``max_levels`` distinct values in the training rows (else reported in
+        ``skipped_categorical_`` and left out).
+    context : tuple of str or None, default=None
+        Context columns of the samples offered as categorical features (request context
+        such as ``tab``, ``device``). None: those of ``device, recall_source`` present in
+        the samples (``ltr.train`` offers every column of the requests table and the
+        candidates' ``recall_source``). Never ids, times, labels, ``rank_pos``/``rank_score``
+        or ``bucket``.
+    exclude : tuple of str, default=()
+        Columns never used as categorical features (context columns, ``item_<attr>``,
+        ``user_<attr>``, hour, position).
+    max_levels : int, default=200
+        Most distinct values an automatically chosen categorical feature may have in the
+        training rows (attributes nearly unique per user, such as follower counts, act as
+        user ids in a one-hot model and overfit).
     default_position : int, default=1
         Position used where the frame has no ``position`` column or it is missing
         (serving: candidates are scored as if shown first).
@@ -119,6 +140,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         Key families in use and their key columns (read-only, from ``plan_``).
     categorical_ : list of str
         The categorical features (read-only, from ``plan_``).
+    skipped_categorical_ : dict of str -> int
+        Automatically chosen categorical features left out for having more than
+        ``max_levels`` distinct values, with their count (read-only, from ``plan_``).
     input_columns_ : list of str
         Frame columns read beyond user_id, item_id, ts, day and position (read-only).
     stats_ : dict of str -> DailyStats
@@ -144,6 +168,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         lag_seconds: int | None = None,
         prior_method: str = "moments",
         categorical: Sequence[str] | None = None,
+        context: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
+        max_levels: int = 200,
         default_position: int = 1,
         tz: str = "UTC",
     ):
@@ -156,6 +183,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.lag_seconds = lag_seconds
         self.prior_method = prior_method
         self.categorical = categorical
+        self.context = context
+        self.exclude = exclude
+        self.max_levels = max_levels
         self.default_position = default_position
         self.tz = tz
 
@@ -167,6 +197,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     @property
     def categorical_(self) -> list[str]:
         return list(self.plan_.categorical)
+
+    @property
+    def skipped_categorical_(self) -> dict[str, int]:
+        return dict(self.plan_.skipped_categorical)
 
     @property
     def input_columns_(self) -> list[str]:
@@ -223,14 +257,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             raise ValueError("samples must have at least 1 row. Got 0 rows instead.")
         self.items_ = None if items is None else AttributeTable.from_frame(items, "item_id", "items")
         self.users_ = None if users is None else AttributeTable.from_frame(users, "user_id", "users")
-        self.plan_ = plan_features(
-            key_families=self.key_families,
-            extra_keys=self.extra_keys,
-            categorical=self.categorical,
-            frame_columns=samples.columns,
-            items=self.items_,
-            users=self.users_,
-        )
+        self.plan_ = plan_for_samples(samples, self.get_params(), self.items_, self.users_)
         frame = self._prepare(samples, "samples", labels=True)
         self.tables_ = self._tables(frame)
         self.priors_ = fit_priors(self.tables_.stats, self.prior_method)
@@ -331,7 +358,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         samples : pandas.DataFrame
             Samples or a serving frame (user_id, item_id, ts; optional day, position and
             context columns; no labels needed). A context column missing from the frame
-            goes to its unknown slot; a missing ``position`` is ``default_position``.
+            goes to its missing level ``<nan>``; a missing ``position`` is ``default_position``.
         history : pandas.DataFrame, optional
             Exposure-level labelled samples replacing the fitted counting tables and
             click history (e.g. all logs up to the scored days). Only rows strictly

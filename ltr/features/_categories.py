@@ -1,7 +1,12 @@
 """Categorical feature blocks: request context columns, and item/user attributes.
 
-Both encode with a :class:`~ltr.features.CategoryEncoder` fitted on the training rows (levels
-rarer than ``min_count`` share the unknown slot). Context columns (device, recall source,
+Both encode with a :class:`~ltr.features.CategoryEncoder` fitted on the training rows: levels
+rarer than ``min_count`` (and levels never seen in training) share the unknown slot
+``<unk>``; a missing value has its own level ``<nan>`` (``missing="separate"``), whatever its
+count. For item and user attributes "missing" covers a missing value and an id absent from
+the table alike (real logs have both: items without a category, exposed items missing from
+the items table, users missing from the users table); for context columns it covers a missing
+value and a column absent from the frame. Context columns (device, recall source,
 hour, position ...) are encoded row by row; item and user attributes are encoded once per
 attribute-table row at fit and gathered by each row's table row, which is far cheaper than
 encoding every exposure.
@@ -18,7 +23,10 @@ import pandas as pd
 from ltr.features._attributes import AttributeTable
 from ltr.features._encoding import CategoryEncoder
 
-__all__ = ["AttributeCategories", "ContextCategories"]
+__all__ = ["MISSING", "AttributeCategories", "ContextCategories"]
+
+#: Where missing values go (see the module docstring).
+MISSING = "separate"
 
 
 def _object_or_native(values: np.ndarray) -> np.ndarray:
@@ -54,7 +62,7 @@ class ContextCategories:
         for col in names:
             values = frame[col]
             columns[col] = pd.Series(values, dtype=object if values.dtype.kind in "OUS" else values.dtype, copy=False)
-        encoder = CategoryEncoder(min_count=min_count).fit(pd.DataFrame(columns, copy=False))
+        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(pd.DataFrame(columns, copy=False))
         return cls(tuple(names), encoder)
 
     def codes(self, frame: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -93,7 +101,8 @@ class AttributeCategories:
         """Fit the encoder on the attribute values of the training rows."""
         index = frame[f"_{group}_row"]
         per_row = pd.DataFrame({c: table.take(_attribute(c), index) for c in names})
-        return cls.from_encoder(CategoryEncoder(min_count=min_count).fit(per_row), table, group, names)
+        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(per_row)
+        return cls.from_encoder(encoder, table, group, names)
 
     @classmethod
     def from_encoder(

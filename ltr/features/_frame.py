@@ -5,8 +5,9 @@ per call: ids and ``ts``; the calendar ``day`` (the frame's own column, else fro
 the builder's time zone); the ``hour``; the ``position`` (``default_position`` where
 missing: serving scores candidates as if shown first); the labels of history frames; the
 row of each item and user in the attribute tables (``_item_row``, ``_user_row``, -1 when
-unknown); attribute values used as counting keys (as float codes); and the context and key
-columns of the plan (None where the frame lacks one: the unknown slot).
+unknown); attribute values used as counting keys (as float codes, a missing attribute or an
+id absent from its table as the level ``MISSING_KEY``); and the context and key columns of
+the plan (None where the frame lacks one: the missing level).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def prepare_frame(
         table = items if source == "item" else users
         if table is None:
             raise ValueError(f"plan.key_attributes must come from a fitted table. Got {col!r} without one instead.")
-        out[col] = table.take_float(attribute, out[f"_{source}_row"])
+        out[col] = table.take_key(attribute, out[f"_{source}_row"])
     keys = plan.key_columns
     for col in plan.input_columns:
         if col not in out and (context or col in keys):

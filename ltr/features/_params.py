@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ltr._validation import check_choice, check_int
-from ltr.features._plan import FORBIDDEN, KEY_FAMILIES
+from ltr.features._plan import FORBIDDEN, KEY_FAMILIES, NOT_CONTEXT
 
 __all__ = ["check_params", "params_from_state", "params_to_state"]
 
@@ -46,6 +46,22 @@ def check_params(params: Mapping[str, Any]) -> None:
         if categorical is None:
             raise TypeError(f"categorical must be a tuple of str or None. Got {params['categorical']!r} instead.")
         _check_not_forbidden(categorical, "categorical must not include", params["categorical"])
+    if params["context"] is not None:
+        if params["categorical"] is not None:
+            raise ValueError(
+                "context must be None when categorical is given (categorical lists every categorical "
+                f"feature). Got context={params['context']!r} and categorical={params['categorical']!r} instead."
+            )
+        context = _str_sequence(params["context"], "context")
+        _check_not_forbidden(context, "context must not include", params["context"])
+        ids = [c for c in context if c in NOT_CONTEXT]
+        if ids:
+            raise ValueError(
+                f"context must not include ids, times, labels or the online ranker's outputs {list(NOT_CONTEXT)}. "
+                f"Got {ids} in {params['context']!r} instead."
+            )
+    _str_sequence(params["exclude"], "exclude")
+    check_int(params["max_levels"], "max_levels", minimum=1)
     check_int(params["default_position"], "default_position")
 
 
@@ -56,6 +72,8 @@ def params_to_state(params: Mapping[str, Any]) -> dict[str, Any]:
     out["key_families"] = list(params["key_families"])
     out["extra_keys"] = [list(k) for k in params["extra_keys"]]
     out["categorical"] = None if params["categorical"] is None else list(params["categorical"])
+    out["context"] = None if params["context"] is None else list(params["context"])
+    out["exclude"] = list(params["exclude"])
     return out
 
 
@@ -65,8 +83,10 @@ def params_from_state(params: Mapping[str, Any]) -> dict[str, Any]:
     out["windows"] = tuple(out["windows"])
     out["key_families"] = tuple(out["key_families"])
     out["extra_keys"] = tuple(tuple(k) for k in out["extra_keys"])
-    if out["categorical"] is not None:
-        out["categorical"] = tuple(out["categorical"])
+    for name in ("categorical", "context"):
+        if out.get(name) is not None:
+            out[name] = tuple(out[name])
+    out["exclude"] = tuple(out.get("exclude", ()))
     return out
 
 
@@ -75,6 +95,14 @@ def _sequence(value: Any) -> Sequence[Any] | None:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         return None
     return value
+
+
+def _str_sequence(value: Any, name: str) -> Sequence[str]:
+    """``value`` when it is a sequence of str (not a str itself), else ``TypeError``."""
+    items = _sequence(value)
+    if items is None or not all(isinstance(c, str) for c in items):
+        raise TypeError(f"{name} must be a tuple of str. Got {value!r} instead.")
+    return items
 
 
 def _check_not_forbidden(columns: Sequence[str], what: str, got: Any) -> None:

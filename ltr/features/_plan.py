@@ -4,19 +4,41 @@
 (frame columns, item and user attribute tables) into a :class:`FeaturePlan`: the key
 families to count, the categorical columns by source (frame context, item attributes,
 user attributes), the attributes needed as counting keys and the frame columns read.
+
+Context columns (request context such as ``tab`` or ``device``) are categorical features by
+default, like the item and user attributes. :func:`plan_for_samples` keeps every such
+automatically chosen categorical with at most ``max_levels`` distinct values in the training
+rows and reports the others in ``skipped_categorical`` (free text, timestamps, and attributes
+nearly unique per user such as follower counts, which a one-hot model turns into user ids and
+overfits). Ids, times, labels and the online ranker's own outputs are never context features,
+and the A/B ``bucket`` is never a feature at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ltr.features._attributes import AttributeTable
+from ltr.logs import Logs
 
-__all__ = ["CONTEXT", "FORBIDDEN", "KEY_FAMILIES", "REQUIRED", "FeaturePlan", "plan_features"]
+__all__ = [
+    "CONTEXT",
+    "DERIVED_CATEGORICAL",
+    "FORBIDDEN",
+    "KEY_FAMILIES",
+    "NOT_CONTEXT",
+    "REQUIRED",
+    "FeaturePlan",
+    "context_candidates",
+    "count_levels",
+    "plan_features",
+    "plan_for_samples",
+]
 
 KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "item": ("item_id",),
@@ -25,11 +47,18 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "item_position": ("item_id", "position"),
     "category": ("item_category",),
 }
-#: Default categorical features of the frame, when present.
-CONTEXT = ("device", "recall_source", "hour", "position")
+#: Context columns offered when the builder's ``context`` is None, when present in the samples
+#: (``ltr.train`` offers every column of the requests table instead).
+CONTEXT = ("device", "recall_source")
+#: Categorical features derived from every frame, offered unless excluded.
+DERIVED_CATEGORICAL = ("hour", "position")
 #: Never a feature: the A/B bucket is assigned per user, so a model that saw it would learn
 #: the arm rather than the user.
 FORBIDDEN = ("bucket",)
+#: Never context features: ids, times, labels, and the online ranker's outputs (a model that
+#: read them would learn the old ranker, and they do not exist when the new one serves).
+NOT_CONTEXT = ("request_id", "user_id", "item_id", "ts", "day", "request_ts", "click", "order", "rank_pos",
+               "rank_score")
 #: Columns every frame must have.
 REQUIRED = ("user_id", "item_id", "ts")
 # Columns every prepared frame has (derived from the required ones when absent).
@@ -52,6 +81,9 @@ class FeaturePlan:
     input_columns : tuple of str
         Frame columns read beyond user_id, item_id, ts (day, position): context and key
         columns.
+    skipped_categorical : mapping of str -> int, default {}
+        Automatically chosen categorical features left out for having too many distinct
+        values, with their count in the training rows.
     """
 
     families: Mapping[str, tuple[str, ...]]
@@ -60,6 +92,7 @@ class FeaturePlan:
     user: tuple[str, ...]
     key_attributes: tuple[str, ...]
     input_columns: tuple[str, ...]
+    skipped_categorical: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def categorical(self) -> tuple[str, ...]:
@@ -78,6 +111,7 @@ class FeaturePlan:
             "categorical": {"context": list(self.context), "item": list(self.item), "user": list(self.user)},
             "key_attributes": list(self.key_attributes),
             "input_columns": list(self.input_columns),
+            "skipped_categorical": {c: int(n) for c, n in self.skipped_categorical.items()},
         }
         return meta, {}
 
@@ -92,7 +126,71 @@ class FeaturePlan:
             user=tuple(groups["user"]),
             key_attributes=tuple(meta["key_attributes"]),
             input_columns=tuple(meta["input_columns"]),
+            skipped_categorical={c: int(n) for c, n in meta.get("skipped_categorical", {}).items()},
         )
+
+
+def context_candidates(samples: pd.DataFrame, logs: Logs) -> tuple[str, ...]:
+    """The request context columns of joined samples: what ``ltr.train`` offers as ``context``.
+
+    :func:`ltr.logs.join_samples` puts the exposures' columns first, then the candidates' and
+    the requests' (renamed on a clash). The columns that do not come from the exposures table
+    describe the request or how the item got there (``tab``, ``device``, ``recall_source``),
+    all known before the exposure; the exposures' own extra columns are not offered, since
+    they may be outcomes of the exposure. Ids, times, labels, the ranker's outputs and the
+    bucket are never offered.
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        ``join_samples(logs).samples`` (or rows of it).
+    logs : ltr.logs.Logs
+        The logs they were joined from.
+
+    Returns
+    -------
+    columns : tuple of str
+        The requests' columns, then the candidates', each in the samples' column order.
+    """
+    never = set(logs.exposures.columns) | set(NOT_CONTEXT) | set(FORBIDDEN)
+    offered = [str(c) for c in samples.columns if c not in never]
+    candidates = set(logs.candidates.columns) if logs.candidates is not None else set()
+    from_candidates = [c for c in offered if c in candidates or c.removeprefix("candidate_") in candidates]
+    return tuple([c for c in offered if c not in from_candidates] + from_candidates)
+
+
+def count_levels(
+    samples: pd.DataFrame, names: Sequence[str], items: AttributeTable | None, users: AttributeTable | None
+) -> dict[str, int]:
+    """Distinct non-missing values of each categorical candidate over the training rows.
+
+    Parameters
+    ----------
+    samples : pandas.DataFrame
+        The training samples.
+    names : sequence of str
+        Columns of ``samples``, or ``item_<attr>``/``user_<attr>`` attributes of the rows'
+        items and users.
+    items, users : AttributeTable or None
+        The attribute tables.
+
+    Returns
+    -------
+    levels : dict of str -> int
+    """
+    rows: dict[str, np.ndarray] = {}
+    out: dict[str, int] = {}
+    for name in names:
+        source, _, attribute = name.partition("_")
+        table = {"item": items, "user": users}.get(source)
+        if name not in samples.columns and table is not None and attribute in table.columns:
+            if source not in rows:
+                rows[source] = table.lookup(samples[f"{source}_id"].to_numpy())
+            values = pd.Series(table.take(attribute, rows[source]))
+        else:
+            values = samples[name]
+        out[name] = int(values.nunique(dropna=True))
+    return out
 
 
 def plan_features(
@@ -103,12 +201,17 @@ def plan_features(
     frame_columns: Collection[str],
     items: AttributeTable | None,
     users: AttributeTable | None,
+    context: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    skipped_categorical: Mapping[str, int] | None = None,
 ) -> FeaturePlan:
     """Decide the families and columns in use (parameters as in ``FeatureBuilder``).
 
     Built-in families whose columns are unavailable (e.g. the item category without an
     items table) are left out; an unavailable column in ``extra_keys`` or ``categorical``
-    raises ``ValueError``.
+    raises ``ValueError``. Without ``categorical`` the categorical features are ``context``
+    (default: the :data:`CONTEXT` columns present), hour, position, every string column of
+    the items table and every column of the users table, less ``exclude``.
     """
     item_attrs = {f"item_{c}" for c in items.columns} if items is not None else set()
     user_attrs = {f"user_{c}" for c in users.columns} if users is not None else set()
@@ -126,24 +229,70 @@ def plan_features(
             )
         families["__".join(key)] = tuple(key)
     if categorical is None:
-        cats = [c for c in CONTEXT if c in ("hour", "position") or c in frame_columns]
+        offered = [c for c in CONTEXT if c in frame_columns] if context is None else list(context)
+        cats = offered + list(DERIVED_CATEGORICAL)
         cats += [f"item_{c}" for c in items.string_columns()] if items is not None else []
         cats += [f"user_{c}" for c in users.columns] if users is not None else []
     else:
-        cats = list(dict.fromkeys(categorical))
-        missing = [c for c in cats if not available(c) or c in ("user_id", "item_id", "ts", "day")]
-        if missing:
-            raise ValueError(
-                "categorical columns must be context columns of samples, hour, position or "
-                f"item_/user_ attributes. Got {missing} instead."
-            )
-    context = tuple(c for c in cats if c not in item_attrs and c not in user_attrs)
+        cats = list(categorical)
+    cats = [c for c in dict.fromkeys(cats) if c not in exclude]
+    missing = [c for c in cats if not available(c) or c in ("user_id", "item_id", "ts", "day")]
+    if missing:
+        raise ValueError(
+            "categorical columns must be context columns of samples, hour, position or "
+            f"item_/user_ attributes. Got {missing} instead."
+        )
+    context_cols = tuple(c for c in cats if c not in item_attrs and c not in user_attrs)
     key_cols = {c for cols in families.values() for c in cols}
     return FeaturePlan(
         families=families,
-        context=context,
+        context=context_cols,
         item=tuple(c for c in cats if c in item_attrs),
         user=tuple(c for c in cats if c in user_attrs),
         key_attributes=tuple(sorted(key_cols & (item_attrs | user_attrs))),
-        input_columns=tuple(sorted((key_cols | set(context)) - item_attrs - user_attrs - _DERIVED)),
+        input_columns=tuple(sorted((key_cols | set(context_cols)) - item_attrs - user_attrs - _DERIVED)),
+        skipped_categorical=dict(skipped_categorical or {}),
+    )
+
+
+def plan_for_samples(
+    samples: pd.DataFrame, params: Mapping[str, Any], items: AttributeTable | None, users: AttributeTable | None
+) -> FeaturePlan:
+    """The plan of a builder's parameters (``get_params()``) on its training samples.
+
+    Without ``categorical``, the categorical features chosen automatically (the context
+    columns offered, default the :data:`CONTEXT` columns present; the items' string
+    attributes; the users' attributes), less ``exclude``, are kept when they have at most
+    ``max_levels`` distinct values in the training rows (:func:`count_levels`), else skipped
+    and recorded in ``skipped_categorical``.
+    """
+    exclude = tuple(params["exclude"])
+    if params["categorical"] is not None:
+        context, skipped = None, {}
+    else:
+        offered = params["context"]
+        offered = [c for c in CONTEXT if c in samples.columns] if offered is None else list(offered)
+        absent = [c for c in offered if c not in samples.columns]
+        if absent:
+            raise ValueError(
+                f"context columns must be columns of samples. Got {absent} instead (samples has "
+                f"{sorted(map(str, samples.columns))})."
+            )
+        names = list(offered)
+        names += [f"item_{c}" for c in items.string_columns()] if items is not None else []
+        names += [f"user_{c}" for c in users.columns] if users is not None else []
+        names = [c for c in dict.fromkeys(names) if c not in exclude]
+        levels = count_levels(samples, names, items, users)
+        skipped = {name: n for name, n in levels.items() if n > int(params["max_levels"])}
+        context = tuple(c for c in offered if c not in skipped)
+    return plan_features(
+        key_families=params["key_families"],
+        extra_keys=params["extra_keys"],
+        categorical=params["categorical"],
+        frame_columns=samples.columns,
+        items=items,
+        users=users,
+        context=context,
+        exclude=exclude + tuple(skipped),
+        skipped_categorical=skipped,
     )

@@ -16,9 +16,10 @@ scoring each round's frontier of many requests with one batched network call; an
 per-category cap applies on the bottom level. ``exact=True`` scores every catalogue item
 (the reference).
 
-Only catalogue items (``logs.items``) are indexed, so an item missing from the items table
-is never retrieved; a catalogue item without training interactions still gets a vector from
-its category and attributes (ids are dropped out in training so that fallback is learned).
+Every catalogue item is indexed (:func:`recall._catalogue.catalogue`: the items table plus the
+items the logs show that it lacks, whose attributes are all missing); an item without training
+interactions still gets a vector from its category and attributes (ids are dropped out in
+training so that fallback is learned).
 """
 from __future__ import annotations
 

@@ -10,6 +10,10 @@ fixed-width row of *hard* negatives from its own request, labelled with a cascad
 
 Random negatives (popularity-sampled, uniform, in-batch) are drawn by the trainer per batch.
 Items clicked or ordered in the request are never negatives of that request.
+
+Orders never depend on the id values: positives are sorted by request time, then the request's
+row in ``logs.requests``, then the item's row in the catalogue (:mod:`recall._catalogue`), and
+hard negatives by level, then catalogue row; relabelling the ids gives the same samples.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import pandas as pd
 
 from ltr._validation import check_bool, check_float, check_int
 from ltr.logs import Logs, join_samples
+from recall._catalogue import catalogue_ids
 from recall._checks import check_train_end_day, id_array
 
 __all__ = ["EXPOSED_LEVEL", "RANK_SEGMENTS", "PairSamples", "build_training_samples"]
@@ -78,9 +83,11 @@ def _sample_per_group(group: np.ndarray, n_per_group: int, rng: np.random.Genera
     return keep
 
 
-def _pack(row: np.ndarray, items: np.ndarray, levels: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scatter (row, item, level) triples into -1 padded (n_rows, width) arrays, by level."""
-    order = np.lexsort((items, levels, row))
+def _pack(row: np.ndarray, items: np.ndarray, levels: np.ndarray, n_rows: int,
+          item_order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter (row, item, level) triples into -1 padded (n_rows, width) arrays, by level, then
+    ``item_order`` (the items' catalogue rows)."""
+    order = np.lexsort((item_order, levels, row))
     row, items, levels = row[order], items[order], levels[order]
     counts = np.bincount(row, minlength=n_rows)
     width = int(counts.max(initial=0))
@@ -138,7 +145,10 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
     if len(pos) == 0:
         raise ValueError(f"logs must hold clicks or orders on days <= train_end_day={train_end_day}. "
                          "Got none instead.")
-    pos = pos.sort_values(["request_ts", "request_id", "item_id"], kind="stable")
+    items = pd.Index(catalogue_ids(logs))
+    pos = pos.assign(_request_row=pd.Index(logs.requests["request_id"]).get_indexer(pos["request_id"]),
+                     _item_row=items.get_indexer(pos["item_id"]))
+    pos = pos.sort_values(["request_ts", "_request_row", "_item_row"], kind="stable")
     n = len(pos)
     pos_req = id_array(pos["request_id"].to_numpy())
     pos_item = id_array(pos["item_id"].to_numpy())
@@ -177,8 +187,9 @@ def build_training_samples(logs: Logs, train_end_day: int, *, order_weight: floa
             items_l.append(id_array(pairs["item_id"].to_numpy())[keep])
             levels_l.append(level[keep])
     if rows_l:
-        hard_items, hard_levels = _pack(np.concatenate(rows_l), np.concatenate(items_l),
-                                        np.concatenate(levels_l), n)
+        hard = np.concatenate(items_l)
+        hard_items, hard_levels = _pack(np.concatenate(rows_l), hard, np.concatenate(levels_l), n,
+                                        items.get_indexer(hard))
     else:
         hard_items = np.full((n, 0), -1, dtype=np.int64)
         hard_levels = np.full((n, 0), -1, dtype=np.int8)

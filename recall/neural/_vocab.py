@@ -1,9 +1,17 @@
 """Vocabularies of the torch recall models: the catalogue encoded for the item tower, and the
 users' profile columns encoded for the profile embeddings.
 
-Every attribute is categorical with code 0 for "unknown" (a value unseen when fitting, a
-missing attribute, an item or user absent from its table); prices are log-quantile buckets.
-Ids may be integers or strings; rows of the :class:`ItemTable` follow id order.
+Every attribute is categorical with code 0 for "unknown" (a value unseen when fitting); a
+missing value is the level ``<na>`` of the vocabulary, and so is an attribute of an item or
+user absent from its table (real logs have items without a category, exposed items the items
+table lacks and users the users table lacks). When the training catalogue or users table had
+no missing value, ``<na>`` is an unseen value like any other (code 0). Prices are log-quantile
+buckets (0 = no price).
+
+Ids may be integers or strings. The catalogue is :func:`recall._catalogue.catalogue` (the items
+table plus the items the logs show that it lacks) and the rows of the :class:`ItemTable`, the
+id vocabulary and the frequency keys follow its row order, never the order of the id values:
+relabelling the ids (rows kept in place) trains the same model.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import pandas as pd
 
 from ltr.artifacts import check_state
 from ltr.logs import Logs
+from recall._catalogue import catalogue
 from recall._checks import id_array
 
 __all__ = ["ItemTable", "encode_items", "encode_profiles", "item_vocab", "user_vocab"]
@@ -43,9 +52,10 @@ def _vocab(values: Any, max_size: int = 1000) -> list[str]:
 
 @dataclass(frozen=True, eq=False)
 class ItemTable:
-    """The catalogue (``logs.items``) encoded for the item tower; row i is ``item_ids[i]``.
+    """The catalogue encoded for the item tower; row i is ``item_ids[i]``.
 
-    ``item_ids`` are sorted, int64 for integer ids and unicode for string ids.
+    Rows follow the catalogue (the items table's order, then the items it lacks); ``item_ids``
+    are int64 for integer ids and unicode for string ids.
     """
 
     item_ids: np.ndarray
@@ -67,11 +77,9 @@ class ItemTable:
     def frequency_keys(self) -> np.ndarray:
         """An int64 key per row for the streaming frequency estimator (which hashes integers).
 
-        Integer ids are their own keys; string ids use the 1-based row, which is the integer
-        id of the same item in a catalogue numbered 1..n (``ltr.simulate``'s worlds).
+        The 1-based row, whatever the id type, so that the estimate does not depend on the id
+        values; in a catalogue of ids 1..n in order (``ltr.simulate``'s worlds) it is the id.
         """
-        if np.issubdtype(self.item_ids.dtype, np.integer):
-            return self.item_ids.astype(np.int64)
         return np.arange(1, self.n + 1, dtype=np.int64)
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -87,13 +95,18 @@ class ItemTable:
 
 
 def item_vocab(logs: Logs, train_item_ids: np.ndarray) -> dict[str, Any]:
-    """Vocabularies of the item features, learned from the catalogue and training items."""
-    items = logs.items
-    if items is None or len(items) == 0:
-        raise ValueError("logs must have an items table with at least one item. Got none instead.")
-    vocab: dict[str, Any] = {"category": _vocab(items["category"]),
+    """Vocabularies of the item features, learned from the catalogue and training items.
+
+    The id vocabulary lists the training items in catalogue order.
+    """
+    items = catalogue(logs)
+    if len(items) == 0:
+        raise ValueError("logs must have at least one item. Got none instead.")
+    ids = id_array(items["item_id"].to_numpy())
+    trained = ids[np.isin(ids, id_array(train_item_ids))]
+    vocab: dict[str, Any] = {"category": _vocab(items["category"]) if "category" in items.columns else [],
                              "city": _vocab(items["city"]) if "city" in items.columns else [],
-                             "id": np.unique(id_array(train_item_ids)).tolist()}
+                             "id": trained.tolist()}
     edges: list[float] = []
     if "price" in items.columns:
         price = _log_price(items)
@@ -115,10 +128,7 @@ def _log_price(items: pd.DataFrame) -> np.ndarray:
 
 def encode_items(logs: Logs, vocab: Mapping[str, Any]) -> ItemTable:
     """Encode the catalogue with learned vocabularies (unknown values map to code 0)."""
-    items = logs.items
-    if items is None:
-        raise ValueError("logs must have an items table to encode. Got none instead.")
-    items = items.drop_duplicates("item_id").sort_values("item_id", kind="stable")
+    items = catalogue(logs).drop_duplicates("item_id")
     ids = id_array(items["item_id"].to_numpy())
     id_codes = pd.Index(np.asarray(vocab["id"])).get_indexer(ids) + 1
     cities = _encode(items["city"], vocab["city"]) if "city" in items.columns else np.zeros(len(ids), np.int64)
@@ -134,8 +144,10 @@ def encode_items(logs: Logs, vocab: Mapping[str, Any]) -> ItemTable:
         if ok.any():
             dense[ok] = np.stack([np.asarray(v, dtype=np.float32) for v in column[ok]])
         dense[~np.isfinite(dense)] = 0.0
-    return ItemTable(ids, id_codes.astype(np.int64), _encode(items["category"], vocab["category"]),
-                     cities.astype(np.int64), prices.astype(np.int64), dense)
+    categories = (_encode(items["category"], vocab["category"]) if "category" in items.columns
+                  else _encode(np.full(len(ids), None), vocab["category"]))
+    return ItemTable(ids, id_codes.astype(np.int64), categories, cities.astype(np.int64), prices.astype(np.int64),
+                     dense)
 
 
 def user_vocab(logs: Logs) -> dict[str, list[str]]:
@@ -147,16 +159,20 @@ def user_vocab(logs: Logs) -> dict[str, list[str]]:
 
 
 def encode_profiles(logs: Logs, vocab: Mapping[str, list[str]], user_ids: Any) -> np.ndarray:
-    """Profile codes (n, n_columns) of ``user_ids``; unknown users and values get 0."""
+    """Profile codes (n, n_columns) of ``user_ids``: a user absent from the users table has the
+    missing level ``<na>`` of every column (0 when the vocabulary has none), unseen values 0."""
     user_ids = np.asarray(user_ids)
     out = np.zeros((user_ids.shape[0], len(vocab)), dtype=np.int64)
     users = logs.users
-    if users is None or not vocab:
+    if not vocab:
         return out
+    if users is None:
+        users = pd.DataFrame({"user_id": pd.Series([], dtype=object)})
     users = users.drop_duplicates("user_id")
     row = pd.Index(users["user_id"].to_numpy()).get_indexer(user_ids)
     for j, (col, words) in enumerate(vocab.items()):
-        if col in users.columns:
-            codes = np.r_[_encode(users[col], words), 0]
-            out[:, j] = codes[row]
+        values = users[col] if col in users.columns else pd.Series(None, index=users.index, dtype=object)
+        # The last entry, gathered by row -1, is the code of an absent user: the missing level.
+        codes = np.r_[_encode(values, words), _encode([None], words)]
+        out[:, j] = codes[row]
     return out

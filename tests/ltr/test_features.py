@@ -188,9 +188,9 @@ def test_serving_frame_equals_batch_rows(world, fitted):
     a = fitted.transform(batch_rows, history=samples)
     b = fitted.transform(serving, history=samples)  # no position, day or labels
     assert _bits(a) == _bits(b)
-    # Without a context column the row goes to that column's unknown slot.
+    # Without a context column the row goes to that column's missing level.
     c = fitted.transform(serving.drop(columns=["device"]), history=samples)
-    col = c.feature_names.index("device=<unk>")
+    col = c.feature_names.index("device=<nan>")
     assert (c.X[:, col].toarray() == 1).all()
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ltr.features import BetaPrior, DailyStats, DayTableCache
-from ltr.features._attributes import AttributeTable
+from ltr.features._attributes import MISSING_KEY, AttributeTable
 from ltr.features._day_tables import window_columns
 from ltr.features._frame import prepare_frame
 from ltr.features._plan import FeaturePlan, plan_features
@@ -177,7 +177,8 @@ def test_prepared_frame_columns():
     assert frame["day"].tolist() == [3, 4] and frame["hour"].tolist() == [2, 0]
     assert frame["position"].tolist() == [3.0, 1.0]
     assert frame["_item_row"].tolist() == [2, -1] and frame["_user_row"].tolist() == [1, -1]
-    assert frame["item_category"].tolist() == pytest.approx([0.0, np.nan], nan_ok=True)
+    # An item absent from the items table has the explicit missing level as its key.
+    assert frame["item_category"].tolist() == [0.0, MISSING_KEY]
     assert frame["order"].tolist() == [0, 0] and frame["device"].tolist() == [None, None]
     with pytest.raises(ValueError, match=r"history must have columns \['user_id', 'item_id', 'ts', 'click'\]"):
         prepare_frame(samples.drop(columns="click"), "history", plan=plan, items=items, users=users, tz="UTC",

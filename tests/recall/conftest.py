@@ -59,17 +59,22 @@ def contract_world() -> World:
     return World(logs, train_end, requests.head(40).reset_index(drop=True))
 
 
-@pytest.fixture(scope="session")
-def fitted(contract_world: World) -> Callable[[str], RecallSource]:
-    """``fitted(name)``: the source ``name`` trained on :func:`contract_world` (once per session)."""
+def fitted_on(world: World) -> Callable[[str], RecallSource]:
+    """``get(name)``: the source ``name`` (:func:`make_source`) trained on ``world``, once."""
     cache: dict[str, RecallSource] = {}
 
     def get(name: str) -> RecallSource:
         if name not in cache:
-            cache[name] = make_source(name).fit(contract_world.logs, contract_world.train_end)
+            cache[name] = make_source(name).fit(world.logs, world.train_end)
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def fitted(contract_world: World) -> Callable[[str], RecallSource]:
+    """``fitted(name)``: the source ``name`` trained on :func:`contract_world` (once per session)."""
+    return fitted_on(contract_world)
 
 
 @pytest.fixture(scope="session")

@@ -195,11 +195,17 @@ def test_string_item_ids_and_save_load(tmp_path):
     pd.testing.assert_frame_equal(out, again)
 
 
-def test_catalogue_restricts_items():
+def test_catalogue_is_the_items_of_the_retrieval_logs():
     logs = make_logs(4)
     model = ItemCFRecall().fit(logs, DAY0 + 2)
-    small = logs.replace(items=logs.items.loc[logs.items["item_id"] <= 10])
-    out = model.retrieve(logs.requests.tail(30), small, 50)
+    requests = logs.requests.tail(30)
+    # An item the items table lacks is an item without attributes, still retrieved ...
+    partial = logs.replace(items=logs.items.loc[logs.items["item_id"] <= 10])
+    pd.testing.assert_frame_equal(model.retrieve(requests, partial, 50), model.retrieve(requests, logs, 50))
+    # ... but an item the retrieval logs never show is not in the catalogue.
+    small = partial.replace(**{name: getattr(logs, name).loc[getattr(logs, name)["item_id"] <= 10]
+                               for name in ("exposures", "clicks")})
+    out = model.retrieve(requests, small, 50)
     assert out["item_id"].le(10).all() and len(out)
 
 

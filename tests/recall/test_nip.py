@@ -13,6 +13,7 @@ import torch
 from ltr.logs import day_index, events_with_users, join_samples
 from ltr.simulate import simulate_world
 from recall import base
+from recall._catalogue import catalogue_ids
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
 
@@ -121,7 +122,9 @@ def test_k_larger_than_catalogue(model, nip_world, exact):
     logs, _, requests = nip_world
     few = requests.iloc[:3]
     out = model.retrieve(few, logs, 10_000, exact=exact)
-    catalogue = set(logs.items["item_id"])
+    # The catalogue: the items table plus the item the clicks show without a row in it.
+    catalogue = set(catalogue_ids(logs))
+    assert len(catalogue) == logs.items["item_id"].nunique() + 1
     clicks = events_with_users(logs, "clicks")
     for request in few.itertuples():
         mine = clicks.loc[(clicks["user_id"] == request.user_id) & (clicks["ts"] < request.ts), "item_id"]
@@ -130,7 +133,7 @@ def test_k_larger_than_catalogue(model, nip_world, exact):
         assert set(got) == catalogue - set(mine) and len(got) == len(set(got))
 
 
-def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_world):
+def test_unseen_items_get_vectors_and_items_without_a_row_have_missing_attributes(model, nip_world):
     from recall.neural._towers import feature_tensors
 
     logs, _, requests = nip_world
@@ -146,8 +149,17 @@ def test_unseen_items_get_vectors_and_unknown_items_never_retrieved(model, nip_w
     np.testing.assert_allclose(model.item_vectors_[rows], want, rtol=1e-5, atol=1e-6)
     out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=True)
     assert {10**6, 10**6 + 1} <= set(out["item_id"])
-    assert 5 * 10**6 not in set(out["item_id"])
-    assert model.item_table_.rows(np.array([5 * 10**6]))[0] == -1
+    # An item of the logs the items table lacks is an item whose attributes are all missing:
+    # in the catalogue (last), with the unknown id slot, the missing level "<na>" of category
+    # and city, no price bucket, and retrieved.
+    row = model.item_table_.rows(np.array([5 * 10**6]))[0]
+    assert row == table.n - 1
+    vocab = model.item_vocab_
+    missing = (vocab["category"].index("<na>") + 1, vocab["city"].index("<na>") + 1)
+    assert (table.id_codes[row], table.categories[row], table.cities[row], table.prices[row]) == (0, *missing, 0)
+    assert (table.categories[:-1] != missing[0]).all()
+    assert 5 * 10**6 in set(out["item_id"])
+    assert model.item_table_.rows(np.array([7 * 10**6]))[0] == -1
 
 
 def test_save_load_roundtrip(model, nip_world, tmp_path):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from recall import base
-from tests.recall.conftest import NAMES, World, make_source
+from tests.recall.conftest import NAMES, World, fitted_on
 from tests.recall.worlds import integer_ids, relabel, string_ids
 
 K = 25
@@ -25,14 +25,7 @@ def string_world(contract_world):
 
 @pytest.fixture(scope="module")
 def string_fitted(string_world):
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = make_source(name).fit(string_world.logs, string_world.train_end)
-        return cache[name]
-
-    return get
+    return fitted_on(string_world)
 
 
 def test_relabelled_world_has_string_ids(string_world):

@@ -2,6 +2,8 @@
 world with string ids. Fixtures over them live in ``conftest.py``."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -55,24 +57,44 @@ def simulated(seed: int, users: int = 300, items: int = 400, days: int = 6,
     return logs, train_end, logs.requests.loc[day > train_end].reset_index(drop=True)
 
 
-def relabel(logs: Logs) -> Logs:
-    """The same logs with string request, user and item ids (validated again).
-
-    The strings are zero-padded, so they sort like the integers: everything a source orders
-    by id (catalogue rows, tie breaks) stays in the same order.
-    """
+def relabel_ids(logs: Logs, new_ids: Mapping[str, Callable[[pd.Series], pd.Series]]) -> Logs:
+    """The same logs with the present ids of each column ``c`` of ``new_ids`` replaced by
+    ``new_ids[c](ids)`` (missing ids stay missing), validated again."""
     tables = {}
     for name in _TABLES:
         frame = getattr(logs, name)
         if frame is None:
             continue
         frame = frame.copy()
-        for column, (prefix, width) in ID_FORMATS.items():
+        for column, new in new_ids.items():
             if column in frame.columns:
-                assert frame[column].max() < 10**width, f"{name}.{column} too wide for {width} digits"
-                frame[column] = prefix + frame[column].astype(str).str.zfill(width)
+                present = frame[column].notna().to_numpy()
+                values = new(frame.loc[present, column].astype(np.int64))
+                if pd.api.types.is_integer_dtype(values.dtype):
+                    out = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+                    out[present] = values.to_numpy()
+                    frame[column] = out if not present.all() else out.astype(np.int64)
+                else:
+                    text = np.full(len(frame), None, dtype=object)
+                    text[present] = values.to_numpy(dtype=object)
+                    frame[column] = text
         tables[name] = frame
     return from_frames(**tables, tz=logs.tz)
+
+
+def relabel(logs: Logs) -> Logs:
+    """The same logs with string request, user and item ids (validated again).
+
+    The strings are zero-padded, so they sort like the integers: everything a source orders
+    by id (catalogue rows, tie breaks) stays in the same order.
+    """
+    def spell(prefix: str, width: int) -> Callable[[pd.Series], pd.Series]:
+        def new(ids: pd.Series) -> pd.Series:
+            assert ids.max() < 10**width, f"ids too wide for {width} digits"
+            return prefix + ids.astype(str).str.zfill(width)
+        return new
+
+    return relabel_ids(logs, {column: spell(*spec) for column, spec in ID_FORMATS.items()})
 
 
 def string_ids(frame: pd.DataFrame) -> pd.DataFrame:
