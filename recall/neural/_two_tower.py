@@ -141,15 +141,36 @@ class TwoTowerRecall(TorchRecallBase):
         users = self.user_vectors(requests, logs, history)
         if len(users) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
-        if exact:
-            cos = users @ self.item_vectors_.T
-            top = np.argpartition(-cos, k - 1, axis=1)[:, :k]
-            vals = np.take_along_axis(cos, top, axis=1)
-            order = np.lexsort((top, -vals), axis=1)
-            return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        # Asking for half the catalogue or more, a graph search visits about all of it anyway.
+        if exact or 2 * k >= self.item_table_.n:
+            return self._exact(users, k)
         self.index_.set_ef(ef)
-        labels, dist = self.index_.knn_query(users, k=k, num_threads=max(int(self.threads), 1))
+        try:
+            labels, dist = self.index_.knn_query(users, k=k, num_threads=max(int(self.threads), 1))
+        except RuntimeError:
+            # hnswlib refuses a batch when some query reaches fewer than k items (part of the
+            # graph unreachable from the entry point); each query then on its own, and the
+            # ones it refuses exactly, so a request gets the same list in any batch.
+            return self._one_by_one(users, k)
         return labels.astype(np.int64), (1.0 - dist / 2.0).astype(np.float32)
+
+    def _exact(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        cos = users @ self.item_vectors_.T
+        top = np.argpartition(-cos, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(cos, top, axis=1)
+        order = np.lexsort((top, -vals), axis=1)
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+    def _one_by_one(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        labels, cos = np.empty((len(users), k), np.int64), np.empty((len(users), k), np.float32)
+        for i in range(len(users)):  # the rare path after hnswlib refused a batch
+            try:
+                found, dist = self.index_.knn_query(users[i:i + 1], k=k, num_threads=1)
+                labels[i], cos[i] = found[0], 1.0 - dist[0] / 2.0
+            except RuntimeError:
+                top, vals = self._exact(users[i:i + 1], k)
+                labels[i], cos[i] = top[0], vals[0]
+        return labels, cos
 
     def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False) -> pd.DataFrame:
         """Top-``k`` unseen items per request (``source`` = ``"two_tower"``), score = cosine / temperature.
