@@ -107,7 +107,7 @@ def sources(args: argparse.Namespace) -> dict[str, object]:
         "hot": HotRecall(**settings.get("hot", {})),  # type: ignore[arg-type]
         "nip (exact)": NIPRecall(**torch_params),
         "two-tower": TwoTowerRecall(**torch_params),
-        "fused itemcf+hot+nip (rrf, learned)": MergedRecall(
+        "fused itemcf+hot+nip (learned RRF)": MergedRecall(
             sources=("itemcf", "hot", "nip"), learn_weights=True, source_params={"nip": torch_params}),
     }
 
