@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from ltr.bundle import design_matrix
 from ltr.logs import read_logs
 from ltr.models import make_model
-from ltr.train import prepare_training, train_ranker
+from ltr.train import default_feature_params, prepare_training, train_ranker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,20 +67,24 @@ def main() -> None:
     args = parser.parse_args()
 
     logs = read_logs(args.logs)
-    started = time.perf_counter()
-    data = prepare_training(logs, args.train_end)
-    print(f"features: {data.window['train_rows']} training rows, {data.train_features.X.shape[1]} one-hot columns, "
-          f"{data.train_features.dense.shape[1]} raw columns, fitted in {time.perf_counter() - started:.1f}s")
+    # Each model on its own default features (ltr.train's), as a user trains it.
+    prepared = {}
+    for kind in ("lr", "lgbm"):
+        started = time.perf_counter()
+        prepared[kind] = data = prepare_training(logs, args.train_end, feature_params=default_feature_params(kind))
+        print(f"{kind} features: {data.window['train_rows']} training rows, {data.train_features.X.shape[1]} "
+              f"one-hot columns, {data.train_features.dense.shape[1]} raw columns, "
+              f"fitted in {time.perf_counter() - started:.1f}s")
 
     print("\n== held-out comparison "
           f"({data.window['eval_start']}..{data.window['eval_end']}, {len(data.held_out)} rows) ==")
-    lgbm_params = {"num_boost_round": args.rounds, "num_threads": args.threads}
+    lgbm_params = {"num_boost_round": args.rounds, "num_threads": args.threads}  # most rounds: early stopping
     rankers = {}
     header = f"{'model':6} {'inputs':7} {'AUC':>7} {'online':>7} {'logloss':>8} {'pred/actual':>11} {'fit s':>7}"
     print(header)
     for name, inputs, params in [("lr", "onehot", {}), ("lgbm", "onehot", lgbm_params),
                                  ("lgbm", "dense", lgbm_params), ("lgbm", "both", lgbm_params)]:
-        ranker = train_ranker(logs, name, inputs=inputs, model_params=params, data=data)
+        ranker = train_ranker(logs, name, inputs=inputs, model_params=params, data=prepared[name])
         m, t = ranker.metadata["metrics"], ranker.metadata["training"]
         print(f"{name:6} {inputs:7} {m['auc']:7.4f} {m['online_auc']:7.4f} {m['logloss']:8.4f} "
               f"{m['calibration_ratio']:11.3f} {t['fit_seconds']:7.1f}")
@@ -117,14 +121,17 @@ def main() -> None:
     idx = np.random.default_rng(1).integers(0, data.window["train_rows"], size=args.rows)
     y = data.train["click"].to_numpy()[idx]
     for name, inputs, params in [("lr", "onehot", {}), ("lgbm", "dense", lgbm_params)]:
-        X, names = design_matrix(data.train_features, inputs)
+        X, names = design_matrix(prepared[name].train_features, inputs)
         X = X[idx]
         model = make_model(name, **params)
         t0 = time.perf_counter()
         model.fit(X, y, feature_names=names)
         elapsed = time.perf_counter() - t0
-        extra = f", lbfgs iterations {model.n_iter_}, converged {model.converged_}" if name == "lr" else \
-            f", {args.rounds} rounds, {args.threads} threads"
+        if name == "lr":
+            n_iter, converged = getattr(model, "n_iter_", None), getattr(model, "converged_", None)
+            extra = f", lbfgs iterations {n_iter}, converged {converged}"
+        else:
+            extra = f", {args.rounds} rounds, {args.threads} threads"
         shape = f"{X.shape[0]:,} x {X.shape[1]}" + (f", nnz {X.nnz:,}" if sp.issparse(X) else " dense")
         print(f"{name:5} {inputs:7} {shape}: {elapsed:.1f}s{extra}")
 

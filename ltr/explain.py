@@ -16,7 +16,8 @@ import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parser
 from ltr._contributions import top_contributions
-from ltr.logs import Logs, join_samples, read_logs
+from ltr.features import labelled_samples
+from ltr.logs import Logs, read_logs
 from ltr.serving import Ranker
 
 __all__ = ["explain_sample", "main", "top_contributions"]
@@ -55,7 +56,8 @@ def explain_sample(bundle: Ranker | str | Path, logs: Logs, request_id: Any, ite
         No exposure with that request_id and item_id.
     """
     ranker = bundle if isinstance(bundle, Ranker) else Ranker.load(bundle)
-    samples = join_samples(logs).samples
+    # Days in the bundle's time zone and the outcome columns, as ltr.score reads them.
+    samples = labelled_samples(logs, ranker.features.tz)
     rid = _match_id(samples["request_id"], str(request_id), "request_id")
     iid = _match_id(samples["item_id"], str(item_id), "item_id")
     mask = (samples["request_id"] == rid).to_numpy() & (samples["item_id"] == iid).to_numpy()

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parser, write_frame
-from ltr.logs import Logs, as_day, day_index, format_day, join_samples, parse_day, read_logs
+from ltr.features import labelled_samples
+from ltr.logs import Logs, as_day, format_day, parse_day, read_logs
 from ltr.serving import Ranker
 
 __all__ = ["main", "score_logs"]
@@ -49,9 +50,7 @@ def score_logs(ranker: Ranker | str | Path, logs: Logs, start: int | str, end: i
     last = as_day(end, "end")
     if last < first:
         raise ValueError(f"end must be on or after start ({format_day(first)}). Got {format_day(last)} instead.")
-    samples = join_samples(logs).samples
-    if tz != "UTC":
-        samples = samples.assign(day=day_index(samples["ts"].to_numpy(), tz))
+    samples = labelled_samples(logs, tz)
     days = samples["day"].to_numpy()
     mask = (days >= first) & (days <= last)
     if not mask.any():

@@ -7,6 +7,7 @@ path (``python -m ltr.score``) computes it for the same rows.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,17 @@ from ltr._contributions import top_contributions
 from ltr._validation import check_frame, check_int
 from ltr.bundle import check_inputs, design_matrix, read_bundle, write_bundle
 from ltr.features import DayTableCache, FeatureBuilder
+from ltr.logs import day_index, format_day
 from ltr.models import RankerModel
 
-__all__ = ["REQUIRED_COLUMNS", "Ranker"]
+__all__ = ["REQUIRED_COLUMNS", "Ranker", "StaleStatisticsWarning", "statistics_record"]
 
 #: Columns every frame to score must have; the bundle adds its context columns.
 REQUIRED_COLUMNS = ("request_id", "user_id", "item_id", "ts")
+
+
+class StaleStatisticsWarning(UserWarning):
+    """A request is more than one day past the end of the bundle's statistics (refresh it)."""
 
 
 class Ranker:
@@ -50,6 +56,9 @@ class Ranker:
         # Online calls repeat the same few days: the per-day statistics tables are built once
         # and kept here, outside the (pure) feature pipeline.
         self._feature_cache = DayTableCache()
+        # First epoch second of a day past the statistics' freshness (day stats_end_ + 1 in the
+        # bundle's zone): one comparison per request instead of a time-zone conversion.
+        self._stale_from = _stale_from(features)
 
     # -- persistence -------------------------------------------------------------------------
     @classmethod
@@ -146,8 +155,33 @@ class Ranker:
         frame = self._check_frame(frame)
         if len(frame) == 0:
             return np.empty(0, dtype=np.float64)
+        if history is None:
+            self._warn_if_stale(frame)
         X, _ = self.transform(frame, history=history)
         return self.model.predict(X)
+
+    @property
+    def statistics_end(self) -> str | None:
+        """Last day the bundle's statistics count (``YYYY-MM-DD``); None with lag-based cut-offs."""
+        features = self.features
+        if features.lag_seconds is not None:
+            return None
+        return format_day(int(features.stats_end_) - 1)
+
+    def _warn_if_stale(self, frame: pd.DataFrame) -> None:
+        features = self.features
+        if features.lag_seconds is not None:
+            return
+        ts = frame["ts"].to_numpy()
+        if ts.dtype.kind not in "iu" or self._stale_from is None or ts.max() < self._stale_from:
+            return  # fresh (or a bad column, which the feature pipeline names)
+        day = int(day_index(np.array([ts.max()], dtype=np.int64), features.tz)[0])
+        # Day stats_end_ is the first day the statistics do not count: scoring it is fresh.
+        if day > int(features.stats_end_):
+            warnings.warn(
+                f"request day {format_day(day)} is {day - int(features.stats_end_) + 1} days past the end of the "
+                f"bundle's statistics ({self.statistics_end}); refresh them with python -m ltr.refresh.",
+                StaleStatisticsWarning, stacklevel=3)
 
     def explain(self, frame: pd.DataFrame, top: int = 10, history: pd.DataFrame | None = None) -> pd.DataFrame:
         """Largest per-feature contributions (logit scale) behind each row's score.
@@ -188,6 +222,28 @@ class Ranker:
                 f"n_features={len(self.feature_names)}, train_end={window.get('train_end')!r})")
 
 
+def _stale_from(features: FeatureBuilder) -> int | None:
+    """Epoch second from which a request is more than one day past the statistics (None: lag cut-offs)."""
+    if features.lag_seconds is not None:
+        return None
+    start = pd.Timestamp(format_day(int(features.stats_end_) + 1)).tz_localize(
+        features.tz, ambiguous=True, nonexistent="shift_forward")
+    return int(start.timestamp())
+
+
 def _context_columns(features: FeatureBuilder) -> list[str]:
     """Frame columns the fitted feature pipeline reads beyond the required ones."""
     return [str(c) for c in features.input_columns_]
+
+
+def statistics_record(features: FeatureBuilder) -> dict[str, Any]:
+    """What a bundle's manifest says about its statistics: their end day and the frozen families.
+
+    ``end`` is the last day the counting tables hold (advanced by ``python -m ltr.refresh``);
+    ``frozen_through`` the last day the families in ``frozen_families`` count (the training
+    end: they are refreshed with the model).
+    """
+    if features.lag_seconds is not None:
+        return {"end": None, "frozen_families": list(features.plan_.frozen), "frozen_through": None}
+    return {"end": format_day(int(features.stats_end_) - 1), "frozen_families": list(features.plan_.frozen),
+            "frozen_through": format_day(int(features.freeze_end_) - 1)}

@@ -23,6 +23,7 @@ from ltr.features._day_tables import DayTableCache
 from ltr.features._encoding import CategoryEncoder
 from ltr.features._pit_stats import COUNT_NAMES, DailyStats
 from ltr.features._plan import KEY_FAMILIES, context_candidates
+from ltr.features._samples import OUTCOME_PREFIX, labelled_samples, outcome_columns
 from ltr.features._smoothing import BetaPrior, PriorFitWarning, fit_beta_prior
 from ltr.features._space import FeatureSpace
 from ltr.features._sparse import codes_to_csr, write_libsvm
@@ -30,6 +31,7 @@ from ltr.features._sparse import codes_to_csr, write_libsvm
 __all__ = [
     "COUNT_NAMES",
     "KEY_FAMILIES",
+    "OUTCOME_PREFIX",
     "BetaPrior",
     "BinCollapseWarning",
     "CategoryEncoder",
@@ -43,5 +45,7 @@ __all__ = [
     "codes_to_csr",
     "context_candidates",
     "fit_beta_prior",
+    "labelled_samples",
+    "outcome_columns",
     "write_libsvm",
 ]

@@ -216,14 +216,20 @@ class ItemAttributeValues:
     ----------
     items : AttributeTable
         The fitted items table.
+    exclude : tuple of str, default ()
+        Columns that are not numbers to compare (item keys such as ``author_id``).
     """
 
     items: AttributeTable
+    exclude: tuple[str, ...] = ()
+
+    def _numeric(self) -> list[str]:
+        return [c for c in self.items.numeric_columns() if c not in self.exclude]
 
     @property
     def names(self) -> tuple[str, ...]:
         """``item_<column>`` per numeric column, ``item_age_days`` for ``publish_ts``."""
-        return tuple("item_age_days" if c == "publish_ts" else f"item_{c}" for c in self.items.numeric_columns())
+        return tuple("item_age_days" if c == "publish_ts" else f"item_{c}" for c in self._numeric())
 
     @property
     def value_names(self) -> tuple[str, ...]:
@@ -234,7 +240,7 @@ class ItemAttributeValues:
         """The values of the batch rows' items (NaN for unknown items)."""
         item_row = batch.frame["_item_row"]
         out = []
-        for col in self.items.numeric_columns():
+        for col in self._numeric():
             raw = self.items.take_float(col, item_row)
             out.append((batch.frame["ts"] - raw) / SECONDS_PER_DAY if col == "publish_ts" else raw)
         return out

@@ -26,7 +26,6 @@ user x category (their exposures are counted together, not dropped).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,28 +35,32 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ltr._validation import check_bool, check_frame, check_int
-from ltr.features._attributes import AttributeTable, ItemAttributeValues
-from ltr.features._binning import BinCollapseWarning, QuantileBinner
+from ltr.features._assembly import (
+    categorical_blocks,
+    continuous_blocks,
+    count_tables,
+    export_builder,
+    fit_binner,
+    fit_categorical,
+    prepare,
+    refreshed_copy,
+    restore_builder,
+)
+from ltr.features._attributes import AttributeTable
 from ltr.features._blocks import Batch, CategoricalBlock, ContinuousBlock
-from ltr.features._categories import AttributeCategories, ContextCategories
-from ltr.features._counting import WindowedCounts, fit_priors
+from ltr.features._counting import fit_priors
 from ltr.features._day_tables import DayTableCache
-from ltr.features._encoding import CategoryEncoder
-from ltr.features._frame import prepare_frame
 from ltr.features._matrix import FeatureMatrix, Layout
-from ltr.features._params import check_params, params_from_state, params_to_state
+from ltr.features._params import check_params, params_from_state
 from ltr.features._pit_stats import DailyStats
-from ltr.features._plan import FeaturePlan, plan_for_samples
-from ltr.features._recent_clicks import RecentClickCosine
-from ltr.features._smoothing import BetaPrior
+from ltr.features._plan import plan_for_samples
 from ltr.features._space import FeatureSpace
-from ltr.features._state import export_state, import_state
-from ltr.features._tables import HistoryTables, build_tables, cutoff
+from ltr.features._tables import cutoff
 
 __all__ = ["FeatureBuilder", "FeatureMatrix"]
 
 _FORMAT = "ltr.FeatureBuilder"
-_FORMAT_VERSION = 2
+_FORMAT_VERSION = 3
 
 
 class FeatureBuilder(TransformerMixin, BaseEstimator):
@@ -112,6 +115,35 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         (serving: candidates are scored as if shown first).
     tz : str, default="UTC"
         Time zone of the ``hour`` feature and of ``day`` when a frame lacks it.
+    all_history : bool, default=True
+        Also count every earlier day (window ``all``: ``{family}_ctr_all`` ...).
+    item_keys : tuple of str or None, default=None
+        Item attributes that are ids of something else (an author, a music track). None:
+        the items table's columns named ``*_id``. Never numeric features.
+    ids : bool, default=True
+        Id-level categorical features: ``user_id``, ``item_id`` and the item keys, with
+        ``id_min_count``.
+    id_min_count : int, default=5
+        An id must occur this many times in the training rows to get its own level.
+    cross_keys : bool, default=True
+        Count every item key on its own (``item_<key>``) and crossed with the user
+        (``user_item_<key>``).
+    recency : bool, default=True
+        Days since the user last clicked the item, each item key and the category
+        (``{family}_days_since_click`` of the user x item-side families).
+    outcomes : tuple of str, default=()
+        Outcome columns of the samples (what happened after an exposure: watch ratio,
+        likes), counted point-in-time like clicks; a row's own outcome never reaches its
+        features. Each ``outcome_families`` family reports the mean outcome per window.
+    outcome_families : tuple of str or None, default=None
+        Families reporting outcome means. None: item, every item key, and user.
+    frozen_families : tuple of str or None, default=None
+        Families refreshed with the model rather than daily: their statistics stop at the
+        end of the training window (rows after it see them as they were then; training rows
+        are point-in-time as always). None: every family without an item-side key column
+        (user, user x context ...). A user's own propensity does not order one request's
+        candidates; refreshed daily it moves each user's scores from day to day with the
+        previous day's outcomes, which ranks the user's exposures of different days worse.
 
     Attributes
     ----------
@@ -173,6 +205,15 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         max_levels: int = 200,
         default_position: int = 1,
         tz: str = "UTC",
+        all_history: bool = True,
+        item_keys: Sequence[str] | None = None,
+        ids: bool = True,
+        id_min_count: int = 5,
+        cross_keys: bool = True,
+        recency: bool = True,
+        outcomes: Sequence[str] = (),
+        outcome_families: Sequence[str] | None = None,
+        frozen_families: Sequence[str] | None = None,
     ):
         self.windows = windows
         self.key_families = key_families
@@ -188,6 +229,15 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.max_levels = max_levels
         self.default_position = default_position
         self.tz = tz
+        self.all_history = all_history
+        self.item_keys = item_keys
+        self.ids = ids
+        self.id_min_count = id_min_count
+        self.cross_keys = cross_keys
+        self.recency = recency
+        self.outcomes = outcomes
+        self.outcome_families = outcome_families
+        self.frozen_families = frozen_families
 
     # ------------------------------------------------------------------ read-only views
     @property
@@ -251,6 +301,12 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         -------
         self : FeatureBuilder
         """
+        self._fit(samples, items, users)
+        return self
+
+    def _fit(self, samples: pd.DataFrame, items: pd.DataFrame | None,
+             users: pd.DataFrame | None) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Fit; return the prepared training frame and its continuous columns (for ``fit_transform``)."""
         self._validate_params()
         check_frame(samples, "samples")
         if len(samples) == 0:
@@ -258,88 +314,52 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.items_ = None if items is None else AttributeTable.from_frame(items, "item_id", "items")
         self.users_ = None if users is None else AttributeTable.from_frame(users, "user_id", "users")
         self.plan_ = plan_for_samples(samples, self.get_params(), self.items_, self.users_)
-        frame = self._prepare(samples, "samples", labels=True)
-        self.tables_ = self._tables(frame)
+        frame = prepare(self, samples, "samples", labels=True)
+        self.tables_ = count_tables(self, frame)
+        self.stats_end_ = int(frame[self._time_column()].max()) + 1
+        self.freeze_end_ = self.stats_end_
         self.priors_ = fit_priors(self.tables_.stats, self.prior_method)
-        continuous = self._continuous_blocks()
+        continuous = continuous_blocks(self)
         end, span = cutoff(frame, self.lag_seconds)
         batch = Batch(frame, end, span, self.tables_, None)
         columns = [column for block in continuous for column in block.columns(batch)]
         self.continuous_names_ = [name for block in continuous for name in block.names]
-        self._fit_binner(columns)
-        categorical = self._fit_categorical(frame)
+        fit_binner(self, columns)
+        categorical = fit_categorical(self, frame)
         self.encoders_ = {block.group: block.encoder for block in categorical}
         value_names = [name for block in continuous for name in block.value_names]
         self.space_ = FeatureSpace.from_transformers(self.binner_, *self.encoders_.values(), value_features=value_names)
         self._layout_ = self._layout(continuous, categorical)
-        return self
+        return frame, columns
 
-    def _fit_binner(self, columns: Sequence[np.ndarray]) -> None:
-        names = self.continuous_names_
-        keep = [j for j, col in enumerate(columns) if not np.isnan(col).all()]
-        self.binned_names_ = [names[j] for j in keep]
-        binned = pd.DataFrame({names[j]: columns[j] for j in keep})
-        with warnings.catch_warnings():
-            # Count features are mostly zero, so collapsed edges are the norm, not news;
-            # binner_.collapsed_edges_ keeps the record.
-            warnings.simplefilter("ignore", BinCollapseWarning)
-            self.binner_ = QuantileBinner(n_bins=self.n_bins).fit(binned)
-
-    def _fit_categorical(self, frame: Mapping[str, np.ndarray]) -> tuple[CategoricalBlock, ...]:
-        """Fit the categorical blocks (context, item, user) on the training rows."""
-        plan = self.plan_
-        blocks: list[CategoricalBlock] = []
-        if plan.context:
-            blocks.append(ContextCategories.fit(frame, plan.context, self.min_count))
-        for group, table, names in (("item", self.items_, plan.item), ("user", self.users_, plan.user)):
-            if names and table is not None:
-                blocks.append(AttributeCategories.fit(frame, table, group, names, self.min_count))
-        return tuple(blocks)
-
-    # ------------------------------------------------------------------ blocks
-    def _continuous_blocks(self) -> tuple[ContinuousBlock, ...]:
-        """The continuous feature blocks, in output order."""
-        windows = tuple(int(w) for w in self.windows)
-        blocks: list[ContinuousBlock] = [WindowedCounts(self.plan_.families, windows, self.priors_)]
-        if self.items_ is not None:
-            blocks.append(ItemAttributeValues(self.items_))
-            if self.items_.embedding is not None:
-                blocks.append(RecentClickCosine(self.items_.embedding, int(self.history_len)))
-        return tuple(blocks)
-
-    def _categorical_blocks(self) -> tuple[CategoricalBlock, ...]:
-        """The categorical blocks of the fitted encoders, in output order (context, item, user)."""
-        plan = self.plan_
-        blocks: list[CategoricalBlock] = []
-        if "context" in self.encoders_:
-            blocks.append(ContextCategories(plan.context, self.encoders_["context"]))
-        for group, table, names in (("item", self.items_, plan.item), ("user", self.users_, plan.user)):
-            if group in self.encoders_ and table is not None:
-                blocks.append(AttributeCategories.from_encoder(self.encoders_[group], table, group, names))
-        return tuple(blocks)
+    def _time_column(self) -> str:
+        return "day" if self.lag_seconds is None else "ts"
 
     def _layout(self, continuous: tuple[ContinuousBlock, ...], categorical: tuple[CategoricalBlock, ...]) -> Layout:
         """Transform-time view of the fitted state (derived; never changed by ``transform``)."""
         return Layout.build(continuous, categorical, self.binner_, self.binned_names_, self.space_, self.lag_seconds)
 
-    # ------------------------------------------------------------------ frames and tables
-    def _prepare(self, samples: Any, name: str, labels: bool, context: bool = True) -> dict[str, np.ndarray]:
-        return prepare_frame(
-            samples,
-            name,
-            plan=self.plan_,
-            items=self.items_,
-            users=self.users_,
-            tz=self.tz,
-            default_position=int(self.default_position),
-            labels=labels,
-            context=context,
-        )
+    def refreshed(self, history: pd.DataFrame, through: int) -> FeatureBuilder:
+        """A copy whose statistics are counted from the ``history`` rows of days up to ``through``.
 
-    def _tables(self, frame: Mapping[str, np.ndarray]) -> HistoryTables:
-        time_column = "day" if self.lag_seconds is None else "ts"
-        embedding = self.items_.embedding if self.items_ is not None else None
-        return build_tables(frame, self.plan_.families, time_column, embedding)
+        The daily refresh of serving: nothing learned from the training rows changes (priors,
+        bins, categories, the families frozen at the training end), only the counting tables
+        and click history, so the copy transforms day ``through + 1`` exactly as this builder
+        transforms it with ``history`` given.
+
+        Parameters
+        ----------
+        history : pandas.DataFrame
+            Labelled samples (with the outcome columns the builder was fitted with).
+        through : int
+            Last day (day index) of the statistics.
+
+        Returns
+        -------
+        builder : FeatureBuilder
+            With ``stats_end_ = through + 1``.
+        """
+        return refreshed_copy(self, history, through)
 
     # ------------------------------------------------------------------ transform
     def transform(
@@ -383,11 +403,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         dense = check_bool(dense, "dense")
         if cache is not None and not isinstance(cache, DayTableCache):
             raise TypeError(f"cache must be a DayTableCache or None. Got {type(cache).__name__} instead.")
-        frame = self._prepare(samples, "samples", labels=False)
+        frame = prepare(self, samples, "samples", labels=False)
         if history is None:
             tables = self.tables_
         else:
-            tables = self._tables(self._prepare(history, "history", labels=True, context=False))
+            tables = count_tables(self, prepare(self, history, "history", labels=True, context=False))
         if self.lag_seconds is not None:
             cache = None  # per-day tables serve day cut-offs only
         elif history is not None or cache is None:
@@ -414,7 +434,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         -------
         features : FeatureMatrix
         """
-        return self.fit(samples, y, items=items, users=users).transform(samples)
+        # The training rows' statistics were computed to fit the bins: reuse them.
+        frame, columns = self._fit(samples, items, users)
+        cache = DayTableCache.for_rows(frame["day"]) if self.lag_seconds is None else None
+        return self._layout_.assemble(frame, self.tables_, cache, True, 32768, continuous=columns)
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -430,24 +453,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             save with ``np.savez`` and load with ``np.load(..., allow_pickle=False)``.
         """
         check_is_fitted(self, "space_")
-        arrays: dict[str, np.ndarray] = {}
-        families = list(self.plan_.families)
-        meta = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "params": params_to_state(self.get_params()),
-            "plan": export_state(self.plan_, "plan.", arrays),
-            "tables": export_state(self.tables_, "tables.", arrays),
-            "items": None if self.items_ is None else export_state(self.items_, "items.", arrays),
-            "users": None if self.users_ is None else export_state(self.users_, "users.", arrays),
-            "priors": {f: export_state(self.priors_[f], f"priors.{i}.", arrays) for i, f in enumerate(families)},
-            "binner": export_state(self.binner_, "binner.", arrays),
-            "encoders": {g: export_state(e, f"encoders.{g}.", arrays) for g, e in self.encoders_.items()},
-            "space": export_state(self.space_, "space.", arrays),
-            "continuous_names": list(self.continuous_names_),
-            "binned_names": list(self.binned_names_),
-        }
-        return meta, arrays
+        return export_builder(self, _FORMAT, _FORMAT_VERSION)
 
     @classmethod
     def from_state(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> FeatureBuilder:
@@ -475,26 +481,10 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         try:
             self = cls(**params_from_state(meta["params"]))
             self._validate_params()
-            self._restore(meta, arrays)
+            restore_builder(self, meta, arrays)
         except KeyError as exc:
             raise ValueError(
                 f"meta/arrays must hold a complete FeatureBuilder state. Got no {exc.args[0]!r} instead."
             ) from None
+        self._layout_ = self._layout(continuous_blocks(self), categorical_blocks(self))
         return self
-
-    def _restore(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-        """Set the learned attributes from :meth:`to_state` output."""
-        self.plan_ = import_state(FeaturePlan, meta["plan"], "plan.", arrays)
-        families = list(self.plan_.families)
-        self.tables_ = import_state(HistoryTables, meta["tables"], "tables.", arrays)
-        self.items_ = None if meta["items"] is None else import_state(AttributeTable, meta["items"], "items.", arrays)
-        self.users_ = None if meta["users"] is None else import_state(AttributeTable, meta["users"], "users.", arrays)
-        priors = meta["priors"]
-        self.priors_ = {f: import_state(BetaPrior, priors[f], f"priors.{i}.", arrays) for i, f in enumerate(families)}
-        self.binner_ = import_state(QuantileBinner, meta["binner"], "binner.", arrays)
-        encoders = meta["encoders"]
-        self.encoders_ = {g: import_state(CategoryEncoder, encoders[g], f"encoders.{g}.", arrays) for g in encoders}
-        self.space_ = import_state(FeatureSpace, meta["space"], "space.", arrays)
-        self.continuous_names_ = list(meta["continuous_names"])
-        self.binned_names_ = list(meta["binned_names"])
-        self._layout_ = self._layout(self._continuous_blocks(), self._categorical_blocks())

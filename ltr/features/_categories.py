@@ -23,7 +23,7 @@ import pandas as pd
 from ltr.features._attributes import AttributeTable
 from ltr.features._encoding import CategoryEncoder
 
-__all__ = ["MISSING", "AttributeCategories", "ContextCategories"]
+__all__ = ["MISSING", "AttributeCategories", "ContextCategories", "IdCategories"]
 
 #: Where missing values go (see the module docstring).
 MISSING = "separate"
@@ -121,3 +121,56 @@ class AttributeCategories:
 def _attribute(name: str) -> str:
     """``"item_category"`` -> ``"category"``."""
     return name.split("_", 1)[1]
+
+
+@dataclass(frozen=True, eq=False)
+class IdCategories:
+    """Categorical block of id-level features: ``user_id``, ``item_id`` and item key attributes.
+
+    Ids are categorical features like any other, with their own minimum count: a LightGBM
+    model reads the codes as native categoricals, the one-hot model as indicator columns. An id
+    rarer than the minimum count in the training rows (a new item, a light user) shares the
+    unknown slot, which is what the model learns for "an id it cannot tell apart".
+
+    Parameters
+    ----------
+    names : tuple of str
+        ``user_id``, ``item_id`` (frame columns) and ``item_<key>`` (item attributes).
+    encoder : CategoryEncoder
+        Fitted on those columns.
+    items : AttributeTable or None
+        The items table (needed for ``item_<key>`` names).
+    """
+
+    names: tuple[str, ...]
+    encoder: CategoryEncoder
+    items: AttributeTable | None
+
+    @property
+    def group(self) -> str:
+        """Name of the encoder's group in ``FeatureBuilder.encoders_``."""
+        return "ids"
+
+    @classmethod
+    def fit(cls, frame: Mapping[str, np.ndarray], names: Sequence[str], items: AttributeTable | None,
+            min_count: int) -> IdCategories:
+        """Fit the encoder on the training rows' ids."""
+        block = cls(tuple(names), CategoryEncoder(min_count=min_count, missing=MISSING), items)
+        columns = {name: pd.Series(value, copy=False) for name, value in zip(names, block._values(frame), strict=True)}
+        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(pd.DataFrame(columns, copy=False))
+        return cls(tuple(names), encoder, items)
+
+    def _values(self, frame: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for name in self.names:
+            if name in frame and name in ("user_id", "item_id"):
+                out.append(_object_or_native(frame[name]))
+            elif self.items is None:
+                raise ValueError(f"names must be user_id, item_id or item attributes. Got {name!r} instead.")
+            else:
+                out.append(_object_or_native(self.items.take(_attribute(name), frame["_item_row"])))
+        return out
+
+    def codes(self, frame: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Codes of the rows' ids."""
+        return self.encoder.encode_columns(self._values(frame))

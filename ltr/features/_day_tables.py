@@ -18,7 +18,8 @@ from ltr._validation import check_int
 from ltr.features._pit_stats import COUNT_NAMES, DailyStats
 from ltr.features._smoothing import BetaPrior
 
-__all__ = ["DEFAULT_MAX_KEYS", "MAX_DAYS", "DayTableCache", "window_columns"]
+__all__ = ["DEFAULT_MAX_KEYS", "MAX_DAYS", "OUTCOME_SCALE", "DayTableCache", "outcome_count", "outcome_sum",
+           "window_columns"]
 
 #: Largest key table that gets per-day value tables (keys x 4 values x windows float64).
 DEFAULT_MAX_KEYS = 200_000
@@ -27,10 +28,30 @@ DEFAULT_MAX_KEYS = 200_000
 MAX_DAYS = 3
 
 
+#: Outcomes are counted as fixed-point integers in these units (exact integer window sums).
+OUTCOME_SCALE = 1000
+
+
+def outcome_sum(name: str) -> str:
+    """Name of the fixed-point sum of outcome ``name`` in a table (see :data:`OUTCOME_SCALE`)."""
+    return f"{name}:sum"
+
+
+def outcome_count(name: str) -> str:
+    """Name of the count of exposures with a known outcome ``name`` in a table."""
+    return f"{name}:n"
+
+
 def window_columns(
-    table: DailyStats, prior: BetaPrior, key: np.ndarray, end: np.ndarray, windows: Sequence[int], span: int
+    table: DailyStats,
+    prior: BetaPrior,
+    key: np.ndarray,
+    end: np.ndarray,
+    windows: Sequence[int],
+    span: int,
+    outcomes: Sequence[str] = (),
 ) -> list[np.ndarray]:
-    """Per window: exposures, clicks, orders (as floats) and the smoothed CTR of each query.
+    """Per window: exposures, clicks, orders (as floats), the smoothed CTR, the outcome means.
 
     Parameters
     ----------
@@ -43,14 +64,17 @@ def window_columns(
     end : ndarray of int64
         Exclusive cut-off of each query in the table's time unit.
     windows : sequence of int
-        Window lengths in days.
+        Window lengths in days (0: all history).
     span : int
         Table time units per day (1 for day tables, 86400 for second tables).
+    outcomes : sequence of str, default=()
+        Outcomes whose mean over the window's exposures that have one follows the CTR (NaN
+        where none has).
 
     Returns
     -------
     columns : list of ndarray of float64
-        ``4 * len(windows)`` columns, window by window.
+        ``(4 + len(outcomes)) * len(windows)`` columns, window by window.
     """
     # (window, row, count) for all windows at once: one conversion and one smoothing
     # per family instead of one per (window, count).
@@ -60,10 +84,17 @@ def window_columns(
     # BetaPrior.smooth's formula, term for term (bit-identical), without its input
     # validation: table counts are finite non-negative integers.
     ctr = (clicks + prior.alpha) / (exposures + prior.alpha + prior.beta)
+    means = []
+    for name in outcomes:
+        total = counts[:, :, table.count_names.index(outcome_sum(name))]
+        known = counts[:, :, table.count_names.index(outcome_count(name))]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append(np.where(known > 0, total / (known * OUTCOME_SCALE), np.nan))
     columns: list[np.ndarray] = []
     for r in range(len(windows)):
         columns.extend(counts[r, :, j] for j in range(len(COUNT_NAMES)))
         columns.append(ctr[r])
+        columns.extend(mean[r] for mean in means)
     return columns
 
 
@@ -128,6 +159,7 @@ class DayTableCache:
         windows: Sequence[int],
         current: Sequence[int],
         n_families: int,
+        outcomes: Sequence[str] = (),
     ) -> np.ndarray:
         """Counts and smoothed CTRs of every key of ``table`` for the cut-off ``day``.
 
@@ -140,7 +172,7 @@ class DayTableCache:
         if entry is not None and entry[0] is table and entry[1] is prior:
             return entry[2]
         keys = np.append(np.arange(table.key_codes.size, dtype=np.int64), -1)
-        columns = window_columns(table, prior, keys, np.full(keys.size, day, dtype=np.int64), windows, 1)
+        columns = window_columns(table, prior, keys, np.full(keys.size, day, dtype=np.int64), windows, 1, outcomes)
         values = np.column_stack(columns)
         if len(self._entries) >= (MAX_DAYS + 1) * max(n_families, 1):
             for stale in [k for k in self._entries if k[1] not in current]:

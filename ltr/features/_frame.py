@@ -12,11 +12,14 @@ the plan (None where the frame lacks one: the missing level).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from ltr._validation import check_frame
 from ltr.features._attributes import AttributeTable
+from ltr.features._day_tables import OUTCOME_SCALE, outcome_count, outcome_sum
 from ltr.features._plan import REQUIRED, FeaturePlan
 from ltr.logs import SECONDS_PER_DAY, day_index
 
@@ -34,6 +37,7 @@ def prepare_frame(
     default_position: int,
     labels: bool,
     context: bool = True,
+    outcomes: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Columns the features read, as 1-D numpy arrays (ids raw, attributes as floats).
 
@@ -57,6 +61,9 @@ def prepare_frame(
     context : bool, default=True
         False (history frames: only counted) leaves out the context columns that are no
         counting key.
+    outcomes : sequence of str, default=()
+        With ``labels``: outcome columns of the frame, read as fixed-point sums and known
+        counts (``outcome_sum``/``outcome_count`` names) for the counting tables.
 
     Returns
     -------
@@ -89,6 +96,16 @@ def prepare_frame(
         out["click"] = samples["click"].to_numpy().astype(np.int64)
         has_order = "order" in samples.columns
         out["order"] = samples["order"].to_numpy().astype(np.int64) if has_order else np.zeros(n, np.int64)
+        for name in outcomes:
+            if name not in samples.columns:
+                raise ValueError(
+                    f"{name} must have the outcome column {name!r} the features were fitted with. "
+                    f"Got columns {sorted(map(str, samples.columns))} instead."
+                )
+            values = samples[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            known = np.isfinite(values)
+            out[outcome_sum(name)] = np.where(known, np.rint(values * OUTCOME_SCALE), 0).astype(np.int64)
+            out[outcome_count(name)] = known.astype(np.int64)
     out["_item_row"] = items.lookup(out["item_id"]) if items is not None else np.full(n, -1, np.int64)
     out["_user_row"] = users.lookup(out["user_id"]) if users is not None else np.full(n, -1, np.int64)
     for col in plan.key_attributes:

@@ -116,6 +116,7 @@ class Layout:
         cache: DayTableCache | None,
         dense: bool,
         chunk_size: int,
+        continuous: Sequence[np.ndarray] | None = None,
     ) -> FeatureMatrix:
         """Compute every block over ``frame`` chunk by chunk; write ``X`` (and ``dense``) in place.
 
@@ -131,6 +132,8 @@ class Layout:
             Also fill ``FeatureMatrix.dense``.
         chunk_size : int
             Rows per chunk.
+        continuous : sequence of ndarray, optional
+            The continuous columns of every row, already computed (``fit_transform``).
         """
         n = frame["ts"].size
         n_cont, n_bin, n_cat = self.n_continuous, self.n_binned, self.n_categorical
@@ -145,11 +148,15 @@ class Layout:
             end, span = cutoff(sub, self.lag_seconds)
             batch = Batch(sub, end, span, tables, cache)
             cont = out_dense[rows, :n_cont] if scratch is None else scratch[: rows.stop - start]
-            j = 0
-            for block in self.continuous:
-                for column in block.columns(batch):
-                    cont[:, j] = column
-                    j += 1
+            if continuous is not None:
+                for j, column in enumerate(continuous):
+                    cont[:, j] = column[rows]
+            else:
+                j = 0
+                for block in self.continuous:
+                    for column in block.columns(batch):
+                        cont[:, j] = column
+                        j += 1
             codes = np.empty((rows.stop - start, n_bin + n_cat), dtype=np.int32, order="F")
             if n_bin:
                 self.bin_coder.codes_into(cont, codes[:, :n_bin])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ltr._validation import check_choice, check_int
+from ltr._validation import check_bool, check_choice, check_int
 from ltr.features._plan import FORBIDDEN, KEY_FAMILIES, NOT_CONTEXT
 
 __all__ = ["check_params", "params_from_state", "params_to_state"]
@@ -63,6 +63,13 @@ def check_params(params: Mapping[str, Any]) -> None:
     _str_sequence(params["exclude"], "exclude")
     check_int(params["max_levels"], "max_levels", minimum=1)
     check_int(params["default_position"], "default_position")
+    for name in ("all_history", "ids", "cross_keys", "recency"):
+        check_bool(params[name], name)
+    check_int(params["id_min_count"], "id_min_count", minimum=1)
+    for name in ("item_keys", "frozen_families", "outcome_families"):
+        if params[name] is not None:
+            _str_sequence(params[name], name)
+    _str_sequence(params["outcomes"], "outcomes")
 
 
 def params_to_state(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,6 +81,9 @@ def params_to_state(params: Mapping[str, Any]) -> dict[str, Any]:
     out["categorical"] = None if params["categorical"] is None else list(params["categorical"])
     out["context"] = None if params["context"] is None else list(params["context"])
     out["exclude"] = list(params["exclude"])
+    for name in ("item_keys", "frozen_families", "outcome_families"):
+        out[name] = None if params[name] is None else list(params[name])
+    out["outcomes"] = list(params["outcomes"])
     return out
 
 
@@ -87,6 +97,10 @@ def params_from_state(params: Mapping[str, Any]) -> dict[str, Any]:
         if out.get(name) is not None:
             out[name] = tuple(out[name])
     out["exclude"] = tuple(out.get("exclude", ()))
+    for name in ("item_keys", "frozen_families", "outcome_families"):
+        if out.get(name) is not None:
+            out[name] = tuple(out[name])
+    out["outcomes"] = tuple(out.get("outcomes", ()))
     return out
 
 

@@ -98,6 +98,13 @@ def _as_storable(levels: np.ndarray) -> np.ndarray:
     return np.array(as_list, dtype=str) if as_list else np.array([], dtype="<U1")
 
 
+def _int_bincount(inverse: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact integer sums of ``values`` per cell (``np.bincount`` would go through float64)."""
+    out = np.zeros(n, dtype=np.int64)
+    np.add.at(out, inverse, values)
+    return out
+
+
 class DailyStats:
     """Exposures, clicks and orders per (key, time unit), with exact window look-ups.
 
@@ -120,6 +127,16 @@ class DailyStats:
         Per table row, the counts of that (key, time unit).
     time_column : {"day", "ts"}
         What the time unit is.
+    sums : mapping of str -> ndarray of int64, optional
+        More per-row integer sums (e.g. fixed-point sums of an engagement outcome and the
+        number of exposures that have it), summed over windows like the counts; they follow
+        the counts in :attr:`count_names`.
+
+    Notes
+    -----
+    A window of ``0`` in :meth:`window_sums` means all history: every row of the key before
+    the cut-off. The counts are partial per (key, time unit) and a window is a difference of
+    integer prefix sums, so tables of disjoint partitions of the rows add up exactly.
     """
 
     def __init__(
@@ -133,6 +150,7 @@ class DailyStats:
         clicks: np.ndarray,
         orders: np.ndarray,
         time_column: str = "day",
+        sums: Mapping[str, np.ndarray] | None = None,
     ):
         if isinstance(key_columns, str) or not key_columns:
             raise ValueError(f"key_columns must be a non-empty sequence of str. Got {key_columns!r} instead.")
@@ -152,6 +170,11 @@ class DailyStats:
             "clicks": np.asarray(clicks, dtype=np.int64),
             "orders": np.asarray(orders, dtype=np.int64),
         }
+        for name, values in (sums or {}).items():
+            if name in self.counts:
+                raise ValueError(f"sums must not reuse a count name {list(COUNT_NAMES)}. Got {name!r} instead.")
+            self.counts[str(name)] = np.asarray(values, dtype=np.int64)
+        self.count_names = tuple(self.counts)
         self.time_column = time_column
         n = self.row_key.size
         for name, arr in [("row_time", self.row_time), *list(self.counts.items())]:
@@ -174,8 +197,8 @@ class DailyStats:
         self._composite = composite
         # Leading zero so that cum[i] is the sum of rows [0, i); one (n + 1, 3) table so
         # that a window needs one gather for all three counts.
-        self._cum_all = np.zeros((n + 1, len(COUNT_NAMES)), dtype=np.int64)
-        for j, name in enumerate(COUNT_NAMES):
+        self._cum_all = np.zeros((n + 1, len(self.count_names)), dtype=np.int64)
+        for j, name in enumerate(self.count_names):
             np.cumsum(self.counts[name], dtype=np.int64, out=self._cum_all[1:, j])
         self._lookups = [_LevelLookup(lv) for lv in self.levels]
 
@@ -186,6 +209,7 @@ class DailyStats:
         samples: pd.DataFrame | Mapping[str, Any],
         key_columns: Sequence[str],
         time_column: str = "day",
+        sums: Sequence[str] = (),
     ) -> DailyStats:
         """Aggregate an exposure-level samples frame into a table.
 
@@ -198,6 +222,8 @@ class DailyStats:
             Columns forming the key. Rows with a missing key value are not counted.
         time_column : {"day", "ts"}, default="day"
             Time unit of the table.
+        sums : sequence of str, default=()
+            More integer columns of ``samples`` summed per (key, time unit) (see the class).
 
         Returns
         -------
@@ -227,6 +253,7 @@ class DailyStats:
             levels.append(_as_storable(uniq))
             valid &= pos >= 0
             codes = codes * max(uniq.size, 1) + np.maximum(pos, 0)
+        extra = {name: _column_values(samples, name, "samples").astype(np.int64)[valid] for name in sums}
         codes, time, click, order = codes[valid], time[valid], click[valid], order[valid]
         t0 = int(time.min()) if time.size else 0
         stride = (int(time.max()) - t0 + 2) if time.size else 2
@@ -249,17 +276,9 @@ class DailyStats:
         exposures = np.bincount(inverse, minlength=n_cells).astype(np.int64)
         clicks = np.bincount(inverse, weights=click, minlength=n_cells).astype(np.int64)
         orders = np.bincount(inverse, weights=order, minlength=n_cells).astype(np.int64)
-        return cls(
-            key_columns,
-            levels,
-            key_codes,
-            row_key,
-            row_time,
-            exposures,
-            clicks,
-            orders,
-            time_column=time_column,
-        )
+        summed = {name: _int_bincount(inverse, values, n_cells) for name, values in extra.items()}
+        return cls(key_columns, levels, key_codes, row_key, row_time, exposures, clicks, orders,
+                   time_column=time_column, sums=summed)
 
     # ------------------------------------------------------------------ look-ups
     def key_index(self, query: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
@@ -312,13 +331,13 @@ class DailyStats:
         Returns
         -------
         counts : dict
-            ``counts[(w, name)]`` is an int64 array, ``name`` in ``COUNT_NAMES``.
+            ``counts[(w, name)]`` is an int64 array, ``name`` in :attr:`count_names`.
         """
         windows = [int(w) for w in windows]
         sums = self.window_sums(key, end, windows, span)
         out: dict[tuple[int, str], np.ndarray] = {}
         for r, w in enumerate(windows):
-            for j, name in enumerate(COUNT_NAMES):
+            for j, name in enumerate(self.count_names):
                 out[(w, name)] = sums[r, :, j]
         return out
 
@@ -332,8 +351,9 @@ class DailyStats:
 
         Returns
         -------
-        sums : ndarray of int64, shape (len(windows), n_queries, len(COUNT_NAMES))
-            ``sums[r, i, j]`` is count ``COUNT_NAMES[j]`` of query ``i`` over window ``windows[r]``.
+        sums : ndarray of int64, shape (len(windows), n_queries, len(count_names))
+            ``sums[r, i, j]`` is count ``count_names[j]`` of query ``i`` over window ``windows[r]``
+            (window 0: all rows of the key before ``end``).
         """
         key = np.asarray(key, dtype=np.int64)
         end = np.asarray(end, dtype=np.int64)
@@ -341,7 +361,9 @@ class DailyStats:
         unseen = key < 0
         # Row r of ``needle`` is the composite code of (key, end - shift_r), shift 0 first:
         # its searchsorted position counts the table rows of key before that time.
-        shifts = np.array([0] + [w * int(span) for w in windows], dtype=np.int64)
+        # Window 0 (all history) shifts past the table's first time: the needle clips to the
+        # key's first row.
+        shifts = np.array([0] + [w * int(span) if w > 0 else self._stride for w in windows], dtype=np.int64)
         needle = (end - self.t_min)[None, :] - shifts[:, None]
         np.maximum(needle, 0, out=needle)
         np.minimum(needle, self._stride - 1, out=needle)
@@ -356,6 +378,39 @@ class DailyStats:
         # Unseen keys get an empty range (hi == lo), hence zero counts.
         pos[:, unseen] = 0
         return self._cum_all[pos[0]][None, :, :] - self._cum_all[pos[1:]]
+
+    def last_time(self, key: np.ndarray, end: np.ndarray, count: str = "clicks") -> np.ndarray:
+        """Latest time unit before ``end`` in which the key's ``count`` is positive.
+
+        Parameters
+        ----------
+        key : ndarray of int64
+            :meth:`key_index` of each query (-1: unseen key).
+        end : ndarray of int64
+            Exclusive cut-off of each query, in the table's time unit.
+        count : str, default="clicks"
+            One of :attr:`count_names`.
+
+        Returns
+        -------
+        time : ndarray of float64
+            The time unit, NaN where the key has no such row before ``end``.
+        """
+        if count not in self.counts:
+            raise ValueError(f"count must be one of {list(self.count_names)}. Got {count!r} instead.")
+        key = np.asarray(key, dtype=np.int64)
+        end = np.asarray(end, dtype=np.int64)
+        positive = np.flatnonzero(self.counts[count] > 0)
+        out = np.full(key.size, np.nan)
+        if positive.size == 0:
+            return out
+        composite = self._composite[positive]
+        needle = np.clip(end - self.t_min, 0, self._stride - 1) + np.maximum(key, 0) * self._stride
+        before = np.searchsorted(composite, needle, side="left") - 1
+        row = positive[np.maximum(before, 0)]
+        hit = (key >= 0) & (before >= 0) & (self.row_key[row] == key)
+        out[hit] = self.row_time[row[hit]]
+        return out
 
     def totals(self) -> dict[str, np.ndarray]:
         """Counts per key over the whole table.
@@ -392,6 +447,7 @@ class DailyStats:
             "version": _FORMAT_VERSION,
             "key_columns": list(self.key_columns),
             "time_column": self.time_column,
+            "sums": list(self.count_names[len(COUNT_NAMES):]),
         }
         return meta, arrays
 
@@ -416,10 +472,11 @@ class DailyStats:
             levels = [np.asarray(arrays[f"levels{j}"]) for j in range(len(key_columns))]
             key_codes, row_key, row_time = arrays["key_codes"], arrays["row_key"], arrays["row_time"]
             exposures, clicks, orders = (arrays[name] for name in COUNT_NAMES)
+            sums = {name: arrays[name] for name in meta.get("sums", [])}
         except KeyError as exc:
             raise ValueError(f"arrays must hold the table arrays. Got no {exc.args[0]!r} instead.") from None
         return cls(key_columns, levels, key_codes, row_key, row_time, exposures, clicks, orders,
-                   time_column=meta["time_column"])
+                   time_column=meta["time_column"], sums=sums)
 
     def __repr__(self) -> str:
         return (

@@ -30,14 +30,18 @@ __all__ = [
     "CONTEXT",
     "DERIVED_CATEGORICAL",
     "FORBIDDEN",
+    "ID_COLUMNS",
+    "ITEM_SIDE",
     "KEY_FAMILIES",
     "NOT_CONTEXT",
     "REQUIRED",
     "FeaturePlan",
     "context_candidates",
     "count_levels",
+    "item_key_columns",
     "plan_features",
     "plan_for_samples",
+    "user_side",
 ]
 
 KEY_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -46,7 +50,13 @@ KEY_FAMILIES: dict[str, tuple[str, ...]] = {
     "user_category": ("user_id", "item_category"),
     "item_position": ("item_id", "position"),
     "category": ("item_category",),
+    "user_item": ("user_id", "item_id"),
 }
+#: Id columns of every frame, categorical features when ``ids`` is on (with the item key
+#: attributes, see :func:`item_key_columns`).
+ID_COLUMNS = ("user_id", "item_id")
+#: Key columns that describe the item (a family without any is user-side).
+ITEM_SIDE = ("item_id", "position")
 #: Context columns offered when the builder's ``context`` is None, when present in the samples
 #: (``ltr.train`` offers every column of the requests table instead).
 CONTEXT = ("device", "recall_source")
@@ -84,6 +94,15 @@ class FeaturePlan:
     skipped_categorical : mapping of str -> int, default {}
         Automatically chosen categorical features left out for having too many distinct
         values, with their count in the training rows.
+    ids : tuple of str, default ()
+        Id-level categorical features: ``user_id``, ``item_id`` and item key attributes
+        (``item_<key>``), encoded with their own minimum count.
+    item_keys : tuple of str, default ()
+        Item key attributes (``item_<key>``, author-like ids of the items table): counting
+        keys of their own and crossed with the user; not numeric features.
+    frozen : tuple of str, default ()
+        Families whose statistics stop at the end of the training window (refreshed with the
+        model, not daily).
     """
 
     families: Mapping[str, tuple[str, ...]]
@@ -93,11 +112,14 @@ class FeaturePlan:
     key_attributes: tuple[str, ...]
     input_columns: tuple[str, ...]
     skipped_categorical: Mapping[str, int] = field(default_factory=dict)
+    ids: tuple[str, ...] = ()
+    item_keys: tuple[str, ...] = ()
+    frozen: tuple[str, ...] = ()
 
     @property
     def categorical(self) -> tuple[str, ...]:
-        """Every categorical feature: context, item, user."""
-        return self.context + self.item + self.user
+        """Every categorical feature: context, item, user, ids."""
+        return self.context + self.item + self.user + self.ids
 
     @property
     def key_columns(self) -> frozenset[str]:
@@ -112,6 +134,9 @@ class FeaturePlan:
             "key_attributes": list(self.key_attributes),
             "input_columns": list(self.input_columns),
             "skipped_categorical": {c: int(n) for c, n in self.skipped_categorical.items()},
+            "ids": list(self.ids),
+            "item_keys": list(self.item_keys),
+            "frozen": list(self.frozen),
         }
         return meta, {}
 
@@ -127,6 +152,9 @@ class FeaturePlan:
             key_attributes=tuple(meta["key_attributes"]),
             input_columns=tuple(meta["input_columns"]),
             skipped_categorical={c: int(n) for c, n in meta.get("skipped_categorical", {}).items()},
+            ids=tuple(meta.get("ids", ())),
+            item_keys=tuple(meta.get("item_keys", ())),
+            frozen=tuple(meta.get("frozen", ())),
         )
 
 
@@ -153,7 +181,8 @@ def context_candidates(samples: pd.DataFrame, logs: Logs) -> tuple[str, ...]:
         The requests' columns, then the candidates', each in the samples' column order.
     """
     never = set(logs.exposures.columns) | set(NOT_CONTEXT) | set(FORBIDDEN)
-    offered = [str(c) for c in samples.columns if c not in never]
+    # Outcomes of the exposure (attached as outcome_<name> columns) are labels, never context.
+    offered = [str(c) for c in samples.columns if c not in never and not str(c).startswith("outcome_")]
     candidates = set(logs.candidates.columns) if logs.candidates is not None else set()
     from_candidates = [c for c in offered if c in candidates or c.removeprefix("candidate_") in candidates]
     return tuple([c for c in offered if c not in from_candidates] + from_candidates)
@@ -204,6 +233,10 @@ def plan_features(
     context: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
     skipped_categorical: Mapping[str, int] | None = None,
+    item_keys: Sequence[str] | None = (),
+    ids: bool = False,
+    cross_keys: bool = False,
+    frozen: Sequence[str] | None = (),
 ) -> FeaturePlan:
     """Decide the families and columns in use (parameters as in ``FeatureBuilder``).
 
@@ -211,8 +244,15 @@ def plan_features(
     items table) are left out; an unavailable column in ``extra_keys`` or ``categorical``
     raises ``ValueError``. Without ``categorical`` the categorical features are ``context``
     (default: the :data:`CONTEXT` columns present), hour, position, every string column of
-    the items table and every column of the users table, less ``exclude``.
+    the items table and every column of the users table, less ``exclude`` and the item keys.
+
+    ``item_keys`` (None: :func:`item_key_columns`) are item attributes acting as ids; with
+    ``cross_keys`` each gets a family of its own (``item_<key>``) and one crossed with the
+    user (``user_item_<key>``); with ``ids`` they, ``user_id`` and ``item_id`` are id-level
+    categorical features. ``frozen`` (None: every family without an item-side column, see
+    :func:`user_side`) names the families whose statistics stop at the training end.
     """
+    keys = item_key_columns(items) if item_keys is None else tuple(f"item_{k}" for k in item_keys)
     item_attrs = {f"item_{c}" for c in items.columns} if items is not None else set()
     user_attrs = {f"user_{c}" for c in users.columns} if users is not None else set()
 
@@ -228,6 +268,13 @@ def plan_features(
                 f"in {tuple(key)!r} instead."
             )
         families["__".join(key)] = tuple(key)
+    unknown = [k for k in keys if k not in item_attrs]
+    if unknown:
+        raise ValueError(f"item_keys must be columns of the items table. Got {unknown} instead.")
+    if cross_keys:
+        for key in keys:
+            families.setdefault(key, (key,))
+            families.setdefault(f"user_{key}", ("user_id", key))
     if categorical is None:
         offered = [c for c in CONTEXT if c in frame_columns] if context is None else list(context)
         cats = offered + list(DERIVED_CATEGORICAL)
@@ -235,7 +282,7 @@ def plan_features(
         cats += [f"user_{c}" for c in users.columns] if users is not None else []
     else:
         cats = list(categorical)
-    cats = [c for c in dict.fromkeys(cats) if c not in exclude]
+    cats = [c for c in dict.fromkeys(cats) if c not in exclude and c not in keys]
     missing = [c for c in cats if not available(c) or c in ("user_id", "item_id", "ts", "day")]
     if missing:
         raise ValueError(
@@ -243,6 +290,11 @@ def plan_features(
             f"item_/user_ attributes. Got {missing} instead."
         )
     context_cols = tuple(c for c in cats if c not in item_attrs and c not in user_attrs)
+    if frozen is None:
+        frozen = tuple(f for f, cols in families.items() if user_side(cols, item_attrs))
+    stray = [f for f in frozen if f not in families]
+    if stray:
+        raise ValueError(f"frozen_families must be families in use {list(families)}. Got {stray} instead.")
     key_cols = {c for cols in families.values() for c in cols}
     return FeaturePlan(
         families=families,
@@ -252,7 +304,22 @@ def plan_features(
         key_attributes=tuple(sorted(key_cols & (item_attrs | user_attrs))),
         input_columns=tuple(sorted((key_cols | set(context_cols)) - item_attrs - user_attrs - _DERIVED)),
         skipped_categorical=dict(skipped_categorical or {}),
+        ids=(ID_COLUMNS + keys) if ids else (),
+        item_keys=keys,
+        frozen=tuple(frozen),
     )
+
+
+def item_key_columns(items: AttributeTable | None) -> tuple[str, ...]:
+    """Item attributes that are ids of something else (``author_id``): columns named ``*_id``."""
+    if items is None:
+        return ()
+    return tuple(f"item_{c}" for c in items.columns if c.endswith("_id"))
+
+
+def user_side(columns: Sequence[str], item_attrs: Collection[str]) -> bool:
+    """Whether a family's key describes only the user and the request (no item-side column)."""
+    return not any(c in ITEM_SIDE or c in item_attrs for c in columns)
 
 
 def plan_for_samples(
@@ -281,7 +348,9 @@ def plan_for_samples(
         names = list(offered)
         names += [f"item_{c}" for c in items.string_columns()] if items is not None else []
         names += [f"user_{c}" for c in users.columns] if users is not None else []
-        names = [c for c in dict.fromkeys(names) if c not in exclude]
+        given = params["item_keys"]
+        keys = set(item_key_columns(items) if given is None else (f"item_{k}" for k in given))
+        names = [c for c in dict.fromkeys(names) if c not in exclude and c not in keys]
         levels = count_levels(samples, names, items, users)
         skipped = {name: n for name, n in levels.items() if n > int(params["max_levels"])}
         context = tuple(c for c in offered if c not in skipped)
@@ -295,4 +364,8 @@ def plan_for_samples(
         context=context,
         exclude=exclude + tuple(skipped),
         skipped_categorical=skipped,
+        item_keys=params["item_keys"],
+        ids=bool(params["ids"]),
+        cross_keys=bool(params["cross_keys"]),
+        frozen=params["frozen_families"],
     )

@@ -8,7 +8,7 @@ with ``t < end`` and :class:`ClickHistory` returns clicks with ``ts`` before the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,7 @@ def build_tables(
     families: Mapping[str, tuple[str, ...]],
     time_column: str,
     embedding: np.ndarray | None,
+    sums: Mapping[str, Sequence[str]] | None = None,
 ) -> HistoryTables:
     """Counting tables of ``families`` and, given item embeddings, the click history.
 
@@ -172,8 +173,12 @@ def build_tables(
         Time unit of the tables.
     embedding : ndarray or None
         Unit item embeddings; None builds no click history.
+    sums : mapping of str -> sequence of str, optional
+        More integer columns of the frame some families' tables sum (the outcomes).
     """
-    stats = {family: DailyStats.from_samples(frame, columns, time_column) for family, columns in families.items()}
+    sums = sums or {}
+    stats = {family: DailyStats.from_samples(frame, columns, time_column, sums.get(family, ()))
+             for family, columns in families.items()}
     clicks = None if embedding is None else ClickHistory.from_frame(frame, time_column, embedding)
     return HistoryTables(stats, clicks)
 

@@ -15,13 +15,16 @@ from ltr.models._base import ModelConvergenceWarning, RankerModel
 from ltr.models._lgbm import LightGBMRanker
 from ltr.models._lr import LogisticRegressionRanker
 from ltr.models._registry import MODELS, load_model, make_model
+from ltr.models._select import C_GRID, fit_validated
 
 __all__ = [
+    "C_GRID",
     "MODELS",
     "LightGBMRanker",
     "LogisticRegressionRanker",
     "ModelConvergenceWarning",
     "RankerModel",
+    "fit_validated",
     "load_model",
     "make_model",
 ]

@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["PARAMS_FILE", "ModelConvergenceWarning", "RankerModel", "check_X", "check_feature_names", "check_y"]
+__all__ = ["PARAMS_FILE", "ModelConvergenceWarning", "RankerModel", "check_X", "check_categorical",
+           "check_feature_names", "check_y"]
 
 PARAMS_FILE = "params.json"
 
@@ -37,7 +38,8 @@ class RankerModel(Protocol):
     name: ClassVar[str]
     feature_names_: list[str]
 
-    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> RankerModel: ...
+    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None, *,
+            categorical: Sequence[int] | None = None, valid: tuple[Any, Any] | None = None) -> RankerModel: ...
 
     def predict(self, X: Any) -> np.ndarray: ...
 
@@ -102,6 +104,20 @@ def check_feature_names(feature_names: Sequence[str] | None, n_features: int) ->
     return names
 
 
+def check_categorical(categorical: Sequence[int] | None, n_features: int) -> list[int]:
+    """Distinct column indices in ``[0, n_features)`` (empty when None)."""
+    if categorical is None:
+        return []
+    out = []
+    for j in categorical:
+        if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= j < n_features:
+            raise ValueError(f"categorical must hold column indices in [0, {n_features}). Got {j!r} instead.")
+        out.append(int(j))
+    if len(set(out)) != len(out):
+        raise ValueError(f"categorical must not repeat a column. Got {list(categorical)!r} instead.")
+    return out
+
+
 class _Base:
     """``fit`` with its input checks, fitted-state checks, ``get_params``, and ``save``/``load``.
 
@@ -117,7 +133,8 @@ class _Base:
     n_features_in_: int
     feature_names_: list[str]
 
-    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> Self:
+    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None, *,
+            categorical: Sequence[int] | None = None, valid: tuple[Any, Any] | None = None) -> Self:
         """Fit on a feature matrix and 0/1 click labels.
 
         Parameters
@@ -126,6 +143,13 @@ class _Base:
         y : array-like of shape (n_samples,) with values in {0, 1}
         feature_names : sequence of str, optional
             One unique name per column; default ``f0, f1, ...``.
+        categorical : sequence of int, optional
+            Columns holding integer category codes (LightGBM splits them as native
+            categoricals; a linear model reads its one-hot columns and ignores this).
+        valid : (X, y), optional
+            Validation rows (e.g. the last training day). LightGBM stops boosting when
+            their logloss has not improved for ``early_stopping_rounds`` rounds and records
+            ``best_iteration_``; a linear model ignores them.
 
         Returns
         -------
@@ -142,7 +166,16 @@ class _Base:
         X = check_X(X)
         y = check_y(y, X.shape[0])
         names = check_feature_names(feature_names, X.shape[1])
-        self._fit(X, y, params)
+        cats = check_categorical(categorical, X.shape[1])
+        checked_valid = None
+        if valid is not None:
+            if not isinstance(valid, tuple) or len(valid) != 2:
+                raise TypeError(f"valid must be a tuple (X, y). Got {type(valid).__name__} instead.")
+            Xv = check_X(valid[0], "valid X")
+            if Xv.shape[1] != X.shape[1]:
+                raise ValueError(f"valid X must have {X.shape[1]} columns like X. Got {Xv.shape[1]} instead.")
+            checked_valid = (Xv, check_y(valid[1], Xv.shape[0]))
+        self._fit(X, y, params, cats, checked_valid)
         self.n_features_in_ = X.shape[1]
         self.feature_names_ = names
         return self
@@ -204,7 +237,8 @@ class _Base:
     def _checked_params(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any]) -> None:
+    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any], categorical: list[int],
+             valid: tuple[Any, np.ndarray] | None) -> None:
         raise NotImplementedError
 
     def _save_files(self, root: Path) -> dict[str, Any]:

@@ -60,7 +60,10 @@ class LogisticRegressionRanker(_Base):
                 "max_iter": check_int(self.max_iter, "max_iter", minimum=1),
                 "tol": check_float(self.tol, "tol", low=0, low_open=True)}
 
-    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any]) -> None:
+    def _fit(self, X: sp.csr_matrix | np.ndarray, y: np.ndarray, params: dict[str, Any], categorical: list[int],
+             valid: tuple[Any, np.ndarray] | None) -> None:
+        # One-hot inputs: categorical columns are already indicators; the regularisation is
+        # chosen on validation rows by the caller (ltr.train), so both are unused here.
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 

@@ -14,17 +14,18 @@ from ltr.artifacts import ArtifactError
 from ltr.bundle import BUNDLE_KIND, FORMAT_VERSION, check_inputs
 from ltr.logs import read_logs
 from ltr.serving import Ranker
-from ltr.train import prepare_training, train_ranker
+from ltr.train import default_feature_params, prepare_training, train_ranker
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 TRAIN_END = "2026-01-15"  # evaluate on 2026-01-16..2026-01-18, the fixture's last three days
-LGBM = {"num_boost_round": 30, "min_data_in_leaf": 50, "num_threads": 2, "seed": 0}
+# Fewer, faster rounds than the default (early stopping keeps ~170 at 0.05 here): a quick test.
+LGBM = {"num_boost_round": 60, "learning_rate": 0.1, "num_threads": 2, "seed": 0}
 
 
 @pytest.fixture(scope="module")
 def trained():
     logs = read_logs(FIXTURE)
-    data = prepare_training(logs, TRAIN_END)
+    data = prepare_training(logs, TRAIN_END, feature_params=default_feature_params("lgbm"))
     lr = train_ranker(logs, "lr", TRAIN_END)
     lgbm = train_ranker(logs, "lgbm", model_params=LGBM, data=data)
     return data, {"lr": lr, "lgbm": lgbm}
@@ -53,8 +54,7 @@ def test_fixture_acceptance_figures(trained):
     # Mean predicted vs actual CTR over the three held-out days within 5% (relative).
     assert abs(lr["calibration_ratio"] - 1) < 0.05
     assert abs(lgbm["calibration_ratio"] - 1) < 0.05
-    assert list(rankers["lr"].metadata["feature_params"]["key_families"]) == ["item", "user", "user_category",
-                                                                               "item_position"]
+    assert list(rankers["lr"].metadata["feature_params"]["key_families"]) == ["item", "user"]
 
 
 @pytest.mark.parametrize("name", ["lr", "lgbm"])

@@ -113,7 +113,6 @@ def test_counts_and_ctr_match_brute_force(world, fitted):
     cat_rows = fitted.items_.take_float("category", fitted.items_.lookup(rows["item_id"]))
     for i, (_, row) in enumerate(rows.iterrows()):
         for w in (1, 3, 7):
-            in_window = ((samples["day"] >= row["day"] - w) & (samples["day"] < row["day"])).to_numpy()
             keys = {
                 "item": samples["item_id"].to_numpy() == row["item_id"],
                 "user": samples["user_id"].to_numpy() == row["user_id"],
@@ -123,6 +122,9 @@ def test_counts_and_ctr_match_brute_force(world, fitted):
                 "category": cat == cat_rows[i],
             }
             for family, match in keys.items():
+                # Frozen families (user-side) stop at the end of the training window.
+                end = min(row["day"], fitted.freeze_end_) if family in fitted.plan_.frozen else row["day"]
+                in_window = ((samples["day"] >= end - w) & (samples["day"] < end)).to_numpy()
                 m = match & in_window
                 n_exp = m.sum()
                 n_clk = samples["click"].to_numpy()[m].sum()
@@ -237,7 +239,9 @@ def test_extra_keys_and_explicit_categorical(world):
     out = builder.transform(samples.head(100))
     assert "device_exp_2d" in out.dense_names
     assert "user_id__recall_source_ctr_2d" in out.dense_names
-    assert [n for n in out.dense_names if n.endswith(":code")] == ["device:code", "hour:code", "item_city:code"]
+    # Id-level categoricals (on by default) follow the explicit ones.
+    assert [n for n in out.dense_names if n.endswith(":code")] == ["device:code", "hour:code", "item_city:code",
+                                                                   "user_id:code", "item_id:code"]
     with pytest.raises(ValueError, match="extra_keys columns must exist"):
         FeatureBuilder(extra_keys=(("nope",),)).fit(samples)
     with pytest.raises(ValueError, match="categorical columns must be context columns"):

@@ -1,0 +1,119 @@
+"""Settings chosen on a validation day, then (optionally) a refit on the whole window.
+
+:func:`fit_validated` is the training hygiene of ``ltr.train``: the last day of the training
+window is held out; LightGBM boosts on the days before it and stops when the held-out day's
+logloss stops improving, logistic regression tries each ``C`` of a grid on the days before it
+and keeps the one with the lowest held-out logloss; then the model is refitted on every
+training day with the chosen setting. What was chosen, and the held-out day's metrics, are
+returned for the bundle.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from ltr.metrics import auc, logloss
+from ltr.models._base import RankerModel
+from ltr.models._lgbm import LightGBMRanker
+from ltr.models._lr import LogisticRegressionRanker
+from ltr.models._registry import make_model
+
+__all__ = ["C_GRID", "fit_validated"]
+
+#: Regularisation strengths logistic regression tries on the validation day.
+C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
+
+
+def _held_out(y: np.ndarray, p: np.ndarray) -> dict[str, float | None]:
+    both = np.unique(y).size == 2
+    return {"logloss": float(logloss(y, p, eps=1e-15)), "auc": float(auc(y, p)) if both else None}
+
+
+def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, valid_rows: np.ndarray,
+                  names: Sequence[str], categorical: Sequence[int] = (), refit: bool = True,
+                  C_grid: Sequence[float] = C_GRID) -> tuple[RankerModel, dict[str, Any]]:
+    """Choose the model's setting on the validation rows, then refit on every row.
+
+    Parameters
+    ----------
+    name : {"lr", "lgbm"}
+    params : dict
+        Model parameters; for ``"lr"`` a given ``C`` skips the grid, for ``"lgbm"``
+        ``num_boost_round`` is the most rounds early stopping may keep.
+    X : CSR matrix or ndarray
+        Every training row.
+    y : ndarray of 0/1
+    valid_rows : ndarray of bool
+        The validation rows (the last training day); the others are fitted on.
+    names : sequence of str
+        Column names.
+    categorical : sequence of int
+        Native categorical columns (LightGBM).
+    refit : bool, default True
+        Refit on every row with the chosen setting; False keeps the model fitted without
+        the validation rows.
+    C_grid : sequence of float
+        Values of ``C`` tried by logistic regression.
+
+    Returns
+    -------
+    model : RankerModel
+    record : dict
+        ``rows`` (fitted, validation), ``chosen`` (the setting), ``valid`` (held-out logloss
+        and AUC of the model that chose it), ``refit``.
+    """
+    fit_rows = ~valid_rows
+    if np.unique(y[valid_rows]).size < 2 or np.unique(y[fit_rows]).size < 2:
+        raise ValueError("the validation day and the days before it must each hold clicks and non-clicks. "
+                         f"Got {int(y[valid_rows].sum())} clicks in {int(valid_rows.sum())} validation rows and "
+                         f"{int(y[fit_rows].sum())} in {int(fit_rows.sum())} earlier rows instead.")
+    Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
+    probe: RankerModel | None
+    if name == "lgbm":
+        probe = make_model(name, **params).fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
+        assert isinstance(probe, LightGBMRanker)
+        chosen: dict[str, Any] = {"num_boost_round": int(probe.best_iteration_)}
+        valid = _held_out(yv, probe.predict(Xv))
+    elif "C" in params:
+        probe = make_model(name, **params).fit(Xf, yf, names)
+        chosen = {"C": float(params["C"])}
+        valid = _held_out(yv, probe.predict(Xv))
+    else:
+        probe, chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, names, C_grid, refit)
+    record = {"rows": {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}, "chosen": chosen,
+              "valid": valid, "refit": bool(refit)}
+    if not refit:
+        assert probe is not None  # every branch keeps a model when it is not refitted
+        return probe, record
+    return make_model(name, **{**params, **chosen}).fit(X, y, names, categorical=categorical), record
+
+
+def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.ndarray, names: Sequence[str],
+             C_grid: Sequence[float], refit: bool
+             ) -> tuple[RankerModel | None, dict[str, Any], dict[str, float | None]]:
+    """Each ``C`` of the grid, fitted on the earlier days; the lowest validation logloss wins.
+
+    The probes run from the smallest ``C`` up, each starting from the previous solution (warm
+    start): the same optima, in a fraction of the lbfgs iterations. The model of the chosen
+    ``C`` is fitted afresh (only when it is kept, ``refit=False``).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    checked = LogisticRegressionRanker(**params)._checked_params()
+    probe = LogisticRegression(solver="lbfgs", max_iter=checked["max_iter"], tol=checked["tol"], warm_start=True)
+    predicted: dict[float, np.ndarray] = {}
+    losses: dict[float, float] = {}
+    with warnings.catch_warnings():
+        # A probe that stops early is still a fair probe; the final fit warns on its own.
+        warnings.simplefilter("ignore")
+        for C in sorted(float(c) for c in C_grid):
+            probe.set_params(C=C).fit(Xf, yf)
+            predicted[C] = expit(probe.decision_function(Xv))
+            losses[C] = float(logloss(yv, predicted[C], eps=1e-15))
+    C = min(losses, key=losses.__getitem__)  # the smallest C among equal losses
+    model = None if refit else make_model("lr", **{**params, "C": C}).fit(Xf, yf, names)
+    return model, {"C": C}, _held_out(yv, predicted[C])
