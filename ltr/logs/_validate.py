@@ -24,7 +24,7 @@ from ltr.logs._columns import (
 from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError, TableSpec
 from ltr.logs._time import check_ts_unit, check_tz
 
-__all__ = ["from_frames"]
+__all__ = ["check_not_empty", "from_frames", "validate_tables"]
 
 _ORDER_KEYS = ("request_id", "user_id")
 
@@ -79,6 +79,28 @@ def from_frames(
               for name, frame in given.items() if frame is not None}
     if not validate:
         return Logs(**frames, tz=tz)
+    check_not_empty({name: len(frame) for name, frame in frames.items()}, frames)
+    validate_tables(frames, ts_unit)
+    return Logs(**frames, tz=tz)
+
+
+def check_not_empty(rows: dict[str, int], frames: dict[str, pd.DataFrame]) -> None:
+    """Required columns present and no table empty but ``orders`` (``rows``: rows per table, of
+    all partitions together)."""
+    for name, frame in frames.items():
+        _check_columns(frame, TABLE_SPECS[name])
+    for name, n in rows.items():
+        # An empty orders table is a normal day without conversions; any other empty table is a mistake.
+        if n == 0 and name != "orders":
+            raise LogValidationError(name, None, "table is empty.")
+
+
+def validate_tables(frames: dict[str, pd.DataFrame], ts_unit: str) -> None:
+    """Normalise (in place) and check tables: every check of :func:`from_frames` but emptiness.
+
+    Tables may be empty, which lets a partition of a partitioned log directory (all rows keyed
+    by its requests) be checked on its own; the checks across rows then hold for the partition.
+    """
     for name, frame in frames.items():
         _normalise_table(frame, TABLE_SPECS[name], ts_unit)
     for column in ("request_id", "user_id", "item_id"):
@@ -100,7 +122,6 @@ def from_frames(
     if "outcomes" in frames:
         _check_outcomes(frames["outcomes"], exp)
     _check_clicks_after_exposure(exp, frames["clicks"])
-    return Logs(**frames, tz=tz)
 
 
 def _normalise_table(frame: pd.DataFrame, spec: TableSpec, ts_unit: str) -> None:
@@ -121,9 +142,6 @@ def _check_columns(frame: pd.DataFrame, spec: TableSpec) -> None:
             spec.name, missing[0],
             f"required column is missing (has columns {list(map(str, frame.columns))}).",
         )
-    # An empty orders table is a normal day without conversions; any other empty table is a mistake.
-    if len(frame) == 0 and spec.name != "orders":
-        raise LogValidationError(spec.name, None, "table is empty.")
 
 
 def _normalise_order_keys(orders: pd.DataFrame) -> None:
