@@ -24,7 +24,8 @@ from ltr.logs._columns import (
 from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError, TableSpec
 from ltr.logs._time import check_ts_unit, check_tz
 
-__all__ = ["check_not_empty", "from_frames", "validate_tables"]
+__all__ = ["check_id_kinds", "check_not_empty", "from_frames", "id_kinds", "validate_attribute_tables",
+           "validate_tables"]
 
 _ORDER_KEYS = ("request_id", "user_id")
 
@@ -227,12 +228,32 @@ def _check_known(frame: pd.DataFrame, table: str, column: str, known: pd.Series,
         )
 
 
-def _check_same_id_type(frames: dict[str, pd.DataFrame], column: str) -> None:
-    kinds = {name: ("int" if pd.api.types.is_integer_dtype(f[column]) else "str")
-             for name, f in frames.items() if column in f.columns and f[column].notna().any()}
+def id_kinds(frames: dict[str, pd.DataFrame], column: str) -> dict[str, str]:
+    """Table -> "int" or "str": the type of the ``column`` ids of each table that has some."""
+    return {name: ("int" if pd.api.types.is_integer_dtype(f[column]) else "str")
+            for name, f in frames.items() if column in f.columns and f[column].notna().any()}
+
+
+def check_id_kinds(kinds: dict[str, str], column: str) -> None:
+    """One id type across tables (``kinds`` from :func:`id_kinds`, possibly of several partitions)."""
     if len(set(kinds.values())) > 1:
         table = next(n for n, k in kinds.items() if k != next(iter(kinds.values())))
         raise LogValidationError(table, column, f"id types differ between tables: {kinds}.")
+
+
+def _check_same_id_type(frames: dict[str, pd.DataFrame], column: str) -> None:
+    check_id_kinds(id_kinds(frames, column), column)
+
+
+def validate_attribute_tables(frames: dict[str, pd.DataFrame], ts_unit: str) -> None:
+    """The checks of ``items`` and ``users`` alone (in place): what a partitioned log directory
+    checks once, apart from its partitions."""
+    for name, frame in frames.items():
+        _normalise_table(frame, TABLE_SPECS[name], ts_unit)
+    if "items" in frames:
+        _check_items(frames["items"])
+    if "users" in frames:
+        _check_unique(frames["users"], "users", ["user_id"])
 
 
 def _check_embedding(items: pd.DataFrame) -> None:
