@@ -33,6 +33,7 @@ is broken: never by the id values). The preferences are read from the clicks of 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -140,9 +141,14 @@ class HotRecall(RecallSource):
         -------
         self
         """
+        return self._fit(logs, train_end_day, self._daily_counts)
+
+    def _fit(self, logs: Logs, train_end_day: int, daily_counts: Callable[[Logs], pd.DataFrame]) -> HotRecall:
+        """:meth:`fit` with the counting given: ``daily_counts(logs)`` is :meth:`_daily_counts` or,
+        on the Dask engine, the sum of the partitions' counts (``recall/_dask_counts.py``)."""
         self._validate_params()
         train_end_day = check_train_end_day(train_end_day)
-        counts = self._daily_counts(logs)
+        counts = daily_counts(logs)
         counts = counts.loc[counts["day"].to_numpy() <= train_end_day]
         ids, category, city = self._catalogue(logs)
         if not len(ids):

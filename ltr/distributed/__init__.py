@@ -23,6 +23,7 @@ from ltr.distributed._cluster import (
     engine_options,
 )
 from ltr.distributed._logs import LogPartition, PartitionedLogs, open_logs
+from ltr.logs._partitioned import atomic_directory
 
 __all__ = [
     "ENGINES",
@@ -31,6 +32,7 @@ __all__ = [
     "LogPartition",
     "PartitionedLogs",
     "add_engine_options",
+    "atomic_directory",
     "dask_client",
     "engine_options",
     "open_logs",
