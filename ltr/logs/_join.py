@@ -196,7 +196,8 @@ def join_partition(logs: Logs) -> PartialJoin:
     samples["click"] = _key_isin(samples, clicked_keys).astype(np.int8)
 
     order_keys = pd.DataFrame({"request_id": samples["request_id"].iloc[:0], "item_id": samples["item_id"].iloc[:0]})
-    rest = pd.DataFrame({"_user": [], "_item": [], "ts": np.zeros(0, np.int64)})
+    rest = pd.DataFrame({"_user": pd.Series([], dtype=str), "_item": pd.Series([], dtype=str),
+                         "ts": np.zeros(0, np.int64)})
     n_orders = by_request = 0
     if logs.orders is not None:
         orders = logs.orders
@@ -280,8 +281,10 @@ def attribute_orders(orders: pd.DataFrame, clicks: pd.DataFrame, attribution_win
     """
     if len(orders) == 0 or len(clicks) == 0:
         return pd.DataFrame({"request_id": [], "item_id": []})
-    left = orders[["_user", "_item", "ts"]].sort_values("ts", kind="stable")
-    right = clicks.sort_values("ts", kind="stable")
+    # One key dtype on both sides, whatever the partitions' frames gave the empty ones.
+    keys = {"_user": str, "_item": str}
+    left = orders[["_user", "_item", "ts"]].astype(keys).sort_values("ts", kind="stable")
+    right = clicks.astype(keys).sort_values("ts", kind="stable")
     matched = pd.merge_asof(left, right, on="ts", by=["_user", "_item"], direction="backward",
                             tolerance=int(attribution_window_days * SECONDS_PER_DAY), allow_exact_matches=True)
     matched = matched.loc[matched["request_id"].notna(), _KEY]
