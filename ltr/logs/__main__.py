@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parser
+from ltr.distributed import EngineOptions, add_engine_options, dask_client, engine_options, open_logs
 from ltr.logs._contract import Logs, LogValidationError
 from ltr.logs._interactions import from_interactions
 from ltr.logs._join import join_samples
@@ -32,6 +33,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--attribution-window-days", type=float, default=7.0,
                      help="orders without request_id are attributed to the user's latest click on the item "
                           "within this window")
+    add_engine_options(val)
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +85,23 @@ def _partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate_on_dask(args: argparse.Namespace, options: EngineOptions) -> int:
+    """Every partition checked and joined on the cluster; the rows and the join report, which add up."""
+    with dask_client(options) as client:
+        logs = open_logs(client, args.logs, tz=args.tz, ts_unit=args.ts_unit,
+                         attribution_window_days=args.attribution_window_days)
+    lines = [f"logs OK: {args.logs} ({len(logs.keys):,d} partitions checked on the Dask cluster)"]
+    lines += [f"  {name:<11} {rows:>10,d} rows" for name, rows in logs.rows.items()]
+    lines += [f"  {name:<11} {len(frame):>10,d} rows" for name, frame in (("items", logs.items), ("users", logs.users))
+              if frame is not None]
+    print("\n".join([*lines, "", logs.report.to_text()]))
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
+    options = engine_options(args)
+    if options.is_dask:
+        return _validate_on_dask(args, options)
     logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
     result = join_samples(logs, attribution_window_days=args.attribution_window_days)
     print(validation_text(logs, args.logs, result))

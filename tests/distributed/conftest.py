@@ -40,9 +40,9 @@ def world_logs():
 
 @pytest.fixture(scope="session")
 def partitioned(world_logs, tmp_path_factory):
-    """The fixture world in the partitioned layout (2 files per day)."""
+    """The fixture world in the partitioned layout (one file per day and table)."""
     out = tmp_path_factory.mktemp("plogs") / "world"
-    write_partitioned(world_logs, out, parts_per_day=2)
+    write_partitioned(world_logs, out)
     return out
 
 

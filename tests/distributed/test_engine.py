@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eval.report._build import build_readout
+from eval.report._dask import dask_inputs
 from eval.report.__main__ import main as report_main
 from ltr.distributed import EngineError, EngineOptions, dask_client, open_logs
 from ltr.logs import LogValidationError, join_samples, parse_day, read_logs
@@ -29,18 +31,27 @@ def _address(cluster) -> list[str]:
 
 def test_join_report_adds_up_to_the_single_machine_one(opened, partitioned, world_logs):
     assert opened.report == join_samples(read_logs(partitioned)).report == join_samples(world_logs).report
-    assert opened.rows["exposures"] == len(world_logs.exposures) and len(opened.keys) == 28
+    assert opened.rows["exposures"] == len(world_logs.exposures) and len(opened.keys) == 14
 
 
-@pytest.mark.parametrize("extra", [[], ["--unit", "request", "--segment", "device", "--aa-splits", "50"]])
-def test_readout_json_is_identical(cluster, partitioned, tmp_path, extra):
+def test_readout_json_is_identical(cluster, partitioned, tmp_path):
     local, dask = tmp_path / "local.json", tmp_path / "dask.json"
-    common = [str(partitioned), "--format", "json", "--quiet", *extra]
+    common = [str(partitioned), "--format", "json", "--quiet", "--aa-splits", "100"]
     assert report_main([*common, "--out", str(local)]) == 0
     assert report_main([*common, "--out", str(dask), *_address(cluster)]) == 0
     assert dask.read_bytes() == local.read_bytes()
     readout = json.loads(dask.read_text())
     assert readout["join"]["exposures_in"] == 138915 and readout["ab"]["available"]
+
+
+def test_readout_by_request_with_segments_is_identical(opened, partitioned):
+    logs = read_logs(partitioned)
+    joined = join_samples(logs)
+    options = dict(unit="request", segment="device", aa_splits=50, cuped=False, sequential=True)
+    facts, samples = dask_inputs(opened, "device")
+    got = build_readout(facts, samples, join_report=opened.report.to_dict(), **options)
+    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), **options)
+    assert got["segments"] is not None and got["ab"]["unit"] == "request"
 
 
 @pytest.mark.parametrize("cls", [ItemCFRecall, HotRecall])
