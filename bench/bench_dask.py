@@ -1,6 +1,6 @@
 """The Dask engine beside the single-machine engine, stage by stage (issue 14, phase 1).
 
-    python bench/bench_dask.py [--logs DIR | --users 29000 --items 30000 --days 14 --seed 0]
+    python bench/bench_dask.py [--logs DIR | --users 29000 --items 30000 --days 14 --candidates 50 --seed 0]
                                [--out bench/out/dask] [--workers 2] [--memory-limit 4GiB]
                                [--train-end YYYY-MM-DD] [--python PY]
 
@@ -108,7 +108,8 @@ def _world(args: argparse.Namespace, out: Path) -> Path:
     if not (flat / "requests.parquet").exists():
         print(f"simulating {args.users:,d} users x {args.days} days ...", flush=True)
         subprocess.run([args.python, "-m", "ltr.simulate", str(flat), "--users", str(args.users), "--items",
-                        str(args.items), "--days", str(args.days), "--seed", str(args.seed)], check=True, cwd=ROOT,
+                        str(args.items), "--days", str(args.days), "--candidates", str(args.candidates), "--seed",
+                        str(args.seed)], check=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     return flat
 
@@ -125,6 +126,7 @@ def main() -> int:
     p.add_argument("--users", type=int, default=29_000)
     p.add_argument("--items", type=int, default=30_000)
     p.add_argument("--days", type=int, default=14)
+    p.add_argument("--candidates", type=int, default=50, help="logged candidates per request of the simulated world")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "dask"))
     p.add_argument("--workers", type=int, default=2)
