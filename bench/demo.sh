@@ -3,6 +3,9 @@
 # validate -> train LR + LightGBM rankers -> train recall sources -> retrieve for the held-out
 # day -> merge -> experiment readout (text, Markdown, HTML, JSON).
 # Usage: bash bench/demo.sh PYTHON LOGS OUT [RANKER_TRAIN_END] [RECALL_TRAIN_END] [HELD_OUT_DAY]
+# Then a short real-logs summary on REAL_LOGS (default fixtures/real, KuaiRand sampled; days in
+# Asia/Shanghai): validate, LR + LightGBM trained on days <= 2022-04-28, their AUC beside the
+# simulated one. REAL_LOGS= (empty) leaves it out.
 # The rankers hold out the last three days (a one-day CTR has ~4% sampling noise, too much to
 # judge a 5% calibration target); recall sources train up to the day before HELD_OUT_DAY.
 set -euo pipefail
@@ -13,6 +16,7 @@ RANKER_TRAIN_END=${4:-2026-01-15}
 TRAIN_END=${5:-2026-01-17}
 HELD_OUT=${6:-2026-01-18}
 K=${K:-1200}
+REAL_LOGS=${REAL_LOGS-fixtures/real}
 mkdir -p "$OUT"
 start=$(date +%s)
 step() { echo; echo "== $* ($(( $(date +%s) - start )) s)"; }
@@ -46,6 +50,38 @@ for fmt in md html json; do
 done
 "$PY" -m eval.report "$LOGS" --bundle "$OUT/ranker_lgbm" "${cands[@]}" --format text --quiet \
   | tee "$OUT/readout.txt"
+
+if [ -n "$REAL_LOGS" ]; then
+  step "6. real logs ($REAL_LOGS, days in Asia/Shanghai): validate, rankers on days <= 2022-04-28"
+  "$PY" -m ltr.logs validate "$REAL_LOGS" --tz Asia/Shanghai \
+    | grep -E '^logs OK|^  [a-z]+ +[0-9,]+ rows$|^Days in|have no category|^    (kept|duplicate) \('
+  for model in lr lgbm; do
+    "$PY" -m ltr.train "$REAL_LOGS" --model "$model" --tz Asia/Shanghai --train-end 2022-04-28 \
+      --out "$OUT/real_ranker_$model" | grep -E '^model |offline AUC'
+  done
+  echo
+  "$PY" - "$OUT" "$LOGS" "$REAL_LOGS" <<'PYTHON'
+import json
+import sys
+from pathlib import Path
+
+out, simulated, real = sys.argv[1:]
+
+
+def metrics(bundle):
+    meta = json.loads(Path(out, bundle, "manifest.json").read_text())["metadata"]
+    training = meta["training"]
+    return meta["metrics"]["auc"], f"{training['eval_start']}..{training['eval_end']}"
+
+
+print(f"{'offline AUC (held-out days)':<30}{'simulated: ' + simulated:<36}real: {real}")
+for model in ("lr", "lgbm"):
+    (sim_auc, sim_days), (real_auc, real_days) = metrics(f"ranker_{model}"), metrics(f"real_ranker_{model}")
+    print(f"  {model:<28}{f'{sim_auc:.4f} ({sim_days})':<36}{real_auc:.4f} ({real_days})")
+PYTHON
+else
+  echo; echo "(real-logs summary left out: REAL_LOGS is empty)"
+fi
 
 echo
 echo "Readout written to:"

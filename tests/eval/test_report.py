@@ -19,6 +19,7 @@ from eval.report.__main__ import main
 from ltr.logs import from_frames, join_samples, parse_day, read_logs, write_logs
 from tests.eval.test_ab import _fieller_reference
 from tests.eval.test_funnel import make_logs, recall_candidates
+from tests.golden import assert_close as _assert_close
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "fixtures" / "world"
@@ -83,23 +84,6 @@ def _rebucket(logs, names):
 
 
 # ----------------------------------------------------------------------------- golden file
-
-
-def _assert_close(got, exp, path="readout"):
-    """Exact for counts, strings, flags and None; rel 1e-9 for floats."""
-    if isinstance(exp, dict):
-        assert isinstance(got, dict) and set(got) == set(exp), f"{path}: keys {sorted(got)} != {sorted(exp)}"
-        for key in exp:
-            _assert_close(got[key], exp[key], f"{path}.{key}")
-    elif isinstance(exp, list):
-        assert isinstance(got, list) and len(got) == len(exp), f"{path}: length {len(got)} != {len(exp)}"
-        for i, (g, e) in enumerate(zip(got, exp, strict=True)):
-            _assert_close(g, e, f"{path}[{i}]")
-    elif isinstance(exp, float):
-        assert isinstance(got, float), f"{path}: {got!r} is not a float"
-        assert math.isclose(got, exp, rel_tol=1e-9, abs_tol=1e-12), f"{path}: {got!r} != {exp!r}"
-    else:
-        assert type(got) is type(exp) and got == exp, f"{path}: {got!r} != {exp!r}"
 
 
 def test_golden_readout_of_fixture_world(world_json):
