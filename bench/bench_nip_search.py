@@ -1,69 +1,129 @@
-"""Graph search vs exact scoring for a *trained* NIP model on a simulated catalogue.
+"""Graph search vs exact scoring for a NIP model trained to convergence, per search setting.
 
-Prints, for several bottom-level beam widths ``ef``: top-K recall of the layered graph
-search against brute-force top-K (same model), the share of the catalogue scored per query,
-and milliseconds per query. Goal (seed 000 / NANN): recall >= 0.98 scoring <= 3% of the
-items, < 10 ms per query on 2 threads, at 200k items.
+Simulates a world (recall options on: exposures drawn from the ranker's top
+``--exposure-depth``, the ``--interaction`` user-item interaction), trains NIP with early
+stopping on the last training day (its curve is printed), then prints
 
-    .venv/bin/python bench/bench_nip_search.py --items 200000 --users 20000 --days 3
+* the model's held-out click hitrate@K (exact scoring) next to a popularity list's;
+* per (flatness, ef_upper, ef): recall of the exact top-K, share of the catalogue scored,
+  single-request latency p50/p99 (``model.search`` of one request with ``logs=None``: the
+  history lookup and the profile are included) and batched throughput.
+
+Goal (issue 12): recall >= 0.98 scoring <= 3% of the items, single-request p99 <= 10 ms on 2
+threads, at 200k items.
+
+    python bench/bench_nip_search.py --items 200000 --users 20000 --days 8 --candidates 100
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from ltr.logs import day_index
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from eval.metrics import hitrate_at_k
+from ltr.logs import day_index, join_samples
 from ltr.simulate import simulate_world
-from recall.neural._nip import NIPRecall
+from recall.neural import NIPRecall
+from recall.references import ReferenceRecall
 
 
-def main() -> None:
+def _args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=3)
-    parser.add_argument("--candidates", type=int, default=50)
-    parser.add_argument("--queries", type=int, default=50, help="requests searched (exact scoring is the cost)")
+    parser.add_argument("--days", type=int, default=8)
+    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--exposure-depth", type=int, default=50)
+    parser.add_argument("--interaction", default="max")
+    parser.add_argument("--queries", type=int, default=200, help="held-out requests searched in a batch")
+    parser.add_argument("--single", type=int, default=100, help="requests timed one at a time")
     parser.add_argument("--k", type=int, default=200)
-    parser.add_argument("--ef", default="200,300,500,800")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--ef", default="200,300,400,600")
+    parser.add_argument("--ef-upper", default="32,128")
+    parser.add_argument("--expand", default="8,32", help="expand_per_round values")
+    parser.add_argument("--flatness", default="0,0.1")
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)  # a script, not library code
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    torch.set_num_threads(args.threads)  # a script, not library code
     t0 = time.perf_counter()
     logs = simulate_world(users=args.users, items=args.items, days=args.days, seed=args.seed,
-                          candidates_per_request=args.candidates).logs
+                          candidates_per_request=args.candidates, exposure_depth=args.exposure_depth,
+                          interaction=args.interaction).logs
     days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
     end = int(days.max()) - 1
-    print(f"world: {args.items:,d} items, {len(logs.requests):,d} requests, {len(logs.clicks):,d} clicks "
-          f"({time.perf_counter() - t0:.1f}s)")
-    t0 = time.perf_counter()
-    model = NIPRecall(epochs=args.epochs, seed=args.seed, verbose=True).fit(logs, end)
-    print(f"trained NIP on {model.n_train_positives_:,d} positives + indexed {model.item_table_.n:,d} items "
-          f"({time.perf_counter() - t0:.1f}s); graph levels {model.graph_.max_level + 1}")
     held = logs.requests.loc[days > end]
-    queries = held.sample(n=min(args.queries, len(held)), random_state=args.seed).sort_values("ts")
-
-    t0 = time.perf_counter()
-    exact = model.search(queries, logs, args.k, exact=True)
-    exact_ms = 1000 * (time.perf_counter() - t0) / len(queries)
-    n_items = model.item_table_.n
-    print(f"exact: {exact_ms:.1f} ms/query (scores all {n_items:,d} items)")
-    print(f"{'ef':>6} {'recall@' + str(args.k):>11} {'scored %':>9} {'ms/query':>9}")
-    for ef in (int(v) for v in args.ef.split(",")):
+    samples = join_samples(logs).samples
+    targets = samples.loc[(samples["click"] > 0) & samples["request_id"].isin(held["request_id"]),
+                          ["request_id", "item_id"]]
+    held = held.loc[held["request_id"].isin(targets["request_id"])]
+    print(f"world: {args.items:,d} items, {len(logs.requests):,d} requests, {len(logs.clicks):,d} clicks; "
+          f"{len(targets):,d} held-out clicks ({time.perf_counter() - t0:.0f}s)", flush=True)
+    popular = ReferenceRecall("popularity").fit(logs, end).retrieve(held, logs, args.k)
+    pop_hit = float(hitrate_at_k(popular, targets, args.k)["hitrate"].iloc[0])
+    queries = held.sample(n=min(args.queries, len(held)), random_state=args.seed).reset_index(drop=True)
+    for flatness in (float(v) for v in args.flatness.split(",")):
         t0 = time.perf_counter()
-        graph = model.search(queries, logs, args.k, ef_search=ef)
-        ms = 1000 * (time.perf_counter() - t0) / len(queries)
-        hits = [np.intersect1d(g[g >= 0], e[e >= 0]).size / max((e >= 0).sum(), 1)
-                for g, e in zip(graph.labels, exact.labels, strict=True)]
-        share = 100 * graph.n_scored.mean() / n_items
-        print(f"{ef:>6} {np.mean(hits):>11.4f} {share:>8.2f}% {ms:>9.1f}")
+        model = NIPRecall(epochs=args.epochs, flatness=flatness, threads=args.threads, seed=args.seed)
+        model.fit(logs, end)
+        curve = ", ".join(f"{p['epoch']:.0f}: loss {p['loss']:.3f} val {p.get('val_hitrate', float('nan')):.4f}"
+                          for p in model.curve_)
+        exact_all = model.search(held, None, args.k, exact=True)
+        rows = np.repeat(held["request_id"].to_numpy(), exact_all.labels.shape[1])
+        found = targets.merge(
+            pd_frame(rows, model.item_table_.item_ids[exact_all.labels.ravel()]), on=["request_id", "item_id"])
+        print(f"\nflatness {flatness}: trained in {time.perf_counter() - t0:.0f}s; curve {curve}")
+        print(f"held-out click hitrate@{args.k}: NIP exact {len(found) / len(targets):.4f}, "
+              f"popularity {pop_hit:.4f}", flush=True)
+        _search_table(model, queries, args)
+    return 0
+
+
+def pd_frame(request_ids: np.ndarray, item_ids: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"request_id": request_ids, "item_id": item_ids})
+
+
+def _search_table(model: NIPRecall, queries, args: argparse.Namespace) -> None:
+    k, n_items = args.k, model.item_table_.n
+    exact = model.search(queries, None, k, exact=True)
+    print(f"{'ef_upper':>8} {'expand':>6} {'ef':>5} {'recall@' + str(k):>10} {'scored %':>9} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'batch q/s':>9}")
+    uppers = [int(v) for v in args.ef_upper.split(",")]
+    settings = [(u, int(e)) for u in uppers for e in args.expand.split(",")]
+    for ef_upper, expand in settings:
+        model.ef_upper, model.expand_per_round = ef_upper, expand
+        model.searcher_ = model._searcher()  # the bench switches the fitted search's settings
+        for ef in (int(v) for v in args.ef.split(",")):
+            if ef < k:
+                continue
+            t0 = time.perf_counter()
+            graph = model.search(queries, None, k, ef_search=ef)
+            batch_qps = len(queries) / (time.perf_counter() - t0)
+            recall = np.mean([np.intersect1d(g[g >= 0], e[e >= 0]).size / max((e >= 0).sum(), 1)
+                              for g, e in zip(graph.labels, exact.labels, strict=True)])
+            times = []
+            for i in range(min(args.single, len(queries))):
+                one = queries.iloc[[i]]
+                t0 = time.perf_counter()
+                model.search(one, None, k, ef_search=ef)
+                times.append(1000 * (time.perf_counter() - t0))
+            p50, p99 = np.percentile(times, [50, 99])
+            share = 100 * graph.n_scored.mean() / n_items
+            print(f"{ef_upper:>8} {expand:>6} {ef:>5} {recall:>10.4f} {share:>8.2f}% {p50:>7.2f} {p99:>7.2f} "
+                  f"{batch_qps:>9.0f}", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,11 +2,11 @@
 
 The partitions are validated on the workers (:func:`ltr.distributed.open_logs`); then
 
-* **hot**: each partition counts its own rows with the source's own counting
-  (``HotRecall._daily_counts`` on the partition's exposures, clicks and orders) on its worker;
-  the client adds the partial (day, item) tables up. Counts add up over partitions, so the
-  table is the single-machine one (exactly, for weights that are whole numbers, the default;
-  otherwise up to the last bit of a float sum);
+* **hot**: the hourly counts of clicks and orders (and, when ``exposure_weight`` is not 0, of
+  exposures) are what the source learns from, and its learned mix re-fits on the last
+  training day; so the client fits it on light logs that hold every click and order (and then
+  the exposures' item and time columns). With the default weights (exposures count 0) the
+  bulk never leaves the workers;
 * **item-CF**: the co-click weights add up over users, so the users (sorted, with their
   training clicks) are cut into groups and each group's ``ItemCFRecall._co_clicks`` runs on a
   worker; the client adds the sparse partial matrices up.
@@ -39,8 +39,9 @@ __all__ = ["DASK_SOURCES", "fit_on_dask", "light_logs"]
 DASK_SOURCES = ("itemcf", "hot")
 
 
-def _light(part: LogPartition) -> dict[str, pd.DataFrame]:
-    """What a source learns from besides its counts: clicks, orders, their requests, distinct items."""
+def _light(part: LogPartition, exposure_times: bool = False) -> dict[str, pd.DataFrame]:
+    """What a source learns from besides its counts: clicks, orders, their requests, distinct items
+    (with ``exposure_times``, every exposure's item and time instead of the distinct items)."""
     tables = part.tables
     keys = [tables["clicks"]["request_id"]]
     out = {"clicks": tables["clicks"]}
@@ -51,27 +52,25 @@ def _light(part: LogPartition) -> dict[str, pd.DataFrame]:
     requests = tables["requests"]
     out["requests"] = requests.loc[requests["request_id"].isin(pd.concat(keys, ignore_index=True)).to_numpy()]
     for name in ("exposures", "candidates"):
-        if name in tables:
+        if name == "exposures" and exposure_times:
+            out[name] = tables[name][["item_id", "ts"]]
+        elif name in tables:
             out[name] = pd.DataFrame({"item_id": pd.unique(tables[name]["item_id"])})
     return out
 
 
-def light_logs(logs: PartitionedLogs) -> Logs:
+def light_logs(logs: PartitionedLogs, exposure_times: bool = False) -> Logs:
     """Logs without the bulk: every click and order, the requests they reference, and for
     ``exposures`` and ``candidates`` only their distinct items (first appearance order), plus
     the attribute tables. Enough for the sources' catalogue, histories and popularity; not
-    for counting exposures (done on the workers)."""
-    parts = logs.map(_light)
+    for counting exposures, unless ``exposure_times`` keeps every exposure's item and time."""
+    parts = logs.map(_light, exposure_times)
     frames: dict[str, Any] = {}
     for name in parts[0]:
         frames[name] = pd.concat([p[name] for p in parts], ignore_index=True)
-        if name in ("exposures", "candidates"):
+        if name == "candidates" or (name == "exposures" and not exposure_times):
             frames[name] = pd.DataFrame({"item_id": pd.unique(frames[name]["item_id"])})
     return Logs(**frames, items=logs.items, users=logs.users, tz=logs.tz)
-
-
-def _hot_counts(part: LogPartition, source: HotRecall) -> pd.DataFrame:
-    return source._daily_counts(part.logs)
 
 
 def _co_group(source: ItemCFRecall, user: np.ndarray, item: np.ndarray, ts: np.ndarray, train_end_day: int,
@@ -108,9 +107,7 @@ def fit_on_dask(source: RecallSource, logs: PartitionedLogs, train_end_day: int)
         Any other source (NIP and two-tower train on one machine).
     """
     if isinstance(source, HotRecall):
-        partial = logs.map(_hot_counts, source)
-        counts = pd.concat(partial, ignore_index=True).groupby(["day", "item_id"], sort=True)["count"].sum()
-        return source._fit(light_logs(logs), train_end_day, lambda _logs: counts.reset_index())
+        return source.fit(light_logs(logs, exposure_times=float(source.exposure_weight) != 0), train_end_day)
     if isinstance(source, ItemCFRecall):
         return source._fit(light_logs(logs), train_end_day, _distributed_co_clicks(logs, source))
     raise ValueError(f"--engine dask trains the {' and '.join(DASK_SOURCES)} sources. Got {source.kind!r} instead: "

@@ -80,10 +80,12 @@ class RecallSource(abc.ABC):
         """Learn from log rows on days <= ``train_end_day`` only."""
 
     @abc.abstractmethod
-    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int) -> pd.DataFrame:
+    def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int) -> pd.DataFrame:
         """Top-``k`` candidates for each row of ``requests`` (request_id, user_id, ts).
 
-        Only log rows strictly before each request's ``ts`` may be used. Returns a frame with
+        Only log rows strictly before each request's ``ts`` may be used. ``logs`` adds what
+        happened after the training days to what the source keeps; None serves from what it
+        keeps alone (no log scan: one request at a time). Returns a frame with
         :data:`CANDIDATE_COLUMNS` (see :func:`finalize_candidates`).
         """
 

@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
     cli.add_argument("--k", type=int, default=1200, help="candidates per request (default 1200)")
     cli.add_argument("--exact", action="store_true", help="score every item (graph-searched models only)")
+    cli.add_argument("--ef", type=int, default=None,
+                     help="search beam width, >= --k (graph-searched models only; default: the source's ef_search)")
     add_tz(cli)
     cli.add_argument("--out", required=True, help="output file (.parquet or .csv)")
     args = cli.parse_args(argv)
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     requests = logs.requests.loc[(days >= start) & (days <= end)]
     if len(requests) == 0:
         raise ValueError(f"no requests between {args.start} and {args.end} in {args.logs}.")
+    if args.ef is not None:
+        if not hasattr(source, "ef_search"):
+            raise ValueError(f"--ef applies to graph-searched sources (nip, two_tower), not {source.kind!r}.")
+        source.ef_search = check_int(args.ef, "--ef", minimum=1)  # a parameter of this run, not learned
     options = {"exact": True} if args.exact else {}
     candidates = source.retrieve(requests, logs, k, **options)
     out = write_frame(candidates, args.out)

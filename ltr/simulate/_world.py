@@ -38,6 +38,8 @@ import pandas as pd
 
 from ltr._validation import check_float, check_int
 from ltr.logs import SECONDS_PER_DAY, Logs, from_frames, parse_day, write_logs
+from ltr.simulate._interaction import affinity as user_item_affinity
+from ltr.simulate._interaction import check_options, exposed_slots, interaction_truth
 
 __all__ = ["World", "WorldConfig", "position_bias", "simulate_world"]
 
@@ -79,6 +81,10 @@ class WorldConfig:
     embedding_noise: float = 0.35
     duplicate_exposure_rate: float = 0.002
     orphan_click_rate: float = 0.002
+    # Options for recall benchmarks, off by default (ltr/simulate/_interaction.py).
+    interaction: str = "none"
+    exposure_depth: int = 0
+    exposure_power: float = 1.0
 
     def validate(self) -> None:
         """Raise for impossible parameters.
@@ -100,6 +106,7 @@ class WorldConfig:
         check_float(self.treatment_share, "treatment_share", low=0, high=1, low_open=True, high_open=True)
         check_float(self.requests_per_user_day, "requests_per_user_day", low=0, low_open=True)
         parse_day(self.start_date, "start_date")
+        check_options(self)
 
 
 @dataclass(frozen=True)
@@ -292,7 +299,7 @@ def _simulate_chunk(cfg: WorldConfig, rng: np.random.Generator, cat: _Catalogue,
     req_day = req["_day"].to_numpy()
     r, item, channel = _draw_candidates(cfg, rng, cat, pop, req_user, req_ts)
     user = req_user[r]
-    affinity = np.einsum("nd,nd->n", pop.vec_by_day[user, req_day[r]], cat.vec[item])
+    affinity = user_item_affinity(cfg, cat, pop, user, req_day[r], item)
     hour = (req_ts[r] % SECONDS_PER_DAY) // 3600
     age_days = np.clip((req_ts[r] - cat.publish_ts[item]) / SECONDS_PER_DAY, 0, 90)
     logit = (cfg.intercept + cat.quality[item] + cfg.affinity * affinity + pop.bias[user]
@@ -308,8 +315,8 @@ def _simulate_chunk(cfg: WorldConfig, rng: np.random.Generator, cat: _Catalogue,
     starts = np.searchsorted(r, r)
     rank_pos = np.arange(len(r)) - starts + 1
     request_ids = req["request_id"].to_numpy()
-    shown = rank_pos <= cfg.exposures_per_request
-    e_req, e_item, e_pos = r[shown], item[shown], rank_pos[shown]
+    shown, e_pos = exposed_slots(cfg, rng, r, rank_pos)
+    e_req, e_item = r[shown], item[shown]
     p_click = position_bias(e_pos, cfg.position_bias_power) * _sigmoid(logit[shown])
     p_click = np.minimum(p_click * np.where(treated[shown] & ~cfg.aa, 1.0 + cfg.click_lift, 1.0), 1.0)
     p_true = np.full(len(r), np.nan)
@@ -461,6 +468,7 @@ def _truth(cfg: WorldConfig, rows: pd.DataFrame, tables: dict, requests: pd.Data
         "aa": cfg.aa,
         "treatment_users_share": float((requests.groupby("user_id")["bucket"].first() == "treatment").mean()),
         "rows": {name: len(frame) for name, frame in tables.items()} | {"requests": len(requests)},
+        **interaction_truth(cfg),
         "note": ("true_ctr_by_bucket is the mean true click probability of the exposed items (position "
                  "bias included), so the logged CTR differs from it only by click sampling noise."),
     }

@@ -9,7 +9,8 @@ layer by layer with a beam whose nodes are ranked by the model's scores:
 * on each upper level, for up to ``rounds_upper`` rounds, expand the best
   unexpanded beam nodes, drop the neighbours this query has already scored,
   score the rest and keep the best ``ef_upper``; go down a level;
-* on level 0 do the same with a beam of ``max(ef0, k)`` for up to
+* on level 0 do the same with a beam of ``ef0`` (at least ``k``: a smaller ``ef0`` is an
+  error, never silently widened) for up to
   ``max_rounds0`` rounds, stopping early once every beam node has been expanded,
   with an optional cap of ``max_per_category`` items per category (diversity
   pruning);
@@ -85,7 +86,7 @@ class LayeredBeamSearch:
     Parameters
     ----------
     ef0 : int, default=64
-        Beam width on level 0; the search uses ``max(ef0, k)``.
+        Beam width on level 0; it holds the results, so ``search`` refuses ``k > ef0``.
     ef_upper : int, default=32
         Beam width on levels >= 1. A wide upper beam seeds level 0 in several
         regions of the catalogue, which matters when a query's best items lie
@@ -271,6 +272,9 @@ class LayeredBeamSearch:
             raise TypeError(f"score_fn must be callable. Got {type(score_fn).__name__} instead.")
         queries = _check_queries(query_index)
         k = check_int(k, "k", minimum=1)
+        if k > self.ef0:
+            raise ValueError(f"k must be <= ef0 ({self.ef0}), the level-0 beam that holds the results. Got "
+                             f"k={k} instead: raise ef0 (ef_search of the source) or ask for fewer items.")
         n_queries = queries.shape[0]
         labels = np.full((n_queries, k), -1, dtype=np.int64)
         scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
@@ -299,7 +303,7 @@ class LayeredBeamSearch:
             beam = self._walk(beam, level, self.rounds_upper, state, None, None)
         cap = self.max_per_category
         groups = self._category_of_rank_ if cap is not None else None
-        beam = state.start_beam(max(self.ef0, k), groups, cap)
+        beam = state.start_beam(self.ef0, groups, cap)
         beam = self._walk(beam, 0, self.max_rounds0, state, groups, cap)
         state.release()
 

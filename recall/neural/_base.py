@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ltr._validation import check_bool, check_float, check_int
+from ltr._validation import check_bool, check_choice, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, write_manifest
-from ltr.logs import Logs, UserHistory
+from ltr.logs import Logs, UserHistory, day_index
 from recall._checks import check_requests, check_train_end_day, id_array
 from recall._history import extend_history, history_of, split_clicks
+from recall._seen import check_exclude_seen, drop_seen, seen_pairs
 from recall._state import under_prefix, with_prefix
-from recall.base import RecallSource
+from recall.base import RecallSource, finalize_candidates
 from recall.hnsw import build_index
 from recall.hnsw import save as save_index
 from recall.neural._towers import RecallNet, all_item_vectors
@@ -35,7 +36,7 @@ from recall.neural._vocab import ItemTable, encode_items, encode_profiles, item_
 
 __all__ = ["TorchRecallBase", "torch_threads"]
 
-FORMAT_VERSION = 2  # 2: the training clicks are stored (history.* arrays)
+FORMAT_VERSION = 3  # 2: the training clicks are stored (history.* arrays); 3: profiles, training curve
 _FILES = {"model": "model.pt", "index": "index.bin", "items": "items.npz", "params": "params.json"}
 
 
@@ -83,19 +84,26 @@ class TorchRecallBase(RecallSource):
     flatness: float
     M: int
     ef_construction: int
-    ef_search: int
+    ef_search: int | None
+    exclude_seen: str
     max_per_category: int
     threads: int
     seed: int
     verbose: bool
+    lr_schedule: str
+    patience: int
+    val_k: int
 
     @abc.abstractmethod
     def _make_net(self, sizes: dict[str, Any]) -> RecallNet:
         """The untrained network for vocabularies of these ``sizes``."""
 
     def _validate_params(self) -> None:
-        for name in ("dim", "history_len", "epochs", "batch_size", "M", "ef_construction", "ef_search"):
+        for name in ("dim", "history_len", "epochs", "batch_size", "M", "ef_construction"):
             check_int(getattr(self, name), name, minimum=1)
+        if self.ef_search is not None:
+            check_int(self.ef_search, "ef_search", minimum=1)
+        check_exclude_seen(self.exclude_seen)
         for name in ("n_popular", "n_uniform", "n_exposed", "n_per_segment", "max_per_category", "threads", "seed"):
             check_int(getattr(self, name), name, minimum=0)
         for name in ("lr", "temperature", "order_weight"):
@@ -105,6 +113,9 @@ class TorchRecallBase(RecallSource):
         check_float(self.id_dropout, "id_dropout", low=0, high=1, high_open=True)
         for name in ("in_batch", "cascade", "verbose"):
             check_bool(getattr(self, name), name)
+        check_choice(self.lr_schedule, "lr_schedule", ("cosine", "constant"))
+        check_int(self.patience, "patience", minimum=1)
+        check_int(self.val_k, "val_k", minimum=0)
         hidden = tuple(self.hidden)
         if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty tuple of ints in [1, inf). Got {self.hidden!r} instead.")
@@ -123,10 +134,17 @@ class TorchRecallBase(RecallSource):
                            weight_decay=self.weight_decay, temperature=self.temperature,
                            n_popular=self.n_popular, n_uniform=self.n_uniform, in_batch=self.in_batch,
                            cascade_weight=self.cascade_weight, id_dropout=self.id_dropout,
-                           flatness=self.flatness, seed=self.seed, verbose=self.verbose, desc=self.kind)
+                           flatness=self.flatness, seed=self.seed, verbose=self.verbose, desc=self.kind,
+                           lr_schedule=self.lr_schedule, patience=self.patience)
 
     def fit(self, logs: Logs, train_end_day: int) -> TorchRecallBase:
         """Train on days <= ``train_end_day`` and index every catalogue item's vector.
+
+        With ``val_k > 0`` and clicks on ``train_end_day``, that day is the validation day:
+        the network trains on the days before it, its hitrate@``val_k`` on the day's clicks
+        (exact scoring, up to 500 requests) is measured after every epoch, training stops
+        after ``patience`` epochs without a better one and the best epoch is kept. The
+        training curve is ``curve_`` (and in the saved ``params.json`` and manifest).
 
         Returns
         -------
@@ -134,13 +152,14 @@ class TorchRecallBase(RecallSource):
         """
         self._validate_params()
         train_end_day = check_train_end_day(train_end_day)
-        data = build_training_samples(logs, train_end_day, order_weight=self.order_weight,
+        clicks, _ = split_clicks(logs, train_end_day)
+        val = self._validation_requests(logs, train_end_day)
+        data = build_training_samples(logs, train_end_day - (val is not None), order_weight=self.order_weight,
                                       n_exposed=self.n_exposed, n_per_segment=self.n_per_segment,
                                       cascade=self.cascade, seed=self.seed)
         self.item_vocab_ = item_vocab(logs, data.item_id)
         self.user_vocab_ = user_vocab(logs)
         table = encode_items(logs, self.item_vocab_)
-        clicks, _ = split_clicks(logs, train_end_day)
         # Clicks on items outside the catalogue keep their place in the window (masked as -1).
         history = history_of(clicks, table.rows(clicks["item_id"].to_numpy()), keep_unknown=True)
         hist = history.last_before(data.user_id, data.ts, self.history_len)[0]
@@ -150,15 +169,34 @@ class TorchRecallBase(RecallSource):
         with torch_threads(self.threads):
             torch.manual_seed(self.seed)
             net = self._make_net(self._sizes())
-            self.losses_ = train_network(net, self._train_config(), table, data, hist, profiles, pop_counts)
+            validate = None if val is None else _hitrate_fn(net, table, history, logs, self, *val)
+            self.curve_ = train_network(net, self._train_config(), table, data, hist, profiles, pop_counts, validate)
             self.item_vectors_ = all_item_vectors(net, table)
+        self.losses_ = [point["loss"] for point in self.curve_]
         self.net_ = net
         self.item_table_ = table
         self.history_ = history
+        self.profile_users_ = (id_array(logs.users["user_id"].drop_duplicates().to_numpy())
+                               if logs.users is not None else np.zeros(0, np.int64))
+        self.profile_codes_ = encode_profiles(logs, self.user_vocab_, self.profile_users_)
+        self.profile_index_ = pd.Index(self.profile_users_)  # the users' lookup, built once
         self.train_end_day_ = train_end_day
         self.n_train_positives_ = len(data)
         self._build_index()
         return self
+
+    def _validation_requests(self, logs: Logs, day: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+        """Up to 500 requests of ``day`` with clicks, and their clicked items; None when off."""
+        if not self.val_k:
+            return None
+        days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
+        requests = logs.requests.loc[days == day, ["request_id", "user_id", "ts"]]
+        clicks = logs.clicks.loc[logs.clicks["request_id"].isin(requests["request_id"]), ["request_id", "item_id"]]
+        requests = requests.loc[requests["request_id"].isin(clicks["request_id"])]
+        if not len(requests):
+            return None
+        requests = requests.sample(n=min(500, len(requests)), random_state=self.seed).reset_index(drop=True)
+        return requests, clicks.loc[clicks["request_id"].isin(requests["request_id"])].drop_duplicates()
 
     def _build_index(self) -> None:
         self.index_ = build_index(self.item_vectors_, np.arange(self.item_table_.n), M=self.M,
@@ -167,29 +205,91 @@ class TorchRecallBase(RecallSource):
     def _after_load(self, index_path: Path) -> None:
         """Hook for subclasses that need more than the hnswlib index (e.g. the parsed graph)."""
 
-    def click_history(self, logs: Logs) -> UserHistory:
-        """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``."""
+    def click_history(self, logs: Logs | None) -> UserHistory:
+        """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``
+        (only the fitted ones when ``logs`` is None: no log scan)."""
         self._check_fitted()
+        if logs is None:
+            return self.history_
         _, later = split_clicks(logs, self.train_end_day_)
         return extend_history(self.history_, later, self.item_table_.rows(later["item_id"].to_numpy()),
                               keep_unknown=True)
 
+    def _profiles(self, user_ids: np.ndarray, logs: Logs | None) -> np.ndarray:
+        """Profile codes of ``user_ids``: from ``logs.users`` when given, else those kept at fit."""
+        if logs is not None:
+            return encode_profiles(logs, self.user_vocab_, user_ids)
+        row = self.profile_index_.get_indexer(np.asarray(user_ids))
+        codes = self.profile_codes_[np.maximum(row, 0)]
+        codes[row < 0] = 0  # an unknown user: every profile column unknown
+        return codes
+
     @torch.no_grad()
-    def _query_states(self, requests: pd.DataFrame, logs: Logs) -> tuple[torch.Tensor, ...]:
+    def _query_states(self, requests: pd.DataFrame, logs: Logs | None,
+                      history: UserHistory | None = None) -> tuple[torch.Tensor, ...]:
         """Per-request query state tensors (history strictly before each request's ts)."""
         requests = check_requests(requests)
-        table = self.item_table_
-        hist = self.click_history(logs).last_before(requests["user_id"].to_numpy(),
-                                                    requests["ts"].to_numpy(dtype=np.int64), self.history_len)[0]
-        profiles = encode_profiles(logs, self.user_vocab_, requests["user_id"].to_numpy())
-        vecs = torch.from_numpy(np.vstack([self.item_vectors_, np.zeros((1, self.item_vectors_.shape[1]), np.float32)]))
-        where = np.where(hist >= 0, hist, table.n)
-        return self.net_.query_state(vecs[torch.from_numpy(where)], torch.from_numpy(hist >= 0),
-                                     torch.from_numpy(profiles))
+        history = self.click_history(logs) if history is None else history
+        hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
+                                   self.history_len)[0]
+        profiles = self._profiles(requests["user_id"].to_numpy(), logs)
+        # Padding slots take item 0's vector: they are masked (attention) or weigh 0 (pooling).
+        vecs = torch.from_numpy(self.item_vectors_)[torch.from_numpy(np.maximum(hist, 0))]
+        return self.net_.query_state(vecs, torch.from_numpy(hist >= 0), torch.from_numpy(profiles))
+
+    def _beam_width(self, k: int, ef_search: int | None) -> int:
+        """The search beam for ``k`` items: ``ef_search``, or ``2 * k`` when it is None; an
+        ``ef_search`` smaller than ``k`` is an error (never silently widened)."""
+        ef = self.ef_search if ef_search is None else ef_search
+        if ef is None:
+            return 2 * k
+        ef = check_int(ef, "ef_search", minimum=1)
+        if ef < k:
+            raise ValueError(f"k must be <= ef_search ({ef}), the beam that holds the results. Got k={k} instead: "
+                             "set a wider ef_search (python -m recall.retrieve --ef) or ask for fewer items.")
+        return ef
+
+    def _unseen_top(self, requests: pd.DataFrame, logs: Logs | None, k: int,
+                    search: Callable[[pd.DataFrame, UserHistory, int, int], tuple[np.ndarray, np.ndarray]],
+                    ef: int) -> pd.DataFrame:
+        """The contract frame of each request's best ``k`` items it has not seen (``exclude_seen``).
+
+        ``search(requests, history, k', ef')`` returns catalogue rows and scores ``(n, k')`` with
+        a beam of ``ef'``. A request that has seen ``s`` items asks for ``k + e`` items with a
+        beam ``e`` wider, ``e`` the power of two >= ``s`` (0 when nothing was seen): every list
+        keeps ``k`` unseen items, and a request's search depends on its own history only, so a
+        batch gives what one request at a time gives (requests are searched in a few groups).
+        """
+        requests = check_requests(requests)
+        history = self.click_history(logs)
+        seen = seen_pairs(self.exclude_seen, history, requests["user_id"].to_numpy(),
+                          requests["ts"].to_numpy(dtype=np.int64), logs, self.item_table_.rows)
+        n_seen = np.bincount(seen[0], minlength=len(requests))
+        extra = np.where(n_seen > 0, 2 ** np.ceil(np.log2(np.maximum(n_seen, 1))), 0).astype(np.int64)
+        out_rows, out_items, out_scores = [], [], []
+        for value in np.unique(extra):  # a handful of groups (powers of two)
+            group = np.flatnonzero(extra == value)
+            fetch = min(k + int(value), self.item_table_.n)
+            labels, scores = search(requests.iloc[group], history, fetch, ef + int(value))
+            rows, cols = np.nonzero(labels >= 0)
+            out_rows.append(group[rows])
+            out_items.append(labels[rows, cols])
+            out_scores.append(scores[rows, cols])
+        rows = np.concatenate(out_rows) if out_rows else np.zeros(0, np.int64)
+        item_rows = np.concatenate(out_items) if out_items else np.zeros(0, np.int64)
+        scores = np.concatenate(out_scores) if out_scores else np.zeros(0, np.float32)
+        keep = drop_seen(rows, item_rows, seen, self.item_table_.n)
+        return finalize_candidates(requests["request_id"].to_numpy()[rows[keep]],
+                                   self.item_table_.item_ids[item_rows[keep]], scores[keep], self.kind, k)
 
     def _score_fn(self, state: tuple[torch.Tensor, ...],
                   chunk: int = 16384) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """``score_fn(query_index, item_rows)`` over pairs, in chunks, for graph/exact search."""
+        """``score_fn(query_index, item_rows)`` over pairs, in chunks, for graph/exact search.
+
+        Pairs are laid out as a (queries x items) grid, padded with item 0 where a query has
+        fewer items: each query's state is used once for all its items (no per-pair copy of
+        its attention keys), which is what makes one request's search rounds cheap.
+        """
         vecs = torch.from_numpy(self.item_vectors_)
         net = self.net_
 
@@ -197,9 +297,15 @@ class TorchRecallBase(RecallSource):
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
             out = np.empty(queries.shape[0], dtype=np.float32)
             for s in range(0, queries.shape[0], chunk):
-                q = torch.from_numpy(queries[s:s + chunk])
-                part = tuple(t[q] for t in state)
-                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(items[s:s + chunk])][:, None])[:, 0].numpy()
+                q, rows = queries[s:s + chunk], items[s:s + chunk]
+                uniq, inverse = np.unique(q, return_inverse=True)
+                order = np.argsort(inverse, kind="stable")
+                slot = np.empty(len(q), dtype=np.int64)
+                slot[order] = np.arange(len(q)) - np.searchsorted(inverse[order], inverse[order], side="left")
+                grid = np.zeros((len(uniq), int(slot.max()) + 1), dtype=np.int64)
+                grid[inverse, slot] = rows
+                part = tuple(t[torch.from_numpy(uniq)] for t in state)
+                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)]).numpy()[inverse, slot]
             return out
 
         return score
@@ -217,19 +323,20 @@ class TorchRecallBase(RecallSource):
         table_meta, table_arrays = self.item_table_.to_state()
         history_meta, history_arrays = self.history_.to_state()
         arrays: dict[str, Any] = {"vectors": self.item_vectors_, "id_vocab": id_array(self.item_vocab_["id"]),
+                                  "profile_users": self.profile_users_, "profile_codes": self.profile_codes_,
                                   **with_prefix("table", table_arrays), **with_prefix("history", history_arrays)}
         np.savez(root / _FILES["items"], **arrays)
         params = {"params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
                   "item_vocab": {k: v for k, v in self.item_vocab_.items() if k != "id"},
                   "user_vocab": [[k, v] for k, v in self.user_vocab_.items()],
                   "item_table": table_meta, "history": history_meta,
-                  "losses": self.losses_, "train_end_day": self.train_end_day_,
+                  "losses": self.losses_, "curve": self.curve_, "train_end_day": self.train_end_day_,
                   "n_train_positives": self.n_train_positives_}
         (root / _FILES["params"]).write_text(json.dumps(params, indent=1, sort_keys=True) + "\n")
         write_manifest(root, f"recall.{self.kind}", FORMAT_VERSION,
                        {"train_end_day": self.train_end_day_, "n_items": self.item_table_.n,
                         "dim": int(self.item_vectors_.shape[1]), "space": "l2", "M": self.M,
-                        "ef_construction": self.ef_construction, "files": _FILES})
+                        "ef_construction": self.ef_construction, "files": _FILES, "curve": self.curve_})
 
     @classmethod
     def load(cls, directory: str | Path) -> TorchRecallBase:
@@ -263,7 +370,11 @@ class TorchRecallBase(RecallSource):
         obj.item_table_ = ItemTable.from_state(meta["item_table"], under_prefix("table", arrays))
         obj.history_ = UserHistory.from_state(meta["history"], under_prefix("history", arrays))
         obj.item_vectors_ = arrays["vectors"]
+        obj.profile_users_ = arrays["profile_users"]
+        obj.profile_codes_ = arrays["profile_codes"]
+        obj.profile_index_ = pd.Index(obj.profile_users_)
         obj.losses_ = list(meta["losses"])
+        obj.curve_ = [dict(point) for point in meta["curve"]]
         obj.train_end_day_ = int(meta["train_end_day"])
         obj.n_train_positives_ = int(meta["n_train_positives"])
         net = obj._make_net(obj._sizes())
@@ -274,3 +385,30 @@ class TorchRecallBase(RecallSource):
         index.load_index(str(root / _FILES["index"]), max_elements=obj.item_table_.n)
         obj.index_ = index
         return obj
+
+
+def _hitrate_fn(net: RecallNet, table: ItemTable, history: UserHistory, logs: Logs, source: TorchRecallBase,
+                requests: pd.DataFrame, clicks: pd.DataFrame) -> Callable[[], float]:
+    """``validate()``: the share of ``clicks`` in the top ``val_k`` of the network's exact scores."""
+    hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
+                               source.history_len)[0]
+    profiles = torch.from_numpy(encode_profiles(logs, source.user_vocab_, requests["user_id"].to_numpy()))
+    target_rows = pd.Index(requests["request_id"]).get_indexer(clicks["request_id"].to_numpy())
+    target_items = table.rows(clicks["item_id"].to_numpy())
+    k = min(int(source.val_k), table.n)
+
+    @torch.no_grad()
+    def validate() -> float:
+        vecs = torch.from_numpy(all_item_vectors(net, table))
+        padded = torch.cat([vecs, vecs.new_zeros((1, vecs.shape[1]))])
+        state = net.query_state(padded[torch.from_numpy(np.where(hist >= 0, hist, table.n))],
+                                torch.from_numpy(hist >= 0), profiles)
+        top = np.empty((len(requests), k), dtype=np.int64)
+        step = max(1, 500_000 // max(table.n, 1))  # bounded (requests x items) score blocks
+        for s in range(0, len(requests), step):
+            scores = net.score(tuple(t[s:s + step] for t in state), vecs[None]).numpy()
+            top[s:s + step] = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        found = (top[target_rows] == target_items[:, None]).any(axis=1)
+        return float(found.mean())
+
+    return validate

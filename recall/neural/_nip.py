@@ -23,6 +23,7 @@ training so that fallback is learned).
 """
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import tempfile
@@ -36,8 +37,7 @@ from torch import nn
 
 from ltr._validation import check_int
 from ltr.artifacts import ArtifactError
-from ltr.logs import Logs
-from recall.base import finalize_candidates
+from ltr.logs import Logs, UserHistory
 from recall.hnsw import LayeredBeamSearch, SearchResult, exact_search, read_graph, save
 from recall.neural._base import TorchRecallBase, torch_threads
 from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
@@ -107,8 +107,16 @@ class NIPRecall(TorchRecallBase):
     history_len : int, default 20
         Clicks in the behaviour sequence.
     epochs, batch_size, lr, weight_decay : training settings
-        Adam; ``batch_size`` positives per step (each sees the batch's other positives as
-        in-batch negatives).
+        Adam, at most ``epochs`` (default 10) passes; ``batch_size`` positives per step (each
+        sees the batch's other positives as in-batch negatives).
+    lr_schedule : {"cosine", "constant"}, default "cosine"
+        Learning rate per step: cosine decay from ``lr`` to ``lr / 20`` over all planned steps.
+    patience : int, default 2
+        Early stopping: epochs without a better validation hitrate before training stops.
+    val_k : int, default 100
+        Validation: the last training day is held out and its clicks' hitrate@``val_k`` is
+        measured after every epoch (the best epoch is kept); 0 trains on every day, no
+        validation, for ``epochs`` epochs.
     temperature : float, default 1.0
         Logits are divided by it before the logQ correction.
     n_popular, n_uniform : int, default 64, 64
@@ -129,10 +137,18 @@ class NIPRecall(TorchRecallBase):
         Weight of the NANN-style adversarial flatness penalty on the item vector (0 = off).
     M, ef_construction : int, default 16, 200
         hnswlib graph parameters.
-    ef_search : int, default 200
-        Bottom-level beam width (the search uses ``max(ef_search, k)``).
-    ef_upper : int, default 4
-        Beam width on upper levels.
+    ef_search : int or None, default None
+        Bottom-level beam width; None = ``2 * k``. A value below the ``k`` asked for is an error
+        (never silently widened). ``exclude_seen`` widens it by the items it drops.
+    ef_upper : int, default 32
+        Beam width on upper levels (wide: it seeds level 0 in several regions of the catalogue,
+        and upper levels are small; bench/bench_nip_search.py).
+    expand_per_round : int, default 32
+        Beam nodes expanded per query and search round: fewer items scored per round (closer to
+        best-first) against more rounds, each a network call (the latency of one request).
+    exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
+        Items :meth:`retrieve` never returns: those the user clicked (or was also exposed to)
+        before the request.
     max_per_category : int, default 0
         Diversity cap per category in the bottom level and the results (0 = no cap).
     threads : int, default 1
@@ -146,13 +162,15 @@ class NIPRecall(TorchRecallBase):
 
     kind = "nip"
 
-    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 2,
+    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64, 32), history_len: int = 20, epochs: int = 10,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 1.0,
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
-                 ef_construction: int = 200, ef_search: int = 200, ef_upper: int = 4, max_per_category: int = 0,
-                 threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
+                 ef_construction: int = 200, ef_search: int | None = None, ef_upper: int = 32,
+                 expand_per_round: int = 32, max_per_category: int = 0, exclude_seen: str = "clicks",
+                 lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100, threads: int = 1, seed: int = 0,
+                 verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
         self.history_len = history_len
@@ -175,10 +193,20 @@ class NIPRecall(TorchRecallBase):
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.ef_upper = ef_upper
+        self.expand_per_round = expand_per_round
         self.max_per_category = max_per_category
+        self.exclude_seen = exclude_seen
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+        self.val_k = val_k
         self.threads = threads
         self.seed = seed
         self.verbose = verbose
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_int(self.ef_upper, "ef_upper", minimum=1)
+        check_int(self.expand_per_round, "expand_per_round", minimum=1)
 
     def _make_net(self, sizes: dict[str, Any]) -> NIPNet:
         tower = ItemTower(sizes["n_ids"], sizes["n_categories"], sizes["n_cities"], sizes["n_prices"],
@@ -191,30 +219,42 @@ class NIPRecall(TorchRecallBase):
             path = Path(tmp) / "index.bin"
             save(self.index_, path)
             self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
+        self.searcher_ = self._searcher()
 
     def _after_load(self, index_path: Path) -> None:
         try:
             self.graph_ = read_graph(index_path, dim=self.item_vectors_.shape[1])
         except ValueError as exc:
             raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
+        self.searcher_ = self._searcher()
 
-    def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False,
+    def _searcher(self) -> LayeredBeamSearch:
+        """The graph search with its neighbour tables prepared once (a request must not pay
+        for them); each search uses a copy with its own beam width."""
+        cap = int(self.max_per_category) or None
+        searcher = LayeredBeamSearch(ef0=1, ef_upper=self.ef_upper, expand_per_round=self.expand_per_round,
+                                     max_per_category=cap, query_batch_size=256)
+        return searcher.fit(self.graph_, categories=self.item_table_.categories if cap else None)
+
+    def search(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False,
                ef_search: int | None = None) -> SearchResult:
         """Top-``k`` catalogue rows per request (graph search, or every item with ``exact``).
+
+        The model's own top ``k``: seen items are not excluded here (:meth:`retrieve` does).
 
         Parameters
         ----------
         requests : DataFrame
             ``request_id, user_id, ts``.
-        logs : Logs
-            Source of click histories (only clicks strictly before each request's ts count)
-            and user profiles.
+        logs : Logs or None
+            Source of click histories after the training days (only clicks strictly before
+            each request's ts count) and user profiles; None: what the source keeps.
         k : int
             Items per request; capped at the catalogue size.
         exact : bool, default False
             Score every item (brute force) instead of walking the graph.
         ef_search : int, optional
-            Overrides the fitted ``ef_search``.
+            Overrides the fitted ``ef_search``; must be >= ``k``.
 
         Returns
         -------
@@ -224,29 +264,36 @@ class NIPRecall(TorchRecallBase):
         """
         self._check_fitted()
         k = min(check_int(k, "k", minimum=1), self.item_table_.n)
+        return self._search(requests, logs, None, k, exact, self._beam_width(k, ef_search))
+
+    def _search(self, requests: pd.DataFrame, logs: Logs | None, history: UserHistory | None, k: int,
+                exact: bool, ef: int) -> SearchResult:
         cap = int(self.max_per_category) or None
         cats = self.item_table_.categories
         with torch_threads(self.threads):
-            state = self._query_states(requests, logs)
+            state = self._query_states(requests, logs, history)
             score = self._score_fn(state)
             queries = np.arange(len(requests), dtype=np.int64)
             if exact:
                 return exact_search(score, queries, self.item_table_.n, k, batch_size=1 << 18,
                                     categories=cats if cap else None, max_per_category=cap)
-            ef = self.ef_search if ef_search is None else ef_search
-            searcher = LayeredBeamSearch(ef0=ef, ef_upper=self.ef_upper, max_per_category=cap,
-                                         query_batch_size=256)
-            searcher.fit(self.graph_, categories=cats if cap else None)
+            searcher = copy.copy(self.searcher_)  # shares the prepared tables
+            searcher.ef0 = ef
             return searcher.search(score, queries, k)
 
-    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> pd.DataFrame:
-        """Top-``k`` items per request as a contract candidate frame (``source`` = ``"nip"``).
+    def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False) -> pd.DataFrame:
+        """Top-``k`` unseen items per request as a contract candidate frame (``source`` = ``"nip"``).
 
         A user with no clicks before the request is scored through the learned empty-history
         slot (and the profile); ``k`` larger than the catalogue returns the whole catalogue.
+        ``logs=None`` retrieves from what the source keeps (no log scan).
         """
-        result = self.search(requests, logs, k, exact=exact)
-        rows, cols = np.nonzero(result.labels >= 0)
-        req_ids = requests["request_id"].to_numpy()[rows]
-        items = self.item_table_.item_ids[result.labels[rows, cols]]
-        return finalize_candidates(req_ids, items, result.scores[rows, cols], self.kind, k)
+        self._check_fitted()
+        k = check_int(k, "k", minimum=1)
+        ef = self._beam_width(min(k, self.item_table_.n), None)
+
+        def run(part: pd.DataFrame, history: UserHistory, fetch: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+            result = self._search(part, logs, history, fetch, exact, width)
+            return result.labels, result.scores
+
+        return self._unseen_top(requests, logs, k, run, ef)

@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from ltr._validation import check_int
-from ltr.logs import Logs
-from recall.base import finalize_candidates
+from ltr.logs import Logs, UserHistory
 from recall.neural._base import TorchRecallBase, torch_threads
 from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
 
@@ -66,19 +65,21 @@ class TwoTowerRecall(TorchRecallBase):
 
     Parameters are those of :class:`recall.neural.NIPRecall` (same training data and
     objective), except ``temperature`` (default 0.05: cosines lie in [-1, 1]), ``ef_search``
-    (hnswlib's ``ef`` at query time, at least ``k``), and no graph-walk settings.
+    (hnswlib's ``ef`` at query time; None = ``2 * k``, below ``k`` an error), and no graph-walk
+    settings.
     ``max_per_category`` is accepted for a common interface but must stay 0.
     """
 
     kind = "two_tower"
 
-    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 2,
+    def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 10,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 0.05,
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
-                 ef_construction: int = 200, ef_search: int = 200, max_per_category: int = 0, threads: int = 1,
-                 seed: int = 0, verbose: bool = False) -> None:
+                 ef_construction: int = 200, ef_search: int | None = None, max_per_category: int = 0,
+                 exclude_seen: str = "clicks", lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100,
+                 threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
         self.history_len = history_len
@@ -101,6 +102,10 @@ class TwoTowerRecall(TorchRecallBase):
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.max_per_category = max_per_category
+        self.exclude_seen = exclude_seen
+        self.lr_schedule = lr_schedule
+        self.patience = patience
+        self.val_k = val_k
         self.threads = threads
         self.seed = seed
         self.verbose = verbose
@@ -116,33 +121,68 @@ class TwoTowerRecall(TorchRecallBase):
                           sizes["dense_dim"], self.dim, max(self.hidden[0], self.dim))
         return TwoTowerNet(tower, sizes["profile_sizes"], self.dim, tuple(int(h) for h in self.hidden))
 
-    def user_vectors(self, requests: pd.DataFrame, logs: Logs) -> np.ndarray:
+    def user_vectors(self, requests: pd.DataFrame, logs: Logs | None,
+                     history: UserHistory | None = None) -> np.ndarray:
         """Unit user vectors (n_requests, dim) from clicks strictly before each request."""
         self._check_fitted()
         with torch_threads(self.threads):
-            return self._query_states(requests, logs)[0].numpy().astype(np.float32)
+            return self._query_states(requests, logs, history)[0].numpy().astype(np.float32)
 
-    def search(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Catalogue rows (n, k') and cosines of the top ``k' = min(k, n_items)`` items per request."""
+    def search(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False,
+               ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Catalogue rows (n, k') and cosines of the top ``k' = min(k, n_items)`` items per request
+        (the model's own top: seen items are not excluded here, :meth:`retrieve` does)."""
         self._check_fitted()
         k = min(check_int(k, "k", minimum=1), self.item_table_.n)
-        users = self.user_vectors(requests, logs)
+        return self._search(requests, logs, None, k, exact, self._beam_width(k, ef_search))
+
+    def _search(self, requests: pd.DataFrame, logs: Logs | None, history: UserHistory | None, k: int,
+                exact: bool, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        users = self.user_vectors(requests, logs, history)
         if len(users) == 0:
             return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
-        if exact:
-            cos = users @ self.item_vectors_.T
-            top = np.argpartition(-cos, k - 1, axis=1)[:, :k]
-            vals = np.take_along_axis(cos, top, axis=1)
-            order = np.lexsort((top, -vals), axis=1)
-            return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
-        self.index_.set_ef(max(int(self.ef_search), k))
-        labels, dist = self.index_.knn_query(users, k=k, num_threads=max(int(self.threads), 1))
+        # Asking for half the catalogue or more, a graph search visits about all of it anyway.
+        if exact or 2 * k >= self.item_table_.n:
+            return self._exact(users, k)
+        self.index_.set_ef(ef)
+        try:
+            labels, dist = self.index_.knn_query(users, k=k, num_threads=max(int(self.threads), 1))
+        except RuntimeError:
+            # hnswlib refuses a batch when some query reaches fewer than k items (part of the
+            # graph unreachable from the entry point); each query then on its own, and the
+            # ones it refuses exactly, so a request gets the same list in any batch.
+            return self._one_by_one(users, k)
         return labels.astype(np.int64), (1.0 - dist / 2.0).astype(np.float32)
 
-    def retrieve(self, requests: pd.DataFrame, logs: Logs, k: int, exact: bool = False) -> pd.DataFrame:
-        """Top-``k`` items per request (``source`` = ``"two_tower"``), score = cosine / temperature."""
-        labels, cos = self.search(requests, logs, k, exact=exact)
-        rows = np.repeat(np.arange(labels.shape[0]), labels.shape[1])
-        items = self.item_table_.item_ids[labels.reshape(-1)]
-        return finalize_candidates(requests["request_id"].to_numpy()[rows], items,
-                                   cos.reshape(-1) / self.temperature, self.kind, k)
+    def _exact(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        cos = users @ self.item_vectors_.T
+        top = np.argpartition(-cos, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(cos, top, axis=1)
+        order = np.lexsort((top, -vals), axis=1)
+        return np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+    def _one_by_one(self, users: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        labels, cos = np.empty((len(users), k), np.int64), np.empty((len(users), k), np.float32)
+        for i in range(len(users)):  # the rare path after hnswlib refused a batch
+            try:
+                found, dist = self.index_.knn_query(users[i:i + 1], k=k, num_threads=1)
+                labels[i], cos[i] = found[0], 1.0 - dist[0] / 2.0
+            except RuntimeError:
+                top, vals = self._exact(users[i:i + 1], k)
+                labels[i], cos[i] = top[0], vals[0]
+        return labels, cos
+
+    def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int, exact: bool = False) -> pd.DataFrame:
+        """Top-``k`` unseen items per request (``source`` = ``"two_tower"``), score = cosine / temperature.
+
+        ``logs=None`` retrieves from what the source keeps (no log scan).
+        """
+        self._check_fitted()
+        k = check_int(k, "k", minimum=1)
+        ef = self._beam_width(min(k, self.item_table_.n), None)
+
+        def run(part: pd.DataFrame, history: UserHistory, fetch: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+            labels, cos = self._search(part, logs, history, fetch, exact, width)
+            return labels, cos / self.temperature
+
+        return self._unseen_top(requests, logs, k, run, ef)

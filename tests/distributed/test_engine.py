@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eval.report.__main__ import main as report_main
 from eval.report._build import build_readout
 from eval.report._dask import dask_inputs
-from eval.report.__main__ import main as report_main
 from ltr.distributed import EngineError, EngineOptions, dask_client, open_logs
 from ltr.logs import LogValidationError, join_samples, parse_day, read_logs
 from recall._dask_counts import fit_on_dask
@@ -54,11 +54,11 @@ def test_readout_by_request_with_segments_is_identical(opened, partitioned):
     assert got["segments"] is not None and got["ab"]["unit"] == "request"
 
 
-@pytest.mark.parametrize("cls", [ItemCFRecall, HotRecall])
-def test_recall_sources_give_the_same_candidate_lists(opened, world_logs, cls):
+@pytest.mark.parametrize(("cls", "params"), [(ItemCFRecall, {}), (HotRecall, {}), (HotRecall, {"exposure_weight": 0.1})])
+def test_recall_sources_give_the_same_candidate_lists(opened, world_logs, cls, params):
     requests = world_logs.requests.loc[world_logs.requests["ts"] >= (TRAIN_END + 1) * 86_400].head(1500)
-    local = cls().fit(world_logs, TRAIN_END)
-    dask = fit_on_dask(cls(), opened, TRAIN_END)
+    local = cls(**params).fit(world_logs, TRAIN_END)
+    dask = fit_on_dask(cls(**params), opened, TRAIN_END)
     got, expected = dask.retrieve(requests, world_logs, 50), local.retrieve(requests, world_logs, 50)
     pd.testing.assert_frame_equal(got[["request_id", "item_id", "rank", "source"]],
                                   expected[["request_id", "item_id", "rank", "source"]])

@@ -23,11 +23,11 @@ from tests.recall.worlds import simulated
 #: Small, fast settings; only those a source's constructor accepts are passed to it.
 TINY = {
     "nip": {"dim": 8, "hidden": (16,), "history_len": 5, "epochs": 1, "batch_size": 512, "n_popular": 16,
-            "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40, "ef_search": 40,
+            "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40,
             "threads": 1, "seed": 0},
     "two_tower": {"dim": 8, "hidden": (16,), "history_len": 5, "epochs": 1, "batch_size": 512, "n_popular": 16,
                   "n_uniform": 16, "n_exposed": 2, "n_per_segment": 1, "M": 8, "ef_construction": 40,
-                  "ef_search": 40, "threads": 1, "seed": 0},
+                  "threads": 1, "seed": 0},
     "itemcf": {},
     "hot": {},
 }
@@ -41,15 +41,15 @@ class World(NamedTuple):
     requests: pd.DataFrame
 
 
-def make_source(name: str) -> RecallSource:
-    """An unfitted source with :data:`TINY` settings. A registered source that cannot be
-    imported raises here, so its tests fail instead of being skipped."""
+def make_source(name: str, **params: object) -> RecallSource:
+    """An unfitted source with :data:`TINY` settings (and ``params``). A registered source that
+    cannot be imported raises here, so its tests fail instead of being skipped."""
     if name == "merged":
-        return MergedRecall(sources=("itemcf", "hot"), quotas=(3, 2))
+        return MergedRecall(sources=("itemcf", "hot"), quotas=(3, 2), **params)  # type: ignore[arg-type]
     module_name, cls_name = SOURCES[name].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     accepted = inspect.signature(cls.__init__).parameters
-    return cls(**{key: value for key, value in TINY.get(name, {}).items() if key in accepted})
+    return cls(**{key: value for key, value in {**TINY.get(name, {}), **params}.items() if key in accepted})
 
 
 @pytest.fixture(scope="session")

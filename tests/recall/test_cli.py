@@ -20,6 +20,8 @@ from recall import retrieve as retrieve_cli
 from recall import train as train_cli
 from recall.itemcf import ItemCFRecall
 from recall.merge import merge
+from recall.neural import TwoTowerRecall
+from tests.recall.worlds import simulated
 
 ROOT = Path(__file__).resolve().parents[2]
 MAINS = {"recall.train": train_cli.main, "recall.retrieve": retrieve_cli.main, "recall.merge": merge_cli.main}
@@ -152,3 +154,17 @@ def test_merge_bad_input_exits_1(tmp_path, capsys, files, quotas, pattern):
     argv = [str(tmp_path / f) for f in files] + [x for q in quotas for x in ("--quota", q)]
     assert merge_cli.main([*argv, "--out", str(tmp_path / "m.csv")]) == 1
     _user_error(capsys, pattern)
+
+
+def test_retrieve_refuses_ef_below_k(tmp_path, capsys):
+    """``--ef`` narrower than ``--k`` is a user error naming both (never silently widened)."""
+    logs, train_end, _ = simulated(seed=3, users=100, items=120, days=3)
+    logs_dir = tmp_path / "logs"
+    write_logs(logs, logs_dir)
+    TwoTowerRecall(epochs=1, val_k=0, dim=8, hidden=(8,)).fit(logs, train_end).save(tmp_path / "tt")
+    day = format_day(train_end + 1)
+    argv = [str(tmp_path / "tt"), str(logs_dir), "--start", day, "--end", day, "--k", "30", "--ef", "20",
+            "--out", str(tmp_path / "c.csv")]
+    assert MAINS["recall.retrieve"](argv) == 1
+    assert "k must be <= ef_search (20)" in capsys.readouterr().err
+    assert MAINS["recall.retrieve"]([*argv[:-4], "--ef", "40", "--out", str(tmp_path / "c.csv")]) == 0

@@ -38,11 +38,6 @@ def _name(source: str, tz: str) -> str:
     return f"{source}_{tz.replace('/', '_')}"
 
 
-def _days(day_index: np.ndarray) -> np.ndarray:
-    """``YYYY-MM-DD`` of day indices (days since 1970-01-01)."""
-    return pd.to_datetime(day_index, unit="D").strftime("%Y-%m-%d").to_numpy()
-
-
 @pytest.mark.parametrize("tz", ZONES)
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_train_end_is_the_end_of_the_local_day(trained, source, tz):
@@ -52,7 +47,11 @@ def test_train_end_is_the_end_of_the_local_day(trained, source, tz):
         rows = [(logs.clicks, fitted.click_weight), (logs.exposures, fitted.exposure_weight)]
         weights = pd.concat([pd.Series(weight, index=local_days(table["ts"], tz)) for table, weight in rows])
         expected = weights.groupby(level=0).sum()
-        got = pd.Series(fitted.count_value_).groupby(_days(fitted.count_day_)).sum()
+        # Counts are kept in hourly bins (whole hours in every zone here): a bin's start hour
+        # falls on the local day of its events.
+        assert fitted.bin_hours == 1
+        start = fitted.count_bin_ * 3600 * fitted.bin_hours
+        got = pd.Series(fitted.count_value_).groupby(local_days(start, tz).to_numpy()).sum()
     else:
         expected = local_days(logs.clicks["ts"], tz).value_counts().astype(float)
         got = local_days(fitted.history_.time, tz).value_counts().astype(float)
@@ -90,8 +89,13 @@ def test_retrieve_selects_the_requests_of_local_days(trained, source, tz, day, t
     if expected:
         assert status == 0
         cands = pd.read_parquet(out)
-        assert set(cands["request_id"]) == expected
-        assert (cands.groupby("request_id").size() == 5).all()
+        got = set(cands["request_id"])
+        # Item-CF returns only co-click neighbours and training-clicked fillers, all of which a
+        # user of these tiny logs may have clicked already (excluded): such a request gets none.
+        assert got <= expected and (got == expected or source == "itemcf")
+        # Up to 5: the catalogue has 14 items and exclude_seen (clicks, the default) drops the
+        # ones the user clicked before, which can leave fewer.
+        assert cands.groupby("request_id").size().between(1, 5).all()
     else:  # 2022-05-01 is a day of the logs only in Shanghai
         assert status == 1
         assert f"no requests between {day} and {day}" in capsys.readouterr().err

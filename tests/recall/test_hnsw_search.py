@@ -111,7 +111,7 @@ def _slow_beam_search(graph, score_fn, query, k, ef0, ef_upper, rounds_upper,
 
     score([graph.entry_point])
     for level in range(graph.max_level, -1, -1):
-        width = ef_upper if level else max(ef0, k)
+        width = ef_upper if level else ef0
         rounds = rounds_upper if level else max_rounds0
         capped = level == 0 and cap is not None
         expanded = set()
@@ -158,7 +158,7 @@ def test_graph_search_matches_slow_reference(tmp_path, params):
         dot = (queries[query_index] * items[item_ids]).sum(axis=1)
         return np.round(2 * dot) / 2
 
-    k = 8
+    k = min(8, params["ef0"])
     result = LayeredBeamSearch(**params).fit(graph, categories).search(
         score, np.arange(12), k)
     for q in range(12):
@@ -233,7 +233,7 @@ def test_each_pair_scored_once_and_counted(world):
 @pytest.mark.parametrize(
     "params",
     [dict(ef0=20), dict(ef0=20, expand_per_round=3),
-     dict(ef0=30, max_per_category=2), dict(ef0=8, ef_upper=1, rounds_upper=1)],
+     dict(ef0=30, max_per_category=2), dict(ef0=10, ef_upper=1, rounds_upper=1)],
 )
 def test_batched_equals_one_query_at_a_time(world, params):
     score = _random_mlp(world)
@@ -272,7 +272,7 @@ def test_k_larger_than_catalogue(tmp_path):
     def score(query_index, item_ids):
         return items[item_ids] @ np.array([1.0, -1.0, 0.5, 0.0], dtype=np.float32) + 0 * query_index
 
-    found = LayeredBeamSearch(ef0=8).fit(graph).search(score, np.array([0, 1]), 50)
+    found = LayeredBeamSearch(ef0=50).fit(graph).search(score, np.array([0, 1]), 50)
     exact = exact_search(score, 2, 30, 50)
     np.testing.assert_array_equal(found.labels, exact.labels)
     np.testing.assert_array_equal(found.scores, exact.scores)
@@ -362,6 +362,8 @@ def test_search_rejects_bad_input(world):
         search.search(score, np.array([0.5]), 3)
     with pytest.raises(ValueError, match=r"k must be an int in \[1, inf\)"):
         search.search(score, np.arange(2), 0)
+    with pytest.raises(ValueError, match=r"k must be <= ef0 \(64\), the level-0 beam .* Got k=65 instead"):
+        search.search(score, np.arange(2), 65)
     with pytest.raises(ValueError, match="one score per pair"):
         search.search(lambda q, i: np.zeros(1), np.arange(2), 3)
     with pytest.raises(ValueError, match=r"not NaN\. Got NaN for query 1"):

@@ -11,31 +11,33 @@ import pytest
 from ltr.logs import SECONDS_PER_DAY, day_index, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from tests.recall.worlds import DAY0, make_logs
+from tests.recall.worlds import DAY0, make_logs, simulated
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 
 
-def reference_heat(model, logs, day):
-    """item_id -> heat for a request on ``day``, by looping over every event row."""
+def reference_heat(model, logs, ts):
+    """item_id -> heat for a request at ``ts``, by looping over every event row."""
     p = model.get_params()
+    width = 3600 * p["bin_hours"]
     heat = defaultdict(float)
     tables = ((logs.clicks, p["click_weight"]), (logs.exposures, p["exposure_weight"]),
               (logs.orders, p["order_weight"]))
     for table, weight in tables:
         if table is None:
             continue
-        for item, ts in zip(table["item_id"], table["ts"], strict=True):
-            d = int(ts // SECONDS_PER_DAY)
-            lag = day - 1 - d
-            if 0 <= lag < p["window_days"]:
-                decay = 0.5 ** (lag / p["half_life_days"]) if p["half_life_days"] > 0 else 1.0
+        for item, event_ts in zip(table["item_id"], table["ts"], strict=True):
+            lag = int(ts // width) - 1 - int(event_ts // width)
+            if 0 <= lag < p["window_days"] * 24 // p["bin_hours"]:
+                age = lag * p["bin_hours"] / 24
+                decay = 0.5 ** (age / p["half_life_days"]) if p["half_life_days"] > 0 else 1.0
                 heat[item] += weight * decay
     return heat
 
 
 def reference_retrieve(model, logs, requests, k):
     p = model.get_params()
+    overall, category, city_weight = model.weights_
     items = logs.items.sort_values("item_id")
     cat = dict(zip(items["item_id"], items["category"], strict=True))
     city = dict(zip(items["item_id"], items["city"], strict=True))
@@ -44,7 +46,7 @@ def reference_retrieve(model, logs, requests, k):
     clicks = logs.clicks.assign(user_id=[user_of[r] for r in logs.clicks["request_id"]])
     rows = []
     for rid, uid, ts in requests[["request_id", "user_id", "ts"]].itertuples(index=False):
-        heat = reference_heat(model, logs, int(ts // SECONDS_PER_DAY))
+        heat = reference_heat(model, logs, ts)
         h = {i: heat.get(i, 0.0) for i in items["item_id"]}
         top_all = max(h.values())
         top_cat, top_city = defaultdict(float), defaultdict(float)
@@ -55,12 +57,20 @@ def reference_retrieve(model, logs, requests, k):
         pref = defaultdict(float)
         for i in hist["item_id"]:
             pref[cat[i]] += 1.0 / len(hist)
+        seen = set()
+        if p["exclude_seen"] != "none":
+            seen = set(clicks.loc[(clicks["user_id"] == uid) & (clicks["ts"] < ts), "item_id"])
+        if p["exclude_seen"] == "exposures":
+            exposed = logs.exposures.assign(user_id=[user_of[r] for r in logs.exposures["request_id"]])
+            seen |= set(exposed.loc[(exposed["user_id"] == uid) & (exposed["ts"] < ts), "item_id"])
         scores = {}
         for i, v in h.items():
-            s = p["overall_weight"] * (v / top_all if top_all > 0 else 0.0)
-            s += p["category_weight"] * pref[cat[i]] * (v / top_cat[cat[i]] if top_cat[cat[i]] > 0 else 0.0)
+            if i in seen:
+                continue
+            s = overall * (v / top_all if top_all > 0 else 0.0)
+            s += category * pref[cat[i]] * (v / top_cat[cat[i]] if top_cat[cat[i]] > 0 else 0.0)
             if user_city.get(uid) == city[i]:
-                s += p["city_weight"] * (v / top_city[city[i]] if top_city[city[i]] > 0 else 0.0)
+                s += city_weight * (v / top_city[city[i]] if top_city[city[i]] > 0 else 0.0)
             scores[i] = s
         for rank, (i, s) in enumerate(sorted(scores.items(), key=lambda t: (-t[1], t[0]))[:k], start=1):
             rows.append((rid, i, s, rank))
@@ -70,8 +80,9 @@ def reference_retrieve(model, logs, requests, k):
 PARAMS = [
     {},
     {"half_life_days": 0.0, "window_days": 2, "exposure_weight": 0.5, "order_weight": 0.0},
-    {"overall_weight": 0.0, "city_weight": 0.0, "history_len": 2},
-    {"category_weight": 0.0, "click_weight": 0.0, "exposure_weight": 1.0},
+    {"bin_hours": 24, "half_life_days": 3.0, "learn_mix": False},
+    {"overall_weight": 0.0, "city_weight": 0.0, "history_len": 2, "exclude_seen": "none"},
+    {"category_weight": 0.0, "click_weight": 0.0, "exposure_weight": 1.0, "exclude_seen": "exposures"},
 ]
 
 
@@ -93,7 +104,7 @@ def test_retrieve_matches_reference(seed, params, k):
 
 def test_hand_computed_heat():
     logs = make_logs(0)
-    model = HotRecall(half_life_days=1.0, window_days=2, click_weight=1.0, exposure_weight=0.0,
+    model = HotRecall(half_life_days=1.0, window_days=2, bin_hours=24, click_weight=1.0, exposure_weight=0.0,
                       order_weight=0.0).fit(logs, DAY0 + 4)
     day = DAY0 + 3
     clicks_day = day_index(logs.clicks["ts"].to_numpy())
@@ -101,7 +112,7 @@ def test_hand_computed_heat():
     # Yesterday counts fully, the day before half, older days not at all.
     expected = (np.bincount(item[clicks_day == day - 1], minlength=31)
                 + 0.5 * np.bincount(item[clicks_day == day - 2], minlength=31))[1:]
-    ids, heat = model.heat(np.array([day]), logs)
+    ids, heat = model.heat(np.array([day * SECONDS_PER_DAY + 3600]), logs)
     np.testing.assert_array_equal(ids, np.arange(1, 31))
     np.testing.assert_allclose(heat[0], expected)
 
@@ -115,13 +126,14 @@ def test_heat_ignores_the_request_day_and_later():
     clicks.loc[late, "item_id"] = np.random.default_rng(1).permutation(clicks.loc[late, "item_id"].to_numpy())
     late_exp = day_index(logs.exposures["ts"].to_numpy()) >= day
     changed = logs.replace(clicks=clicks, exposures=logs.exposures.loc[~late_exp])
-    a = HotRecall(exposure_weight=0.3).fit(changed, DAY0 + 4).heat(np.array([day]), changed)[1]
-    np.testing.assert_array_equal(model.heat(np.array([day]), logs)[1], a)
+    start = np.array([day * SECONDS_PER_DAY])
+    a = HotRecall(exposure_weight=0.3).fit(changed, DAY0 + 4).heat(start, changed)[1]
+    np.testing.assert_array_equal(model.heat(start, logs)[1], a)
 
 
 def test_stored_daily_tables_serve_later_days():
     logs = make_logs(4)
-    days = np.arange(DAY0, DAY0 + 6)
+    days = np.arange(DAY0, DAY0 + 6) * SECONDS_PER_DAY + 5000
     early = HotRecall().fit(logs, DAY0 + 1)
     late = HotRecall().fit(logs, DAY0 + 4)
     np.testing.assert_allclose(early.heat(days, logs)[1], late.heat(days, logs)[1])
@@ -139,7 +151,7 @@ def test_cold_user_gets_overall_and_city_list():
     cold = pd.DataFrame({"request_id": [10_001, 10_002], "user_id": [999, 0], "ts": [ts, ts]})
     out = model.retrieve(cold, logs, 12)
     assert out.groupby("request_id").size().tolist() == [12, 12]
-    _, heat = model.heat(np.array([DAY0 + 3]), logs)
+    _, heat = model.heat(np.array([ts]), logs)
     unknown = out.loc[out["request_id"] == 10_001]
     # A user with no profile and no clicks: the overall list, in heat order.
     expected = np.lexsort((np.arange(30), -heat[0]))[:12] + 1
@@ -197,8 +209,9 @@ def _hitrate(cands, targets, k):
 
 def test_itemcf_beats_hot_for_users_with_history(fixture_world):
     logs, train_end, test, targets, warm = fixture_world
-    cf = ItemCFRecall().fit(logs, train_end).retrieve(test, logs, 100)
-    hot = HotRecall().fit(logs, train_end).retrieve(test, logs, 100)
+    # Users of the simulated fixture click the same items again, so nothing is excluded here.
+    cf = ItemCFRecall(exclude_seen="none").fit(logs, train_end).retrieve(test, logs, 100)
+    hot = HotRecall(exclude_seen="none").fit(logs, train_end).retrieve(test, logs, 100)
     assert _hitrate(cf, targets[warm], 100) > _hitrate(hot, targets[warm], 100)
 
 
@@ -211,3 +224,14 @@ def test_hot_serves_cold_users(fixture_world):
     assert hot["request_id"].nunique() == len(cold_requests)
     # Far better than a random list of 100 out of 3000 items (hitrate 1/30).
     assert _hitrate(hot, targets[~warm], 100) > 5 * 100 / len(logs.items)
+
+
+def test_learned_mix_and_given_mix():
+    """learn_mix picks the mix whose lists find most clicks of the last training day; users of
+    simulated worlds follow their categories, so the category list gets weight. Without it the
+    given weights are used as they are."""
+    logs, train_end, _ = simulated(seed=21, users=800, items=600, days=5, candidates_per_request=30)
+    learned = HotRecall().fit(logs, train_end)
+    assert learned.weights_[1] > 0
+    given = HotRecall(learn_mix=False, overall_weight=0.5, category_weight=0.0, city_weight=0.0)
+    assert given.fit(logs, train_end).weights_ == (0.5, 0.0, 0.0)

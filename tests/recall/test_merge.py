@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from recall.base import validate_candidates
-from recall.merge import _scale_quotas, merge
+from recall.merge import MergedRecall, _scale_quotas, fuse, learn_weights, merge
 
 
 def reference_merge(frames: dict, quotas: dict, k: int | None) -> pd.DataFrame:
@@ -132,3 +132,68 @@ def test_bad_input():
         merge({"itemcf": a, "hot": b}, {"itemcf": 1, "hot": 1}, k=0)
     with pytest.raises(ValueError, match="must hold one source"):
         merge([pd.concat([a, b.assign(item_id=[30, 31])])], {"itemcf": 1})
+
+
+# ----------------------------------------------------------------------------- rank fusion
+
+
+def _slow_rrf(frames, k, weights, c=60.0):
+    rows = []
+    for rid in sorted(set().union(*(set(f["request_id"]) for f in frames.values()))):
+        score, names = {}, {}
+        for name, frame in frames.items():
+            for item, rank in frame.loc[frame["request_id"] == rid, ["item_id", "rank"]].itertuples(index=False):
+                score[item] = score.get(item, 0.0) + weights.get(name, 1.0) / (c + rank)
+                names.setdefault(item, []).append(name)
+        best = sorted(score.items(), key=lambda t: (-t[1], t[0]))[:k]
+        rows += [(rid, item, s, r, "+".join(n for n in frames if n in names[item]))
+                 for r, (item, s) in enumerate(best, start=1)]
+    return pd.DataFrame(rows, columns=["request_id", "item_id", "score", "rank", "source"])
+
+
+@pytest.mark.parametrize("weights", [{}, {"b": 2.0}, {"a": 0.5, "c": 0.0}])
+@pytest.mark.parametrize("k", [1, 4, 30])
+def test_fuse_matches_slow_reference(weights, k):
+    rng = np.random.default_rng(k)
+    frames = {}
+    for name in ("a", "b", "c"):
+        parts = []
+        for rid in range(5):
+            items = rng.choice(12, size=rng.integers(0, 8), replace=False)
+            parts.append(pd.DataFrame({"request_id": rid, "item_id": items, "score": 0.0,
+                                       "rank": np.arange(1, len(items) + 1), "source": name}))
+        frames[name] = pd.concat(parts, ignore_index=True)
+    got = fuse(frames, k, weights)
+    expected = _slow_rrf({n: f for n, f in frames.items() if weights.get(n, 1.0) > 0}, k, weights)
+    pd.testing.assert_frame_equal(got[["request_id", "item_id", "rank", "source"]],
+                                  expected[["request_id", "item_id", "rank", "source"]], check_dtype=False)
+    np.testing.assert_allclose(got["score"].to_numpy(), expected["score"].to_numpy(), rtol=1e-12)
+
+
+def test_learned_weights_are_at_least_equal_weights():
+    """On lists where only source b finds the targets, the learned weights drop or shrink a."""
+    rng = np.random.default_rng(0)
+    rows_a, rows_b, targets = [], [], []
+    for rid in range(40):
+        target = int(rng.integers(100, 200))
+        a = rng.choice(100, 30, replace=False)
+        b = np.r_[rng.choice(100, 7, replace=False) + 300, target, rng.choice(100, 22, replace=False) + 400]
+        rows_a.append(pd.DataFrame({"request_id": rid, "item_id": a, "rank": np.arange(1, 31)}))
+        rows_b.append(pd.DataFrame({"request_id": rid, "item_id": b, "rank": np.arange(1, 31)}))
+        targets.append((rid, target))
+    frames = {"a": pd.concat(rows_a), "b": pd.concat(rows_b)}
+    targets = pd.DataFrame(targets, columns=["request_id", "item_id"])
+    weights = learn_weights(frames, targets, ks=(10,))
+    assert weights["a"] == 1.0 and weights["b"] > 1.0
+    fused = fuse(frames, 10, weights)
+    assert targets.merge(fused, on=["request_id", "item_id"]).shape[0] == len(targets)
+
+
+def test_merged_rrf_of_three_sources_needs_no_quotas(contract_world):
+    """RRF ignores the quotas: a quota tuple of the wrong length only matters for method="quota"."""
+    logs, train_end, requests = contract_world
+    merged = MergedRecall(sources=("itemcf", "hot"), method="rrf", quotas=(1,)).fit(logs, train_end)
+    out = merged.retrieve(requests.head(5), logs, 10)
+    assert (out.groupby("request_id").size() == 10).all()
+    with pytest.raises(ValueError, match=r"quotas must have one int per source \(2\)\. Got \(1,\) instead\."):
+        MergedRecall(sources=("itemcf", "hot"), method="quota", quotas=(1,)).fit(logs, train_end)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from ltr.logs import day_index, events_with_users, join_samples
+from ltr.simulate import simulate_world
 from recall import base
 from recall._catalogue import catalogue_ids
 from recall.base import validate_candidates
@@ -116,11 +120,17 @@ def test_cold_and_unknown_users(model, nip_world):
 @pytest.mark.parametrize("exact", [False, True])
 def test_k_larger_than_catalogue(model, nip_world, exact):
     logs, _, requests = nip_world
-    out = model.retrieve(requests.iloc[:3], logs, 10_000, exact=exact)
+    few = requests.iloc[:3]
+    out = model.retrieve(few, logs, 10_000, exact=exact)
     # The catalogue: the items table plus the item the clicks show without a row in it.
-    n = logs.items["item_id"].nunique() + 1
-    assert len(catalogue_ids(logs)) == n
-    assert out.groupby("request_id").size().tolist() == [n] * 3
+    catalogue = set(catalogue_ids(logs))
+    assert len(catalogue) == logs.items["item_id"].nunique() + 1
+    clicks = events_with_users(logs, "clicks")
+    for request in few.itertuples():
+        mine = clicks.loc[(clicks["user_id"] == request.user_id) & (clicks["ts"] < request.ts), "item_id"]
+        got = out.loc[out["request_id"] == request.request_id, "item_id"]
+        # The whole catalogue but the items the user clicked before (exclude_seen="clicks").
+        assert set(got) == catalogue - set(mine) and len(got) == len(set(got))
 
 
 def test_unseen_items_get_vectors_and_items_without_a_row_have_missing_attributes(model, nip_world):
@@ -194,25 +204,31 @@ class _TableNet:
         return self.table[q[:, None], idx]
 
 
-def _slow_loss(T, pos, hard, levels, sampled, p, q, w, tau, in_batch, cw):
+def _slow_loss(T, pos, hard, levels, sampled, p, q, q_pos, w, tau, in_batch, cw, n_popular):
+    """The objective of recall.neural._trainer, one positive at a time: a logQ-corrected
+    softmax against random negatives, then the cascade on raw scores."""
     def lse(values):
         values = np.asarray(values, dtype=np.float64)
         return values.max() + np.log(np.exp(values - values.max()).sum())
 
     B = len(pos)
-    pos_terms, casc = [], []
+    pos_terms, top_terms, casc = [], [], []
     for b in range(B):
-        own = T[b, pos[b]] / tau - np.log(p[b])
-        rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
-        rand += [T[b, s] / tau - np.log(qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
+        raw = T[b, pos[b]] / tau
+        own = raw - np.log(p[b] if in_batch else q_pos[b])
+        others = [j for j in range(B) if in_batch and j != b and pos[j] != pos[b]]
+        samples = [(s, qs) for s, qs in zip(sampled, q, strict=True) if s != pos[b]]
+        rand = [T[b, pos[j]] / tau - np.log(p[j]) for j in others] + [T[b, s] / tau - np.log(qs) for s, qs in samples]
+        uniform_raw = [T[b, s] / tau for s in sampled[n_popular:] if s != pos[b]]
         hard_b = [(T[b, h] / tau, lv) for h, lv in zip(hard[b], levels[b], strict=True) if lv >= 0]
-        pos_terms.append(w[b] * (lse([own] + rand + [x for x, _ in hard_b]) - own))
+        pos_terms.append(w[b] * (lse([own, *rand]) - own))
+        top_terms.append(w[b] * (lse([raw] + [x for x, _ in hard_b]) - raw))
         for x, lv in hard_b:
             lower = [y for y, lk in hard_b if lv > 0 and lk > lv]
-            casc.append(lse([x, *rand, *lower]) - x)
+            casc.append(lse([x, *uniform_raw, *lower]) - x)
     loss = sum(pos_terms) / sum(w)
     if casc:
-        loss += cw * np.mean(casc)
+        loss += cw * (sum(top_terms) / sum(w) + np.mean(casc))
     return loss
 
 
@@ -231,6 +247,7 @@ def test_batch_loss_matches_slow_reference(seed, in_batch):
     hard = np.where(levels >= 0, hard, n_items)  # padding points at the pad row
     p = rng.uniform(0.05, 0.9, B)
     q = rng.uniform(0.05, 2.0, sampled.size)
+    q_pos = rng.uniform(0.05, 2.0, B)
     w = rng.choice([1.0, 3.0], B).astype(np.float32)
     cfg = TrainConfig(epochs=1, batch_size=B, lr=0.1, weight_decay=0.0, temperature=0.7, n_popular=3,
                       n_uniform=3, in_batch=in_batch, cascade_weight=0.5, id_dropout=0.0, flatness=0.0,
@@ -238,8 +255,9 @@ def test_batch_loss_matches_slow_reference(seed, in_batch):
     vecs = torch.arange(n_items + 1, dtype=torch.float32)[:, None]
     state = (torch.arange(B),)
     got = _batch_loss(_TableNet(T), cfg, state, vecs, pos, hard, sampled, pos, levels.astype(np.int64), sampled,
-                      p, q, torch.from_numpy(w))
-    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, w, 0.7, in_batch, 0.5)
+                      p, q, q_pos, torch.from_numpy(w))
+    want = _slow_loss(T.astype(np.float64), pos, hard, levels, sampled, p, q, q_pos, w, 0.7, in_batch, 0.5,
+                      cfg.n_popular)
     np.testing.assert_allclose(float(got), want, rtol=1e-5)
 
 
@@ -256,7 +274,53 @@ def test_category_cap(nip_world, model):
     for name, value in vars(model).items():  # the fitted state, without refitting
         if name.endswith("_"):
             setattr(capped, name, value)
+    capped.searcher_ = capped._searcher()  # the search prepared for the cap
     for exact in (False, True):
         out = capped.retrieve(requests.iloc[:5], logs, 20, exact=exact)
         cats = model.item_table_.categories[model.item_table_.rows(out["item_id"].to_numpy())]
         assert pd.Series(cats).groupby(out["request_id"].to_numpy()).value_counts().max() <= 3
+
+
+def test_cascade_learns_click_over_exposed_over_random():
+    """On a world whose exposures are a draw from the ranker's top 40 (so exposed and ranked
+    items differ) and whose clicks follow affinity strongly (so the order click > exposed >
+    random is there to learn), the cascade-trained scorer ranks, on the held-out day (about
+    500 clicks, 2,600 exposed-not-clicked), clicked items above exposed-not-clicked ones and
+    those above random catalogue items (mean raw score)."""
+    logs = simulate_world(users=600, items=400, days=6, candidates_per_request=100, exposure_depth=40,
+                          affinity=4.0, seed=4).logs
+    days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
+    end = int(days.max()) - 1
+    model = NIPRecall(**dict(SMALL, epochs=3, val_k=0)).fit(logs, end)
+    held = logs.requests.loc[days > end].reset_index(drop=True)
+    samples = join_samples(logs).samples
+    samples = samples.loc[samples["request_id"].isin(held["request_id"])]
+    score = model._score_fn(model._query_states(held, logs))
+    row_of = pd.Series(np.arange(len(held)), index=held["request_id"])
+
+    def mean_score(frame):
+        rows = row_of.reindex(frame["request_id"]).to_numpy()
+        return float(score(rows, model.item_table_.rows(frame["item_id"].to_numpy())).mean())
+
+    rng = np.random.default_rng(0)
+    random_items = pd.DataFrame({"request_id": held["request_id"].repeat(5).to_numpy(),
+                                 "item_id": rng.choice(logs.items["item_id"].to_numpy(), 5 * len(held))})
+    clicked = mean_score(samples.loc[samples["click"] > 0])
+    exposed = mean_score(samples.loc[samples["click"] == 0])
+    assert clicked > exposed > mean_score(random_items)
+
+
+def test_training_curve_early_stopping_and_manifest(nip_world, tmp_path):
+    """One point per epoch (loss, lr, validation hitrate); the learning rate decays; training
+    stops after ``patience`` epochs without a better validation hitrate; the curve is saved."""
+    logs, end, _ = nip_world
+    model = NIPRecall(epochs=4, patience=1, val_k=50, threads=1, seed=0).fit(logs, end)
+    curve = model.curve_
+    assert 1 <= len(curve) <= 4 and all({"epoch", "loss", "lr", "val_hitrate"} <= set(p) for p in curve)
+    assert all(a["lr"] > b["lr"] for a, b in itertools.pairwise(curve))
+    best = max(range(len(curve)), key=lambda i: (curve[i]["val_hitrate"], -i))
+    assert len(curve) == 4 or len(curve) == best + 2  # stopped one epoch after the best
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["metadata"]["curve"] == curve
+    assert NIPRecall.load(tmp_path / "m").curve_ == curve

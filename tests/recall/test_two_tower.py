@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from ltr.logs import events_with_users
 from recall import base
 from recall.base import validate_candidates
 from recall.neural._two_tower import TwoTowerRecall
@@ -28,9 +29,12 @@ def test_exact_scores_are_cosine_over_temperature(model, two_tower_world):
     few = requests.iloc[:4]
     out = model.retrieve(few, logs, 25, exact=True)
     users = model.user_vectors(few, logs).astype(np.float64)
-    for q, rid in enumerate(few["request_id"]):
+    clicks = events_with_users(logs, "clicks")
+    for q, (rid, uid, ts) in enumerate(few[["request_id", "user_id", "ts"]].itertuples(index=False)):
         cos = model.item_vectors_.astype(np.float64) @ users[q]
-        order = np.lexsort((model.item_table_.item_ids, -cos))[:25]  # slow reference, id tie-break
+        seen = clicks.loc[(clicks["user_id"] == uid) & (clicks["ts"] < ts), "item_id"]
+        order = np.lexsort((model.item_table_.item_ids, -cos))  # slow reference, id tie-break
+        order = order[~np.isin(model.item_table_.item_ids[order], seen)][:25]  # clicked items excluded
         got = out.loc[out["request_id"] == rid]
         np.testing.assert_array_equal(got["item_id"].to_numpy(), model.item_table_.item_ids[order])
         np.testing.assert_allclose(got["score"].to_numpy(), cos[order] / model.temperature, rtol=1e-4, atol=1e-4)
@@ -81,3 +85,40 @@ def test_bad_params(two_tower_world):
         TwoTowerRecall(max_per_category=3).fit(logs, end)
     with pytest.raises(ValueError, match=r"batch_size must be an int in \[1, inf\)\. Got 0 instead\."):
         TwoTowerRecall(batch_size=0).fit(logs, end)
+
+
+class _Refusing:
+    """An hnswlib index that refuses every batch of several queries and the query ``bad``
+    (as hnswlib does when a query reaches fewer than k items)."""
+
+    def __init__(self, index, bad: np.ndarray) -> None:
+        self.index, self.bad = index, bad
+
+    def set_ef(self, ef: int) -> None:
+        self.index.set_ef(ef)
+
+    def knn_query(self, users: np.ndarray, k: int, num_threads: int = 1):
+        if len(users) > 1 or np.array_equal(users[0], self.bad):
+            raise RuntimeError("Cannot return the results in a contiguous 2D array. Probably ef or M is too small")
+        return self.index.knn_query(users, k=k, num_threads=num_threads)
+
+
+@pytest.mark.parametrize("k", [20, 10_000])
+def test_search_survives_hnswlib_refusals_and_large_k(model, two_tower_world, k):
+    logs, _, requests = two_tower_world
+    few = requests.iloc[:6]
+    users = model.user_vectors(few, logs)
+    exact = model.retrieve(few, logs, k, exact=True)
+    normal = model.retrieve(few, logs, k)
+    refusing = TwoTowerRecall(epochs=1, threads=1)
+    refusing.__dict__.update(model.__dict__)
+    refusing.index_ = _Refusing(model.index_, users[2])
+    got = refusing.retrieve(few, logs, k)
+    bad = few["request_id"].iloc[2]
+    # Refused query: exact; every other query: what the index gives it on its own (= in a batch).
+    want = pd.concat([normal.loc[normal["request_id"] != bad], exact.loc[exact["request_id"] == bad]])
+    key = ["request_id", "rank"]
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True)[["request_id", "item_id", "rank"]],
+                                  want.sort_values(key).reset_index(drop=True)[["request_id", "item_id", "rank"]])
+    if 2 * k >= model.item_table_.n:  # half the catalogue or more: scored exactly, no search
+        pd.testing.assert_frame_equal(normal, exact)
