@@ -12,12 +12,11 @@ import sys
 from ltr._cli import add_tz, command, parse_settings, parser
 from ltr.distributed import EngineOptions, add_engine_options, atomic_directory, dask_client, engine_options, open_logs
 from ltr.logs import parse_day, read_logs
+from recall._dask_counts import DASK_SOURCES, fit_on_dask
 from recall.base import SOURCES, RecallSource, source_class
 
 
 def _fit_on_dask(source: RecallSource, args: argparse.Namespace, options: EngineOptions, train_end: int) -> None:
-    from recall._dask_counts import DASK_SOURCES, fit_on_dask
-
     if args.model not in DASK_SOURCES:
         raise ValueError(f"--engine dask trains --model {' or '.join(DASK_SOURCES)}. Got {args.model!r} instead: "
                          "NIP and two-tower train on one machine (leave out --engine dask).")

@@ -23,8 +23,8 @@ from ltr.logs._contract import Logs
 from ltr.logs._coverage import missing_attribute_counts
 from ltr.logs._time import SECONDS_PER_DAY, day_index
 
-__all__ = ["JoinReport", "JoinResult", "PartialJoin", "attribute_orders", "join_partition", "join_report", "join_samples",
-           "label_orders"]
+__all__ = ["JoinReport", "JoinResult", "PartialJoin", "attribute_orders", "join_partition", "join_report",
+           "join_samples", "label_orders"]
 
 _KEY = ["request_id", "item_id"]
 

@@ -54,7 +54,8 @@ def test_readout_by_request_with_segments_is_identical(opened, partitioned):
     assert got["segments"] is not None and got["ab"]["unit"] == "request"
 
 
-@pytest.mark.parametrize(("cls", "params"), [(ItemCFRecall, {}), (HotRecall, {}), (HotRecall, {"exposure_weight": 0.1})])
+@pytest.mark.parametrize(("cls", "params"),
+                         [(ItemCFRecall, {}), (HotRecall, {}), (HotRecall, {"exposure_weight": 0.1})])
 def test_recall_sources_give_the_same_candidate_lists(opened, world_logs, cls, params):
     requests = world_logs.requests.loc[world_logs.requests["ts"] >= (TRAIN_END + 1) * 86_400].head(1500)
     local = cls(**params).fit(world_logs, TRAIN_END)

@@ -114,9 +114,13 @@ def test_atomic_directory_keeps_the_old_output_on_failure(tmp_path):
     target = tmp_path / "dir"
     target.mkdir()
     (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
-        (tmp / "new.txt").write_text("half")
-        raise RuntimeError("boom")
+    def fail_half_way() -> None:
+        with atomic_directory(target) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_half_way()
     assert [p.name for p in target.iterdir()] == ["old.txt"] and not list(tmp_path.glob(".dir*"))
     with atomic_directory(target) as tmp:
         (tmp / "new.txt").write_text("new")
