@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from ltr._validation import check_int
-from ltr.logs import Logs, bucket_funnel, day_index
+from ltr.logs import Logs, day_index, funnel_counts, funnel_table
 from recall.base import match_id_types
 
-__all__ = ["RECALL_KS", "TOP_NS", "log_funnel", "recall_funnel"]
+__all__ = ["RECALL_KS", "TOP_NS", "log_funnel", "log_funnel_counts", "log_funnel_table", "recall_funnel"]
 
 RECALL_KS = (50, 100, 1200)
 TOP_NS = (10, 50)
@@ -53,10 +53,26 @@ def log_funnel(logs: Logs, samples: pd.DataFrame, days: tuple[int, int] | None =
         First and last day of the window ``samples`` were cut to: users, requests and
         candidates are then counted over the same window (the requests of those days, or
         with an exposure in ``samples``), so every step of the funnel covers the same days.
+
+    Notes
+    -----
+    The counts add up over partitions of the logs: :func:`log_funnel_counts` of each,
+    :func:`log_funnel_table` of all (what the Dask engine does).
     """
+    return log_funnel_table([log_funnel_counts(logs, samples, days)])
+
+
+def log_funnel_counts(logs: Logs, samples: pd.DataFrame,
+                      days: tuple[int, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The :func:`ltr.logs.funnel_counts` of ``logs`` (one partition, or all) cut to the window."""
     if days is not None:
         logs = _in_days(logs, samples, days)
-    out = bucket_funnel(logs, samples)
+    return funnel_counts(logs.requests, logs.candidates, samples)
+
+
+def log_funnel_table(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """The :func:`log_funnel` table of the :func:`log_funnel_counts` of partitions."""
+    out = funnel_table(parts)
     if "candidates" in out.columns:
         out["exposure_rate"] = out["exposures"] / out["candidates"].where(out["candidates"] > 0)
     out["order_rate"] = out["orders"] / out["exposures"].where(out["exposures"] > 0)

@@ -48,6 +48,7 @@ given, or only what it keeps when ``logs`` is None (no log scan: the fast single
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,12 @@ class ItemCFRecall(RecallSource):
         -------
         self
         """
+        return self._fit(logs, train_end_day, self._co_clicks)
+
+    def _fit(self, logs: Logs, train_end_day: int, co_clicks: Callable[..., sp.csr_matrix]) -> ItemCFRecall:
+        """:meth:`fit` with the co-click counting given: ``co_clicks(user, item, ts, train_end_day,
+        n_items)`` is :meth:`_co_clicks` or, on the Dask engine, its sum over user groups counted
+        on the workers (``recall/_dask_counts.py``; the counts add up over users)."""
         self._validate_params()
         train_end_day = check_train_end_day(train_end_day)
         clicks, _ = split_clicks(logs, train_end_day)
@@ -166,7 +173,7 @@ class ItemCFRecall(RecallSource):
         user, item, ts = user[order], codes[order], ts[order]
         n_users_item = np.bincount(item[np.unique(user * n_items + item, return_index=True)[1]],
                                    minlength=n_items).astype(np.float64)
-        co = self._co_clicks(user, item, ts, train_end_day, n_items).tocoo()
+        co = co_clicks(user, item, ts, train_end_day, n_items).tocoo()
         denom = n_users_item[co.row] ** float(self.alpha) * n_users_item[co.col] ** (1.0 - float(self.alpha))
         self.similarity_ = _top_per_row(co.row, co.col, co.data / denom, int(self.neighbours), n_items)
         self.item_ids_ = item_ids

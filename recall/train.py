@@ -1,11 +1,28 @@
-"""``python -m recall.train LOGS --model nip|two_tower|itemcf|hot --train-end YYYY-MM-DD --out DIR``."""
+"""``python -m recall.train LOGS --model nip|two_tower|itemcf|hot --train-end YYYY-MM-DD --out DIR``.
+
+``--engine dask`` (item-CF and hot only) validates the partitions and counts on a Dask cluster
+(``recall/_dask_counts.py``); NIP and two-tower training stay on one machine. The source is
+saved into a temporary directory renamed to ``--out`` on success.
+"""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from ltr._cli import add_tz, command, parse_settings, parser
+from ltr.distributed import EngineOptions, add_engine_options, atomic_directory, dask_client, engine_options, open_logs
 from ltr.logs import parse_day, read_logs
-from recall.base import SOURCES, source_class
+from recall._dask_counts import DASK_SOURCES, fit_on_dask
+from recall.base import SOURCES, RecallSource, source_class
+
+
+def _fit_on_dask(source: RecallSource, args: argparse.Namespace, options: EngineOptions, train_end: int) -> None:
+    if args.model not in DASK_SOURCES:
+        raise ValueError(f"--engine dask trains --model {' or '.join(DASK_SOURCES)}. Got {args.model!r} instead: "
+                         "NIP and two-tower train on one machine (leave out --engine dask).")
+    with dask_client(options) as client:
+        logs = open_logs(client, args.logs, tz=args.tz)
+        fit_on_dask(source, logs, train_end)
 
 
 @command
@@ -19,12 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     add_tz(cli)
     cli.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="model parameter, e.g. --set epochs=3 (repeatable)")
+    add_engine_options(cli)
     args = cli.parse_args(argv)
+    options = engine_options(args)
     cls = source_class(args.model)
     params = parse_settings(cls, args.set)
     train_end = parse_day(args.train_end, "--train-end")
-    logs = read_logs(args.logs, tz=args.tz)
-    cls(**params).fit(logs, train_end).save(args.out)
+    source = cls(**params)
+    if options.is_dask:
+        _fit_on_dask(source, args, options, train_end)
+    else:
+        source.fit(read_logs(args.logs, tz=args.tz), train_end)
+    with atomic_directory(args.out) as tmp:
+        source.save(tmp)
     print(f"wrote {args.model} recall source to {args.out}")
     return 0
 

@@ -1,7 +1,8 @@
 """``python -m eval.report LOGS``: the experiment readout (text, Markdown, HTML or JSON).
 
 Exit status (:mod:`ltr._cli`): 0 on success, 2 for a usage error, 1 for bad input with a
-one-paragraph ``error: ...`` on stderr.
+one-paragraph ``error: ...`` on stderr. ``--engine dask`` validates and joins the partitions
+on a Dask cluster and computes the same readout (:mod:`eval.report._dask`).
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import pandas as pd
 
 from eval.ab import MIN_EVENTS, SEQUENTIAL_TUNING_UNITS, metric_names
 from eval.funnel import RECALL_KS
-from eval.report._build import build_readout
+from eval.report._build import LogFacts, build_readout
+from eval.report._dask import dask_inputs
 from eval.report._progress import Steps
 from eval.report._render import FORMATS, render
 from ltr._cli import add_tz, command, parser
 from ltr._validation import check_choice, check_int
+from ltr.distributed import EngineOptions, add_engine_options, dask_client, engine_options, open_logs
 from ltr.logs import Logs, format_day, join_samples, parse_day, read_logs
 from ltr.score import score_logs
 from ltr.serving import Ranker
@@ -60,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the readout here (default: stdout)")
     add_tz(p)
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_engine_options(p)
     return p
 
 
@@ -93,13 +97,12 @@ def _bundle_scores(bundle: str, logs: Logs, samples: pd.DataFrame) -> tuple[pd.D
     return scores, f"offline ({ranker.model.name})"
 
 
-def _check_options(args: argparse.Namespace, requests: pd.DataFrame) -> None:
-    """What can be checked against the logs before the slow steps."""
+def _check_options(args: argparse.Namespace, columns: list[str], buckets: tuple[str, ...]) -> None:
+    """What can be checked against the logs (requests columns and buckets) before the slow steps."""
     for name in ("control", "treatment"):
         value = getattr(args, name)
-        if value is not None and ("bucket" not in requests.columns or value not in set(requests["bucket"])):
-            known = sorted(set(requests["bucket"])) if "bucket" in requests.columns else []
-            raise ValueError(f"--{name} must be one of the buckets {known}. Got {value!r} instead.")
+        if value is not None and value not in buckets:
+            raise ValueError(f"--{name} must be one of the buckets {list(buckets)}. Got {value!r} instead.")
     for k in args.k or []:
         check_int(k, "--k", minimum=1)
     check_choice(args.primary, "--primary", metric_names(args.unit))
@@ -107,47 +110,80 @@ def _check_options(args: argparse.Namespace, requests: pd.DataFrame) -> None:
     check_int(args.seed, "--seed", minimum=0)
     check_int(args.tuning_units, "--tuning-units", minimum=1)
     check_int(args.min_events, "--min-events", minimum=1)
-    if args.segment is not None and args.segment not in requests.columns:
+    if args.segment is not None and args.segment not in columns:
         raise ValueError(f"--segment must be a column of the requests table. Got {args.segment!r} instead "
-                         f"(columns: {sorted(map(str, requests.columns))}).")
+                         f"(columns: {sorted(map(str, columns))}).")
 
 
 def _write(text: str, out: str | None, quiet: bool) -> None:
     if not out:
         sys.stdout.write(text)
         return
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(text)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside and renamed: a failed run never leaves a readout that looks complete.
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(target)
     if not quiet:
         print(f"wrote {out}", file=sys.stderr)
+
+
+def _local_inputs(args: argparse.Namespace, steps: Steps) -> tuple[Logs, LogFacts, pd.DataFrame, dict]:
+    with steps.step("read and validate logs"):
+        logs = read_logs(args.logs, tz=args.tz)
+    with steps.step("join samples"):
+        joined = join_samples(logs)
+    return logs, LogFacts.of(logs), joined.samples, joined.report.to_dict()
+
+
+def _dask_readout(args: argparse.Namespace, options: EngineOptions, steps: Steps) -> dict:
+    """The readout with the logs validated and joined on a Dask cluster."""
+    for option, value in (("--bundle", args.bundle), ("--candidates", args.candidates)):
+        if value:
+            raise ValueError(f"{option} is not available with --engine dask yet (it needs the logs in memory); "
+                             "run without --engine dask.")
+    with dask_client(options) as client:
+        with steps.step("read, validate and join the partitions on the Dask cluster"):
+            logs = open_logs(client, args.logs, tz=args.tz)
+        with steps.step("bring the samples' readout columns to the client"):
+            facts, samples = dask_inputs(logs, args.segment if args.segment in logs.columns["requests"] else None)
+        _check_options(args, logs.columns["requests"], facts.buckets)
+        return _readout(args, facts, samples, None, "offline", logs.report.to_dict(), steps)
+
+
+def _readout(args: argparse.Namespace, logs: Logs | LogFacts, samples: pd.DataFrame, offline: pd.DataFrame | None,
+             name: str, join_report: dict, steps: Steps) -> dict:
+    day = {name: parse_day(value, f"--{name.replace('_', '-')}") if value else None
+           for name, value in (("start", args.start), ("end", args.end), ("experiment_start", args.experiment_start))}
+    return build_readout(
+        logs, samples, control=args.control, treatment=args.treatment, unit=args.unit, alpha=args.alpha,
+        adjust=None if args.adjust == "none" else args.adjust, primary=args.primary, sequential=args.sequential,
+        tuning_units=args.tuning_units, min_events=args.min_events, segment=args.segment,
+        start_day=day["start"], end_day=day["end"], experiment_start=day["experiment_start"], cuped=args.cuped,
+        aa_splits=args.aa_splits, seed=args.seed, offline_scores=offline, offline_name=name,
+        candidates=_candidate_sets(args.candidates), ks=tuple(args.k) if args.k else RECALL_KS, quiet=args.quiet,
+        join_report=join_report, _progress=steps,
+    )
 
 
 @command
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = _parser().parse_args(argv)
+    options = engine_options(args)
     # One numbered sequence across the CLI's own steps and build_readout's six.
     steps = Steps(6 + 2 + bool(args.bundle), args.quiet)
-    with steps.step("read and validate logs"):
-        logs = read_logs(args.logs, tz=args.tz)
-    with steps.step("join samples"):
-        joined = join_samples(logs)
-    _check_options(args, logs.requests)
-    offline, name = None, "offline"
-    if args.bundle:
-        with steps.step("score held-out days with the bundle"):
-            offline, name = _bundle_scores(args.bundle, logs, joined.samples)
-    day = {name: parse_day(value, f"--{name.replace('_', '-')}") if value else None
-           for name, value in (("start", args.start), ("end", args.end), ("experiment_start", args.experiment_start))}
-    readout = build_readout(
-        logs, joined.samples, control=args.control, treatment=args.treatment, unit=args.unit, alpha=args.alpha,
-        adjust=None if args.adjust == "none" else args.adjust, primary=args.primary, sequential=args.sequential,
-        tuning_units=args.tuning_units, min_events=args.min_events, segment=args.segment,
-        start_day=day["start"], end_day=day["end"], experiment_start=day["experiment_start"], cuped=args.cuped,
-        aa_splits=args.aa_splits, seed=args.seed, offline_scores=offline, offline_name=name,
-        candidates=_candidate_sets(args.candidates), ks=tuple(args.k) if args.k else RECALL_KS, quiet=args.quiet,
-        join_report=joined.report.to_dict(), _progress=steps,
-    )
+    if options.is_dask:
+        readout = _dask_readout(args, options, steps)
+    else:
+        logs, facts, samples, report = _local_inputs(args, steps)
+        _check_options(args, list(logs.requests.columns), facts.buckets)
+        offline, name = None, "offline"
+        if args.bundle:
+            with steps.step("score held-out days with the bundle"):
+                offline, name = _bundle_scores(args.bundle, logs, samples)
+        readout = _readout(args, logs, samples, offline, name, report, steps)
     readout["logs"] = str(args.logs)
     _write(render(readout, args.format), args.out, args.quiet)
     return 0

@@ -7,6 +7,7 @@ and the recall funnel. The renderers (:mod:`eval.report._render`) only format th
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,29 @@ from eval.report._verdict import verdicts
 from ltr._validation import check_int
 from ltr.logs import Logs, format_day
 
-__all__ = ["build_readout"]
+__all__ = ["LogFacts", "build_readout"]
+
+
+@dataclass(frozen=True)
+class LogFacts:
+    """What the readout needs of the logs besides the samples.
+
+    ``buckets``: the buckets of the requests table (sorted); ``funnel(window, (lo, hi))``: the
+    :func:`eval.funnel.log_funnel` table of the window's samples. :meth:`of` builds them from
+    in-memory logs; the Dask engine (:mod:`eval.report._dask`) from partial counts of its
+    partitions, which add up to the same table.
+    """
+
+    buckets: tuple[str, ...]
+    funnel: Callable[[pd.DataFrame, tuple[int, int]], pd.DataFrame]
+
+    @classmethod
+    def of(cls, logs: Logs) -> LogFacts:
+        """The facts of in-memory logs."""
+        requests = logs.requests
+        buckets = sorted({str(b) for b in pd.unique(requests["bucket"])}) if "bucket" in requests.columns else []
+        return cls(buckets=tuple(buckets), funnel=lambda window, days: log_funnel(logs, window, days=days))
+
 
 @dataclass(frozen=True)
 class _ABOptions:
@@ -160,11 +183,9 @@ def _window(samples: pd.DataFrame, start_day: int | None, end_day: int | None, e
     return window, pre, lo, hi
 
 
-def _logged_buckets(logs: Logs, samples: pd.DataFrame) -> list[str]:
+def _logged_buckets(facts: LogFacts, samples: pd.DataFrame) -> list[str]:
     logged = {str(b) for b in pd.unique(samples["bucket"])} if "bucket" in samples.columns else set()
-    if "bucket" in logs.requests.columns:
-        logged |= {str(b) for b in pd.unique(logs.requests["bucket"])}
-    return sorted(logged)
+    return sorted(logged | set(facts.buckets))
 
 
 def _scored(window: pd.DataFrame, offline_scores: pd.DataFrame | None) -> pd.DataFrame:
@@ -178,7 +199,7 @@ def _scored(window: pd.DataFrame, offline_scores: pd.DataFrame | None) -> pd.Dat
     return scored
 
 
-def _score_sections(out: dict, logs: Logs, samples: pd.DataFrame, window: pd.DataFrame, lo: int, hi: int,
+def _score_sections(out: dict, facts: LogFacts, samples: pd.DataFrame, window: pd.DataFrame, lo: int, hi: int,
                     offline_scores: pd.DataFrame | None, offline_name: str, steps: Steps) -> None:
     """AUC, GAUC, calibration and the log funnel of the window, into ``out``."""
     online = "rank_score" if "rank_score" in window.columns else None
@@ -196,11 +217,11 @@ def _score_sections(out: dict, logs: Logs, samples: pd.DataFrame, window: pd.Dat
     else:
         out["calibration"] = {"note": "no score to calibrate (no rank_score and no bundle)."}
     with steps.step("log funnel"):
-        out["funnel"] = records(log_funnel(logs, window, days=(lo, hi)))
+        out["funnel"] = records(facts.funnel(window, (lo, hi)))
 
 
 def build_readout(
-    logs: Logs,
+    logs: Logs | LogFacts,
     samples: pd.DataFrame,
     *,
     control: str | None = None,
@@ -231,7 +252,8 @@ def build_readout(
 
     Parameters
     ----------
-    logs : ltr.Logs
+    logs : ltr.Logs or LogFacts
+        The logs, or only the facts the readout needs of them (no recall ``candidates`` then).
     samples : DataFrame
         ``ltr.join_samples(logs).samples``.
     control, treatment : str, optional
@@ -269,6 +291,9 @@ def build_readout(
         ``segments``, ``auc``, ``gauc``, ``calibration``, ``funnel``, ``recall`` (and ``join``).
     """
     steps = _progress if _progress is not None else Steps(6, quiet)
+    facts = LogFacts.of(logs) if isinstance(logs, Logs) else logs
+    if candidates and not isinstance(logs, Logs):
+        raise ValueError("recall candidates need the logs in memory: give build_readout the Logs, not LogFacts.")
     check_int(aa_splits, "aa_splits", minimum=0)
     window, pre, lo, hi = _window(samples, start_day, end_day, experiment_start, cuped)
     options = _ABOptions(control=control, treatment=treatment, unit=unit, adjust=adjust, primary=primary,
@@ -278,12 +303,12 @@ def build_readout(
     out: dict = {"verdict": [], "window": [format_day(lo), format_day(hi)], "n_exposures": len(window),
                  "n_users": int(window["user_id"].nunique())}
     with steps.step("A/B statistics, A/A self-check, daily view"):
-        out.update(_ab_sections(window, options, pre, _logged_buckets(logs, samples)))
+        out.update(_ab_sections(window, options, pre, _logged_buckets(facts, samples)))
     out["verdict"] = verdicts(out["ab"], out["self_check"], hi - lo + 1)
-    _score_sections(out, logs, samples, window, lo, hi, offline_scores, offline_name, steps)
+    _score_sections(out, facts, samples, window, lo, hi, offline_scores, offline_name, steps)
     with steps.step("recall funnel"):
         out["recall"] = [clean(recall_funnel(frame, logs, samples, ks=ks, top_ns=TOP_NS, label=label))
-                         for label, frame in (candidates or {}).items()]
+                         for label, frame in (candidates or {}).items() if isinstance(logs, Logs)]
     if join_report is not None:
         out["join"] = clean(join_report)
     return clean(out)

@@ -2,7 +2,8 @@
 
 ``recall`` and ``eval`` build on these names. ``python -m ltr.logs validate LOGS`` checks a log
 directory against the contract; ``python -m ltr.logs import FLAT --out LOGS ...`` turns a
-one-row-per-exposure export into one (see ``ltr/logs/__main__.py``).
+one-row-per-exposure export into one; ``python -m ltr.logs partition LOGS --out PLOGS`` writes
+the hive-partitioned layout the Dask engine reads (see ``ltr/logs/__main__.py``).
 
 What validated :class:`Logs` guarantee (the contract other packages rely on):
 
@@ -33,6 +34,7 @@ What validated :class:`Logs` guarantee (the contract other packages rely on):
 Modules: ``_contract`` (tables, :class:`Logs`, :class:`LogValidationError`), ``_columns`` and
 ``_validate`` (:func:`from_frames`), ``_read`` (:func:`read_logs`, :func:`write_logs`),
 ``_interactions`` (:func:`from_interactions`, the importer), ``_join`` (:func:`join_samples`),
+``_partitioned`` (the hive-partitioned layout, :func:`write_partitioned`),
 ``_coverage`` (:func:`attribute_coverage`), ``_funnel`` (:func:`bucket_funnel`), ``_history``
 (:class:`UserHistory`), ``_time`` (units and calendar days), ``_summary`` (the CLI's report).
 """
@@ -40,10 +42,11 @@ from __future__ import annotations
 
 from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError, TableSpec
 from ltr.logs._coverage import AttributeCoverage, attribute_coverage
-from ltr.logs._funnel import bucket_funnel
+from ltr.logs._funnel import bucket_funnel, funnel_counts, funnel_table
 from ltr.logs._history import UserHistory, events_with_users
 from ltr.logs._interactions import from_interactions
 from ltr.logs._join import JoinReport, JoinResult, join_samples
+from ltr.logs._partitioned import is_partitioned, write_partitioned
 from ltr.logs._read import read_logs, write_logs
 from ltr.logs._summary import daily_counts
 from ltr.logs._time import SECONDS_PER_DAY, TS_UNITS, as_day, day_index, format_day, parse_day
@@ -69,8 +72,12 @@ __all__ = [
     "format_day",
     "from_frames",
     "from_interactions",
+    "funnel_counts",
+    "funnel_table",
+    "is_partitioned",
     "join_samples",
     "parse_day",
     "read_logs",
     "write_logs",
+    "write_partitioned",
 ]

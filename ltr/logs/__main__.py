@@ -1,9 +1,10 @@
-"""``python -m ltr.logs validate LOGS`` and ``python -m ltr.logs import FLAT --out LOGS ...``.
+"""``python -m ltr.logs validate LOGS``, ``import FLAT --out LOGS ...`` and ``partition LOGS --out PLOGS``.
 
 ``validate`` checks a log directory against the contract and prints its tables, calendar days,
 attribute coverage, join report and funnel. ``import`` turns a one-row-per-exposure export
 (Parquet or CSV) into a contract log directory through :func:`ltr.logs.from_interactions`,
-prints what it mapped, derived and dropped, then validates what it wrote.
+prints what it mapped, derived and dropped, then validates what it wrote. ``partition`` writes
+a log directory in the hive-partitioned layout the Dask engine reads (``ltr/logs/_partitioned.py``).
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parser
+from ltr.distributed import EngineOptions, add_engine_options, dask_client, engine_options, open_logs
 from ltr.logs._contract import Logs, LogValidationError
 from ltr.logs._interactions import from_interactions
 from ltr.logs._join import join_samples
+from ltr.logs._partitioned import write_partitioned
 from ltr.logs._read import read_logs, read_table, write_logs
 from ltr.logs._summary import validation_text
 from ltr.logs._time import unit_name
@@ -30,6 +33,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     val.add_argument("--attribution-window-days", type=float, default=7.0,
                      help="orders without request_id are attributed to the user's latest click on the item "
                           "within this window")
+    add_engine_options(val)
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +65,43 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     add_tz(imp)
 
 
+def _add_partition(sub: argparse._SubParsersAction) -> None:
+    part = sub.add_parser("partition", help="write a log directory as hive-partitioned Parquet "
+                          "(<table>/day=YYYY-MM-DD/part-NNNNN.parquet), the layout the Dask engine reads")
+    part.add_argument("logs", help="log directory (files or partitioned tables)")
+    part.add_argument("--out", required=True, help="directory to write (replaced only when the write succeeds)")
+    part.add_argument("--parts-per-day", type=int, default=1,
+                      help="files per day and table; requests are spread over them by a hash of request_id (default 1)")
+    add_tz(part)
+    add_ts_unit(part)
+
+
+def _partition(args: argparse.Namespace) -> int:
+    logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
+    written = write_partitioned(logs, args.out, parts_per_day=args.parts_per_day)
+    print(f"wrote {args.out}: days in {args.tz}, rows keyed by a request in the partition of their request")
+    for name, files in written.items():
+        print(f"  {name:<11} {len(getattr(logs, name)):>10,d} rows in {files:,d} file(s)")
+    return 0
+
+
+def _validate_on_dask(args: argparse.Namespace, options: EngineOptions) -> int:
+    """Every partition checked and joined on the cluster; the rows and the join report, which add up."""
+    with dask_client(options) as client:
+        logs = open_logs(client, args.logs, tz=args.tz, ts_unit=args.ts_unit,
+                         attribution_window_days=args.attribution_window_days)
+    lines = [f"logs OK: {args.logs} ({len(logs.keys):,d} partitions checked on the Dask cluster)"]
+    lines += [f"  {name:<11} {rows:>10,d} rows" for name, rows in logs.rows.items()]
+    lines += [f"  {name:<11} {len(frame):>10,d} rows" for name, frame in (("items", logs.items), ("users", logs.users))
+              if frame is not None]
+    print("\n".join([*lines, "", logs.report.to_text()]))
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
+    options = engine_options(args)
+    if options.is_dask:
+        return _validate_on_dask(args, options)
     logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
     result = join_samples(logs, attribution_window_days=args.attribution_window_days)
     print(validation_text(logs, args.logs, result))
@@ -138,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = cli.add_subparsers(dest="command", required=True)
     _add_validate(sub)
     _add_import(sub)
+    _add_partition(sub)
     args = cli.parse_args(argv)
     if args.command == "validate":
         return _validate(args)
+    if args.command == "partition":
+        return _partition(args)
     return _import(args)
 
 

@@ -34,6 +34,10 @@ class LogValidationError(ValueError):
             text += f" Example row: {example}"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple:
+        # Errors raised on a Dask worker travel to the client pickled; rebuild from the parts.
+        return (type(self), (self.table, self.column, self.problem, self.example))
+
 
 @dataclass(frozen=True)
 class TableSpec:

@@ -23,7 +23,8 @@ from ltr.logs._contract import Logs
 from ltr.logs._coverage import missing_attribute_counts
 from ltr.logs._time import SECONDS_PER_DAY, day_index
 
-__all__ = ["JoinReport", "JoinResult", "join_samples"]
+__all__ = ["JoinReport", "JoinResult", "PartialJoin", "attribute_orders", "join_partition", "join_report",
+           "join_samples", "label_orders"]
 
 _KEY = ["request_id", "item_id"]
 
@@ -113,6 +114,25 @@ class JoinResult:
     report: JoinReport
 
 
+@dataclass(frozen=True)
+class PartialJoin:
+    """What one partition of the logs contributes to the join (see :func:`join_partition`).
+
+    ``samples`` lack the ``order`` label; ``counts`` are the :class:`JoinReport` fields a
+    partition knows (all but ``orders_by_click`` and ``orders_unattributed``);
+    ``order_keys`` are the (request_id, item_id) of orders matched by request; ``rest_orders``
+    (``_user``, ``_item``, ``ts``) are the orders left for attribution to a click and
+    ``clicks`` (``_user``, ``_item``, ``ts``, ``request_id``, ``item_id``) the matched clicks
+    they may go to. Users and items are compared as their string form.
+    """
+
+    samples: pd.DataFrame
+    counts: dict[str, int]
+    order_keys: pd.DataFrame
+    rest_orders: pd.DataFrame
+    clicks: pd.DataFrame
+
+
 def join_samples(logs: Logs, attribution_window_days: float = 7.0) -> JoinResult:
     """Build one labelled sample per exposure, with a full accounting of dropped rows.
 
@@ -131,9 +151,23 @@ def join_samples(logs: Logs, attribution_window_days: float = 7.0) -> JoinResult
         position``, request columns (``bucket`` and context; ``request_ts``), candidate
         columns when candidates exist, and int8 labels ``click`` and ``order``; sorted by
         (ts, request_id, position).
+
+    Notes
+    -----
+    Everything but the attribution of orders to clicks follows a request_id, so it runs per
+    partition of a partitioned log directory (:func:`join_partition`) and the counts add up;
+    the attribution (:func:`attribute_orders`) sees the orders and clicks of all partitions.
     """
     check_float(attribution_window_days, "attribution_window_days", low=0)
+    part = join_partition(logs)
+    attributed = attribute_orders(part.rest_orders, part.clicks, attribution_window_days)
+    samples = label_orders(part, attributed)
+    counts = {**part.counts, **missing_attribute_counts(samples, logs.items, logs.users)}
+    return JoinResult(samples=samples, report=join_report(counts, len(attributed), attribution_window_days))
 
+
+def join_partition(logs: Logs) -> PartialJoin:
+    """The part of :func:`join_samples` that follows request ids (one partition's worth)."""
     exposures = logs.exposures
     order = np.lexsort((exposures["position"].to_numpy(), exposures["ts"].to_numpy()))
     ordered = exposures.iloc[order]
@@ -161,48 +195,49 @@ def join_samples(logs: Logs, attribution_window_days: float = 7.0) -> JoinResult
     clicked_keys = clicks.loc[click_hit, _KEY].drop_duplicates()
     samples["click"] = _key_isin(samples, clicked_keys).astype(np.int8)
 
-    n_orders = by_request = by_click = 0
-    samples["order"] = np.int8(0)
+    order_keys = pd.DataFrame({"request_id": samples["request_id"].iloc[:0], "item_id": samples["item_id"].iloc[:0]})
+    rest = pd.DataFrame({"_user": pd.Series([], dtype=str), "_item": pd.Series([], dtype=str),
+                         "ts": np.zeros(0, np.int64)})
+    n_orders = by_request = 0
     if logs.orders is not None:
         orders = logs.orders
         n_orders = len(orders)
         hit = np.zeros(n_orders, dtype=bool)
         if "request_id" in orders.columns:
-            has_req = orders["request_id"].notna().to_numpy()
-            hit = has_req & _key_isin(orders, samples)
+            hit = orders["request_id"].notna().to_numpy() & _key_isin(orders, samples)
         by_request = int(hit.sum())
-        ordered_keys = [orders.loc[hit, _KEY]]
-        rest = orders.loc[~hit]
-        if len(rest):
-            matched_keys = _attribute_to_clicks(rest, clicks.loc[click_hit], logs.requests,
-                                                attribution_window_days * SECONDS_PER_DAY)
-            by_click = len(matched_keys)
-            ordered_keys.append(matched_keys)
-        keys = pd.concat(ordered_keys, ignore_index=True)
+        order_keys = orders.loc[hit, _KEY]
+        rest = _order_users(orders.loc[~hit], logs.requests)
+    counts = dict(
+        exposures_in=len(exposures), exposures_kept=len(samples), exposures_duplicate=int(dup.sum()),
+        exposures_without_candidate=n_unique - len(samples), clicks_in=len(clicks),
+        clicks_matched=int(click_hit.sum()), clicks_unmatched=int((~click_hit).sum()),
+        clicks_repeat=int(click_hit.sum()) - len(clicked_keys), orders_in=n_orders, orders_by_request=by_request,
+        candidates_in=n_cand, candidates_exposed=n_exposed, candidates_not_exposed=n_cand - n_exposed)
+    matched = _click_users(clicks.loc[click_hit], logs.requests)
+    return PartialJoin(samples=samples, counts=counts, order_keys=order_keys, rest_orders=rest, clicks=matched)
+
+
+def label_orders(part: PartialJoin, attributed: pd.DataFrame) -> pd.DataFrame:
+    """The partition's samples with the ``order`` label (orders matched by request or attributed
+    to a click; ``attributed`` may hold keys of other partitions), sorted by (ts, request_id, position)."""
+    samples = part.samples
+    samples["order"] = np.int8(0)
+    keys = pd.concat([part.order_keys, attributed], ignore_index=True)
+    if len(keys):
         keys = keys.astype({"request_id": samples["request_id"].dtype, "item_id": samples["item_id"].dtype})
         samples["order"] = _key_isin(samples, keys).astype(np.int8)
+    return samples.sort_values(["ts", "request_id", "position"], kind="stable").reset_index(drop=True)
 
-    samples = samples.sort_values(["ts", "request_id", "position"], kind="stable").reset_index(drop=True)
-    report = JoinReport(
-        exposures_in=len(exposures),
-        exposures_kept=len(samples),
-        exposures_duplicate=int(dup.sum()),
-        exposures_without_candidate=n_unique - len(samples),
-        clicks_in=len(clicks),
-        clicks_matched=int(click_hit.sum()),
-        clicks_unmatched=int((~click_hit).sum()),
-        clicks_repeat=int(click_hit.sum()) - len(clicked_keys),
-        orders_in=n_orders,
-        orders_by_request=by_request,
-        orders_by_click=by_click,
-        orders_unattributed=n_orders - by_request - by_click,
-        candidates_in=n_cand,
-        candidates_exposed=n_exposed,
-        candidates_not_exposed=n_cand - n_exposed,
-        **missing_attribute_counts(samples, logs.items, logs.users),
-        attribution_window_days=float(attribution_window_days),
-    )
-    return JoinResult(samples=samples, report=report)
+
+def join_report(counts: dict[str, int], orders_by_click: int, attribution_window_days: float) -> JoinReport:
+    """The :class:`JoinReport` of partition ``counts`` added up (every field but the two that
+    the attribution decides) and the number of orders attributed to a click."""
+    fields = {**counts, "orders_by_click": int(orders_by_click),
+              "orders_unattributed": int(counts["orders_in"] - counts["orders_by_request"] - orders_by_click)}
+    return JoinReport(**{name: int(fields[name]) for name in JoinReport.__dataclass_fields__
+                         if name != "attribution_window_days"},
+                      attribution_window_days=float(attribution_window_days))
 
 
 def _key_isin(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
@@ -212,30 +247,45 @@ def _key_isin(frame: pd.DataFrame, keys: pd.DataFrame) -> np.ndarray:
     return probe.isin(index)
 
 
-def _attribute_to_clicks(orders: pd.DataFrame, clicks: pd.DataFrame, requests: pd.DataFrame,
-                         window_seconds: float) -> pd.DataFrame:
-    """(request_id, item_id) of the latest click of the order's user on the item within the window."""
+def _order_users(orders: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """``_user``, ``_item`` (as strings) and ``ts`` of orders: the order's user_id, else its request's user."""
     user_of_request = requests.set_index("request_id")["user_id"]
-    orders = orders.copy()
     user = pd.Series(pd.NA, index=orders.index, dtype=object)
     if "user_id" in orders.columns:
         user = orders["user_id"].astype(object)
     if "request_id" in orders.columns:
         missing = user.isna() & orders["request_id"].notna()
         user[missing] = orders.loc[missing, "request_id"].map(user_of_request).astype(object)
-    orders["_user"] = user
-    orders = orders.loc[orders["_user"].notna()]
+    known = user.notna().to_numpy()
+    # merge_asof needs one key dtype on both sides; ids are compared as their string form.
+    return pd.DataFrame({"_user": user[known].astype(str).to_numpy(),
+                         "_item": orders["item_id"].to_numpy()[known].astype(str),
+                         "ts": orders["ts"].to_numpy()[known].astype(np.int64)})
+
+
+def _click_users(clicks: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """Clicks with their user (``_user``) and item (``_item``) as strings, in input order."""
+    user_of_request = requests.set_index("request_id")["user_id"]
+    return pd.DataFrame({"_user": clicks["request_id"].map(user_of_request).astype(object).astype(str).to_numpy(),
+                         "_item": clicks["item_id"].astype(str).to_numpy(),
+                         "ts": clicks["ts"].to_numpy().astype(np.int64),
+                         "request_id": clicks["request_id"].to_numpy(), "item_id": clicks["item_id"].to_numpy()})
+
+
+def attribute_orders(orders: pd.DataFrame, clicks: pd.DataFrame, attribution_window_days: float) -> pd.DataFrame:
+    """(request_id, item_id) of the user's latest matched click on the item within the window
+    before each order (one row per attributed order).
+
+    ``orders`` and ``clicks`` are the ``rest_orders`` and ``clicks`` of :class:`PartialJoin`,
+    of all partitions in partition order (ties in time keep that order).
+    """
     if len(orders) == 0 or len(clicks) == 0:
         return pd.DataFrame({"request_id": [], "item_id": []})
-    clicks = clicks[[*_KEY, "ts"]].copy()
-    clicks["_user"] = clicks["request_id"].map(user_of_request).astype(object)
-    # merge_asof needs one key dtype on both sides; ids are compared as their string form.
-    left = pd.DataFrame({"_user": orders["_user"].astype(str), "_item": orders["item_id"].astype(str),
-                         "ts": orders["ts"].astype(np.int64)}).sort_values("ts", kind="stable")
-    right = pd.DataFrame({"_user": clicks["_user"].astype(str), "_item": clicks["item_id"].astype(str),
-                          "ts": clicks["ts"].astype(np.int64), "request_id": clicks["request_id"],
-                          "item_id": clicks["item_id"]}).sort_values("ts", kind="stable")
+    # One key dtype on both sides, whatever the partitions' frames gave the empty ones.
+    keys = {"_user": str, "_item": str}
+    left = orders[["_user", "_item", "ts"]].astype(keys).sort_values("ts", kind="stable")
+    right = clicks.astype(keys).sort_values("ts", kind="stable")
     matched = pd.merge_asof(left, right, on="ts", by=["_user", "_item"], direction="backward",
-                            tolerance=int(window_seconds), allow_exact_matches=True)
+                            tolerance=int(attribution_window_days * SECONDS_PER_DAY), allow_exact_matches=True)
     matched = matched.loc[matched["request_id"].notna(), _KEY]
     return matched.reset_index(drop=True)

@@ -24,7 +24,8 @@ from ltr.logs._columns import (
 from ltr.logs._contract import TABLE_SPECS, Logs, LogValidationError, TableSpec
 from ltr.logs._time import check_ts_unit, check_tz
 
-__all__ = ["from_frames"]
+__all__ = ["check_id_kinds", "check_not_empty", "from_frames", "id_kinds", "validate_attribute_tables",
+           "validate_tables"]
 
 _ORDER_KEYS = ("request_id", "user_id")
 
@@ -79,6 +80,28 @@ def from_frames(
               for name, frame in given.items() if frame is not None}
     if not validate:
         return Logs(**frames, tz=tz)
+    check_not_empty({name: len(frame) for name, frame in frames.items()}, frames)
+    validate_tables(frames, ts_unit)
+    return Logs(**frames, tz=tz)
+
+
+def check_not_empty(rows: dict[str, int], frames: dict[str, pd.DataFrame]) -> None:
+    """Required columns present and no table empty but ``orders`` (``rows``: rows per table, of
+    all partitions together)."""
+    for name, frame in frames.items():
+        _check_columns(frame, TABLE_SPECS[name])
+    for name, n in rows.items():
+        # An empty orders table is a normal day without conversions; any other empty table is a mistake.
+        if n == 0 and name != "orders":
+            raise LogValidationError(name, None, "table is empty.")
+
+
+def validate_tables(frames: dict[str, pd.DataFrame], ts_unit: str) -> None:
+    """Normalise (in place) and check tables: every check of :func:`from_frames` but emptiness.
+
+    Tables may be empty, which lets a partition of a partitioned log directory (all rows keyed
+    by its requests) be checked on its own; the checks across rows then hold for the partition.
+    """
     for name, frame in frames.items():
         _normalise_table(frame, TABLE_SPECS[name], ts_unit)
     for column in ("request_id", "user_id", "item_id"):
@@ -100,7 +123,6 @@ def from_frames(
     if "outcomes" in frames:
         _check_outcomes(frames["outcomes"], exp)
     _check_clicks_after_exposure(exp, frames["clicks"])
-    return Logs(**frames, tz=tz)
 
 
 def _normalise_table(frame: pd.DataFrame, spec: TableSpec, ts_unit: str) -> None:
@@ -121,9 +143,6 @@ def _check_columns(frame: pd.DataFrame, spec: TableSpec) -> None:
             spec.name, missing[0],
             f"required column is missing (has columns {list(map(str, frame.columns))}).",
         )
-    # An empty orders table is a normal day without conversions; any other empty table is a mistake.
-    if len(frame) == 0 and spec.name != "orders":
-        raise LogValidationError(spec.name, None, "table is empty.")
 
 
 def _normalise_order_keys(orders: pd.DataFrame) -> None:
@@ -209,12 +228,32 @@ def _check_known(frame: pd.DataFrame, table: str, column: str, known: pd.Series,
         )
 
 
-def _check_same_id_type(frames: dict[str, pd.DataFrame], column: str) -> None:
-    kinds = {name: ("int" if pd.api.types.is_integer_dtype(f[column]) else "str")
-             for name, f in frames.items() if column in f.columns and f[column].notna().any()}
+def id_kinds(frames: dict[str, pd.DataFrame], column: str) -> dict[str, str]:
+    """Table -> "int" or "str": the type of the ``column`` ids of each table that has some."""
+    return {name: ("int" if pd.api.types.is_integer_dtype(f[column]) else "str")
+            for name, f in frames.items() if column in f.columns and f[column].notna().any()}
+
+
+def check_id_kinds(kinds: dict[str, str], column: str) -> None:
+    """One id type across tables (``kinds`` from :func:`id_kinds`, possibly of several partitions)."""
     if len(set(kinds.values())) > 1:
         table = next(n for n, k in kinds.items() if k != next(iter(kinds.values())))
         raise LogValidationError(table, column, f"id types differ between tables: {kinds}.")
+
+
+def _check_same_id_type(frames: dict[str, pd.DataFrame], column: str) -> None:
+    check_id_kinds(id_kinds(frames, column), column)
+
+
+def validate_attribute_tables(frames: dict[str, pd.DataFrame], ts_unit: str) -> None:
+    """The checks of ``items`` and ``users`` alone (in place): what a partitioned log directory
+    checks once, apart from its partitions."""
+    for name, frame in frames.items():
+        _normalise_table(frame, TABLE_SPECS[name], ts_unit)
+    if "items" in frames:
+        _check_items(frames["items"])
+    if "users" in frames:
+        _check_unique(frames["users"], "users", ["user_id"])
 
 
 def _check_embedding(items: pd.DataFrame) -> None:

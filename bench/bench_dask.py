@@ -1,0 +1,179 @@
+"""The Dask engine beside the single-machine engine, stage by stage (issue 14, phase 1).
+
+    python bench/bench_dask.py [--logs DIR | --users 29000 --items 30000 --days 14 --candidates 50 --seed 0]
+                               [--out bench/out/dask] [--workers 2] [--memory-limit 4GiB]
+                               [--train-end YYYY-MM-DD] [--python PY]
+
+Without ``--logs`` a world is simulated (``python -m ltr.simulate``; the defaults give about 2M
+exposures). It is written partitioned (``python -m ltr.logs partition``), then every stage runs
+as the command a user runs, once per engine: ``local`` (pandas in the command's process) and
+``dask`` (``--engine dask --scheduler ADDRESS`` on a LocalCluster this script starts, as a user
+points the commands at an existing cluster). Stages: validate (every check and the join
+report), readout (``eval.report``, JSON), item-CF and hot (``recall.train``).
+
+Printed, never asserted: wall time, the client's peak resident memory (the command's own
+maximum RSS, from ``os.wait4``) and, for the Dask engine, the peak memory of each worker and of
+all workers together (their RSS sampled every 0.2 s through the scheduler); whether the two
+engines' readouts are byte-identical. TODO(issue 14, phase 2): the ``train`` and ``score``
+stages (``ltr.train`` / ``ltr.score --engine dask``) go in :data:`STAGES` once the feature code
+runs per partition; they are not faked here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ltr.logs import format_day, read_logs
+
+#: (name, command after ``python -m`` with {logs} {out} {train_end}, whether it takes --engine dask)
+STAGES = (
+    ("validate", "ltr.logs validate {logs}", True),
+    ("readout", "eval.report {logs} --format json --quiet --out {out}/readout.json", True),
+    ("itemcf", "recall.train {logs} --model itemcf --train-end {train_end} --out {out}/itemcf", True),
+    ("hot", "recall.train {logs} --model hot --train-end {train_end} --out {out}/hot", True),
+    # TODO(issue 14, phase 2): ("train", "ltr.train {logs} --model lgbm ...", True), ("score", "ltr.score ...", True)
+)
+
+
+@dataclass
+class Result:
+    stage: str
+    engine: str
+    seconds: float
+    client_mb: float
+    workers_mb: float | None = None
+    worker_max_mb: float | None = None
+    ok: bool = True
+    note: str = ""
+
+
+class WorkerMemory:
+    """Peak RSS of each worker while a stage runs, sampled through the scheduler."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.total = 0.0
+        self.each = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                rss = self.client.run(lambda: psutil.Process().memory_info().rss)
+            except Exception:  # a worker restarting between samples: skip the sample
+                rss = {}
+            if rss:
+                self.total = max(self.total, sum(rss.values()) / 2**20)
+                self.each = max(self.each, max(rss.values()) / 2**20)
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _run(python: str, module_args: str, extra: list[str]) -> tuple[float, float, bool, str]:
+    """Wall seconds, peak RSS (MB) of the command, success, the end of its error output."""
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([python, "-m", *module_args.split(), *extra], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status) == 0, err.strip()[-300:]
+
+
+def _world(args: argparse.Namespace, out: Path) -> Path:
+    if args.logs:
+        return Path(args.logs)
+    flat = out / "world"
+    if not (flat / "requests.parquet").exists():
+        print(f"simulating {args.users:,d} users x {args.days} days ...", flush=True)
+        subprocess.run([args.python, "-m", "ltr.simulate", str(flat), "--users", str(args.users), "--items",
+                        str(args.items), "--days", str(args.days), "--candidates", str(args.candidates), "--seed",
+                        str(args.seed)], check=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return flat
+
+
+def _print(r: Result) -> None:
+    workers = "" if r.workers_mb is None else f"{r.workers_mb:>9,.0f} {r.worker_max_mb:>9,.0f}"
+    status = "" if r.ok else f"  FAILED: {r.note}"
+    print(f"{r.stage:<10} {r.engine:<6} {r.seconds:>8.1f} {r.client_mb:>10,.0f} {workers}{status}", flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--logs", help="a flat log directory to take instead of simulating one")
+    p.add_argument("--users", type=int, default=29_000)
+    p.add_argument("--items", type=int, default=30_000)
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--candidates", type=int, default=50, help="logged candidates per request of the simulated world")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(ROOT / "bench" / "out" / "dask"))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--memory-limit", default="4GiB", help="per Dask worker")
+    p.add_argument("--train-end", help="last training day of the recall sources (default: the day before the last)")
+    p.add_argument("--python", default=sys.executable)
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    flat = _world(args, out)
+    plogs = out / "partitioned"
+    seconds, rss, ok, err = _run(args.python, f"ltr.logs partition {flat} --out {plogs}", [])
+    logs = read_logs(plogs, validate=False)
+    days = logs.requests["ts"] // 86_400
+    train_end = args.train_end or format_day(int(days.max()) - 1)
+    print(f"world: {len(logs.exposures):,d} exposures, {len(logs.requests):,d} requests, "
+          f"{len(logs.candidates) if logs.candidates is not None else 0:,d} candidates; train end {train_end}")
+    del logs
+    print(f"{'stage':<10} {'engine':<6} {'wall s':>8} {'client MB':>10} {'workers MB':>9} {'max 1 MB':>9}")
+    _print(Result("partition", "local", seconds, rss, ok=ok, note=err))
+    results = _stages(args, plogs, out, train_end)
+    same = (out / "local" / "readout.json").read_bytes() == (out / "dask" / "readout.json").read_bytes()
+    print(f"readout JSON identical between engines: {same}")
+    return 0 if all(r.ok for r in results) and same else 1
+
+
+def _stages(args: argparse.Namespace, plogs: Path, out: Path, train_end: str) -> list[Result]:
+    from distributed import Client, LocalCluster
+
+    results = []
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=args.memory_limit,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        for name, command, _ in STAGES:
+            for engine in ("local", "dask"):
+                target = out / engine
+                target.mkdir(exist_ok=True)
+                text = command.format(logs=plogs, out=target, train_end=train_end)
+                extra = ["--engine", "dask", "--scheduler", cluster.scheduler_address] if engine == "dask" else []
+                with WorkerMemory(client) as memory:
+                    seconds, rss, ok, err = _run(args.python, text, extra)
+                result = Result(name, engine, seconds, rss, ok=ok, note=err)
+                if engine == "dask":
+                    result.workers_mb, result.worker_max_mb = memory.total, memory.each
+                results.append(result)
+                _print(result)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
