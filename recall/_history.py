@@ -10,6 +10,8 @@ they retrieve with (:func:`extend_history`): a loaded source does not need the t
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -56,3 +58,14 @@ def extend_history(history: UserHistory, clicks: pd.DataFrame, codes: np.ndarray
     # Stored events come first and are older, so input order keeps every tie as it was.
     return UserHistory(users, np.concatenate([history.time, later.time]),
                        np.concatenate([history.item, later.item]), ties="input")
+
+
+def with_clicks_after(history: UserHistory, logs: Logs | None, train_end_day: int,
+                      codes: Callable[[np.ndarray], np.ndarray], keep_unknown: bool = False) -> UserHistory:
+    """The stored training clicks ``history`` plus the clicks of ``logs`` after
+    ``train_end_day``, coded by ``codes(item_ids)``; ``history`` itself when ``logs`` is None
+    (the single-request path: no log scan)."""
+    if logs is None:
+        return history
+    _, later = split_clicks(logs, train_end_day)
+    return extend_history(history, later, codes(later["item_id"].to_numpy()), keep_unknown)

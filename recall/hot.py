@@ -49,7 +49,7 @@ from ltr.artifacts import read_manifest, write_manifest
 from ltr.logs import Logs, UserHistory, day_index
 from recall._catalogue import catalogue
 from recall._checks import check_requests, check_train_end_day, id_array
-from recall._history import extend_history, history_of, split_clicks
+from recall._history import history_of, split_clicks, with_clicks_after
 from recall._seen import check_exclude_seen, seen_pairs
 from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource, ordered_candidates
@@ -350,10 +350,7 @@ class HotRecall(RecallSource):
         """The stored training clicks (fitted catalogue rows) plus the clicks of ``logs`` after
         the training days."""
         self._check_fitted()
-        if logs is None:
-            return self.history_
-        _, later = split_clicks(logs, self.train_end_day_)
-        return extend_history(self.history_, later, self._codes(later["item_id"].to_numpy()))
+        return with_clicks_after(self.history_, logs, self.train_end_day_, self._codes)
 
     def _codes(self, item_ids: np.ndarray) -> np.ndarray:
         return pd.Index(self.item_ids_).get_indexer(np.asarray(item_ids)).astype(np.int64)

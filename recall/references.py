@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from ltr._validation import check_choice, check_float, check_int
 from ltr.logs import Logs
 from recall._checks import check_requests, check_train_end_day, id_array
-from recall._history import extend_history, history_of, split_clicks
+from recall._history import history_of, split_clicks, with_clicks_after
 from recall._seen import drop_seen, seen_pairs
 from recall.base import finalize_candidates
 
@@ -91,9 +91,7 @@ class ReferenceRecall:
         """Top-``k`` unclicked items per request, as a contract candidate frame."""
         k = check_int(k, "k", minimum=1)
         requests = check_requests(requests)
-        _, later = split_clicks(logs, self.train_end_day_)
-        history = extend_history(self.history_, later,
-                                 pd.Index(self.item_ids_).get_indexer(later["item_id"].to_numpy()))
+        history = with_clicks_after(self.history_, logs, self.train_end_day_, pd.Index(self.item_ids_).get_indexer)
         users = requests["user_id"].to_numpy()
         ts = requests["ts"].to_numpy(dtype=np.int64)
         seen = seen_pairs("clicks", history, users, ts)

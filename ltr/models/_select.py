@@ -72,34 +72,35 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
                          f"Got {int(y[valid_rows].sum())} clicks in {int(valid_rows.sum())} validation rows and "
                          f"{int(y[fit_rows].sum())} in {int(fit_rows.sum())} earlier rows instead.")
     Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
-    probe: RankerModel | None
+    probe: RankerModel | None = None  # the model that chose the setting, when it can be kept
     if name == "lgbm":
-        probe = make_model(name, **params).fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
-        assert isinstance(probe, LightGBMRanker)
-        chosen: dict[str, Any] = {"num_boost_round": int(probe.best_iteration_)}
-        valid = _held_out(yv, probe.predict(Xv))
+        booster = LightGBMRanker(**params)
+        booster.fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
+        chosen: dict[str, Any] = {"num_boost_round": int(booster.best_iteration_)}
+        valid = _held_out(yv, booster.predict(Xv))
+        probe = booster
     elif "C" in params:
         probe = make_model(name, **params).fit(Xf, yf, names)
         chosen = {"C": float(params["C"])}
         valid = _held_out(yv, probe.predict(Xv))
     else:
-        probe, chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, names, C_grid, refit)
+        chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, C_grid)
     record = {"rows": {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}, "chosen": chosen,
               "valid": valid, "refit": bool(refit)}
-    if not refit:
-        assert probe is not None  # every branch keeps a model when it is not refitted
-        return probe, record
-    return make_model(name, **{**params, **chosen}).fit(X, y, names, categorical=categorical), record
+    if refit:
+        return make_model(name, **{**params, **chosen}).fit(X, y, names, categorical=categorical), record
+    if probe is None:  # the grid's probes are warm-started scikit-learn fits: fit the chosen C afresh
+        probe = make_model(name, **{**params, **chosen}).fit(Xf, yf, names)
+    return probe, record
 
 
-def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.ndarray, names: Sequence[str],
-             C_grid: Sequence[float], refit: bool
-             ) -> tuple[RankerModel | None, dict[str, Any], dict[str, float | None]]:
+def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.ndarray, C_grid: Sequence[float]
+             ) -> tuple[dict[str, Any], dict[str, float | None]]:
     """Each ``C`` of the grid, fitted on the earlier days; the lowest validation logloss wins.
 
     The probes run from the smallest ``C`` up, each starting from the previous solution (warm
-    start): the same optima, in a fraction of the lbfgs iterations. The model of the chosen
-    ``C`` is fitted afresh (only when it is kept, ``refit=False``).
+    start): the same optima, in a fraction of the lbfgs iterations. The caller fits the model
+    of the chosen ``C``.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -115,5 +116,4 @@ def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.nd
             predicted[C] = expit(probe.decision_function(Xv))
             losses[C] = float(logloss(yv, predicted[C], eps=1e-15))
     C = min(losses, key=losses.__getitem__)  # the smallest C among equal losses
-    model = None if refit else make_model("lr", **{**params, "C": C}).fit(Xf, yf, names)
-    return model, {"C": C}, _held_out(yv, predicted[C])
+    return {"C": C}, _held_out(yv, predicted[C])

@@ -23,7 +23,7 @@ from ltr._validation import check_bool, check_choice, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, write_manifest
 from ltr.logs import Logs, UserHistory, day_index
 from recall._checks import check_requests, check_train_end_day, id_array
-from recall._history import extend_history, history_of, split_clicks
+from recall._history import history_of, split_clicks, with_clicks_after
 from recall._seen import check_exclude_seen, drop_seen, seen_pairs
 from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource, finalize_candidates
@@ -209,11 +209,7 @@ class TorchRecallBase(RecallSource):
         """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``
         (only the fitted ones when ``logs`` is None: no log scan)."""
         self._check_fitted()
-        if logs is None:
-            return self.history_
-        _, later = split_clicks(logs, self.train_end_day_)
-        return extend_history(self.history_, later, self.item_table_.rows(later["item_id"].to_numpy()),
-                              keep_unknown=True)
+        return with_clicks_after(self.history_, logs, self.train_end_day_, self.item_table_.rows, keep_unknown=True)
 
     def _profiles(self, user_ids: np.ndarray, logs: Logs | None) -> np.ndarray:
         """Profile codes of ``user_ids``: from ``logs.users`` when given, else those kept at fit."""
