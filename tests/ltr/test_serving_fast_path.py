@@ -109,7 +109,7 @@ def test_real_requests_equal_the_general_path(real, params):
 
 
 def test_string_ids_equal_the_general_path(simulated):
-    logs, samples = simulated
+    logs, _ = simulated
     as_text = {name: table.copy() for name, table in vars(logs).items() if isinstance(table, pd.DataFrame)}
     for table in as_text.values():
         for col in ("user_id", "item_id"):
