@@ -35,7 +35,7 @@ from ltr.features._state import export_state, import_state
 from ltr.features._tables import HistoryTables, build_tables
 
 __all__ = ["categorical_blocks", "continuous_blocks", "count_tables", "export_builder", "fit_binner",
-           "fit_categorical", "item_frame", "outcome_families", "prepare", "refreshed_copy", "restore_builder",
+           "fit_categorical", "outcome_families", "prepare", "refreshed_copy", "restore_builder",
            "transform_rows"]
 
 
@@ -168,7 +168,8 @@ def transform_rows(self: Any, samples: Any, history: pd.DataFrame | None, cache:
     frame = prepare(self, samples, "samples", labels=False)
     if history is None and cache is not None and self.lag_seconds is None:
         # One serving request: item columns from the cache's per-day item table.
-        request = self._request_.assemble(frame, self.tables_, cache, dense, onehot, lambda: item_frame(self, frame))
+        n_items = 0 if self.items_ is None else int(self.items_.ids.size)
+        request = self._request_.assemble(frame, self.tables_, cache, dense, onehot, n_items)
         if request is not None:
             return request
     if history is None:
@@ -181,17 +182,6 @@ def transform_rows(self: Any, samples: Any, history: pd.DataFrame | None, cache:
         # Tables of a history frame live for this call, and so do their per-day tables.
         cache = DayTableCache.for_rows(frame["day"])
     return self._layout_.assemble(frame, tables, cache, dense, chunk_size, onehot=onehot)
-
-
-def item_frame(self: Any, frame: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
-    """The prepared frame of every items-table row as candidates of ``frame``'s first row (its user, ts, day)."""
-    if self.items_ is None:
-        return None
-    ids = self.items_.ids
-    n = ids.size
-    rows = pd.DataFrame({"user_id": np.repeat(frame["user_id"][:1], n), "item_id": ids,
-                         "ts": np.repeat(frame["ts"][:1], n), "day": np.repeat(frame["day"][:1], n)}, copy=False)
-    return prepare(self, rows, "items", labels=False)
 
 
 def count_tables(self: Any, frame: Mapping[str, np.ndarray]) -> HistoryTables:

@@ -32,6 +32,10 @@ DEFAULT_MAX_KEYS = 200_000
 MAX_DAYS = 3
 
 
+#: Entries :meth:`DayTableCache.memo` keeps: a serving process needs today's, and yesterday's
+#: around midnight (item tables grow with the catalogue).
+_MEMO_ENTRIES = 2
+
 #: Outcomes are counted as fixed-point integers in these units (exact integer window sums).
 OUTCOME_SCALE = 1000
 
@@ -158,7 +162,7 @@ class DayTableCache:
             return entry[1]
         value = build()
         self._memo.pop(key, None)
-        while len(self._memo) >= 2 * (MAX_DAYS + 1):
+        while len(self._memo) >= _MEMO_ENTRIES:
             self._memo.pop(next(iter(self._memo)))
         self._memo[key] = (owners, value)
         return value

@@ -7,9 +7,10 @@ both or on the row itself (user x item-attribute crosses, position, context, the
 the user's recent clicks, the item's age at the request's second). :class:`RequestLayout`
 splits a fitted :class:`~ltr.features._matrix.Layout`'s blocks by that *scope*:
 
-- ``item`` columns are computed once per day for every row of the items table, kept in the
-  caller's :class:`~ltr.features.DayTableCache`, and gathered by each candidate's item row
-  (a candidate missing from the items table is computed on the spot);
+- ``item`` columns are computed once per day and item (the first time a request of the day
+  has the item), kept in the caller's :class:`~ltr.features.DayTableCache`, and gathered by
+  each candidate's items-table row (a candidate missing from the items table is computed
+  on the spot);
 - ``request`` columns are computed on the request's first row and repeated;
 - ``row`` columns are computed on every row, as the general path does.
 
@@ -20,7 +21,7 @@ differs. A block that does not say otherwise is a ``row`` block, which is always
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -109,6 +110,10 @@ def _categorical_parts(block: CategoricalBlock, offset: int, item_columns: froze
     return _by_scope(block, offset, scopes)
 
 
+def _puts(parts: tuple[_Part, ...]) -> np.ndarray:
+    return np.concatenate([p.put for p in parts]) if parts else np.empty(0, dtype=np.intp)
+
+
 @dataclass(frozen=True, eq=False)
 class RequestLayout:
     """The blocks of a :class:`Layout` split by scope (see the module docstring).
@@ -124,6 +129,11 @@ class RequestLayout:
     layout: Layout
     continuous: Mapping[str, tuple[_Part, ...]]
     categorical: Mapping[str, tuple[_Part, ...]]
+
+    @property
+    def item_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the item-scope continuous and categorical columns, in item-table order."""
+        return _puts(self.continuous["item"]), _puts(self.categorical["item"])
 
     @classmethod
     def split(cls, layout: Layout, families: Mapping[str, tuple[str, ...]],
@@ -155,7 +165,7 @@ class RequestLayout:
         return cls(layout, {s: tuple(p) for s, p in continuous.items()}, {s: tuple(p) for s, p in categorical.items()})
 
     def assemble(self, frame: Frame, tables: HistoryTables, cache: DayTableCache, dense: bool, onehot: bool,
-                 item_frame: Callable[[], Frame | None]) -> FeatureMatrix | None:
+                 n_items: int) -> FeatureMatrix | None:
         """The features of one request's rows, or None when ``frame`` is not one request.
 
         Parameters
@@ -168,9 +178,8 @@ class RequestLayout:
             Holds the per-day item tables (and the per-day count tables).
         dense, onehot : bool
             Fill ``FeatureMatrix.dense``, ``FeatureMatrix.X``.
-        item_frame : callable
-            Returns the prepared frame of every items-table row on the request's day (only
-            called when the day's item table is not in ``cache``), or None without a table.
+        n_items : int
+            Rows of the items table (``frame["_item_row"]`` indexes it; 0 without one).
         """
         n = frame["ts"].size
         day, user = frame["day"], frame["user_id"]
@@ -183,7 +192,7 @@ class RequestLayout:
         self._fill("row", Batch(frame, end, 1, tables, cache), cont, cat)
         first = {name: values[:1] for name, values in frame.items()}
         self._fill("request", Batch(first, end[:1], 1, tables, cache), cont, cat)
-        self._fill_items(frame, end, tables, cache, cont, cat, item_frame)
+        self._fill_items(frame, end, tables, cache, cont, cat, n_items)
         return layout.assemble_values(cont, cat, dense, onehot)
 
     def _fill(self, scope: str, batch: Batch, cont: np.ndarray, cat: np.ndarray,
@@ -201,52 +210,50 @@ class RequestLayout:
                 cat[np.ix_(rows, part.put)] = codes
 
     def _fill_items(self, frame: Frame, end: np.ndarray, tables: HistoryTables, cache: DayTableCache,
-                    cont: np.ndarray, cat: np.ndarray, item_frame: Callable[[], Frame | None]) -> None:
-        if not self.continuous["item"] and not self.categorical["item"]:
+                    cont: np.ndarray, cat: np.ndarray, n_items: int) -> None:
+        """Item columns: gathered from the day's item table, computed (and kept) where it lacks them."""
+        cont_put, cat_put = self.item_columns
+        if not cont_put.size and not cat_put.size:
             return
         item_row = frame["_item_row"]
-        day = int(end[0])
-        table = cache.memo(("request-items", day), (self, tables),
-                           lambda: self._item_table(day, tables, cache, item_frame))
-        known = item_row >= 0 if table is not None else np.zeros(item_row.size, dtype=bool)
-        if known.any():
-            values, codes = table  # type: ignore[misc]
-            rows = item_row[known]
-            put = self._puts(self.continuous["item"])
-            if put.size:
-                cont[np.ix_(known, put)] = values[rows]
-            put = self._puts(self.categorical["item"])
-            if put.size:
-                cat[np.ix_(known, put)] = codes[rows]
-        if not known.all():
-            unknown = np.flatnonzero(~known)
-            sub = {name: values[unknown] for name, values in frame.items()}
-            self._fill("item", Batch(sub, end[unknown], 1, tables, cache), cont, cat, rows=unknown)
+        compute = item_row < 0  # items of no table: computed for this request only
+        table = None
+        if n_items and not compute.all():
+            table = cache.memo(("request-items", int(end[0])), (self, tables),
+                               lambda: _ItemTable.empty(n_items, cont_put.size, cat_put.size))
+            compute |= ~table.filled[np.maximum(item_row, 0)]
+        if compute.any():
+            rows = np.flatnonzero(compute)
+            sub = {name: values[rows] for name, values in frame.items()}
+            self._fill("item", Batch(sub, end[rows], 1, tables, cache), cont, cat, rows=rows)
+            if table is not None:
+                table.keep(item_row[rows], cont[np.ix_(rows, cont_put)], cat[np.ix_(rows, cat_put)])
+        if table is not None and not compute.all():
+            rows = np.flatnonzero(~compute)
+            cont[np.ix_(rows, cont_put)] = table.values[item_row[rows]]
+            cat[np.ix_(rows, cat_put)] = table.codes[item_row[rows]]
 
-    @staticmethod
-    def _puts(parts: tuple[_Part, ...]) -> np.ndarray:
-        return np.concatenate([p.put for p in parts]) if parts else np.empty(0, dtype=np.intp)
 
-    def _item_table(self, day: int, tables: HistoryTables, cache: DayTableCache,
-                    item_frame: Callable[[], Frame | None]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Item-scope continuous values and codes of every items-table row on ``day``."""
-        frame = item_frame()
-        if frame is None:
-            return None
-        n = frame["ts"].size
-        n_cont = sum(p.put.size for p in self.continuous["item"])
-        n_cat = sum(p.put.size for p in self.categorical["item"])
-        values = np.empty((n, n_cont), dtype=np.float64)
-        codes = np.empty((n, n_cat), dtype=np.int32)
-        batch = Batch(frame, np.full(n, day, dtype=np.int64), 1, tables, cache)
-        j = 0
-        for part in self.continuous["item"]:
-            columns = part.block.columns(batch)  # type: ignore[union-attr]
-            for k in part.take:
-                values[:, j] = columns[k]
-                j += 1
-        j = 0
-        for part in self.categorical["item"]:
-            codes[:, j : j + part.take.size] = part.block.codes(frame)[:, part.take]  # type: ignore[union-attr]
-            j += part.take.size
-        return values, codes
+@dataclass(eq=False)
+class _ItemTable:
+    """Item-scope columns of one day, per items-table row, filled as requests ask for items.
+
+    Rows are allocated for the whole table but written (and so held in memory by the
+    operating system) only for the items requested that day.
+    """
+
+    values: np.ndarray
+    codes: np.ndarray
+    filled: np.ndarray
+
+    @classmethod
+    def empty(cls, n_items: int, n_values: int, n_codes: int) -> _ItemTable:
+        return cls(np.empty((n_items, n_values), dtype=np.float64), np.empty((n_items, n_codes), dtype=np.int32),
+                   np.zeros(n_items, dtype=bool))
+
+    def keep(self, rows: np.ndarray, values: np.ndarray, codes: np.ndarray) -> None:
+        """Store the columns of items-table ``rows`` (negative rows, items of no table, are skipped)."""
+        known = rows >= 0
+        self.values[rows[known]] = values[known]
+        self.codes[rows[known]] = codes[known]
+        self.filled[rows[known]] = True

@@ -123,6 +123,18 @@ def test_string_ids_equal_the_general_path(simulated):
     _assert_fast_path_equals_general(builder, frames)
 
 
+def test_days_back_and_forth_and_repeated_items(simulated):
+    """Item tables of several days in one cache (evicted and rebuilt), items repeated in a request."""
+    builder, samples, day = _builder(simulated, EVERYTHING)
+    cache = DayTableCache()
+    columns = ["device", "recall_source", "position"]
+    for k, d in enumerate([day, day - 1, day, day - 2, day - 1, day, day]):
+        frame = _requests(samples, d, 3, seed=10 + k, columns=columns)[k % 3]
+        frame = pd.concat([frame, frame.head(3)], ignore_index=True)  # the same items twice
+        assert _bits(builder.transform(frame, cache=cache)) == _bits(builder.transform(frame))
+    assert len(cache._memo) <= 2
+
+
 @pytest.mark.parametrize("change", ["two users", "two days"])
 def test_frames_that_are_not_one_request_take_the_general_path(simulated, change):
     builder, samples, day = _builder(simulated, default_feature_params("lgbm"))
