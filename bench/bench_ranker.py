@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ltr import Ranker
 from ltr.bundle import design_matrix
 from ltr.logs import read_logs
 from ltr.models import make_model
@@ -51,7 +52,8 @@ def _candidates(samples: pd.DataFrame, day: int, n: int, rng: np.random.Generato
 
 def _percentiles(seconds: list[float]) -> str:
     ms = np.asarray(seconds) * 1e3
-    return f"p50 {np.percentile(ms, 50):7.2f} ms   p99 {np.percentile(ms, 99):7.2f} ms   mean {ms.mean():7.2f} ms"
+    return (f"p50 {np.percentile(ms, 50):6.2f} ms   p99 {np.percentile(ms, 99):6.2f} ms   "
+            f"mean {ms.mean():6.2f} ms   min {ms.min():6.2f} ms")
 
 
 def main() -> None:
@@ -96,24 +98,37 @@ def main() -> None:
     first_day = int(data.held_out["day"].min())
     frames = _candidates(data.samples, first_day, args.candidates, rng)
     frames = [frames[i % len(frames)] for i in range(args.repeats)]
-    for key in [("lr", "onehot"), ("lgbm", "dense"), ("lgbm", "both")]:
-        ranker = rankers[key]
-        ranker.score(frames[0])  # warm caches and lazy imports
+    print("(score() is Ranker.score end to end: frame checks, features, model; 'features' is Ranker.transform;"
+          " 'model' the model's predict on its output; compiled = Ranker.load(..., compiled=True), lleaves)")
+    for key, compiled in [(("lr", "onehot"), False), (("lgbm", "dense"), False), (("lgbm", "dense"), True),
+                          (("lgbm", "both"), False), (("lgbm", "both"), True)]:
+        trained = rankers[key]
+        started = time.perf_counter()
+        ranker = Ranker(trained.features, trained.model, trained.inputs, trained.metadata, compiled=compiled)
+        build = time.perf_counter() - started
+        predict = ranker._trees.predict if ranker._trees is not None else ranker.model.predict
+        started = time.perf_counter()
+        ranker.score(frames[0])  # the day's first request builds its per-day tables (every item)
+        first = time.perf_counter() - started
+        for frame in frames[:20]:
+            ranker.score(frame)
         total, features_only, model_only = [], [], []
         for frame in frames:
             t0 = time.perf_counter()
             X, _ = ranker.transform(frame)
             t1 = time.perf_counter()
-            ranker.model.predict(X)
+            predict(X)
             t2 = time.perf_counter()
             ranker.score(frame)
             t3 = time.perf_counter()
             features_only.append(t1 - t0)
             model_only.append(t2 - t1)
             total.append(t3 - t2)
-        print(f"{key[0]:5} {key[1]:7} score()   {_percentiles(total)}")
-        print(f"{'':13} features  {_percentiles(features_only)}")
-        print(f"{'':13} model     {_percentiles(model_only)}")
+        label = f"{key[0]:5} {key[1]:6}" + (" compiled" if compiled else " " * 9)
+        note = f"   first request of the day {first * 1e3:.1f} ms" + (f", compiled in {build:.1f}s" if compiled else "")
+        print(f"{label} score()   {_percentiles(total)}{note}")
+        print(f"{'':22} features  {_percentiles(features_only)}")
+        print(f"{'':22} model     {_percentiles(model_only)}")
 
     if args.skip_scale:
         return

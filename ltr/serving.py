@@ -16,11 +16,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ltr._contributions import top_contributions
-from ltr._validation import check_frame, check_int
+from ltr._validation import check_bool, check_frame, check_int
 from ltr.bundle import check_inputs, design_matrix, read_bundle, write_bundle
 from ltr.features import DayTableCache, FeatureBuilder
 from ltr.logs import day_index, format_day
-from ltr.models import RankerModel
+from ltr.models import LightGBMRanker, RankerModel, compile_trees
 
 __all__ = ["REQUIRED_COLUMNS", "Ranker", "StaleStatisticsWarning", "statistics_record"]
 
@@ -45,14 +45,20 @@ class Ranker:
         Which feature representation the model reads.
     metadata : dict, optional
         Training window, metrics and the like (stored in the bundle manifest).
+    compiled : bool, default=False
+        Score a LightGBM model with its trees compiled to native code (lleaves, the ``serving``
+        extra): the same probabilities (to 1e-9), ~15x faster per request, a few seconds to
+        compile at construction. Logistic regression has no trees and ignores it.
     """
 
     def __init__(self, features: FeatureBuilder, model: RankerModel, inputs: str = "onehot",
-                 metadata: dict[str, Any] | None = None):
+                 metadata: dict[str, Any] | None = None, compiled: bool = False):
         self.features = features
         self.model = model
         self.inputs = check_inputs(model.name, inputs)
         self.metadata = dict(metadata or {})
+        self.compiled = check_bool(compiled, "compiled")
+        self._trees = compile_trees(model) if compiled and isinstance(model, LightGBMRanker) else None
         # Online calls repeat the same few days: the per-day statistics tables are built once
         # and kept here, outside the (pure) feature pipeline.
         self._feature_cache = DayTableCache()
@@ -62,8 +68,14 @@ class Ranker:
 
     # -- persistence -------------------------------------------------------------------------
     @classmethod
-    def load(cls, bundle: str | Path) -> Ranker:
+    def load(cls, bundle: str | Path, compiled: bool = False) -> Ranker:
         """Load a bundle directory, verifying its format version and checksums.
+
+        Parameters
+        ----------
+        bundle : str or Path
+        compiled : bool, default=False
+            See the class parameter (LightGBM scored by compiled trees).
 
         Raises
         ------
@@ -71,7 +83,7 @@ class Ranker:
             Missing, tampered with, or written by a newer format version.
         """
         features, model, inputs, metadata = read_bundle(bundle)
-        return cls(features, model, inputs, metadata)
+        return cls(features, model, inputs, metadata, compiled=compiled)
 
     def save(self, out: str | Path) -> None:
         """Write this ranker as a bundle directory (see :mod:`ltr.bundle` for the layout).
@@ -125,9 +137,9 @@ class Ranker:
         names : list of str
         """
         frame = self._check_frame(frame)
-        # One-hot models never read the raw values: skip building them.
+        # Each model reads one representation (or both): skip building the other.
         matrix = self.features.transform(frame, history=history, dense=self.inputs != "onehot",
-                                         cache=self._feature_cache)
+                                         onehot=self.inputs != "dense", cache=self._feature_cache)
         return design_matrix(matrix, self.inputs)
 
     def score(self, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
@@ -158,7 +170,7 @@ class Ranker:
         if history is None:
             self._warn_if_stale(frame)
         X, _ = self.transform(frame, history=history)
-        return self.model.predict(X)
+        return self._trees.predict(X) if self._trees is not None else self.model.predict(X)
 
     @property
     def statistics_end(self) -> str | None:

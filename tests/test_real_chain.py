@@ -58,12 +58,49 @@ def samples() -> pd.DataFrame:
     return join_samples(read_logs(real_chain.REAL, tz=real_chain.TZ)).samples
 
 
+#: Outputs of the neural recall sources and of the merge that mixes them in. They are trained by
+#: gradient steps whose float rounding depends on the CPU's vector kernels, so from one machine
+#: to another a list can differ by an item near a tie: compared loosely (sizes exactly, distinct
+#: items and list metrics within a tolerance, which sources a merged item came from not at all).
+NEURAL = ("nip", "two_tower", "merged")
+
+
+def _without_neural(section: str, numbers: dict) -> tuple[dict, dict]:
+    """``numbers`` less the neural sources' entries, and those entries."""
+    rest, neural = dict(numbers), {}
+    if section == "candidates":
+        neural = {name: rest.pop(name) for name in NEURAL}
+    elif section == "readout":
+        recall = dict(rest["recall"])
+        neural = {name: recall.pop(name) for name in NEURAL}
+        rest["recall"] = recall
+    return rest, neural
+
+
+def _assert_loosely(section: str, got: dict, exp: dict) -> None:
+    for name in NEURAL:
+        g, e = got[name], exp[name]
+        if section == "candidates":
+            assert (g["rows"], g["requests"]) == (e["rows"], e["requests"]), name
+            assert g["items"] == pytest.approx(e["items"], rel=0.1), name
+            assert sum(v for k, v in g.items() if k.startswith("from_")) == g["rows"], name
+        else:
+            for key in ("catalogue_size", "n_click_targets", "n_requests", "requests_with_candidates"):
+                assert g[key] == e[key], (name, key)
+            for key in ("coverage", "hitrate_click"):
+                assert g[key] == pytest.approx(e[key], abs=0.03), (name, key)
+
+
 @pytest.mark.parametrize("section", SECTIONS)
 def test_golden_numbers(numbers, section):
     # Regenerate with `python fixtures/make_expected.py real` when a change of numbers is deliberate.
     expected = json.loads(real_chain.EXPECTED.read_text())
     assert set(expected) == set(SECTIONS)
-    assert_close(numbers[section], expected[section], section)
+    got, got_neural = _without_neural(section, numbers[section])
+    exp, exp_neural = _without_neural(section, expected[section])
+    assert_close(got, exp, section)
+    if got_neural:
+        _assert_loosely(section, got_neural, exp_neural)
 
 
 def test_validation_counts_local_days_and_missing_categories(numbers, samples):

@@ -22,9 +22,10 @@ from ltr.features._binning import BinCollapseWarning, QuantileBinner
 from ltr.features._blocks import CategoricalBlock, ContinuousBlock
 from ltr.features._categories import AttributeCategories, ContextCategories, IdCategories
 from ltr.features._counting import ClickRecency, WindowedCounts
-from ltr.features._day_tables import outcome_count, outcome_sum
+from ltr.features._day_tables import DayTableCache, outcome_count, outcome_sum
 from ltr.features._encoding import CategoryEncoder
 from ltr.features._frame import prepare_frame
+from ltr.features._matrix import FeatureMatrix
 from ltr.features._params import params_to_state
 from ltr.features._plan import FeaturePlan, user_side
 from ltr.features._recent_clicks import RecentClickCosine
@@ -34,7 +35,8 @@ from ltr.features._state import export_state, import_state
 from ltr.features._tables import HistoryTables, build_tables
 
 __all__ = ["categorical_blocks", "continuous_blocks", "count_tables", "export_builder", "fit_binner",
-           "fit_categorical", "outcome_families", "prepare", "refreshed_copy", "restore_builder"]
+           "fit_categorical", "outcome_families", "prepare", "refreshed_copy", "restore_builder",
+           "transform_rows"]
 
 
 def fit_categorical(self: Any, frame: Mapping[str, np.ndarray]) -> tuple[CategoricalBlock, ...]:
@@ -158,6 +160,28 @@ def prepare(self: Any, samples: Any, name: str, labels: bool, context: bool = Tr
     return prepare_frame(samples, name, plan=self.plan_, items=self.items_, users=self.users_, tz=self.tz,
                          default_position=int(self.default_position), labels=labels, context=context,
                          outcomes=tuple(self.outcomes) if labels else ())
+
+
+def transform_rows(self: Any, samples: Any, history: pd.DataFrame | None, cache: DayTableCache | None, *,
+                   dense: bool, onehot: bool, chunk_size: int) -> FeatureMatrix:
+    """``FeatureBuilder.transform`` after its argument checks."""
+    frame = prepare(self, samples, "samples", labels=False)
+    if history is None and cache is not None and self.lag_seconds is None:
+        # One serving request: item columns from the cache's per-day item table.
+        n_items = 0 if self.items_ is None else int(self.items_.ids.size)
+        request = self._request_.assemble(frame, self.tables_, cache, dense, onehot, n_items)
+        if request is not None:
+            return request
+    if history is None:
+        tables = self.tables_
+    else:
+        tables = count_tables(self, prepare(self, history, "history", labels=True, context=False))
+    if self.lag_seconds is not None:
+        cache = None  # per-day tables serve day cut-offs only
+    elif history is not None or cache is None:
+        # Tables of a history frame live for this call, and so do their per-day tables.
+        cache = DayTableCache.for_rows(frame["day"])
+    return self._layout_.assemble(frame, tables, cache, dense, chunk_size, onehot=onehot)
 
 
 def count_tables(self: Any, frame: Mapping[str, np.ndarray]) -> HistoryTables:

@@ -45,6 +45,7 @@ from ltr.features._assembly import (
     prepare,
     refreshed_copy,
     restore_builder,
+    transform_rows,
 )
 from ltr.features._attributes import AttributeTable
 from ltr.features._blocks import Batch, CategoricalBlock, ContinuousBlock
@@ -54,6 +55,7 @@ from ltr.features._matrix import FeatureMatrix, Layout
 from ltr.features._params import check_params, params_from_state
 from ltr.features._pit_stats import DailyStats
 from ltr.features._plan import plan_for_samples
+from ltr.features._request import RequestLayout
 from ltr.features._space import FeatureSpace
 from ltr.features._tables import cutoff
 
@@ -329,15 +331,17 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.encoders_ = {block.group: block.encoder for block in categorical}
         value_names = [name for block in continuous for name in block.value_names]
         self.space_ = FeatureSpace.from_transformers(self.binner_, *self.encoders_.values(), value_features=value_names)
-        self._layout_ = self._layout(continuous, categorical)
+        self._set_layout(continuous, categorical)
         return frame, columns
 
     def _time_column(self) -> str:
         return "day" if self.lag_seconds is None else "ts"
 
-    def _layout(self, continuous: tuple[ContinuousBlock, ...], categorical: tuple[CategoricalBlock, ...]) -> Layout:
-        """Transform-time view of the fitted state (derived; never changed by ``transform``)."""
-        return Layout.build(continuous, categorical, self.binner_, self.binned_names_, self.space_, self.lag_seconds)
+    def _set_layout(self, continuous: tuple[ContinuousBlock, ...], categorical: tuple[CategoricalBlock, ...]) -> None:
+        """Transform-time views of the fitted state (derived; never changed by ``transform``)."""
+        self._layout_ = Layout.build(continuous, categorical, self.binner_, self.binned_names_, self.space_,
+                                     self.lag_seconds)
+        self._request_ = RequestLayout.split(self._layout_, self.plan_.families, self.plan_.key_attributes)
 
     def refreshed(self, history: pd.DataFrame, through: int) -> FeatureBuilder:
         """A copy whose statistics are counted from the ``history`` rows of days up to ``through``.
@@ -368,6 +372,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         history: pd.DataFrame | None = None,
         *,
         dense: bool = True,
+        onehot: bool = True,
         chunk_size: int = 32768,
         cache: DayTableCache | None = None,
     ) -> FeatureMatrix:
@@ -386,6 +391,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         dense : bool, default=True
             Also return the raw values (``FeatureMatrix.dense``); False leaves it with
             0 columns, for CSR-only consumers (the LR baseline), saving memory.
+        onehot : bool, default=True
+            Also return the one-hot matrix (``FeatureMatrix.X``); False leaves it with 0
+            columns, for consumers of the raw values only (LightGBM on ``dense`` inputs).
         chunk_size : int, default=32768
             Rows processed at a time; only memory and speed depend on it, never values.
         cache : DayTableCache, optional
@@ -401,19 +409,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "space_")
         chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
         dense = check_bool(dense, "dense")
+        if not (check_bool(onehot, "onehot") or dense):
+            raise ValueError("dense or onehot must be True (there would be no features). Got both False instead.")
         if cache is not None and not isinstance(cache, DayTableCache):
             raise TypeError(f"cache must be a DayTableCache or None. Got {type(cache).__name__} instead.")
-        frame = prepare(self, samples, "samples", labels=False)
-        if history is None:
-            tables = self.tables_
-        else:
-            tables = count_tables(self, prepare(self, history, "history", labels=True, context=False))
-        if self.lag_seconds is not None:
-            cache = None  # per-day tables serve day cut-offs only
-        elif history is not None or cache is None:
-            # Tables of a history frame live for this call, and so do their per-day tables.
-            cache = DayTableCache.for_rows(frame["day"])
-        return self._layout_.assemble(frame, tables, cache, dense, chunk_size)
+        return transform_rows(self, samples, history, cache, dense=dense, onehot=onehot, chunk_size=chunk_size)
 
     def fit_transform(
         self,
@@ -486,5 +486,5 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"meta/arrays must hold a complete FeatureBuilder state. Got no {exc.args[0]!r} instead."
             ) from None
-        self._layout_ = self._layout(continuous_blocks(self), categorical_blocks(self))
+        self._set_layout(continuous_blocks(self), categorical_blocks(self))
         return self

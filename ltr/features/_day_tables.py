@@ -10,7 +10,9 @@ give the same bits; only speed depends on which one runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,12 +23,18 @@ from ltr.features._smoothing import BetaPrior
 __all__ = ["DEFAULT_MAX_KEYS", "MAX_DAYS", "OUTCOME_SCALE", "DayTableCache", "outcome_count", "outcome_sum",
            "window_columns"]
 
+T = TypeVar("T")
+
 #: Largest key table that gets per-day value tables (keys x 4 values x windows float64).
 DEFAULT_MAX_KEYS = 200_000
 #: Most distinct cut-off days in one batch that still use per-day tables (the cache keeps
 #: about this many days per family).
 MAX_DAYS = 3
 
+
+#: Entries :meth:`DayTableCache.memo` keeps: a serving process needs today's, and yesterday's
+#: around midnight (item tables grow with the catalogue).
+_MEMO_ENTRIES = 2
 
 #: Outcomes are counted as fixed-point integers in these units (exact integer window sums).
 OUTCOME_SCALE = 1000
@@ -121,6 +129,7 @@ class DayTableCache:
     def __init__(self, max_keys: int = DEFAULT_MAX_KEYS):
         self.max_keys = check_int(max_keys, "max_keys", minimum=0)
         self._entries: dict[tuple[str, int], tuple[DailyStats, BetaPrior, np.ndarray]] = {}
+        self._memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
 
     @classmethod
     def for_rows(cls, days: np.ndarray) -> DayTableCache:
@@ -139,6 +148,24 @@ class DayTableCache:
     def clear(self) -> None:
         """Drop every table."""
         self._entries.clear()
+        self._memo.clear()
+
+    def memo(self, key: tuple[Any, ...], owners: tuple[Any, ...], build: Callable[[], T]) -> T:
+        """``build()``, kept under ``key`` while ``owners`` are the same objects.
+
+        Other per-day tables than the counts (the serving path's item table) live here; like the
+        count tables, an entry is tied to the objects it was computed from, and only the newest
+        few entries are kept.
+        """
+        entry = self._memo.get(key)
+        if entry is not None and len(entry[0]) == len(owners) and all(map(operator.is_, entry[0], owners)):
+            return entry[1]
+        value = build()
+        self._memo.pop(key, None)
+        while len(self._memo) >= _MEMO_ENTRIES:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = (owners, value)
+        return value
 
     @staticmethod
     def batch_days(end: np.ndarray) -> list[int] | None:

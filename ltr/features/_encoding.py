@@ -217,6 +217,12 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         # and never mutates the estimator.
         self._lookups = [pd.Index(c, dtype=object) for c in categories]
         self._numeric_lookups = [_numeric_lookup(c) for c in categories]
+        # String levels: a dict answers a few hundred values (one serving request) several
+        # times faster than building a pandas index of them; str equality is the same.
+        self._string_lookups = [
+            {level: code for code, level in enumerate(c)} if c and all(isinstance(v, str) for v in c) else None
+            for c in categories
+        ]
 
     def transform(self, X: Any) -> np.ndarray:
         """Map values to codes.
@@ -266,6 +272,10 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             found = None
             if numeric is not None and values.dtype.kind in "iuf":
                 found = _numeric_indexer(numeric, values)
+            strings = self._string_lookups[j]
+            if found is None and strings is not None and kind == "str" and values.size <= _DICT_ROWS:
+                get = strings.get
+                found = np.fromiter((get(v, -1) for v in values.tolist()), dtype=np.intp, count=values.size)
             if found is None:
                 # An explicit object index skips pandas' type inference of the target
                 # (which would build a string array per call); lookups are by Python
@@ -373,6 +383,8 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 
 _EXACT_INT = 2**53
+#: Most rows encoded by dict look-ups of string levels (beyond, a pandas index is faster).
+_DICT_ROWS = 4096
 
 
 def _numeric_lookup(categories: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:

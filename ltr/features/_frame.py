@@ -21,7 +21,7 @@ from ltr._validation import check_frame
 from ltr.features._attributes import AttributeTable
 from ltr.features._day_tables import OUTCOME_SCALE, outcome_count, outcome_sum
 from ltr.features._plan import REQUIRED, FeaturePlan
-from ltr.logs import SECONDS_PER_DAY, day_index
+from ltr.logs import SECONDS_PER_DAY, local_seconds
 
 __all__ = ["prepare_frame"]
 
@@ -80,13 +80,12 @@ def prepare_frame(
         "item_id": samples["item_id"].to_numpy(),
         "ts": ts,
     }
+    # The local wall clock once for both the day and the hour (one time-zone conversion).
+    local = local_seconds(ts, tz)
     out["day"] = (
-        samples["day"].to_numpy().astype(np.int64) if "day" in samples.columns else day_index(ts, tz).astype(np.int64)
+        samples["day"].to_numpy().astype(np.int64) if "day" in samples.columns else local // SECONDS_PER_DAY
     )
-    if tz == "UTC":
-        out["hour"] = (ts % SECONDS_PER_DAY) // 3600
-    else:
-        out["hour"] = np.asarray(pd.to_datetime(ts, unit="s", utc=True).tz_convert(tz).hour, dtype=np.int64)
+    out["hour"] = (local % SECONDS_PER_DAY) // 3600
     if "position" in samples.columns:
         pos = samples["position"].to_numpy(dtype=np.float64, na_value=np.nan)
         out["position"] = np.where(np.isnan(pos), float(default_position), pos)

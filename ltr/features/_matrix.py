@@ -117,6 +117,7 @@ class Layout:
         dense: bool,
         chunk_size: int,
         continuous: Sequence[np.ndarray] | None = None,
+        onehot: bool = True,
     ) -> FeatureMatrix:
         """Compute every block over ``frame`` chunk by chunk; write ``X`` (and ``dense``) in place.
 
@@ -134,11 +135,13 @@ class Layout:
             Rows per chunk.
         continuous : sequence of ndarray, optional
             The continuous columns of every row, already computed (``fit_transform``).
+        onehot : bool, default=True
+            Fill ``FeatureMatrix.X``; False leaves it with 0 columns (dense-only consumers).
         """
         n = frame["ts"].size
         n_cont, n_bin, n_cat = self.n_continuous, self.n_binned, self.n_categorical
         n_values = self.value_index.size
-        writer = RowBlockWriter(n, self.space.n_levels, n_values, self.space.n_features)
+        writer = RowBlockWriter(n, self.space.n_levels, n_values, self.space.n_features) if onehot else None
         out_dense = np.empty((n, n_cont + n_cat), dtype=np.float64, order="F") if dense else np.empty((n, 0))
         scratch = None if dense else np.empty((min(n, chunk_size), n_cont), dtype=np.float64, order="F")
         # Row chunks keep the per-column work in cache and the float temporaries small.
@@ -158,7 +161,7 @@ class Layout:
                         cont[:, j] = column
                         j += 1
             codes = np.empty((rows.stop - start, n_bin + n_cat), dtype=np.int32, order="F")
-            if n_bin:
+            if n_bin and onehot:
                 self.bin_coder.codes_into(cont, codes[:, :n_bin])
             j = n_bin
             for cat in self.categorical:
@@ -168,12 +171,51 @@ class Layout:
             if n_values:
                 raw = cont[:, self.value_index]
                 values = np.where(np.isnan(raw), 0.0, raw)
-            writer.write(rows, codes, values)
+            if writer is not None:
+                writer.write(rows, codes, values)
             if dense:
                 out_dense[rows, n_cont:] = codes[:, n_bin:]
+        return self._matrix(writer if onehot else None, out_dense, dense)
+
+    def assemble_values(self, continuous: np.ndarray, categorical: np.ndarray, dense: bool,
+                        onehot: bool = True) -> FeatureMatrix:
+        """The matrix of rows whose continuous values and categorical codes are computed already.
+
+        Parameters
+        ----------
+        continuous : ndarray of float64, shape (n_rows, n_continuous)
+        categorical : ndarray of int32, shape (n_rows, n_categorical)
+        dense : bool
+            Also fill ``FeatureMatrix.dense``.
+        onehot : bool, default=True
+            Fill ``FeatureMatrix.X``.
+        """
+        n = continuous.shape[0]
+        n_bin = self.n_binned
+        writer = None
+        if onehot:
+            writer = RowBlockWriter(n, self.space.n_levels, self.value_index.size, self.space.n_features)
+            codes = np.empty((n, n_bin + self.n_categorical), dtype=np.int32, order="F")
+            if n_bin:
+                self.bin_coder.codes_into(continuous, codes[:, :n_bin])
+            codes[:, n_bin:] = categorical
+            values = None
+            if self.value_index.size:
+                raw = continuous[:, self.value_index]
+                values = np.where(np.isnan(raw), 0.0, raw)
+            writer.write(slice(0, n), codes, values)
+        out_dense = np.empty((n, 0))
+        if dense:
+            out_dense = np.empty((n, self.n_continuous + self.n_categorical), dtype=np.float64, order="F")
+            out_dense[:, : self.n_continuous] = continuous
+            out_dense[:, self.n_continuous :] = categorical
+        return self._matrix(writer, out_dense, dense)
+
+    def _matrix(self, writer: RowBlockWriter | None, out_dense: np.ndarray, dense: bool) -> FeatureMatrix:
+        n = out_dense.shape[0]
         return FeatureMatrix(
-            X=writer.finish(),
-            feature_names=list(self.space.feature_names),
+            X=writer.finish() if writer is not None else sp.csr_matrix((n, 0), dtype=np.float64),
+            feature_names=list(self.space.feature_names) if writer is not None else [],
             dense=out_dense,
             dense_names=list(self.dense_names) if dense else [],
         )

@@ -111,7 +111,13 @@ class RecentClickCosine:
         clicks = batch.tables.clicks
         if clicks is None:
             raise ValueError("tables must hold a click history for cosine_recent_clicks. Got none instead.")
-        profile = recent_click_profiles(clicks, batch.frame["user_id"], batch.end, self.history_len, self.embedding)
+        users, end = batch.frame["user_id"], batch.end
+        if users.size > 1 and (end == end[0]).all() and (users == users[0]).all():
+            # One request: every row has the same profile (a function of user and cut-off only).
+            one = recent_click_profiles(clicks, users[:1], end[:1], self.history_len, self.embedding)
+            profile = np.broadcast_to(one, (users.size, one.shape[1]))
+        else:
+            profile = recent_click_profiles(clicks, users, end, self.history_len, self.embedding)
         item_row = batch.frame["_item_row"]
         item_vec = self.embedding[np.maximum(item_row, 0)]
         item_vec[item_row < 0] = np.nan

@@ -49,7 +49,7 @@ from ltr.logs._join import JoinReport, JoinResult, join_samples
 from ltr.logs._partitioned import is_partitioned, write_partitioned
 from ltr.logs._read import read_logs, write_logs
 from ltr.logs._summary import daily_counts
-from ltr.logs._time import SECONDS_PER_DAY, TS_UNITS, as_day, day_index, format_day, parse_day
+from ltr.logs._time import SECONDS_PER_DAY, TS_UNITS, as_day, day_index, format_day, local_seconds, parse_day
 from ltr.logs._validate import from_frames
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "funnel_table",
     "is_partitioned",
     "join_samples",
+    "local_seconds",
     "parse_day",
     "read_logs",
     "write_logs",

@@ -90,7 +90,14 @@ class UserHistory:
 
     def user_codes(self, user_ids: Any) -> np.ndarray:
         """Position of each user in :attr:`user_levels`, -1 for users with no events."""
-        return self._index.get_indexer(np.asarray(user_ids)).astype(np.int64)
+        query = np.asarray(user_ids)
+        levels = self.user_levels
+        if levels.size and levels.dtype.kind == "i" and query.dtype.kind == "i":
+            # Integer levels are sorted (factorize(sort=True)): a binary search answers what the
+            # hash index answers, without building a hash table of the query (serving asks one user).
+            pos = np.minimum(np.searchsorted(levels, query), levels.size - 1)
+            return np.where(levels[pos] == query, pos, -1).astype(np.int64, copy=False)
+        return self._index.get_indexer(query).astype(np.int64)
 
     def bounds(self, user_ids: Any, before: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(lo, hi)``: the events of each query user strictly before ``before`` are ``lo:hi``."""

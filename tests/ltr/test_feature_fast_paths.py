@@ -101,6 +101,26 @@ def test_numeric_category_codes_equal_python_equality(seed, fit_kind):
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("size", [1, 300, 5000])  # dict look-ups up to 4,096 rows, a pandas index beyond
+def test_string_category_codes_equal_python_equality(seed, size):
+    rng = np.random.default_rng(seed)
+    levels = np.array([f"v{i}" for i in range(15)], dtype=object)
+    weights = 0.7 ** np.arange(levels.size)
+    train = rng.choice(levels, 400, p=weights / weights.sum())
+    train[::23] = None
+    encoder = CategoryEncoder(min_count=10, missing="separate").fit(pd.DataFrame({"x": train}))
+    values = rng.choice(np.append(levels, ["unseen", "V1", ""]), size).astype(object)
+    for k, missing in enumerate((None, np.nan, pd.NA)):
+        values[k::7] = missing
+    got = encoder.encode_columns([values])[:, 0]
+    kept = list(encoder.categories_[0])
+    assert 0 < len(kept) < levels.size  # some levels rare, some kept
+    expected = [encoder.missing_code_[0] if v is None or v is pd.NA or v != v
+                else kept.index(v) if v in kept else encoder.unknown_code_[0] for v in values.tolist()]
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("n_bins", [3, 10, 40])
 def test_bin_codes_equal_quantile_binner(seed, n_bins):
     rng = np.random.default_rng(seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ltr.logs import UserHistory, events_with_users, read_logs
@@ -49,6 +50,20 @@ def test_last_before_matches_loop(seed, id_kind):
     np.testing.assert_array_equal(shuffled.last_before(queries, before, max_len)[0], got_items)
     back = UserHistory.from_state(*history.to_state())
     np.testing.assert_array_equal(back.last_before(queries, before, max_len)[0], got_items)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_user_codes_equal_a_pandas_index(seed, kind):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(-50, 50, 300)
+    query = np.append(rng.integers(-80, 80, 60), [users.min(), users.max()])
+    if kind == "str":
+        users, query = users.astype(str).astype(object), query.astype(str).astype(object)
+    history = UserHistory(users, rng.integers(0, 100, 300), rng.integers(0, 9, 300))
+    expected = pd.Index(pd.unique(np.sort(users))).get_indexer(query)
+    np.testing.assert_array_equal(history.user_codes(query), expected)
+    np.testing.assert_array_equal(history.user_levels[expected[expected >= 0]], query[expected >= 0])
 
 
 def test_last_before_rejects_bad_length():

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ltr.logs import LogValidationError, day_index, from_frames, parse_day, read_logs, write_logs
+from ltr.logs import LogValidationError, day_index, from_frames, local_seconds, parse_day, read_logs, write_logs
 from ltr.logs._time import PLAUSIBLE_SECONDS, check_tz, likely_ts_unit
 
 ZONES = ["Asia/Shanghai", "America/New_York", "Europe/Berlin", "UTC"]
@@ -38,6 +38,21 @@ def random_epochs(seed: int) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_day_index_of_epoch_seconds_matches_pandas(tz, seed):
     seconds = random_epochs(seed)
+    np.testing.assert_array_equal(day_index(seconds, tz), reference_days(seconds, tz))
+
+
+@pytest.mark.parametrize("tz", [*ZONES, "Asia/Kathmandu", "Australia/Lord_Howe"])  # +5:45; a 30-minute DST
+@pytest.mark.parametrize("size", [1, 40, 3000])  # the zone rule per instant (a request), pandas beyond
+def test_local_seconds_give_pandas_local_day_and_hour(tz, size):
+    rng = np.random.default_rng(size)
+    seconds = rng.choice(random_epochs(size), size)
+    if size == 3000:
+        seconds[:5] = seconds[0]  # repeated instants
+    local = local_seconds(seconds, tz)
+    stamps = pd.to_datetime(seconds, unit="s", utc=True).tz_convert(tz)
+    np.testing.assert_array_equal(local % 86_400 // 3600, stamps.hour)
+    np.testing.assert_array_equal(local % 3600 // 60, stamps.minute)
+    np.testing.assert_array_equal(local // 86_400, reference_days(seconds, tz))
     np.testing.assert_array_equal(day_index(seconds, tz), reference_days(seconds, tz))
 
 
