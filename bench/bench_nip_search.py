@@ -20,6 +20,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", type=Path, default=None,
+                        help="save each trained model to SAVE/flatness-<value> (to --load it later)")
+    parser.add_argument("--load", type=Path, default=None,
+                        help="load the models from LOAD/flatness-<value> instead of training them "
+                             "(same world options and seed as when they were saved)")
     return parser.parse_args(argv)
 
 
@@ -76,15 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     queries = held.sample(n=min(args.queries, len(held)), random_state=args.seed).reset_index(drop=True)
     for flatness in (float(v) for v in args.flatness.split(",")):
         t0 = time.perf_counter()
-        model = NIPRecall(epochs=args.epochs, flatness=flatness, threads=args.threads, seed=args.seed)
-        model.fit(logs, end)
+        if args.load is not None:
+            model = cast(NIPRecall, NIPRecall.load(args.load / f"flatness-{flatness}"))
+            model.threads = args.threads
+        else:
+            model = NIPRecall(epochs=args.epochs, flatness=flatness, threads=args.threads, seed=args.seed)
+            model.fit(logs, end)
+        if args.save is not None:
+            model.save(args.save / f"flatness-{flatness}")
         curve = ", ".join(f"{p['epoch']:.0f}: loss {p['loss']:.3f} val {p.get('val_hitrate', float('nan')):.4f}"
                           for p in model.curve_)
         exact_all = model.search(held, None, args.k, exact=True)
         rows = np.repeat(held["request_id"].to_numpy(), exact_all.labels.shape[1])
         found = targets.merge(
             pd_frame(rows, model.item_table_.item_ids[exact_all.labels.ravel()]), on=["request_id", "item_id"])
-        print(f"\nflatness {flatness}: trained in {time.perf_counter() - t0:.0f}s; curve {curve}")
+        verb = "loaded" if args.load is not None else "trained"
+        print(f"\nflatness {flatness}: {verb} in {time.perf_counter() - t0:.0f}s; curve {curve}")
         print(f"held-out click hitrate@{args.k}: NIP exact {len(found) / len(targets):.4f}, "
               f"popularity {pop_hit:.4f}", flush=True)
         _search_table(model, queries, args)

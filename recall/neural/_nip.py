@@ -40,6 +40,7 @@ from ltr.artifacts import ArtifactError
 from ltr.logs import Logs, UserHistory
 from recall.hnsw import LayeredBeamSearch, SearchResult, exact_search, read_graph, save
 from recall.neural._base import TorchRecallBase, torch_threads
+from recall.neural._nip_numpy import PreparedNIPScorer
 from recall.neural._towers import ItemTower, ProfileEmbedding, RecallNet
 
 __all__ = ["NIPNet", "NIPRecall"]
@@ -220,6 +221,7 @@ class NIPRecall(TorchRecallBase):
             save(self.index_, path)
             self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
         self.searcher_ = self._searcher()
+        self.scorer_ = PreparedNIPScorer(self.net_, self.item_vectors_)
 
     def _after_load(self, index_path: Path) -> None:
         try:
@@ -227,6 +229,7 @@ class NIPRecall(TorchRecallBase):
         except ValueError as exc:
             raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
         self.searcher_ = self._searcher()
+        self.scorer_ = PreparedNIPScorer(self.net_, self.item_vectors_)
 
     def _searcher(self) -> LayeredBeamSearch:
         """The graph search with its neighbour tables prepared once (a request must not pay
@@ -271,8 +274,8 @@ class NIPRecall(TorchRecallBase):
         cap = int(self.max_per_category) or None
         cats = self.item_table_.categories
         with torch_threads(self.threads):
-            state = self._query_states(requests, logs, history)
-            score = self._score_fn(state)
+            state = self.scorer_.query_state(*self._query_inputs(requests, logs, history))
+            score = self.scorer_.score_fn(state)
             queries = np.arange(len(requests), dtype=np.int64)
             if exact:
                 return exact_search(score, queries, self.item_table_.n, k, batch_size=1 << 18,

@@ -63,6 +63,36 @@ def test_scorer_matches_hand_reference(model, n_hist):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(("n_queries", "n_items", "seed"), [(1, 7, 0), (1, 500, 1), (4, 60, 2), (9, 33, 3)])
+def test_numpy_scorer_matches_torch_network(model, n_queries, n_items, seed):
+    """The prepared numpy scorer (item side precomputed) against the torch network on random
+    histories (cold rows included), profiles and pairs in shuffled order."""
+    rng = np.random.default_rng(seed)
+    vecs = model.item_vectors_
+    length = model.history_len
+    hist = rng.integers(0, len(vecs), (n_queries, length))
+    n_real = rng.integers(0, length + 1, n_queries)
+    n_real[0] = 0  # a cold query: the empty-history slot only
+    hist[np.arange(length)[None, :] < (length - n_real)[:, None]] = -1
+    profiles = np.stack([rng.integers(0, len(v) + 1, n_queries) for v in model.user_vocab_.values()], axis=1)
+    queries = rng.permutation(np.repeat(np.arange(n_queries), n_items))
+    items = rng.integers(0, len(vecs), queries.size)
+    with torch.no_grad():
+        padded = torch.from_numpy(vecs)[torch.from_numpy(np.maximum(hist, 0))]
+        state = model.net_.query_state(padded, torch.from_numpy(hist >= 0), torch.from_numpy(profiles))
+        want = model.net_.score(tuple(t[torch.from_numpy(queries)] for t in state),
+                                torch.from_numpy(vecs[items])[:, None, :])[:, 0].numpy()
+    scorer = model.scorer_
+    got = scorer.score_fn(scorer.query_state(hist, profiles))(queries, items)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for q in range(n_queries):  # same top items per query
+        mine = queries == q
+        top = min(10, int(mine.sum()))
+        np.testing.assert_array_equal(np.argsort(-got[mine], kind="stable")[:top],
+                                      np.argsort(-want[mine], kind="stable")[:top])
+
+
 def test_contract_and_graph_recall(model, nip_world):
     logs, _, requests = nip_world
     graph = validate_candidates(model.retrieve(requests, logs, 50))
