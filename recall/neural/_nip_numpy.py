@@ -9,8 +9,9 @@ precomputes what depends on the item alone:
 * the item block of the first MLP layer, ``w_item(v)`` (the first ``Linear`` over
   ``[interest, profile, v, interest * v]`` splits into one product per input block);
 
-so a round gathers those rows and runs only the attention over the request's history, the
-interest and cross blocks and the rest of the MLP, in float32 like the network. Scores agree
+kept beside ``v`` in one row per item, so a round gathers those rows once and runs only the
+attention over the request's history, the interest and cross blocks and the rest of the MLP,
+in float32 like the network. Scores agree
 with ``NIPNet.score`` to float32 rounding (the summation order of a matrix product may differ).
 """
 from __future__ import annotations
@@ -56,8 +57,10 @@ class PreparedNIPScorer:
         vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         dim = vectors.shape[1]
         self.vectors = vectors
-        self.item_query = (vectors @ sd["wq.weight"].T) / np.float32(math.sqrt(dim))
-        self.item_part = vectors @ sd["w_item.weight"].T
+        self.dim = dim
+        # One row per item, [attention query | vector | w_item(vector)]: one gather per round.
+        self.item_rows = np.concatenate([(vectors @ sd["wq.weight"].T) / np.float32(math.sqrt(dim)), vectors,
+                                         vectors @ sd["w_item.weight"].T], axis=1)
         self.wk_t = np.ascontiguousarray(sd["wk.weight"].T)
         self.wv_t = np.ascontiguousarray(sd["wv.weight"].T)
         self.wv_b = sd["wv.bias"]
@@ -100,15 +103,16 @@ class PreparedNIPScorer:
     def score_grid(self, state: NIPQueryState, queries: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Scores ``(Q, C)`` of item rows ``grid`` ``(Q, C)`` for the state rows ``queries`` ``(Q,)``."""
         keys, values = state.keys[queries], state.values[queries]
-        logits = np.matmul(self.item_query[grid], keys.transpose(0, 2, 1))
+        rows, d = self.item_rows[grid], self.dim
+        logits = np.matmul(rows[..., :d], keys.transpose(0, 2, 1))
         logits += state.mask_bias[queries][:, None, :]
         logits -= logits.max(axis=2, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=2, keepdims=True)
         interest = np.matmul(logits, values)
         h = interest @ self.w_interest_t
-        h += (interest * self.vectors[grid]) @ self.w_cross_t
-        h += self.item_part[grid]
+        h += (interest * rows[..., d:2 * d]) @ self.w_cross_t
+        h += rows[..., 2 * d:]
         h += state.qpart[queries][:, None, :]
         for weight_t, bias in self.head:
             np.maximum(h, 0, out=h)
@@ -121,14 +125,15 @@ class PreparedNIPScorer:
         with the padded history slots dropped instead of masked."""
         real = state.mask_bias[query] == 0
         keys, values = state.keys[query][real], state.values[query][real]
-        logits = self.item_query[items] @ keys.T
+        rows, d = self.item_rows[items], self.dim
+        logits = rows[:, :d] @ keys.T
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=1, keepdims=True)
         interest = logits @ values
         h = interest @ self.w_interest_t
-        h += (interest * self.vectors[items]) @ self.w_cross_t
-        h += self.item_part[items]
+        h += (interest * rows[:, d:2 * d]) @ self.w_cross_t
+        h += rows[:, 2 * d:]
         h += state.qpart[query]
         for weight_t, bias in self.head:
             np.maximum(h, 0, out=h)
