@@ -27,12 +27,14 @@ import copy
 import itertools
 import math
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import ThreadpoolController
 from torch import nn
 
 from ltr._validation import check_int
@@ -157,7 +159,9 @@ class NIPRecall(TorchRecallBase):
     max_per_category : int, default 0
         Diversity cap per category in the bottom level and the results (0 = no cap).
     threads : int, default 1
-        torch threads while fitting/retrieving (0 = leave torch's setting); restored after.
+        torch threads while fitting/retrieving, and BLAS threads (numpy's) while searching (0 =
+        leave the settings); restored after. The graph search's products are small: one BLAS
+        thread is the fastest (bench/bench_nip_search.py).
         One thread makes training bit-reproducible for a seed (multi-threaded CPU kernels sum
         gradients in a varying order) and is as fast as two on these small batches.
     seed : int, default 0
@@ -229,6 +233,7 @@ class NIPRecall(TorchRecallBase):
             self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
         self.searcher_ = self._searcher()
         self.scorer_ = PreparedNIPScorer(self.net_, self.item_vectors_)
+        self.blas_ = ThreadpoolController()  # finds the BLAS libraries once, not per request
 
     def _after_load(self, index_path: Path) -> None:
         try:
@@ -237,6 +242,7 @@ class NIPRecall(TorchRecallBase):
             raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
         self.searcher_ = self._searcher()
         self.scorer_ = PreparedNIPScorer(self.net_, self.item_vectors_)
+        self.blas_ = ThreadpoolController()  # finds the BLAS libraries once, not per request
 
     def _searcher(self) -> LayeredBeamSearch:
         """The graph search with its neighbour tables prepared once (a request must not pay
@@ -281,7 +287,10 @@ class NIPRecall(TorchRecallBase):
                 exact: bool, ef: int) -> SearchResult:
         cap = int(self.max_per_category) or None
         cats = self.item_table_.categories
-        with torch_threads(self.threads):
+        # The scorer's products are small: BLAS threads (two by default on two cores) only add
+        # synchronisation, tens of milliseconds per call on a loaded machine; `threads` caps them.
+        blas = self.blas_.limit(limits=self.threads, user_api="blas") if self.threads else nullcontext()
+        with torch_threads(self.threads), blas:
             state = self.scorer_.query_state(*self._query_inputs(requests, logs, history))
             score = self.scorer_.score_fn(state)
             queries = np.arange(len(requests), dtype=np.int64)

@@ -120,21 +120,31 @@ class PreparedNIPScorer:
             h += bias
         return h[..., 0]
 
-    def score_one(self, state: NIPQueryState, query: int, items: np.ndarray) -> np.ndarray:
-        """Scores ``(C,)`` of item rows ``items`` for state row ``query``: the 2-D path of one request,
-        with the padded history slots dropped instead of masked."""
+    def one_query(self, state: NIPQueryState, query: int) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`score_one` needs of state row ``query``, computed once per search.
+
+        ``keys_t`` ``(dim, L')``: the keys of the real history slots only (padding dropped rather
+        than masked). ``table`` ``(L', dim + h1)``: each slot's value beside its share of the
+        first layer, ``w_interest(value) + qpart``; attention weights sum to 1, so one product
+        ``weights @ table`` gives the interest and its first-layer block with the profile.
+        """
         real = state.mask_bias[query] == 0
-        keys, values = state.keys[query][real], state.values[query][real]
+        values = state.values[query][real]
+        table = np.concatenate([values, values @ self.w_interest_t + state.qpart[query]], axis=1)
+        return np.ascontiguousarray(state.keys[query][real].T), table
+
+    def score_one(self, prepared: tuple[np.ndarray, np.ndarray], items: np.ndarray) -> np.ndarray:
+        """Scores ``(C,)`` of item rows ``items`` for one query prepared by :meth:`one_query`."""
+        keys_t, table = prepared
         rows, d = self.item_rows[items], self.dim
-        logits = rows[:, :d] @ keys.T
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        interest = logits @ values
-        h = interest @ self.w_interest_t
-        h += (interest * rows[:, d:2 * d]) @ self.w_cross_t
+        weights = rows[:, :d] @ keys_t
+        weights -= weights.max(axis=1, keepdims=True)
+        np.exp(weights, out=weights)
+        weights /= weights.sum(axis=1, keepdims=True)
+        mixed = weights @ table
+        h = mixed[:, d:]
+        h += (mixed[:, :d] * rows[:, d:2 * d]) @ self.w_cross_t
         h += rows[:, 2 * d:]
-        h += state.qpart[query]
         for weight_t, bias in self.head:
             np.maximum(h, 0, out=h)
             h = h @ weight_t
@@ -149,10 +159,14 @@ class PreparedNIPScorer:
         each query's keys are used once for all its items (:meth:`score_grid`).
         """
 
+        prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
             if queries.shape[0] and (queries == queries[0]).all():
                 query = int(queries[0])
-                return np.concatenate([self.score_one(state, query, items[s:s + chunk])
+                if query not in prepared:
+                    prepared[query] = self.one_query(state, query)
+                return np.concatenate([self.score_one(prepared[query], items[s:s + chunk])
                                        for s in range(0, items.shape[0], chunk)])
             out = np.empty(queries.shape[0], dtype=np.float32)
             for s in range(0, queries.shape[0], chunk):
