@@ -207,6 +207,7 @@ def test_save_load_roundtrip(model, nip_world, tmp_path):
     ({"id_dropout": 1.0}, r"id_dropout must be a float in \[0, 1\)"),
     ({"hidden": ()}, "hidden must be a non-empty tuple"),
     ({"in_batch": False, "n_popular": 0, "n_uniform": 0}, "n_popular \\+ n_uniform must be >= 1"),
+    ({"exhaustive_upper": -1}, r"exhaustive_upper must be an int in \[0, inf\)\. Got -1 instead\."),
 ])
 def test_bad_params(nip_world, kwargs, match):
     logs, end, _ = nip_world
