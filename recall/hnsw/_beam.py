@@ -114,6 +114,11 @@ class Beam:
         if limit is None or limit >= self.keys.shape[1]:
             rows, cols = np.nonzero(~self.expanded)
             return rows, cols
+        if self.keys.shape[0] == 1:  # one request: the same slots in fewer calls
+            masked_row = np.where(self.expanded[0], EMPTY, self.keys[0])
+            picked = np.argpartition(masked_row, limit - 1)[:limit]
+            picked = picked[masked_row[picked] != EMPTY]
+            return np.zeros(picked.shape[0], dtype=np.int64), picked
         masked = np.where(self.expanded, EMPTY, self.keys)
         cols = np.argpartition(masked, limit - 1, axis=1)[:, :limit]
         rows, slot = np.nonzero(masked[np.arange(cols.shape[0])[:, None], cols] != EMPTY)
@@ -134,6 +139,9 @@ class Beam:
         dropped before any work.
         """
         width = self.keys.shape[1]
+        if cap is None and self.keys.shape[0] == 1:
+            self._merge_one(keys)
+            return
         enter = keys < self.keys.max(axis=1)[rows]
         if not enter.any():
             return
@@ -172,6 +180,20 @@ class Beam:
         part.expanded[best.rows, best.ranks] = all_expanded[best.index]
         self.keys[active] = part.keys
         self.expanded[active] = part.expanded
+
+
+    def _merge_one(self, keys: np.ndarray) -> None:
+        """Uncapped :meth:`merge` into a beam of one row (one request): the same best
+        ``width`` keys, in fewer calls (slot order within a row never matters)."""
+        row, expanded = self.keys[0], self.expanded[0]
+        keys = keys[keys < row.max()]
+        if not keys.size:
+            return
+        all_keys = np.concatenate((row, keys))
+        all_expanded = np.concatenate((expanded, np.zeros(keys.shape[0], dtype=bool)))
+        cols = np.argpartition(all_keys, row.shape[0] - 1)[: row.shape[0]]
+        row[:] = all_keys[cols]
+        expanded[:] = all_expanded[cols]
 
 
 @dataclass(frozen=True)
