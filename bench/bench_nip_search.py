@@ -121,10 +121,12 @@ def _search_table(model: NIPRecall, queries, args: argparse.Namespace) -> None:
     k, n_items = args.k, model.item_table_.n
     exact = model.search(queries, None, k, exact=True)
     lat_threads = [int(v) for v in args.latency_threads.split(",")]
-    lat_cols = " ".join(f"{'p50@' + str(t):>7} {'p99@' + str(t):>7}" for t in lat_threads)
+    lat_cols = " ".join(f"{'p50@' + str(t):>7} {'p99@' + str(t):>7} {'cpu50@' + str(t):>7} {'cpu99@' + str(t):>7}"
+                        for t in lat_threads)
     print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}; latency in ms of one request "
-          f"(search, history lookup included) at 1 and 2 threads; retrieve: the whole retrieve() of one "
-          f"request (logs=None, exclude_seen) at {lat_threads[0]} thread(s)")
+          f"(search, history lookup included) at {args.latency_threads} threads, wall clock (p50, p99) and "
+          f"process CPU time (cpu50, cpu99); retr: the whole retrieve() of one request (logs=None, "
+          f"exclude_seen), wall clock, at {lat_threads[0]} thread(s)")
     print(f"{'exh_up':>6} {'ef_upper':>8} {'expand':>6} {'ef':>5} {'recall@' + str(k):>10} {'scored %':>9} "
           f"{lat_cols} {'retr p50':>8} {'retr p99':>8} {'batch q/s':>9}")
     settings = [(int(x), int(u), int(e)) for x in args.exhaustive_upper.split(",")
@@ -155,17 +157,19 @@ def _search_table(model: NIPRecall, queries, args: argparse.Namespace) -> None:
     print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
 
 
-def _latency(call, queries: pd.DataFrame, args: argparse.Namespace) -> tuple[float, float]:
-    """p50, p99 in ms of ``call(one_request_frame)`` over the first ``--single`` queries (one warm-up)."""
+def _latency(call, queries: pd.DataFrame, args: argparse.Namespace) -> tuple[float, ...]:
+    """Wall-clock p50, p99 and process CPU time p50, p99 in ms of ``call(one_request_frame)`` over the
+    first ``--single`` queries (after one warm-up call). On a shared machine the CPU time shows
+    the cost when the wall clock shows the wait for a core too."""
     frames = [queries.iloc[[i]] for i in range(min(args.single, len(queries)))]
     call(frames[0])
-    times = []
+    times, cpu = [], []
     for one in frames:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         call(one)
         times.append(1000 * (time.perf_counter() - t0))
-    p50, p99 = np.percentile(times, [50, 99])
-    return float(p50), float(p99)
+        cpu.append(1000 * (time.process_time() - c0))
+    return tuple(float(v) for v in (*np.percentile(times, [50, 99]), *np.percentile(cpu, [50, 99])))
 
 
 if __name__ == "__main__":

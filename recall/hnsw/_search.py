@@ -5,7 +5,9 @@ and has no user vector, so hnswlib's own L2 search cannot serve it. Following
 NANN (alibaba/nann) and seed 000, the graph built on item embeddings is walked
 layer by layer with a beam whose nodes are ranked by the model's scores:
 
-* start at the entry point on the top level;
+* start at the entry point on the top level (with ``exhaustive_upper``, the
+  upper levels of at most that many nodes are instead scored whole in one
+  round, and the walk starts below them);
 * on each upper level, for up to ``rounds_upper`` rounds, expand the best
   unexpanded beam nodes, drop the neighbours this query has already scored,
   score the rest and keep the best ``ef_upper``; go down a level;
