@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from threadpoolctl import ThreadpoolController
 
 from ltr.logs import day_index, events_with_users, join_samples
 from ltr.simulate import simulate_world
@@ -355,3 +356,30 @@ def test_training_curve_early_stopping_and_manifest(nip_world, tmp_path):
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["metadata"]["curve"] == curve
     assert NIPRecall.load(tmp_path / "m").curve_ == curve
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_search_thread_settings_are_scoped(model, nip_world, monkeypatch, exact):
+    """Graph search scores with numpy's BLAS on one thread; after any search the caller's BLAS and
+    torch thread settings are as they were."""
+    logs, _, requests = nip_world
+    inside: list[list[int]] = []
+    make_score = model.scorer_.score_fn
+
+    def recording(state, chunk=16384):
+        score = make_score(state, chunk)
+
+        def wrapped(queries, items):
+            blas = ThreadpoolController().select(user_api="blas").lib_controllers
+            inside.append(sorted({lib.num_threads for lib in blas}))
+            return score(queries, items)
+
+        return wrapped
+
+    monkeypatch.setattr(model.scorer_, "score_fn", recording)
+    before = [(lib.internal_api, lib.num_threads) for lib in ThreadpoolController().lib_controllers]
+    torch_before = torch.get_num_threads()
+    model.search(requests.iloc[:3], logs, 10, exact=exact)
+    assert [(lib.internal_api, lib.num_threads) for lib in ThreadpoolController().lib_controllers] == before
+    assert torch.get_num_threads() == torch_before
+    assert inside and all(threads == [1] for threads in inside)  # threads=1 for exact search too
