@@ -60,8 +60,10 @@ class ChunkState:
     def fresh(self, rows: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct (row, node) pairs not scored yet, ordered by row then node."""
         pairs = rows * self.n_nodes + nodes
-        pairs = np.unique(pairs[~self.flat_visited[pairs]])
-        return np.divmod(pairs, self.n_nodes)
+        pairs = np.sort(pairs[~self.flat_visited[pairs]])
+        # Sorted, then the first of each run: what np.unique returns, several times faster on
+        # a round's few hundred pairs (numpy 2's unique hashes first).
+        return np.divmod(pairs[_run_starts(pairs)], self.n_nodes)
 
     def score(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Score (row, node) pairs; return their beam keys."""
