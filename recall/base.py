@@ -159,10 +159,10 @@ def finalize_candidates(request_ids: np.ndarray, item_ids: np.ndarray, scores: n
     req_sorted = req_code[order]
     rank = np.arange(len(order)) - np.searchsorted(req_sorted, req_sorted, side="left") + 1
     keep = slice(None) if k is None else rank <= k
-    frame = pd.DataFrame({"request_id": request_ids[order][keep], "item_id": item_ids[order][keep],
-                          "score": scores[order][keep], "rank": rank[keep].astype(np.int64)})
-    frame["source"] = source
-    return frame[CANDIDATE_COLUMNS]
+    # One constructor call, columns in contract order (adding the column afterwards and reordering
+    # cost a few times more: it matters for one request's latency).
+    return pd.DataFrame({"request_id": request_ids[order][keep], "item_id": item_ids[order][keep],
+                         "score": scores[order][keep], "rank": rank[keep].astype(np.int64), "source": source})
 
 
 def ordered_candidates(request_ids: np.ndarray, req: np.ndarray, item_ids: np.ndarray, item: np.ndarray,
@@ -179,11 +179,9 @@ def ordered_candidates(request_ids: np.ndarray, req: np.ndarray, item_ids: np.nd
     key = key[order]
     rank = np.arange(len(key)) - np.searchsorted(key, key, side="left") + 1
     keep = order[rank <= k]
-    frame = pd.DataFrame({"request_id": np.asarray(request_ids)[req[keep]], "item_id": item_ids[item[keep]],
-                          "score": np.asarray(score, dtype=np.float64)[keep],
-                          "rank": rank[rank <= k].astype(np.int64)})
-    frame["source"] = source
-    return frame
+    return pd.DataFrame({"request_id": np.asarray(request_ids)[req[keep]], "item_id": item_ids[item[keep]],
+                         "score": np.asarray(score, dtype=np.float64)[keep],
+                         "rank": rank[rank <= k].astype(np.int64), "source": source})
 
 
 def validate_candidates(frame: pd.DataFrame, name: str = "candidates") -> pd.DataFrame:

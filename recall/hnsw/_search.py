@@ -5,7 +5,9 @@ and has no user vector, so hnswlib's own L2 search cannot serve it. Following
 NANN (alibaba/nann) and seed 000, the graph built on item embeddings is walked
 layer by layer with a beam whose nodes are ranked by the model's scores:
 
-* start at the entry point on the top level;
+* start at the entry point on the top level (with ``exhaustive_upper``, the
+  upper levels of at most that many nodes are instead scored whole in one
+  round, and the walk starts below them);
 * on each upper level, for up to ``rounds_upper`` rounds, expand the best
   unexpanded beam nodes, drop the neighbours this query has already scored,
   score the rest and keep the best ``ef_upper``; go down a level;
@@ -101,6 +103,12 @@ class LayeredBeamSearch:
         round; None expands all of them. Small values approach hnswlib's
         best-first order (fewer items scored for the same recall) at the price
         of more rounds, hence more ``score_fn`` calls.
+    exhaustive_upper : int, default=0
+        Upper levels with at most this many nodes are not walked: the largest
+        of them (levels nest, so it holds every node above it) is scored whole
+        in one round and the walk starts on the level below from its best
+        nodes. Fewer rounds (each a ``score_fn`` call) for the same or better
+        seeds; 0 walks every level from the entry point.
     max_per_category : int or None, default=None
         At most this many items of one category in the level-0 beam and in the
         results; needs ``categories`` in :meth:`fit`. Upper levels are not capped
@@ -141,6 +149,7 @@ class LayeredBeamSearch:
         rounds_upper: int = 4,
         max_rounds0: int = 256,
         expand_per_round: int | None = 8,
+        exhaustive_upper: int = 0,
         max_per_category: int | None = None,
         query_batch_size: int = 256,
     ) -> None:
@@ -149,6 +158,7 @@ class LayeredBeamSearch:
         self.rounds_upper = rounds_upper
         self.max_rounds0 = max_rounds0
         self.expand_per_round = expand_per_round
+        self.exhaustive_upper = exhaustive_upper
         self.max_per_category = max_per_category
         self.query_batch_size = query_batch_size
 
@@ -182,6 +192,7 @@ class LayeredBeamSearch:
         check_int(self.rounds_upper, "rounds_upper", minimum=1)
         check_int(self.max_rounds0, "max_rounds0", minimum=1)
         check_int(self.query_batch_size, "query_batch_size", minimum=1)
+        check_int(self.exhaustive_upper, "exhaustive_upper", minimum=0)
         if self.expand_per_round is not None:
             check_int(self.expand_per_round, "expand_per_round", minimum=1)
         if self.max_per_category is not None:
@@ -230,7 +241,17 @@ class LayeredBeamSearch:
         node_of_rank = np.argsort(graph.labels, kind="stable")
         label_rank = np.empty(graph.n_nodes, dtype=np.uint64)
         label_rank[node_of_rank] = np.arange(graph.n_nodes, dtype=np.uint64)
+        # The walk starts on `start_level_`, below the upper levels small enough to
+        # be scored whole (`seed_nodes_`: the nodes of the largest of them).
+        start, seeds = graph.max_level, np.zeros(0, dtype=np.int64)
+        while start >= 1:
+            on_level = np.flatnonzero(graph.levels >= start)
+            if on_level.shape[0] > self.exhaustive_upper:
+                break
+            start, seeds = start - 1, on_level
         self.graph_ = graph
+        self.start_level_ = start
+        self.seed_nodes_ = seeds
         self.node_categories_ = node_categories
         self._tables_ = tables
         self._label_rank_ = label_rank
@@ -298,7 +319,12 @@ class LayeredBeamSearch:
         rows = np.arange(queries.shape[0])
         entry = np.full(rows.shape[0], graph.entry_point, dtype=np.int64)
         state.score(rows, entry)
-        for level in range(graph.max_level, 0, -1):
+        if self.seed_nodes_.shape[0]:
+            seeds = self.seed_nodes_
+            new_rows, new_nodes = state.fresh(np.repeat(rows, seeds.shape[0]), np.tile(seeds, rows.shape[0]))
+            if new_rows.size:
+                state.score(new_rows, new_nodes)
+        for level in range(self.start_level_, 0, -1):
             beam = state.start_beam(self.ef_upper, None, None)
             beam = self._walk(beam, level, self.rounds_upper, state, None, None)
         cap = self.max_per_category

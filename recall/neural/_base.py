@@ -220,15 +220,21 @@ class TorchRecallBase(RecallSource):
         codes[row < 0] = 0  # an unknown user: every profile column unknown
         return codes
 
-    @torch.no_grad()
-    def _query_states(self, requests: pd.DataFrame, logs: Logs | None,
-                      history: UserHistory | None = None) -> tuple[torch.Tensor, ...]:
-        """Per-request query state tensors (history strictly before each request's ts)."""
+    def _query_inputs(self, requests: pd.DataFrame, logs: Logs | None,
+                      history: UserHistory | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-request history rows ``(n, history_len)`` (clicks strictly before each request's ts,
+        -1 = padding) and profile codes."""
         requests = check_requests(requests)
         history = self.click_history(logs) if history is None else history
         hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
                                    self.history_len)[0]
-        profiles = self._profiles(requests["user_id"].to_numpy(), logs)
+        return hist, self._profiles(requests["user_id"].to_numpy(), logs)
+
+    @torch.no_grad()
+    def _query_states(self, requests: pd.DataFrame, logs: Logs | None,
+                      history: UserHistory | None = None) -> tuple[torch.Tensor, ...]:
+        """Per-request query state tensors (history strictly before each request's ts)."""
+        hist, profiles = self._query_inputs(requests, logs, history)
         # Padding slots take item 0's vector: they are masked (attention) or weigh 0 (pooling).
         vecs = torch.from_numpy(self.item_vectors_)[torch.from_numpy(np.maximum(hist, 0))]
         return self.net_.query_state(vecs, torch.from_numpy(hist >= 0), torch.from_numpy(profiles))

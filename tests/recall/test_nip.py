@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from threadpoolctl import ThreadpoolController
 
 from ltr.logs import day_index, events_with_users, join_samples
 from ltr.simulate import simulate_world
@@ -61,6 +62,36 @@ def test_scorer_matches_hand_reference(model, n_hist):
         got = net.score(state, torch.from_numpy(vecs[items])[None])[0].numpy()
     want = [_reference_score(net, vecs[hist_rows], prof[0], vecs[i].astype(np.float64)) for i in items]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("n_queries", "n_items", "seed"), [(1, 7, 0), (1, 500, 1), (4, 60, 2), (9, 33, 3)])
+def test_numpy_scorer_matches_torch_network(model, n_queries, n_items, seed):
+    """The prepared numpy scorer (item side precomputed) against the torch network on random
+    histories (cold rows included), profiles and pairs in shuffled order."""
+    rng = np.random.default_rng(seed)
+    vecs = model.item_vectors_
+    length = model.history_len
+    hist = rng.integers(0, len(vecs), (n_queries, length))
+    n_real = rng.integers(0, length + 1, n_queries)
+    n_real[0] = 0  # a cold query: the empty-history slot only
+    hist[np.arange(length)[None, :] < (length - n_real)[:, None]] = -1
+    profiles = np.stack([rng.integers(0, len(v) + 1, n_queries) for v in model.user_vocab_.values()], axis=1)
+    queries = rng.permutation(np.repeat(np.arange(n_queries), n_items))
+    items = rng.integers(0, len(vecs), queries.size)
+    with torch.no_grad():
+        padded = torch.from_numpy(vecs)[torch.from_numpy(np.maximum(hist, 0))]
+        state = model.net_.query_state(padded, torch.from_numpy(hist >= 0), torch.from_numpy(profiles))
+        want = model.net_.score(tuple(t[torch.from_numpy(queries)] for t in state),
+                                torch.from_numpy(vecs[items])[:, None, :])[:, 0].numpy()
+    scorer = model.scorer_
+    got = scorer.score_fn(scorer.query_state(hist, profiles))(queries, items)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for q in range(n_queries):  # same top items per query
+        mine = queries == q
+        top = min(10, int(mine.sum()))
+        np.testing.assert_array_equal(np.argsort(-got[mine], kind="stable")[:top],
+                                      np.argsort(-want[mine], kind="stable")[:top])
 
 
 def test_contract_and_graph_recall(model, nip_world):
@@ -177,6 +208,7 @@ def test_save_load_roundtrip(model, nip_world, tmp_path):
     ({"id_dropout": 1.0}, r"id_dropout must be a float in \[0, 1\)"),
     ({"hidden": ()}, "hidden must be a non-empty tuple"),
     ({"in_batch": False, "n_popular": 0, "n_uniform": 0}, "n_popular \\+ n_uniform must be >= 1"),
+    ({"exhaustive_upper": -1}, r"exhaustive_upper must be an int in \[0, inf\)\. Got -1 instead\."),
 ])
 def test_bad_params(nip_world, kwargs, match):
     logs, end, _ = nip_world
@@ -324,3 +356,30 @@ def test_training_curve_early_stopping_and_manifest(nip_world, tmp_path):
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["metadata"]["curve"] == curve
     assert NIPRecall.load(tmp_path / "m").curve_ == curve
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_search_thread_settings_are_scoped(model, nip_world, monkeypatch, exact):
+    """Graph search scores with numpy's BLAS on one thread; after any search the caller's BLAS and
+    torch thread settings are as they were."""
+    logs, _, requests = nip_world
+    inside: list[list[int]] = []
+    make_score = model.scorer_.score_fn
+
+    def recording(state, chunk=16384):
+        score = make_score(state, chunk)
+
+        def wrapped(queries, items):
+            blas = ThreadpoolController().select(user_api="blas").lib_controllers
+            inside.append(sorted({lib.num_threads for lib in blas}))
+            return score(queries, items)
+
+        return wrapped
+
+    monkeypatch.setattr(model.scorer_, "score_fn", recording)
+    before = [(lib.internal_api, lib.num_threads) for lib in ThreadpoolController().lib_controllers]
+    torch_before = torch.get_num_threads()
+    model.search(requests.iloc[:3], logs, 10, exact=exact)
+    assert [(lib.internal_api, lib.num_threads) for lib in ThreadpoolController().lib_controllers] == before
+    assert torch.get_num_threads() == torch_before
+    assert inside and all(threads == [1] for threads in inside)  # threads=1 for exact search too
