@@ -70,12 +70,14 @@ def test_project_features_pass(fitted):
 
 
 @pytest.mark.parametrize("planted", sorted(PLANTS))
-def test_planted_leak_is_caught_and_named(fitted, planted):
+@pytest.mark.parametrize("univariate_rows", [100_000, 500])  # every row / a sample of them
+def test_planted_leak_is_caught_and_named(fitted, planted, univariate_rows):
     builder, train, _ = fitted
     transform = _with_planted(builder, {planted: PLANTS[planted]})
     features = transform(train, train)
+    assert len(train) > 500
     with pytest.raises(LeakageError, match=rf"features look leaky: {planted} \(") as caught:
-        check_leakage(transform, train, features, rows=300)
+        check_leakage(transform, train, features, rows=300, univariate_rows=univariate_rows)
     other = [n for n in features.dense_names if n.removesuffix(":code") != planted]
     assert not any(f"{n.removesuffix(':code')} (" in str(caught.value) for n in other)
     why = "univariate AUC" if planted == "label_copy" else "changed on"
