@@ -28,8 +28,8 @@ fit one machine). The engine and solver are recorded in ``metadata.training.engi
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,57 +44,15 @@ from ltr._training import (
     metrics_by_day,
 )
 from ltr.bundle import check_inputs, design_matrix
-from ltr.distributed._logs import LogPartition, PartitionedLogs
+from ltr.distributed._logs import PartitionedLogs
+from ltr.distributed._parts import Parts, labelled_parts, part_facts, rows_in
 from ltr.features import FeatureBuilder, context_candidates, outcome_columns
 from ltr.features._partial import fit_from_parts, refresh_from_parts
-from ltr.features._samples import with_days_and_outcomes
 from ltr.logs import Logs, format_day
 from ltr.models import LightGBMRanker, LogisticRegressionRanker, make_model
 from ltr.serving import Ranker, statistics_record
 
 __all__ = ["train_on_dask"]
-
-
-@dataclass(frozen=True)
-class _Parts:
-    """Frames held by the workers, one future per partition, and a ``run`` over them."""
-
-    client: Any
-    futures: list[Any]
-
-    def run(self, func: Any, *args: Any) -> list[Any]:
-        """``func(frame, *args)`` on every partition's frame; the results in partition order."""
-        # Fresh keys (hash=False): a key shared with an earlier scatter being released can be lost.
-        shared = [a if isinstance(a, (int, str)) else self.client.scatter(a, broadcast=True, hash=False)
-                  for a in args]
-        return self.client.gather(self.client.map(func, self.futures, *[[a] * len(self.futures) for a in shared],
-                                                  pure=False))
-
-    def days(self, facts: list[dict[str, Any]], low: int, high: int) -> _Parts:
-        """The rows of days ``low .. high`` of the partitions that have any (kept on the workers)."""
-        chosen = [future for future, f in zip(self.futures, facts, strict=True) if _rows_in(f, low, high)]
-        return _Parts(self.client, self.client.map(_days, chosen, low=low, high=high, pure=False))
-
-
-def _samples(part: LogPartition) -> pd.DataFrame:
-    if part.samples is None:
-        raise RuntimeError(f"partition {part.key} was not labelled.")
-    return with_days_and_outcomes(part.samples, part.tables.get("outcomes"), part.tz)
-
-
-def _days(frame: pd.DataFrame, low: int, high: int) -> pd.DataFrame:
-    days = frame["day"].to_numpy()
-    return frame.loc[(days >= low) & (days <= high)].reset_index(drop=True)
-
-
-def _facts(frame: pd.DataFrame) -> dict[str, Any]:
-    days, counts = np.unique(frame["day"].to_numpy(), return_counts=True)
-    return {"rows": len(frame), "days": days.tolist(), "counts": counts.tolist(),
-            "columns": [str(c) for c in frame.columns]}
-
-
-def _rows_in(facts: dict[str, Any], low: int, high: int) -> int:
-    return sum(n for d, n in zip(facts["days"], facts["counts"], strict=True) if low <= d <= high)
 
 
 def _design(frame: pd.DataFrame, builder: FeatureBuilder, inputs: str) -> tuple[Any, np.ndarray, np.ndarray]:
@@ -170,7 +128,9 @@ def _dask_lgbm(client: Any, designs: list[Any], shapes: list[tuple[int, int]], p
     kwargs = {sklearn_names.get(k, k): v for k, v in params.items() if k not in ("objective", "num_threads")}
     model = DaskLGBMClassifier(client=client, objective="binary", n_estimators=rounds, **kwargs)
     width = shapes[0][1]
-    with client.as_current():  # the commands' clients are not the process default
+    with client.as_current(), warnings.catch_warnings():  # the commands' clients are not the process default
+        # lightgbm.dask says it ignores n_jobs (the sklearn default): the workers' threads are used.
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         model.fit(da.concatenate(X_parts), da.concatenate(y_parts), feature_name=[f"f{j}" for j in range(width)],
                   categorical_feature=categorical or "auto")
     return str(model.booster_.model_to_string())
@@ -213,7 +173,7 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
     return estimator, record
 
 
-def _fit_model(client: Any, rows: _Parts, builder: FeatureBuilder, model: str, inputs: str,
+def _fit_model(client: Any, rows: Parts, builder: FeatureBuilder, model: str, inputs: str,
                model_params: dict[str, Any], validation: bool, refit: bool
                ) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
     """The model on the training partitions' feature matrices (built on the workers)."""
@@ -250,8 +210,8 @@ def _design_names(frame: pd.DataFrame, builder: FeatureBuilder, inputs: str) -> 
     return design_matrix(builder.transform(frame.head(1), dense=inputs != "onehot"), inputs)[1]
 
 
-def _window(client: Any, parts: _Parts, end: int, eval_end: int | None) -> tuple[list[dict[str, Any]], int, int]:
-    facts = parts.run(_facts)
+def _window(client: Any, parts: Parts, end: int, eval_end: int | None) -> tuple[list[dict[str, Any]], int, int]:
+    facts = parts.run(part_facts)
     days = [d for f in facts for d in f["days"]]
     if not days:
         raise ValueError("logs must have at least one exposure to train on. Got 0 samples instead.")
@@ -297,10 +257,10 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
     inputs = check_inputs(model, inputs)
     client = opened.client
     started = time.perf_counter()
-    samples = _Parts(client, client.map(_samples, opened.parts, pure=False))
+    samples = labelled_parts(opened)
     facts, first, stop = _window(client, samples, end, eval_end)
     train = samples.days(facts, first, end)
-    n_train, clicks = sum(_rows_in(f, first, end) for f in facts), sum(train.run(_clicks))
+    n_train, clicks = sum(rows_in(f, first, end) for f in facts), sum(train.run(_clicks))
     if not 0 < clicks < n_train:
         raise ValueError(f"training days up to {format_day(end)} must contain clicks and non-clicks. Got {clicks} "
                          f"clicks in {n_train} rows instead.")

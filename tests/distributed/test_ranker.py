@@ -8,11 +8,16 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ltr import Ranker
+from ltr.distributed._score import score_on_dask
 from ltr.distributed._train import train_on_dask
 from ltr.logs import parse_day, read_logs
+from ltr.refresh import main as refresh_main
+from ltr.refresh import refresh_bundle
+from ltr.score import score_logs
 from ltr.train import default_feature_params, main, prepare_training, train_ranker
 
 TRAIN_END = parse_day("2026-01-15")
@@ -33,6 +38,11 @@ def local_data(local_logs):
 @pytest.fixture(scope="module")
 def dask_lgbm(opened):
     return train_on_dask(opened, "lgbm", TRAIN_END)
+
+
+@pytest.fixture(scope="module")
+def local_lgbm(local_logs, local_data):
+    return train_ranker(local_logs, "lgbm", data=local_data, leakage_check=False)
 
 
 def _same_state(a, b) -> None:
@@ -56,10 +66,9 @@ def test_feature_pipeline_fitted_on_dask_is_bit_identical(dask_lgbm, local_data)
     assert np.array_equal(b.dense, c.dense, equal_nan=True) and (b.X != c.X).nnz == 0
 
 
-def test_lightgbm_on_dask_is_within_0002_auc_and_serves_like_a_local_bundle(dask_lgbm, local_logs, local_data,
+def test_lightgbm_on_dask_is_within_0002_auc_and_serves_like_a_local_bundle(dask_lgbm, local_lgbm, local_data,
                                                                            tmp_path):
-    local = train_ranker(local_logs, "lgbm", data=local_data, leakage_check=False)
-    got, expected = dask_lgbm.metadata["metrics"], local.metadata["metrics"]
+    got, expected = dask_lgbm.metadata["metrics"], local_lgbm.metadata["metrics"]
     assert got["rows"] == expected["rows"] == len(local_data.held_out)
     assert abs(got["auc"] - expected["auc"]) < 0.002
     training = dask_lgbm.metadata["training"]
@@ -94,3 +103,33 @@ def test_train_cli_unreachable_scheduler_writes_nothing(partitioned, tmp_path, c
     assert time.monotonic() - start < 30 and not out.exists()
     err = capsys.readouterr().err
     assert err.startswith("error: --scheduler tcp://127.0.0.1:9: no Dask scheduler answered") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("trained", ["local", "dask"])
+def test_scores_on_dask_are_identical_to_the_local_scorer(trained, dask_lgbm, local_lgbm, local_logs, opened,
+                                                          tmp_path):
+    ranker = dask_lgbm if trained == "dask" else local_lgbm
+    start, end = TRAIN_END + 1, TRAIN_END + 2
+    expected = score_logs(ranker, local_logs, start, end)
+    out = tmp_path / "scores"
+    assert score_on_dask(opened, ranker, start, end, out) == len(expected)
+    files = sorted(out.glob("day=*/part-*.parquet"))
+    assert [f.parent.name for f in files] == ["day=2026-01-16", "day=2026-01-17"]
+    got = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    merged = expected.merge(got, on=["request_id", "item_id"], suffixes=("", "_dask"), validate="one_to_one")
+    assert len(merged) == len(expected)
+    np.testing.assert_array_equal(merged["score_dask"].to_numpy(), merged["score"].to_numpy())
+
+
+def test_refresh_cli_on_dask_gives_the_local_refreshed_bundle(cluster, partitioned, local_lgbm, local_logs,
+                                                               tmp_path, capsys):
+    bundle, out = tmp_path / "bundle", tmp_path / "refreshed"
+    local_lgbm.save(bundle)
+    through = "2026-01-17"
+    assert refresh_main([str(bundle), str(partitioned), "--through", through, "--out", str(out), "--engine",
+                         "dask", "--scheduler", cluster.scheduler_address]) == 0
+    assert "statistics through 2026-01-17" in capsys.readouterr().out
+    got = Ranker.load(out)
+    expected = refresh_bundle(Ranker.load(bundle), local_logs, parse_day(through))
+    _same_state(got.features, expected.features)
+    assert got.metadata["statistics"] == expected.metadata["statistics"]
