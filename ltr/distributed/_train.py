@@ -49,6 +49,7 @@ from ltr.distributed._parts import Parts, labelled_parts, part_facts, rows_in
 from ltr.features import FeatureBuilder, context_candidates, outcome_columns
 from ltr.features._partial import fit_from_parts, refresh_from_parts
 from ltr.logs import Logs, format_day
+from ltr.metrics import auc, logloss
 from ltr.models import LightGBMRanker, LogisticRegressionRanker, make_model
 from ltr.serving import Ranker, statistics_record
 
@@ -98,6 +99,17 @@ def _round_losses(triple: tuple[Any, np.ndarray, np.ndarray], model_text: str, d
     return losses, len(y)
 
 
+def _valid_scores(triple: tuple[Any, np.ndarray, np.ndarray], model_text: str, day: int, rounds: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predicted probabilities of the rows of ``day`` after ``rounds`` rounds."""
+    import lightgbm as lgb
+
+    X, y = _take(triple, 0, day, "on"), _take(triple, 1, day, "on")
+    if not len(y):
+        return y, np.zeros(0)
+    return y, np.asarray(lgb.Booster(model_str=model_text).predict(X, num_iteration=rounds), dtype=np.float64)
+
+
 def _best_round(losses: np.ndarray, patience: int) -> int:
     """Rounds kept by LightGBM's early stopping on this validation curve (1-based)."""
     best, best_i = np.inf, 0
@@ -142,6 +154,8 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
     """LightGBM on the workers' rows, with the single-machine validation-day rule."""
     import lightgbm as lgb
 
+    if validation and not refit:
+        raise ValueError("--no-refit is not available with --engine dask. Got --no-refit instead.")
     estimator = LightGBMRanker(**model_params)
     params = estimator._checked_params()
     days = sorted({d for f in facts for d in f["days"]})
@@ -157,12 +171,14 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
         found = client.gather(client.map(_round_losses, designs, model_text=shared, day=valid_day, pure=False))
         losses = sum(loss for loss, _ in found) / max(sum(n for _, n in found), 1)
         chosen = _best_round(losses, int(estimator.early_stopping_rounds))
-        record = {"rows": {"fit": sum(r for r, _ in fit_shapes), "valid": sum(n for _, n in found)},
-                  "chosen": {"num_boost_round": chosen}, "valid": {"logloss": float(losses[chosen - 1]),
-                                                                   "auc": None}, "refit": True}
+        held = client.gather(client.map(_valid_scores, designs, model_text=shared, day=valid_day, rounds=chosen,
+                                        pure=False))
+        y, p = np.concatenate([h[0] for h in held]), np.concatenate([h[1] for h in held])
+        record = {"rows": {"fit": sum(r for r, _ in fit_shapes), "valid": int(y.size)},
+                  "chosen": {"num_boost_round": chosen},
+                  "valid": {"logloss": float(logloss(y, p, eps=1e-15)),
+                            "auc": float(auc(y, p)) if np.unique(y).size == 2 else None}, "refit": True}
         rounds = chosen
-        if not refit:
-            raise ValueError("--no-refit is not available with --engine dask. Got --no-refit instead.")
     shapes = [(f["rows"], width) for f in facts]
     text = _dask_lgbm(client, designs, shapes, params, rounds, categorical, None, "all")
     estimator = LightGBMRanker(**{**model_params, "num_boost_round": rounds}) if record else estimator

@@ -5,6 +5,7 @@ local ones; an unreachable scheduler fails clearly and writes nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -17,6 +18,7 @@ from ltr.distributed._train import train_on_dask
 from ltr.logs import parse_day, read_logs
 from ltr.refresh import main as refresh_main
 from ltr.refresh import refresh_bundle
+from ltr.score import main as score_main
 from ltr.score import score_logs
 from ltr.train import default_feature_params, main, prepare_training, train_ranker
 
@@ -133,3 +135,24 @@ def test_refresh_cli_on_dask_gives_the_local_refreshed_bundle(cluster, partition
     expected = refresh_bundle(Ranker.load(bundle), local_logs, parse_day(through))
     _same_state(got.features, expected.features)
     assert got.metadata["statistics"] == expected.metadata["statistics"]
+
+
+@pytest.mark.parametrize("command", ["train", "score", "refresh"])
+def test_ranker_commands_refuse_partitions_that_disagree_on_dtypes(command, cluster, partitioned, local_lgbm,
+                                                                   tmp_path, capsys):
+    logs, bundle, out = tmp_path / "logs", tmp_path / "bundle", tmp_path / "out"
+    shutil.copytree(partitioned, logs)
+    first = sorted((logs / "exposures").rglob("*.parquet"))[0]
+    frame = pd.read_parquet(first)
+    frame.assign(position=frame["position"].astype(float)).to_parquet(first, index=False)
+    local_lgbm.save(bundle)
+    engine = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    argv = {"train": (main, [str(logs), "--model", "lr", "--train-end", "2026-01-15", "--out", str(out)]),
+            "score": (score_main, [str(bundle), str(logs), "--start", "2026-01-16", "--end", "2026-01-16",
+                                   "--out", str(out)]),
+            "refresh": (refresh_main, [str(bundle), str(logs), "--through", "2026-01-16", "--out", str(out)])}
+    entry, args = argv[command]
+    assert entry([*args, *engine]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "'exposures', column 'position'" in err and "disagree on dtypes" in err
+    assert "Traceback" not in err and not out.exists()
