@@ -5,12 +5,14 @@ local ones; an unreachable scheduler fails clearly and writes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import WorkerPlugin
 
 from ltr import Ranker
 from ltr.distributed import open_logs
@@ -165,3 +167,29 @@ def test_ranker_commands_refuse_partitions_that_disagree_on_dtypes(command, clus
     err = capsys.readouterr().err
     assert err.startswith("error:") and "'exposures', column 'position'" in err and "disagree on dtypes" in err
     assert "Traceback" not in err and not out.exists()
+
+
+class _DieWhenScoring(WorkerPlugin):
+    """Kills its worker whenever a scoring task starts there."""
+
+    name = "die-when-scoring"
+
+    def transition(self, key, start, finish, **kwargs):
+        if finish == "executing" and "_write_scores" in str(key):
+            os._exit(1)
+
+
+def test_a_worker_dying_while_scoring_leaves_no_output(client, cluster, partitioned, local_lgbm, tmp_path, capsys):
+    # Last in this file: the nannies restart the killed workers.
+    bundle, out = tmp_path / "bundle", tmp_path / "scores"
+    local_lgbm.save(bundle)
+    client.register_plugin(_DieWhenScoring())
+    try:
+        status = score_main([str(bundle), str(partitioned), "--start", "2026-01-16", "--end", "2026-01-17", "--out",
+                             str(out), "--engine", "dask", "--scheduler", cluster.scheduler_address])
+    finally:
+        client.unregister_worker_plugin(_DieWhenScoring.name)
+        client.wait_for_workers(2, timeout=60)
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith("error: a Dask worker died") and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".scores*"))
