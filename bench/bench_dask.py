@@ -1,8 +1,9 @@
-"""The Dask engine beside the single-machine engine, stage by stage (issue 14, phase 1).
+"""The Dask engine beside the single-machine engine, stage by stage (issue 14).
 
     python bench/bench_dask.py [--logs DIR | --users 29000 --items 30000 --days 14 --candidates 50 --seed 0]
                                [--out bench/out/dask] [--workers 2] [--memory-limit 4GiB]
                                [--train-end YYYY-MM-DD] [--python PY]
+                               [--engines local,dask] [--stages validate,readout,itemcf,hot,train,score]
 
 Without ``--logs`` a world is simulated (``python -m ltr.simulate``; the defaults give about 2M
 exposures). It is written partitioned (``python -m ltr.logs partition``), then every stage runs
@@ -11,16 +12,22 @@ as the command a user runs, once per engine: ``local`` (pandas in the command's 
 points the commands at an existing cluster). Stages: validate (every check and the join
 report), readout (``eval.report``, JSON), item-CF and hot (``recall.train``).
 
+Stages: validate (every check and the join report), readout (``eval.report``, JSON), item-CF and
+hot (``recall.train``), train (``ltr.train --model lgbm``, the leakage check off on both engines:
+the Dask engine does not run it) and score (``ltr.score`` of the last day with the bundle the same
+engine trained; a Parquet file locally, a directory partitioned like the logs on Dask).
+``--engines dask`` runs the Dask engine alone (a world too big for the single-machine engine);
+``--stages`` picks stages.
+
 Printed, never asserted: wall time, the client's peak resident memory (the command's own
 maximum RSS, from ``os.wait4``) and, for the Dask engine, the peak memory of each worker and of
 all workers together (their RSS sampled every 0.2 s through the scheduler); whether the two
-engines' readouts are byte-identical. TODO(issue 14, phase 2): the ``train`` and ``score``
-stages (``ltr.train`` / ``ltr.score --engine dask``) go in :data:`STAGES` once the feature code
-runs per partition; they are not faked here.
+engines' readouts are byte-identical; the held-out AUC of each engine's LightGBM bundle.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -41,7 +48,8 @@ STAGES = (
     ("readout", "eval.report {logs} --format json --quiet --out {out}/readout.json", True),
     ("itemcf", "recall.train {logs} --model itemcf --train-end {train_end} --out {out}/itemcf", True),
     ("hot", "recall.train {logs} --model hot --train-end {train_end} --out {out}/hot", True),
-    # TODO(issue 14, phase 2): ("train", "ltr.train {logs} --model lgbm ...", True), ("score", "ltr.score ...", True)
+    ("train", "ltr.train {logs} --model lgbm --train-end {train_end} --out {out}/bundle --no-leakage-check", True),
+    ("score", "ltr.score {out}/bundle {logs} --start {last} --end {last} --out {scores}", True),
 )
 
 
@@ -90,15 +98,26 @@ class WorkerMemory:
 
 
 def _run(python: str, module_args: str, extra: list[str]) -> tuple[float, float, bool, str]:
-    """Wall seconds, peak RSS (MB) of the command, success, the end of its error output."""
+    """Wall seconds, peak RSS (MB) of the command, success, the end of its error output.
+
+    The command runs under ``/usr/bin/time -f %M`` where there is one: Linux carries a process's
+    peak RSS across ``exec``, so a command forked straight from this (large) process would report
+    at least this process's size; ``time`` is small, and its child's peak is the command's own.
+    """
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([python, "-m", *module_args.split(), *extra], stdout=subprocess.DEVNULL,
+    timer = ["/usr/bin/time", "-f", "maxrss_kb=%M"] if Path("/usr/bin/time").exists() else []
+    proc = subprocess.Popen([*timer, python, "-m", *module_args.split(), *extra], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     err = proc.stderr.read().decode() if proc.stderr else ""
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status) == 0, err.strip()[-300:]
+    peak_kb = float(usage.ru_maxrss)
+    if timer:
+        found = [line for line in err.splitlines() if line.startswith("maxrss_kb=")]
+        peak_kb = float(found[-1].split("=")[1]) if found else float("nan")
+        err = "\n".join(line for line in err.splitlines() if not line.startswith("maxrss_kb="))
+    return seconds, peak_kb / 1024, os.waitstatus_to_exitcode(status) == 0, err.strip()[-300:]
 
 
 def _world(args: argparse.Namespace, out: Path) -> Path:
@@ -133,6 +152,8 @@ def main() -> int:
     p.add_argument("--memory-limit", default="4GiB", help="per Dask worker")
     p.add_argument("--train-end", help="last training day of the recall sources (default: the day before the last)")
     p.add_argument("--python", default=sys.executable)
+    p.add_argument("--engines", default="local,dask", help="engines to run, comma-separated")
+    p.add_argument("--stages", default=",".join(s[0] for s in STAGES), help="stages to run, comma-separated")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,28 +163,42 @@ def main() -> int:
     logs = read_logs(plogs, validate=False)
     days = logs.requests["ts"] // 86_400
     train_end = args.train_end or format_day(int(days.max()) - 1)
+    last = format_day(int(days.max()))
     print(f"world: {len(logs.exposures):,d} exposures, {len(logs.requests):,d} requests, "
-          f"{len(logs.candidates) if logs.candidates is not None else 0:,d} candidates; train end {train_end}")
+          f"{len(logs.candidates) if logs.candidates is not None else 0:,d} candidates; train end {train_end}; "
+          f"Dask workers: {args.workers} x 1 thread, memory limit {args.memory_limit} each")
     del logs
     print(f"{'stage':<10} {'engine':<6} {'wall s':>8} {'client MB':>10} {'workers MB':>9} {'max 1 MB':>9}")
     _print(Result("partition", "local", seconds, rss, ok=ok, note=err))
-    results = _stages(args, plogs, out, train_end)
-    same = (out / "local" / "readout.json").read_bytes() == (out / "dask" / "readout.json").read_bytes()
-    print(f"readout JSON identical between engines: {same}")
+    results = _stages(args, plogs, out, train_end, last)
+    same = True
+    if all((out / e / "readout.json").exists() for e in ("local", "dask")):
+        same = (out / "local" / "readout.json").read_bytes() == (out / "dask" / "readout.json").read_bytes()
+        print(f"readout JSON identical between engines: {same}")
+    for engine in ("local", "dask"):
+        manifest = out / engine / "bundle" / "manifest.json"
+        if manifest.exists():
+            metrics = json.loads(manifest.read_text())["metadata"]["metrics"]
+            print(f"{engine} LightGBM held-out AUC {metrics['auc']:.4f} on {metrics['rows']:,d} rows")
     return 0 if all(r.ok for r in results) and same else 1
 
 
-def _stages(args: argparse.Namespace, plogs: Path, out: Path, train_end: str) -> list[Result]:
+def _stages(args: argparse.Namespace, plogs: Path, out: Path, train_end: str, last: str) -> list[Result]:
     from distributed import Client, LocalCluster
 
     results = []
+    engines = [e for e in ("local", "dask") if e in args.engines.split(",")]
+    stages = args.stages.split(",")
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=args.memory_limit,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         for name, command, _ in STAGES:
-            for engine in ("local", "dask"):
+            if name not in stages:
+                continue
+            for engine in engines:
                 target = out / engine
                 target.mkdir(exist_ok=True)
-                text = command.format(logs=plogs, out=target, train_end=train_end)
+                scores = target / ("scores" if engine == "dask" else "scores.parquet")
+                text = command.format(logs=plogs, out=target, train_end=train_end, last=last, scores=scores)
                 extra = ["--engine", "dask", "--scheduler", cluster.scheduler_address] if engine == "dask" else []
                 with WorkerMemory(client) as memory:
                     seconds, rss, ok, err = _run(args.python, text, extra)

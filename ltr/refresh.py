@@ -7,7 +7,8 @@ rows (priors, bin edges, categories). The families frozen at training (user-side
 see ``FeatureBuilder(frozen_families=...)``) keep their training end: they are refreshed with
 the model. A refreshed bundle scores day ``through + 1`` exactly as ``python -m ltr.score`` on
 the full logs does. The manifest keeps the training window (``training``) and records the
-statistics' end day (``statistics``).
+statistics' end day (``statistics``). With ``--engine dask`` on partitioned logs, each
+partition's tables are counted on its worker and summed on the client: the same refreshed bundle.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import sys
 from pathlib import Path
 
 from ltr._cli import add_ts_unit, command, parser
-from ltr.features import labelled_samples
+from ltr.distributed import add_engine_options, dask_client, engine_options, open_logs
+from ltr.distributed._parts import labelled_parts
+from ltr.features import FeatureBuilder, labelled_samples
+from ltr.features._partial import refresh_from_parts
 from ltr.logs import Logs, as_day, format_day, parse_day, read_logs
 from ltr.serving import Ranker, statistics_record
 
@@ -47,7 +51,11 @@ def refresh_bundle(ranker: Ranker | str | Path, logs: Logs, through: int | str) 
         ranker = Ranker.load(ranker)
     day = as_day(through, "through")
     samples = labelled_samples(logs, ranker.features.tz)
-    features = ranker.features.refreshed(samples, day)
+    return _with_features(ranker, ranker.features.refreshed(samples, day))
+
+
+def _with_features(ranker: Ranker, features: FeatureBuilder) -> Ranker:
+    """The ranker with refreshed ``features``, its manifest's ``statistics`` updated."""
     metadata = {**ranker.metadata, "statistics": {**statistics_record(features), "refreshed": True}}
     return Ranker(features, ranker.model, ranker.inputs, metadata)
 
@@ -61,12 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--through", required=True, help="last day the statistics count, YYYY-MM-DD")
     cli.add_argument("--out", default=None, help="bundle directory to write (default: replace BUNDLE)")
     add_ts_unit(cli)
+    add_engine_options(cli)
     args = cli.parse_args(argv)
+    options = engine_options(args)
 
     day = parse_day(args.through, "through")
     ranker = Ranker.load(args.bundle)
-    logs = read_logs(args.logs, tz=ranker.features.tz, ts_unit=args.ts_unit)
-    refreshed = refresh_bundle(ranker, logs, day)
+    if options.is_dask:
+        with dask_client(options) as client:
+            opened = open_logs(client, args.logs, tz=ranker.features.tz, ts_unit=args.ts_unit)
+            refreshed = _with_features(ranker, refresh_from_parts(ranker.features, labelled_parts(opened).run, day))
+    else:
+        refreshed = refresh_bundle(ranker, read_logs(args.logs, tz=ranker.features.tz, ts_unit=args.ts_unit), day)
     out = args.out or args.bundle
     refreshed.save(out)
     stats = refreshed.metadata["statistics"]

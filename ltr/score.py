@@ -3,7 +3,9 @@
 Scores the exposures of the days ``start..end`` (inclusive) point-in-time: each row's
 statistics come from the logs strictly before its day, so a day is scored as it would have
 been online at its start, whatever the logs hold afterwards. Writes ``request_id, item_id,
-score`` (CSV, or Parquet when FILE ends in ``.parquet``).
+score`` (CSV, or Parquet when FILE ends in ``.parquet``). With ``--engine dask`` on partitioned
+logs, the rows are scored on the workers and written as a directory partitioned like the logs
+(:mod:`ltr.distributed._score`), with the same scores.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parser, write_frame
+from ltr.distributed import add_engine_options, dask_client, engine_options, open_logs
+from ltr.distributed._score import score_on_dask
 from ltr.features import labelled_samples
 from ltr.logs import Logs, as_day, format_day, parse_day, read_logs
 from ltr.serving import Ranker
@@ -73,14 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("logs", help="logs directory (Parquet/CSV tables)")
     cli.add_argument("--start", required=True, help="first day to score, YYYY-MM-DD")
     cli.add_argument("--end", required=True, help="last day to score (inclusive), YYYY-MM-DD")
-    cli.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+    cli.add_argument("--out", required=True,
+                     help="output file (.parquet or .csv); with --engine dask a directory of Parquet files "
+                          "partitioned like the logs")
     add_tz(cli)
     add_ts_unit(cli)
+    add_engine_options(cli)
     args = cli.parse_args(argv)
+    options = engine_options(args)
 
     start = parse_day(args.start, "start")
     end = parse_day(args.end, "end")
     ranker = Ranker.load(args.bundle)
+    if options.is_dask:
+        with dask_client(options) as client:
+            opened = open_logs(client, args.logs, tz=args.tz, ts_unit=args.ts_unit)
+            rows = score_on_dask(opened, ranker, start, end, args.out)
+        print(f"scored {rows} exposures of {args.start}..{args.end} with {ranker.model.name} on Dask; "
+              f"written to {args.out} (partitioned like the logs)")
+        return 0
     scores = score_logs(ranker, read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit), start, end, tz=args.tz)
     write_frame(scores, args.out)
     print(f"scored {len(scores)} exposures of {args.start}..{args.end} with {ranker.model.name}; "

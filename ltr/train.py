@@ -19,13 +19,22 @@ import numpy as np
 import pandas as pd
 
 from ltr._cli import add_ts_unit, add_tz, command, parse_assignments, parser
+from ltr._training import (
+    MODEL_FEATURE_DEFAULTS,
+    check_window,
+    default_feature_params,
+    evaluation_metrics,
+    fit_estimator,
+    metrics_by_day,
+)
 from ltr._validation import check_int
 from ltr.bundle import check_inputs, design_matrix
+from ltr.distributed import EngineOptions, add_engine_options, dask_client, engine_options, open_logs
+from ltr.distributed._train import train_on_dask
 from ltr.features import FeatureBuilder, FeatureMatrix, context_candidates, labelled_samples, outcome_columns
 from ltr.leakage import check_leakage
 from ltr.logs import Logs, as_day, format_day, parse_day, read_logs
-from ltr.metrics import auc, logloss
-from ltr.models import LogisticRegressionRanker, ModelConvergenceWarning, fit_validated, make_model
+from ltr.models import LogisticRegressionRanker, ModelConvergenceWarning, make_model
 from ltr.serving import Ranker, statistics_record
 
 __all__ = [
@@ -38,95 +47,6 @@ __all__ = [
     "report_text",
     "train_ranker",
 ]
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    keep = np.isfinite(score)
-    if keep.sum() == 0 or np.unique(y[keep]).size < 2:
-        return None
-    return auc(y[keep], score[keep])
-
-
-def evaluation_metrics(y, predicted, online=None) -> dict[str, Any]:
-    """Offline metrics of predicted click probabilities, beside the online AUC.
-
-    Parameters
-    ----------
-    y : array-like of 0/1
-    predicted : array-like of probabilities
-    online : array-like, optional
-        The logged online scores (``rank_score``) of the same rows; rows where it is not
-        finite are left out of ``online_auc`` (``online_auc_rows`` counts those used).
-
-    Returns
-    -------
-    dict
-        ``rows, clicks, auc, logloss, mean_predicted_ctr, actual_ctr, calibration_ratio
-        (mean predicted / actual), online_auc, online_auc_rows``. AUCs are ``None`` when a
-        class is missing; ``online_auc`` is ``None`` without online scores.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    p = np.asarray(predicted, dtype=np.float64)
-    n = int(y.size)
-    actual = float(y.mean()) if n else float("nan")
-    mean_pred = float(p.mean()) if n else float("nan")
-    out: dict[str, Any] = {
-        "rows": n,
-        "clicks": int(y.sum()),
-        "auc": _auc(y, p) if n else None,
-        "logloss": logloss(y, p, eps=1e-15) if n else None,
-        "mean_predicted_ctr": mean_pred,
-        "actual_ctr": actual,
-        "calibration_ratio": mean_pred / actual if n and actual > 0 else None,
-        "online_auc": None,
-        "online_auc_rows": 0,
-    }
-    if online is not None and n:
-        online = np.asarray(online, dtype=np.float64)
-        out["online_auc"] = _auc(y, online)
-        out["online_auc_rows"] = int(np.isfinite(online).sum())
-    return out
-
-
-def _metrics_by_day(frame: pd.DataFrame, predicted: np.ndarray) -> list[dict[str, Any]]:
-    days = frame["day"].to_numpy()
-    online = frame["rank_score"].to_numpy(dtype=np.float64, na_value=np.nan) if "rank_score" in frame else None
-    y = frame["click"].to_numpy()
-    rows = []
-    # One entry per evaluated day (a handful), so a loop over days is fine.
-    for day in np.unique(days):
-        mask = days == day
-        rows.append({"day": format_day(int(day)),
-                     **evaluation_metrics(y[mask], predicted[mask], None if online is None else online[mask])})
-    return rows
-
-
-#: Feature-pipeline defaults per model, on top of ``FeatureBuilder``'s own, chosen on the real
-#: development slice (bench/bench_real_ranker.py, held-out 2022-04-29..30) and confirmed on the
-#: fixture world (train-end 2026-01-15).
-#:
-#: LR: one-hot ids (user, item, author ...) with the item and user statistics over 7 days and
-#: all history; no per-category aggregates, no user x category / author / position crosses, no
-#: recency: a linear model on the bins of many correlated windows fits the day-to-day noise of
-#: the training days (real slice AUC / GAUC 0.7187 / 0.6381 with them, 0.7250 / 0.6482 without;
-#: fixture held-out AUC 0.7265 -> 0.7289).
-#:
-#: LightGBM: every statistic, but no id categoricals: native categoricals of ids overfit (users
-#: have ~4.5 exposures over six days, most videos a handful); without them the real slice goes
-#: from 0.7204 / 0.6411 to 0.7259 / 0.6452 (31 leaves) and the fixture from 0.7117 to 0.7330; the
-#: point-in-time statistics of the same keys carry their signal. Windows of 1 and 7 days (and
-#: all history) rather than 1, 3 and 7: fewer, less redundant columns; with feature_fraction
-#: 0.5 the real slice goes from 0.7271 / 0.6475 to 0.7289 / 0.6497 (means of three seeds) and
-#: the fixture from 0.7353 to 0.7356.
-MODEL_FEATURE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "lr": {"key_families": ("item", "user"), "cross_keys": False, "recency": False, "windows": (7,)},
-    "lgbm": {"ids": False, "windows": (1, 7)},
-}
-
-
-def default_feature_params(model: str, overrides: dict | None = None) -> dict[str, Any]:
-    """FeatureBuilder parameters :func:`train_ranker` uses for ``model``, with ``overrides`` on top."""
-    return {**MODEL_FEATURE_DEFAULTS.get(model, {}), **(overrides or {})}
 
 
 @dataclass(frozen=True)
@@ -182,17 +102,7 @@ def prepare_training(logs: Logs, train_end: int | str | None, *, eval_end: int |
         raise ValueError("logs must have at least one exposure to train on. Got 0 samples instead.")
     days = samples["day"].to_numpy()
     first, last = int(days.min()), int(days.max())
-    if not first <= end < last:
-        raise ValueError(
-            f"train_end must be a day from {format_day(first)} to {format_day(last - 1)} (the logs span "
-            f"{format_day(first)} to {format_day(last)} and at least one later day is needed for evaluation). "
-            f"Got {format_day(end)} instead."
-        )
-    stop = last if eval_end is None else as_day(eval_end, "eval_end")
-    if not end < stop <= last:
-        raise ValueError(
-            f"eval_end must be a day from {format_day(end + 1)} to {format_day(last)}. Got {format_day(stop)} instead."
-        )
+    stop = check_window(first, last, end, None if eval_end is None else as_day(eval_end, "eval_end"))
     train = samples.loc[days <= end].reset_index(drop=True)
     held_out = samples.loc[(days > end) & (days <= stop)].reset_index(drop=True)
     if train["click"].nunique() < 2:
@@ -292,18 +202,8 @@ def train_ranker(logs: Logs, model: str = "lr", train_end: int | str | None = No
     keep = days >= days.min() + warmup_days
     y = data.train["click"].to_numpy()[keep]
     X, days = X[keep], days[keep]
-    fit_started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ModelConvergenceWarning)
-        if validation and np.unique(days).size > 1:
-            estimator, chosen = fit_validated(model, dict(model_params or {}), X, y, days == days.max(), names,
-                                              categorical, refit=refit)
-        else:
-            estimator, chosen = make_model(model, **(model_params or {})).fit(X, y, names,
-                                                                            categorical=categorical), None
-    fit_seconds = time.perf_counter() - fit_started
-    for item in caught:
-        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    estimator, chosen, fit_seconds = fit_estimator(model, dict(model_params or {}), X, y, days, names, categorical,
+                                                   validation, refit)
 
     ranker = Ranker(data.builder, estimator, inputs)
     held_out = data.held_out
@@ -311,7 +211,7 @@ def train_ranker(logs: Logs, model: str = "lr", train_end: int | str | None = No
     predicted = ranker.score(held_out, history=data.samples)
     online = held_out["rank_score"].to_numpy(dtype=np.float64, na_value=np.nan) if "rank_score" in held_out else None
     metrics = evaluation_metrics(held_out["click"].to_numpy(), predicted, online)
-    metrics["by_day"] = _metrics_by_day(held_out, predicted)
+    metrics["by_day"] = metrics_by_day(held_out, predicted)
     training = {**data.window, "fit_seconds": round(fit_seconds, 3), "fitted_rows": int(keep.sum()),
                 "warmup_days": warmup_days, "validation": chosen,
                 "leakage_seconds": round(leakage_seconds, 3) if leakage_check else None}
@@ -364,6 +264,18 @@ def report_text(ranker: Ranker) -> str:
     return "\n".join(lines)
 
 
+def _train_dask(args: Any, options: EngineOptions, end: int, model_params: dict[str, Any],
+                feature_params: dict[str, Any]) -> Ranker:
+    """``--engine dask``: open the partitioned logs on the cluster and train there."""
+    with dask_client(options) as client:
+        opened = open_logs(client, args.logs, tz=args.tz, ts_unit=args.ts_unit)
+        return train_on_dask(opened, args.model, end,
+                             eval_end=None if args.eval_end is None else as_day(args.eval_end, "eval_end"),
+                             inputs=args.inputs, model_params=model_params, feature_params=feature_params,
+                             validation=not args.no_validation, refit=not args.no_refit,
+                             warmup_days=args.warmup_days)
+
+
 @command
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 1 user error, 2 usage error)."""
@@ -390,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="first days of the logs used only as history, not as training rows (default 0)")
     add_tz(cli)
     add_ts_unit(cli)
+    add_engine_options(cli)
     args = cli.parse_args(argv)
+    options = engine_options(args)
 
     model_params = parse_assignments(args.set, "--set")
     feature_params = parse_assignments(args.feature, "--feature")
@@ -398,14 +312,17 @@ def main(argv: list[str] | None = None) -> int:
     make_model(args.model, **model_params)
     check_inputs(args.model, args.inputs)
     end = parse_day(args.train_end, "train_end")
-    logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ModelConvergenceWarning)
-        ranker = train_ranker(logs, args.model, end, eval_end=args.eval_end, inputs=args.inputs,
-                              model_params=model_params, feature_params=feature_params, tz=args.tz,
-                              validation=not args.no_validation, refit=not args.no_refit,
-                              warmup_days=args.warmup_days, leakage_check=not args.no_leakage_check,
-                              allow_leaky=args.allow_feature)
+        if options.is_dask:
+            ranker = _train_dask(args, options, end, model_params, feature_params)
+        else:
+            logs = read_logs(args.logs, tz=args.tz, ts_unit=args.ts_unit)
+            ranker = train_ranker(logs, args.model, end, eval_end=args.eval_end, inputs=args.inputs,
+                                  model_params=model_params, feature_params=feature_params, tz=args.tz,
+                                  validation=not args.no_validation, refit=not args.no_refit,
+                                  warmup_days=args.warmup_days, leakage_check=not args.no_leakage_check,
+                                  allow_leaky=args.allow_feature)
     ranker.save(args.out)
     for item in caught:
         if issubclass(item.category, ModelConvergenceWarning):

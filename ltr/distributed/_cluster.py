@@ -5,8 +5,9 @@ options to a command's parser and :func:`engine_options` reads them back, checke
 client comes from :func:`dask_client`, a context manager: with ``scheduler`` it connects to
 that scheduler (a clear :class:`EngineError` when none answers within ``timeout`` seconds),
 else it starts a ``distributed.LocalCluster`` of ``workers`` processes and stops it on exit.
-A worker that dies mid-run makes Dask retry its tasks elsewhere; when they keep failing, or the
-cluster goes away, the run ends in an :class:`EngineError` (commands exit 1 with its message,
+A worker that dies mid-run makes Dask retry its tasks elsewhere; when they keep failing, the data
+a task needs was lost with the worker (scattered data cannot be recomputed), or the cluster goes
+away, the run ends in an :class:`EngineError` (commands exit 1 with its message,
 and write their output through a temporary path renamed on success, so nothing half-written
 looks complete).
 
@@ -155,11 +156,16 @@ def dask_client(options: EngineOptions) -> Iterator[Any]:
 def _raise_engine_error(exc: Exception) -> None:
     """Re-raise a cluster failure as :class:`EngineError`; return for anything else."""
     from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
 
     if isinstance(exc, KilledWorker):
         raise EngineError(f"a Dask worker died while running {exc.task!r} (Dask retried it on other workers; "
                           "it kept failing). Out of memory? Give the workers more (--memory-limit) or more "
+                          "partitions (python -m ltr.logs partition --parts-per-day). No output was written.") from None
+    if isinstance(exc, FutureCancelledError):
+        raise EngineError(f"a Dask worker died or left, and with it data this run had placed there ({exc}); "
+                          "the run cannot go on. Out of memory? Give the workers more (--memory-limit) or more "
                           "partitions (python -m ltr.logs partition --parts-per-day). No output was written.") from None
     if isinstance(exc, CommClosedError):
         raise EngineError(f"the connection to the Dask cluster was lost ({exc}). No output was written.") from None

@@ -34,9 +34,23 @@ from ltr.features._space import FeatureSpace
 from ltr.features._state import export_state, import_state
 from ltr.features._tables import HistoryTables, build_tables
 
-__all__ = ["categorical_blocks", "continuous_blocks", "count_tables", "export_builder", "fit_binner",
-           "fit_categorical", "outcome_families", "prepare", "refreshed_copy", "restore_builder",
+__all__ = ["categorical_blocks", "categorical_frames", "continuous_blocks", "count_tables", "export_builder",
+           "fit_binner", "fit_categorical", "outcome_families", "prepare", "refreshed_copy", "restore_builder",
            "transform_rows"]
+
+
+def categorical_frames(self: Any, frame: Mapping[str, np.ndarray]) -> dict[str, tuple[pd.DataFrame, int]]:
+    """Per categorical group, the training columns its encoder is fitted on and its minimum count."""
+    plan = self.plan_
+    out: dict[str, tuple[pd.DataFrame, int]] = {}
+    if plan.context:
+        out["context"] = (ContextCategories.training_frame(frame, plan.context), int(self.min_count))
+    for group, table, names in (("item", self.items_, plan.item), ("user", self.users_, plan.user)):
+        if names and table is not None:
+            out[group] = (AttributeCategories.training_frame(frame, table, group, names), int(self.min_count))
+    if plan.ids:
+        out["ids"] = (IdCategories.training_frame(frame, plan.ids, self.items_), int(self.id_min_count))
+    return out
 
 
 def fit_categorical(self: Any, frame: Mapping[str, np.ndarray]) -> tuple[CategoricalBlock, ...]:
@@ -184,9 +198,10 @@ def transform_rows(self: Any, samples: Any, history: pd.DataFrame | None, cache:
     return self._layout_.assemble(frame, tables, cache, dense, chunk_size, onehot=onehot)
 
 
-def count_tables(self: Any, frame: Mapping[str, np.ndarray]) -> HistoryTables:
-    """The counting tables (with outcome sums) and click history of a prepared labelled frame."""
-    embedding = self.items_.embedding if self.items_ is not None else None
+def count_tables(self: Any, frame: Mapping[str, np.ndarray], clicks: bool = True) -> HistoryTables:
+    """The counting tables (with outcome sums) and click history (unless not ``clicks``) of a
+    prepared labelled frame."""
+    embedding = self.items_.embedding if self.items_ is not None and clicks else None
     sums = [name for outcome in self.outcomes for name in (outcome_sum(outcome), outcome_count(outcome))]
     summed = dict.fromkeys(outcome_families(self), sums)
     time_column = "day" if self.lag_seconds is None else "ts"

@@ -22,7 +22,7 @@ from ltr._validation import check_choice, check_int
 from ltr.artifacts import check_state
 from ltr.features._fitted_names import column_label, names_from_state, names_to_state
 
-__all__ = ["BinCoder", "BinCollapseWarning", "QuantileBinner"]
+__all__ = ["BinCoder", "BinCollapseWarning", "QuantileBinner", "sum_value_counts", "value_counts"]
 
 _FORMAT = "ltr.QuantileBinner"
 _FORMAT_VERSION = 1
@@ -165,6 +165,45 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self._warn_collapsed()
         return self
 
+    def fit_counts(self, values: Sequence[np.ndarray], counts: Sequence[np.ndarray],
+                   feature_names: Sequence[str]) -> QuantileBinner:
+        """Fit from the distinct finite training values of each feature and their counts.
+
+        The edges equal :meth:`fit`'s on the rows the counts come from (counts of disjoint
+        parts of the rows add up: :func:`value_counts`, :func:`sum_value_counts`).
+
+        Parameters
+        ----------
+        values : sequence of ndarray
+            Per feature, the sorted distinct finite values.
+        counts : sequence of ndarray of int
+            Per feature, how many rows hold each value.
+        feature_names : sequence of str
+
+        Returns
+        -------
+        self : QuantileBinner
+        """
+        self._validate_params()
+        names = [str(n) for n in feature_names]
+        if len(values) != len(names) or len(counts) != len(names):
+            raise ValueError(f"values and counts must have one array per feature ({len(names)}). "
+                             f"Got {len(values)} and {len(counts)} instead.")
+        empty = [name for name, c in zip(names, counts, strict=True) if int(np.sum(c)) == 0]
+        if empty:
+            raise ValueError("Every feature must have at least one non-NaN training value. "
+                             f"Got only NaN in feature(s) {', '.join(empty)} instead; drop or impute them.")
+        fitted = [_fit_edges(v, _exact_quantiles(v, int(self.n_bins), self.quantile_method, c), c)
+                  for v, c in zip(values, counts, strict=True)]
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.bin_edges_ = [edges for edges, _ in fitted]
+        self.n_bins_ = np.array([e.size - 1 for e in self.bin_edges_], dtype=np.int64)
+        self.n_codes_ = self.n_bins_ + 1
+        self.collapsed_edges_ = [collapsed for _, collapsed in fitted]
+        self._warn_collapsed()
+        return self
+
     def _warn_collapsed(self) -> None:
         lost = np.flatnonzero(self.n_bins_ < self.n_bins)
         if lost.size == 0:
@@ -290,13 +329,14 @@ class QuantileBinner(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return binner
 
 
-def _exact_quantiles(values: np.ndarray, n_bins: int, method: str) -> np.ndarray:
+def _exact_quantiles(values: np.ndarray, n_bins: int, method: str, counts: np.ndarray | None = None) -> np.ndarray:
     """Quantiles at levels ``i / n_bins`` (``i = 0 .. n_bins``) of finite 1-D ``values``.
 
     Sample positions are ``m * i / n_bins`` as exact integer ratios, so no float
-    rounding can move an edge to a neighbouring order statistic.
+    rounding can move an edge to a neighbouring order statistic. With ``counts``,
+    ``values`` are sorted distinct values each occurring ``counts`` times.
     """
-    m = values.size
+    m = values.size if counts is None else int(counts.sum())
     level = np.arange(n_bins + 1, dtype=np.int64)
     numerator = level * m
     # 0-based index of the order statistic of rank ceil(h), at least rank 1 so that
@@ -308,27 +348,35 @@ def _exact_quantiles(values: np.ndarray, n_bins: int, method: str) -> np.ndarray
     upper = np.where(whole, numerator // n_bins, pick)  # h < m when whole, so in range
     # Only these order statistics are needed: a partial partition is O(m log n_bins)
     # where a full sort is O(m log m).
-    needed = np.unique(np.concatenate([pick, upper]))
-    ordered = np.partition(values, needed)
-    low, high = ordered[pick], ordered[upper]
+    if counts is None:
+        needed = np.unique(np.concatenate([pick, upper]))
+        ordered = np.partition(values, needed)
+        low, high = ordered[pick], ordered[upper]
+    else:
+        # Sorted distinct values with their counts: order statistic k is the first value
+        # whose cumulative count passes k.
+        cum = np.cumsum(counts)
+        low = values[np.searchsorted(cum, pick, side="right")]
+        high = values[np.searchsorted(cum, upper, side="right")]
     # Same midpoint formula as numpy's interpolation at 0.5, so tie-free edges match
     # KBinsDiscretizer's bit for bit. For whole h, pick = h - 1 and upper = h.
     return np.where(whole, high - (high - low) * 0.5, low)
 
 
-def _fit_edges(column: np.ndarray, quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit_edges(column: np.ndarray, quantiles: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Turn raw quantiles of one column into edges with no empty bin.
 
-    ``column`` holds the finite training values, ``quantiles`` the ``n_bins + 1``
-    quantile values (first = min, last = max). Returns the kept edges and the
-    dropped ones.
+    ``column`` holds the finite training values (or distinct values occurring ``weights``
+    times), ``quantiles`` the ``n_bins + 1`` quantile values (first = min, last = max).
+    Returns the kept edges and the dropped ones.
     """
     unique = np.unique(quantiles)
     if unique.size == 1:
         # Constant feature: one bin; [c, c] keeps "edges = [min, ..., max]" true.
         return np.array([unique[0], unique[0]]), quantiles[1:-1].copy()
     inner = unique[1:-1]
-    counts = np.bincount(np.searchsorted(inner, column, side="right"), minlength=inner.size + 1)
+    counts = np.bincount(np.searchsorted(inner, column, side="right"), weights=weights, minlength=inner.size + 1)
     # Bin 0 always holds the minimum and the last bin the maximum; an empty bin i
     # (possible with averaged quantiles between tied values) is merged into the
     # bin below it by dropping its lower edge inner[i - 1].
@@ -433,3 +481,18 @@ class BinCoder:
             for j, inner in enumerate(self.inner):
                 out[:, j] = np.searchsorted(inner, x[:, j], side="right")
         np.copyto(out, np.broadcast_to(self.nan_codes, out.shape), where=np.isnan(x))
+
+
+def value_counts(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct finite values of a float column and their counts (what
+    :meth:`QuantileBinner.fit_counts` needs from one part of the rows)."""
+    column = np.asarray(column, dtype=np.float64)
+    values, counts = np.unique(column[~np.isnan(column)], return_counts=True)
+    return values, counts.astype(np.int64)
+
+
+def sum_value_counts(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`value_counts` of the union of disjoint parts of the rows."""
+    values, inverse = np.unique(np.concatenate([v for v, _ in parts]), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([c for _, c in parts]), minlength=values.size)
+    return values, counts.astype(np.int64)

@@ -57,13 +57,18 @@ class ContextCategories:
     @classmethod
     def fit(cls, frame: Mapping[str, np.ndarray], names: Sequence[str], min_count: int) -> ContextCategories:
         """Fit the encoder on the training rows' columns ``names``."""
+        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(cls.training_frame(frame, names))
+        return cls(tuple(names), encoder)
+
+    @staticmethod
+    def training_frame(frame: Mapping[str, np.ndarray], names: Sequence[str]) -> pd.DataFrame:
+        """The columns the encoder is fitted on."""
         # Object columns stay object: no round trip through pandas' string dtype.
         columns = {}
         for col in names:
             values = frame[col]
             columns[col] = pd.Series(values, dtype=object if values.dtype.kind in "OUS" else values.dtype, copy=False)
-        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(pd.DataFrame(columns, copy=False))
-        return cls(tuple(names), encoder)
+        return pd.DataFrame(columns, copy=False)
 
     def codes(self, frame: Mapping[str, np.ndarray]) -> np.ndarray:
         """Codes of the rows' context values (same columns and dtypes as at fit)."""
@@ -99,10 +104,16 @@ class AttributeCategories:
         cls, frame: Mapping[str, np.ndarray], table: AttributeTable, group: str, names: Sequence[str], min_count: int
     ) -> AttributeCategories:
         """Fit the encoder on the attribute values of the training rows."""
-        index = frame[f"_{group}_row"]
-        per_row = pd.DataFrame({c: table.take(_attribute(c), index) for c in names})
-        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(per_row)
+        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(
+            cls.training_frame(frame, table, group, names))
         return cls.from_encoder(encoder, table, group, names)
+
+    @staticmethod
+    def training_frame(frame: Mapping[str, np.ndarray], table: AttributeTable, group: str,
+                       names: Sequence[str]) -> pd.DataFrame:
+        """The attribute values the encoder is fitted on."""
+        index = frame[f"_{group}_row"]
+        return pd.DataFrame({c: table.take(_attribute(c), index) for c in names})
 
     @classmethod
     def from_encoder(
@@ -155,10 +166,16 @@ class IdCategories:
     def fit(cls, frame: Mapping[str, np.ndarray], names: Sequence[str], items: AttributeTable | None,
             min_count: int) -> IdCategories:
         """Fit the encoder on the training rows' ids."""
-        block = cls(tuple(names), CategoryEncoder(min_count=min_count, missing=MISSING), items)
-        columns = {name: pd.Series(value, copy=False) for name, value in zip(names, block._values(frame), strict=True)}
-        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(pd.DataFrame(columns, copy=False))
+        encoder = CategoryEncoder(min_count=min_count, missing=MISSING).fit(cls.training_frame(frame, names, items))
         return cls(tuple(names), encoder, items)
+
+    @classmethod
+    def training_frame(cls, frame: Mapping[str, np.ndarray], names: Sequence[str],
+                       items: AttributeTable | None) -> pd.DataFrame:
+        """The ids the encoder is fitted on."""
+        block = cls(tuple(names), CategoryEncoder(min_count=1, missing=MISSING), items)
+        columns = {name: pd.Series(value, copy=False) for name, value in zip(names, block._values(frame), strict=True)}
+        return pd.DataFrame(columns, copy=False)
 
     def _values(self, frame: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         out = []

@@ -16,7 +16,7 @@ level that first appears online (a new item is by definition rare).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -186,21 +186,91 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted encoder.
         """
         self._validate_params()
-        columns = self._columns(X, reset=True)
-        categories: list[list[Any]] = []
-        n_rare = []
-        kinds = []
+        counts, kinds = self._level_counts(self._columns(X, reset=True))
+        self._fit_counts(counts, kinds)
+        return self
+
+    def _level_counts(self, columns: list[np.ndarray]) -> tuple[list[pd.Series], list[str]]:
+        """Rows per non-missing level of each column, and each column's kind."""
+        out, kinds = [], []
         for j, values in enumerate(columns):
             kinds.append(self._check_kind(values, j))
             present = values[~pd.isna(values)]
             counts = pd.Series(present, dtype=object if present.dtype == object else None)
-            counts = counts.value_counts(sort=False, dropna=True)
-            kept = counts.index[counts.to_numpy() >= self.min_count]
-            n_rare.append(int(counts.size - kept.size))
+            out.append(counts.value_counts(sort=False, dropna=True))
+        return out, kinds
+
+    def _fit_counts(self, counts: Sequence[pd.Series], kinds: Sequence[str]) -> None:
+        categories: list[list[Any]] = []
+        n_rare = []
+        for level_counts in counts:
+            kept = level_counts.index[level_counts.to_numpy() >= self.min_count]
+            n_rare.append(int(level_counts.size - kept.size))
             categories.append(_plain_sorted(kept.to_numpy()))
         self._set_state(categories)
         self.n_rare_levels_ = np.asarray(n_rare, dtype=np.int64)
-        self.value_kinds_ = kinds
+        self.value_kinds_ = list(kinds)
+
+    def level_counts(self, X: pd.DataFrame) -> tuple[list[pd.Series], list[str]]:
+        """What :meth:`fit` learns from: rows per level of each column, and each column's kind.
+
+        Counts of disjoint parts of the training rows add up (:meth:`fit_counts`), so an
+        encoder is fitted from partitions exactly as from all rows. Never changes ``self``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Categorical columns (as for :meth:`fit`).
+
+        Returns
+        -------
+        counts : list of pandas.Series
+            Per column, rows per non-missing level (index: the levels).
+        kinds : list of str
+            Per column, "number", "str" or "empty" (all missing).
+        """
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"X must be a pandas DataFrame. Got {type(X).__name__} instead.")
+        probe = CategoryEncoder(min_count=self.min_count, missing=self.missing)
+        return probe._level_counts(probe._columns(X, reset=True))
+
+    def fit_counts(self, counts: Sequence[Sequence[pd.Series]], kinds: Sequence[Sequence[str]],
+                   feature_names: Sequence[str]) -> CategoryEncoder:
+        """Fit from the :meth:`level_counts` of disjoint parts of the training rows.
+
+        Parameters
+        ----------
+        counts : sequence of list of pandas.Series
+            Per part, :meth:`level_counts`'s counts (one Series per column).
+        kinds : sequence of list of str
+            Per part, :meth:`level_counts`'s kinds.
+        feature_names : sequence of str
+            The column names.
+
+        Returns
+        -------
+        self : CategoryEncoder
+            Fitted exactly as :meth:`fit` on the rows of every part.
+        """
+        self._validate_params()
+        names = [str(n) for n in feature_names]
+        if not counts or any(len(part) != len(names) for part in counts):
+            raise ValueError(f"counts must hold one Series per feature ({len(names)}) for every part. "
+                             f"Got {[len(part) for part in counts]} instead.")
+        summed = []
+        for j in range(len(names)):
+            parts = [part[j] for part in counts if len(part[j])]
+            summed.append(pd.concat(parts).groupby(level=0, sort=False).sum() if parts else counts[0][j])
+        merged_kinds = []
+        for j, name in enumerate(names):
+            found = sorted({part[j] for part in kinds} - {"empty"})
+            if len(found) > 1:
+                raise TypeError(f"Column {name!r} must hold only strings or only numbers. Got both kinds "
+                                f"{found} in different parts instead.")
+            merged_kinds.append(found[0] if found else "empty")
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self._fit_counts(summed, merged_kinds)
         return self
 
     def _set_state(self, categories: list[list[Any]]) -> None:

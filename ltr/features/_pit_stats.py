@@ -27,7 +27,7 @@ import pandas as pd
 from ltr._validation import check_choice
 from ltr.artifacts import check_state
 
-__all__ = ["COUNT_NAMES", "DailyStats"]
+__all__ = ["COUNT_NAMES", "DailyStats", "as_storable", "int_bincount", "key_time_cells"]
 
 COUNT_NAMES = ("exposures", "clicks", "orders")
 _TIME_COLUMNS = ("day", "ts")
@@ -86,7 +86,7 @@ class _LevelLookup:
         return found
 
 
-def _as_storable(levels: np.ndarray) -> np.ndarray:
+def as_storable(levels: np.ndarray) -> np.ndarray:
     """Levels as a plain numpy array that ``np.load(allow_pickle=False)`` can read."""
     if levels.dtype.kind in "iu":
         return levels.astype(np.int64)
@@ -98,11 +98,34 @@ def _as_storable(levels: np.ndarray) -> np.ndarray:
     return np.array(as_list, dtype=str) if as_list else np.array([], dtype="<U1")
 
 
-def _int_bincount(inverse: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+def int_bincount(inverse: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     """Exact integer sums of ``values`` per cell (``np.bincount`` would go through float64)."""
     out = np.zeros(n, dtype=np.int64)
     np.add.at(out, inverse, values)
     return out
+
+
+def key_time_cells(codes: np.ndarray, time: np.ndarray, levels: Sequence[np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (key, time) cells of rows with combined key ``codes`` over ``levels``.
+
+    Returns the sorted distinct key codes, each cell's key index and time (cells sorted by
+    (key, time)), and each row's cell: what :meth:`DailyStats.from_samples` and the sum of
+    partial tables (:func:`ltr.features.sum_tables`) aggregate over.
+    """
+    t0 = int(time.min()) if time.size else 0
+    stride = (int(time.max()) - t0 + 2) if time.size else 2
+    radix = float(np.prod([max(lv.size, 1) for lv in levels], dtype=np.float64))
+    if radix * stride < 2.0**62:
+        # One sort of (key, time) cells; the distinct keys fall out of it.
+        cells, inverse = np.unique(codes * stride + (time - t0), return_inverse=True)
+        cell_code = cells // stride
+        new_key = np.ones(cell_code.size, dtype=bool)
+        new_key[1:] = cell_code[1:] != cell_code[:-1]
+        return cell_code[new_key], np.cumsum(new_key) - 1, cells % stride + t0, inverse
+    key_codes, row_of_key = np.unique(codes, return_inverse=True)
+    cells, inverse = np.unique(row_of_key.astype(np.int64) * stride + (time - t0), return_inverse=True)
+    return key_codes, cells // stride, cells % stride + t0, inverse
 
 
 class DailyStats:
@@ -250,33 +273,17 @@ class DailyStats:
             values = _column_values(samples, col, "samples")
             pos, uniq = pd.factorize(values, sort=True, use_na_sentinel=True)
             uniq = np.asarray(uniq)
-            levels.append(_as_storable(uniq))
+            levels.append(as_storable(uniq))
             valid &= pos >= 0
             codes = codes * max(uniq.size, 1) + np.maximum(pos, 0)
         extra = {name: _column_values(samples, name, "samples").astype(np.int64)[valid] for name in sums}
         codes, time, click, order = codes[valid], time[valid], click[valid], order[valid]
-        t0 = int(time.min()) if time.size else 0
-        stride = (int(time.max()) - t0 + 2) if time.size else 2
-        radix = float(np.prod([max(lv.size, 1) for lv in levels], dtype=np.float64))
-        if radix * stride < 2.0**62:
-            # One sort of (key, time) cells; the distinct keys fall out of it.
-            cells, inverse = np.unique(codes * stride + (time - t0), return_inverse=True)
-            cell_code = cells // stride
-            new_key = np.ones(cell_code.size, dtype=bool)
-            new_key[1:] = cell_code[1:] != cell_code[:-1]
-            key_codes = cell_code[new_key]
-            row_key = np.cumsum(new_key) - 1
-            row_time = cells % stride + t0
-        else:
-            key_codes, row_of_key = np.unique(codes, return_inverse=True)
-            cells, inverse = np.unique(row_of_key.astype(np.int64) * stride + (time - t0), return_inverse=True)
-            row_key = cells // stride
-            row_time = cells % stride + t0
-        n_cells = cells.size
+        key_codes, row_key, row_time, inverse = key_time_cells(codes, time, levels)
+        n_cells = row_key.size
         exposures = np.bincount(inverse, minlength=n_cells).astype(np.int64)
         clicks = np.bincount(inverse, weights=click, minlength=n_cells).astype(np.int64)
         orders = np.bincount(inverse, weights=order, minlength=n_cells).astype(np.int64)
-        summed = {name: _int_bincount(inverse, values, n_cells) for name, values in extra.items()}
+        summed = {name: int_bincount(inverse, values, n_cells) for name, values in extra.items()}
         return cls(key_columns, levels, key_codes, row_key, row_time, exposures, clicks, orders,
                    time_column=time_column, sums=summed)
 
@@ -441,7 +448,7 @@ class DailyStats:
         arrays = {"key_codes": self.key_codes, "row_key": self.row_key, "row_time": self.row_time}
         arrays.update(self.counts)
         for j, lv in enumerate(self.levels):
-            arrays[f"levels{j}"] = _as_storable(lv)
+            arrays[f"levels{j}"] = as_storable(lv)
         meta = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,

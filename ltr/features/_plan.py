@@ -36,9 +36,11 @@ __all__ = [
     "NOT_CONTEXT",
     "REQUIRED",
     "FeaturePlan",
+    "categorical_candidates",
     "context_candidates",
     "count_levels",
     "item_key_columns",
+    "level_values",
     "plan_features",
     "plan_for_samples",
     "user_side",
@@ -188,15 +190,16 @@ def context_candidates(samples: pd.DataFrame, logs: Logs) -> tuple[str, ...]:
     return tuple([c for c in offered if c not in from_candidates] + from_candidates)
 
 
-def count_levels(
+def level_values(
     samples: pd.DataFrame, names: Sequence[str], items: AttributeTable | None, users: AttributeTable | None
-) -> dict[str, int]:
-    """Distinct non-missing values of each categorical candidate over the training rows.
+) -> dict[str, np.ndarray]:
+    """Distinct non-missing values of each categorical candidate over the rows of ``samples``.
 
     Parameters
     ----------
     samples : pandas.DataFrame
-        The training samples.
+        The training samples (or one partition of them: the values of disjoint partitions
+        unite into those of all rows).
     names : sequence of str
         Columns of ``samples``, or ``item_<attr>``/``user_<attr>`` attributes of the rows'
         items and users.
@@ -205,10 +208,10 @@ def count_levels(
 
     Returns
     -------
-    levels : dict of str -> int
+    values : dict of str -> ndarray
     """
     rows: dict[str, np.ndarray] = {}
-    out: dict[str, int] = {}
+    out: dict[str, np.ndarray] = {}
     for name in names:
         source, _, attribute = name.partition("_")
         table = {"item": items, "user": users}.get(source)
@@ -218,8 +221,26 @@ def count_levels(
             values = pd.Series(table.take(attribute, rows[source]))
         else:
             values = samples[name]
-        out[name] = int(values.nunique(dropna=True))
+        out[name] = values.dropna().unique()
     return out
+
+
+def count_levels(
+    samples: pd.DataFrame, names: Sequence[str], items: AttributeTable | None, users: AttributeTable | None
+) -> dict[str, int]:
+    """Number of distinct non-missing values of each categorical candidate over the training rows.
+
+    Parameters
+    ----------
+    samples, names, items, users
+        As in :func:`level_values`.
+
+    Returns
+    -------
+    levels : dict of str -> int
+    """
+    return {name: int(pd.Series(values).nunique(dropna=True))
+            for name, values in level_values(samples, names, items, users).items()}
 
 
 def plan_features(
@@ -322,8 +343,46 @@ def user_side(columns: Sequence[str], item_attrs: Collection[str]) -> bool:
     return not any(c in ITEM_SIDE or c in item_attrs for c in columns)
 
 
+def categorical_candidates(columns: Sequence[str], params: Mapping[str, Any], items: AttributeTable | None,
+                           users: AttributeTable | None) -> tuple[list[str], list[str]]:
+    """The context columns offered and every automatically chosen categorical candidate.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The training samples' columns.
+    params : mapping
+        A builder's ``get_params()`` (its ``categorical`` None).
+    items, users : AttributeTable or None
+
+    Returns
+    -------
+    offered : list of str
+        Context columns offered (``params["context"]``, default the :data:`CONTEXT` columns present).
+    names : list of str
+        Candidates whose distinct values :func:`plan_for_samples` counts.
+    """
+    columns = list(columns)
+    offered = params["context"]
+    offered = [c for c in CONTEXT if c in columns] if offered is None else list(offered)
+    absent = [c for c in offered if c not in columns]
+    if absent:
+        raise ValueError(
+            f"context columns must be columns of samples. Got {absent} instead (samples has "
+            f"{sorted(map(str, columns))})."
+        )
+    names = list(offered)
+    names += [f"item_{c}" for c in items.string_columns()] if items is not None else []
+    names += [f"user_{c}" for c in users.columns] if users is not None else []
+    given = params["item_keys"]
+    keys = set(item_key_columns(items) if given is None else (f"item_{k}" for k in given))
+    exclude = tuple(params["exclude"])
+    return offered, [c for c in dict.fromkeys(names) if c not in exclude and c not in keys]
+
+
 def plan_for_samples(
-    samples: pd.DataFrame, params: Mapping[str, Any], items: AttributeTable | None, users: AttributeTable | None
+    samples: pd.DataFrame, params: Mapping[str, Any], items: AttributeTable | None, users: AttributeTable | None,
+    levels: Mapping[str, int] | None = None,
 ) -> FeaturePlan:
     """The plan of a builder's parameters (``get_params()``) on its training samples.
 
@@ -332,27 +391,18 @@ def plan_for_samples(
     attributes; the users' attributes), less ``exclude``, are kept when they have at most
     ``max_levels`` distinct values in the training rows (:func:`count_levels`), else skipped
     and recorded in ``skipped_categorical``.
+
+    ``levels`` gives those counts instead (fitting from partitions: the client holds only the
+    samples' columns, ``samples.iloc[:0]``, and the union of the partitions' :func:`level_values`).
     """
     exclude = tuple(params["exclude"])
     if params["categorical"] is not None:
         context, skipped = None, {}
     else:
-        offered = params["context"]
-        offered = [c for c in CONTEXT if c in samples.columns] if offered is None else list(offered)
-        absent = [c for c in offered if c not in samples.columns]
-        if absent:
-            raise ValueError(
-                f"context columns must be columns of samples. Got {absent} instead (samples has "
-                f"{sorted(map(str, samples.columns))})."
-            )
-        names = list(offered)
-        names += [f"item_{c}" for c in items.string_columns()] if items is not None else []
-        names += [f"user_{c}" for c in users.columns] if users is not None else []
-        given = params["item_keys"]
-        keys = set(item_key_columns(items) if given is None else (f"item_{k}" for k in given))
-        names = [c for c in dict.fromkeys(names) if c not in exclude and c not in keys]
-        levels = count_levels(samples, names, items, users)
-        skipped = {name: n for name, n in levels.items() if n > int(params["max_levels"])}
+        offered, names = categorical_candidates(samples.columns, params, items, users)
+        if levels is None:
+            levels = count_levels(samples, names, items, users)
+        skipped = {name: int(levels[name]) for name in names if levels[name] > int(params["max_levels"])}
         context = tuple(c for c in offered if c not in skipped)
     return plan_features(
         key_families=params["key_families"],

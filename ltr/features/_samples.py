@@ -12,7 +12,7 @@ import pandas as pd
 
 from ltr.logs import Logs, day_index, join_samples
 
-__all__ = ["OUTCOME_PREFIX", "labelled_samples", "outcome_columns"]
+__all__ = ["OUTCOME_PREFIX", "labelled_samples", "outcome_columns", "with_days_and_outcomes"]
 
 #: Prefix of the outcome columns :func:`labelled_samples` attaches.
 OUTCOME_PREFIX = "outcome_"
@@ -39,10 +39,18 @@ def labelled_samples(logs: Logs, tz: str = "UTC") -> pd.DataFrame:
         outcomes table, one ``outcome_<name>`` column per outcome (missing where an exposure
         has none; the first outcome row of a repeated exposure).
     """
-    samples = join_samples(logs).samples
+    return with_days_and_outcomes(join_samples(logs).samples, logs.outcomes, tz)
+
+
+def with_days_and_outcomes(samples: pd.DataFrame, outcomes: pd.DataFrame | None, tz: str = "UTC") -> pd.DataFrame:
+    """Joined samples with days in ``tz`` and the ``outcomes`` table's outcome columns attached.
+
+    What :func:`labelled_samples` adds to ``join_samples(logs).samples``; the Dask engine
+    applies it to each partition's samples and outcomes (an exposure's outcomes live in its
+    request's partition).
+    """
     if tz != "UTC":
         samples = samples.assign(day=day_index(samples["ts"].to_numpy(), tz))
-    outcomes = logs.outcomes
     if outcomes is None or len(outcomes.columns) <= 3:
         return samples
     values = [c for c in outcomes.columns if c not in ("request_id", "item_id", "ts")]
