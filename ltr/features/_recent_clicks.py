@@ -67,12 +67,18 @@ def recent_click_profiles(
     uniq, inverse = np.unique(query, return_inverse=True)
     u_hi = uniq // (max_len + 1)
     u_count = uniq % (max_len + 1)
-    acc = np.zeros((uniq.size, dim))
-    # Most recent first; ranks no profile reaches would add nothing: stop at the longest.
-    for j in range(int(u_count.max(initial=0))):
-        take = u_count > j
-        rows = events.item[u_hi[take] - 1 - j]
-        acc[take] += embedding[rows]
+    if uniq.size == 1:
+        # One profile (a serving request): its clicks' rows added in the same order, most recent
+        # first, by one reduction over the rows (numpy adds them one after the other, as below).
+        last = int(u_hi[0])
+        acc = embedding[events.item[last - int(u_count[0]) : last][::-1]].sum(axis=0, keepdims=True)
+    else:
+        acc = np.zeros((uniq.size, dim))
+        # Most recent first; ranks no profile reaches would add nothing: stop at the longest.
+        for j in range(int(u_count.max(initial=0))):
+            take = u_count > j
+            rows = events.item[u_hi[take] - 1 - j]
+            acc[take] += embedding[rows]
     acc /= u_count[:, None]
     norm = np.sqrt(rowdot(acc, acc))
     unit = acc / np.where(norm > 0, norm, 1.0)[:, None]

@@ -14,6 +14,7 @@ from ltr.features._attributes import MISSING_KEY, AttributeTable
 from ltr.features._day_tables import window_columns
 from ltr.features._frame import prepare_frame
 from ltr.features._plan import FeaturePlan, plan_features
+from ltr.features._recent_clicks import recent_click_profiles
 from ltr.features._state import export_state, import_state
 from ltr.features._tables import ClickHistory, build_tables
 
@@ -76,6 +77,27 @@ def test_click_history_last_clicks_equal_brute_force(seed, time_column):
     nobody = np.array(["nobody"] if seed % 2 else [999])
     unknown_lo, unknown_hi = history.events.bounds(nobody, history.cutoff(np.array([99])))
     assert (unknown_hi - unknown_lo).tolist() == [0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("dim", [3, 16, 64])
+def test_one_profile_equals_the_profiles_of_many_bit_for_bit(seed, dim):
+    """The one-query shortcut of recent_click_profiles (a serving request) against the general loop."""
+    rng = np.random.default_rng(seed)
+    frame = _click_frame(rng, 400, string_users=False)
+    embedding = rng.normal(size=(30, dim)) * 10.0 ** rng.integers(-3, 4, size=(30, 1))
+    embedding /= np.linalg.norm(embedding, axis=1, keepdims=True)
+    history = ClickHistory.from_frame(frame, "day", embedding)
+    users = np.repeat(np.arange(8), 3)
+    cut = np.tile([12, 14, 17], 8)
+    for max_len in (1, 5, 20):
+        many = recent_click_profiles(history, users, cut, max_len, embedding)
+        for i in range(users.size):
+            one = recent_click_profiles(history, users[i : i + 1], cut[i : i + 1], max_len, embedding)
+            assert one.tobytes() == many[i : i + 1].tobytes()
+        # A whole request (one user, one cut-off, many rows) takes the shortcut too.
+        rows = recent_click_profiles(history, np.full(7, users[1]), np.full(7, cut[1]), max_len, embedding)
+        assert rows.tobytes() == np.repeat(many[1:2], 7, axis=0).tobytes()
 
 
 def _stats(rng) -> DailyStats:
