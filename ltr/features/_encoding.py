@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ltr._validation import check_choice, check_int
 from ltr.artifacts import check_state
+from ltr.features._category_lookup import CategoryLookup
 from ltr.features._fitted_names import column_label, names_from_state, names_to_state
 
 __all__ = ["CategoryEncoder"]
@@ -283,16 +284,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         else:
             self.missing_code_ = sizes.copy()
             self.n_codes_ = sizes + 1
-        # Hash lookups built once, so transform (also on single online rows) is cheap
-        # and never mutates the estimator.
-        self._lookups = [pd.Index(c, dtype=object) for c in categories]
-        self._numeric_lookups = [_numeric_lookup(c) for c in categories]
-        # String levels: a dict answers a few hundred values (one serving request) several
-        # times faster than building a pandas index of them; str equality is the same.
-        self._string_lookups = [
-            {level: code for code, level in enumerate(c)} if c and all(isinstance(v, str) for v in c) else None
-            for c in categories
-        ]
+        self._lookups = [CategoryLookup(c) for c in categories]
 
     def transform(self, X: Any) -> np.ndarray:
         """Map values to codes.
@@ -338,20 +330,7 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     f"Column {column_label(self, j)} must hold {fitted} values as in fit. "
                     f"Got {kind} values (first: {_plain(values[0])!r}) instead."
                 )
-            numeric = self._numeric_lookups[j]
-            found = None
-            if numeric is not None and values.dtype.kind in "iuf":
-                found = _numeric_indexer(numeric, values)
-            strings = self._string_lookups[j]
-            if found is None and strings is not None and kind == "str" and values.size <= _DICT_ROWS:
-                get = strings.get
-                found = np.fromiter((get(v, -1) for v in values.tolist()), dtype=np.intp, count=values.size)
-            if found is None:
-                # An explicit object index skips pandas' type inference of the target
-                # (which would build a string array per call); lookups are by Python
-                # equality and hash either way.
-                target = pd.Index(values, dtype=object, copy=False) if values.dtype == object else values
-                found = self._lookups[j].get_indexer(target)
+            found = self._lookups[j](values, kind)
             found[found < 0] = self.unknown_code_[j]
             found[pd.isna(values)] = self.missing_code_[j]
             codes[:, j] = found
@@ -450,45 +429,6 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         encoder.value_kinds_ = kinds
         return encoder
-
-
-_EXACT_INT = 2**53
-#: Most rows encoded by dict look-ups of string levels (beyond, a pandas index is faster).
-_DICT_ROWS = 4096
-
-
-def _numeric_lookup(categories: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Sorted float64 levels and their codes, when every level is a number float64 holds exactly.
-
-    Python compares ``2 == 2.0`` by value and so does float64 for integers up to 2**53,
-    so a binary search over these floats finds exactly the levels the object index finds.
-    """
-    if not categories:
-        return None
-    for c in categories:
-        if isinstance(c, bool) or not isinstance(c, (int, float)):
-            return None
-        if isinstance(c, int) and abs(c) > _EXACT_INT:
-            return None
-    levels = np.array(categories, dtype=np.float64)
-    order = np.argsort(levels, kind="stable")
-    return levels[order], order.astype(np.int64)
-
-
-def _numeric_indexer(lookup: tuple[np.ndarray, np.ndarray], values: np.ndarray) -> np.ndarray | None:
-    """Codes of numeric ``values`` (-1 unseen; NaN gets -1 too), or None to fall back."""
-    if values.dtype.kind in "iu":
-        if values.size and (values.max() > _EXACT_INT or values.min() < -_EXACT_INT):
-            return None
-        as_float = values.astype(np.float64)
-    elif values.dtype.itemsize == 8:
-        as_float = values
-    else:
-        return None
-    levels, codes = lookup
-    pos = np.searchsorted(levels, as_float)
-    np.minimum(pos, levels.size - 1, out=pos)
-    return np.where(levels[pos] == as_float, codes[pos], -1)
 
 
 def _plain_sorted(levels: np.ndarray) -> list[Any]:
