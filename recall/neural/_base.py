@@ -29,6 +29,7 @@ from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource, finalize_candidates
 from recall.hnsw import build_index
 from recall.hnsw import save as save_index
+from recall.neural._query_grid import query_grid
 from recall.neural._towers import RecallNet, all_item_vectors
 from recall.neural._trainer import TrainConfig, train_network
 from recall.neural._training_data import build_training_samples
@@ -300,12 +301,7 @@ class TorchRecallBase(RecallSource):
             out = np.empty(queries.shape[0], dtype=np.float32)
             for s in range(0, queries.shape[0], chunk):
                 q, rows = queries[s:s + chunk], items[s:s + chunk]
-                uniq, inverse = np.unique(q, return_inverse=True)
-                order = np.argsort(inverse, kind="stable")
-                slot = np.empty(len(q), dtype=np.int64)
-                slot[order] = np.arange(len(q)) - np.searchsorted(inverse[order], inverse[order], side="left")
-                grid = np.zeros((len(uniq), int(slot.max()) + 1), dtype=np.int64)
-                grid[inverse, slot] = rows
+                uniq, inverse, slot, grid = query_grid(q, rows)
                 part = tuple(t[torch.from_numpy(uniq)] for t in state)
                 out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)]).numpy()[inverse, slot]
             return out

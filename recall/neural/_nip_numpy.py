@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from recall.neural._query_grid import query_grid
+
 __all__ = ["NIPQueryState", "PreparedNIPScorer"]
 
 
@@ -171,12 +173,7 @@ class PreparedNIPScorer:
             out = np.empty(queries.shape[0], dtype=np.float32)
             for s in range(0, queries.shape[0], chunk):
                 q, rows = queries[s:s + chunk], items[s:s + chunk]
-                uniq, inverse = np.unique(q, return_inverse=True)
-                order = np.argsort(inverse, kind="stable")
-                slot = np.empty(len(q), dtype=np.int64)
-                slot[order] = np.arange(len(q)) - np.searchsorted(inverse[order], inverse[order], side="left")
-                grid = np.zeros((len(uniq), int(slot.max()) + 1), dtype=np.int64)
-                grid[inverse, slot] = rows
+                uniq, inverse, slot, grid = query_grid(q, rows)
                 out[s:s + chunk] = self.score_grid(state, uniq, grid)[inverse, slot]
             return out
 

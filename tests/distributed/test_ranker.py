@@ -4,7 +4,6 @@ held-out AUC within 0.002, LR the same solver on the same matrix; the bundles lo
 local ones; an unreachable scheduler fails clearly and writes nothing."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -24,6 +23,7 @@ from ltr.refresh import refresh_bundle
 from ltr.score import main as score_main
 from ltr.score import score_logs
 from ltr.train import default_feature_params, main, prepare_training, train_ranker
+from tests.states import assert_same_state
 
 TRAIN_END = parse_day("2026-01-15")
 
@@ -58,18 +58,8 @@ def local_lgbm(local_logs, local_data):
     return train_ranker(local_logs, "lgbm", data=local_data, leakage_check=False)
 
 
-def _same_state(a, b) -> None:
-    meta_a, arrays_a = a.to_state()
-    meta_b, arrays_b = b.to_state()
-    assert json.dumps(meta_a, sort_keys=True, default=str) == json.dumps(meta_b, sort_keys=True, default=str)
-    assert sorted(arrays_a) == sorted(arrays_b)
-    for name, value in arrays_a.items():
-        assert value.dtype == arrays_b[name].dtype, name
-        assert np.array_equal(value, arrays_b[name], equal_nan=value.dtype.kind == "f"), name
-
-
 def test_feature_pipeline_fitted_on_dask_is_bit_identical(dask_lgbm, local_data):
-    _same_state(dask_lgbm.features, local_data.builder)
+    assert_same_state(dask_lgbm.features, local_data.builder)
     held_out = local_data.held_out.head(3000)
     a = dask_lgbm.features.transform(local_data.train)
     assert np.array_equal(a.dense, local_data.train_features.dense, equal_nan=True)
@@ -144,7 +134,7 @@ def test_refresh_cli_on_dask_gives_the_local_refreshed_bundle(cluster, partition
     assert "statistics through 2026-01-17" in capsys.readouterr().out
     got = Ranker.load(out)
     expected = refresh_bundle(Ranker.load(bundle), local_logs, parse_day(through))
-    _same_state(got.features, expected.features)
+    assert_same_state(got.features, expected.features)
     assert got.metadata["statistics"] == expected.metadata["statistics"]
 
 

@@ -3,7 +3,6 @@ the state ``fit`` learns on all rows, bit for bit; partial counting tables sum t
 all rows."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from ltr.features import DailyStats, FeatureBuilder, context_candidates, labelle
 from ltr.features._partial import fit_from_parts, refresh_from_parts, sum_tables
 from ltr.logs import read_logs
 from ltr.train import default_feature_params
+from tests.states import assert_same_state
 
 WORLD = Path(__file__).resolve().parents[2] / "fixtures" / "world"
 
@@ -30,16 +30,6 @@ def _split(frame: pd.DataFrame, how: str) -> list[pd.DataFrame]:
     rng = np.random.default_rng(3)
     label = rng.integers(0, 3, len(frame))
     return [frame.loc[label == k].reset_index(drop=True) for k in range(3)]
-
-
-def _same_state(a: FeatureBuilder, b: FeatureBuilder) -> None:
-    meta_a, arrays_a = a.to_state()
-    meta_b, arrays_b = b.to_state()
-    assert json.dumps(meta_a, sort_keys=True, default=str) == json.dumps(meta_b, sort_keys=True, default=str)
-    assert sorted(arrays_a) == sorted(arrays_b)
-    for name, value in arrays_a.items():
-        assert value.dtype == arrays_b[name].dtype, name
-        assert np.array_equal(value, arrays_b[name], equal_nan=value.dtype.kind == "f"), name
 
 
 @pytest.mark.parametrize("model", ["lr", "lgbm"])
@@ -59,14 +49,14 @@ def test_fit_from_parts_equals_fit(world, model, how):
 
     fitted = fit_from_parts(FeatureBuilder(**params), run, list(train.columns), items=logs.items, users=logs.users)
     assert len(calls) == 3  # levels, tables and categories, bin values: nothing else crosses
-    _same_state(local, fitted)
+    assert_same_state(local, fitted)
     rows = samples.loc[samples["day"] == samples["day"].min() + 9]
     a, b = local.transform(rows), fitted.transform(rows)
     assert (a.X != b.X).nnz == 0 and np.array_equal(a.dense, b.dense, equal_nan=True)
     through = int(samples["day"].max()) - 1
     history = _split(samples, how)
     refreshed = refresh_from_parts(fitted, lambda func, *args: [func(part, *args) for part in history], through)
-    _same_state(local.refreshed(samples, through), refreshed)
+    assert_same_state(local.refreshed(samples, through), refreshed)
 
 
 @pytest.mark.parametrize("kind", ["int", "str", "float"])
