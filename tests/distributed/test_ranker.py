@@ -159,27 +159,45 @@ def test_ranker_commands_refuse_partitions_that_disagree_on_dtypes(command, clus
     assert "Traceback" not in err and not out.exists()
 
 
-class _DieWhenScoring(WorkerPlugin):
-    """Kills its worker whenever a scoring task starts there."""
+class _DieWhen(WorkerPlugin):
+    """Kills its worker whenever a task whose key names ``function`` starts there."""
 
-    name = "die-when-scoring"
+    def __init__(self, function: str):
+        self.function = function
+        self.name = f"die-when-{function}"
 
     def transition(self, key, start, finish, **kwargs):
-        if finish == "executing" and "_write_scores" in str(key):
+        if finish == "executing" and self.function in str(key):
             os._exit(1)
 
 
-def test_a_worker_dying_while_scoring_leaves_no_output(client, cluster, partitioned, local_lgbm, tmp_path, capsys):
-    # Last in this file: the nannies restart the killed workers.
-    bundle, out = tmp_path / "bundle", tmp_path / "scores"
-    local_lgbm.save(bundle)
-    client.register_plugin(_DieWhenScoring())
+def _run_with_dying_workers(client, function: str, run) -> int:
+    client.register_plugin(_DieWhen(function))
     try:
-        status = score_main([str(bundle), str(partitioned), "--start", "2026-01-16", "--end", "2026-01-17", "--out",
-                             str(out), "--engine", "dask", "--scheduler", cluster.scheduler_address])
+        return run()
     finally:
-        client.unregister_worker_plugin(_DieWhenScoring.name)
+        client.unregister_worker_plugin(f"die-when-{function}")
         client.wait_for_workers(2, timeout=60)
+
+
+# Last in this file: the nannies restart the killed workers.
+@pytest.mark.parametrize(("command", "function"), [("score", "_write_scores"), ("train", "_round_losses"),
+                                                   ("refresh", "labelled_samples_of")])
+def test_a_worker_dying_mid_run_leaves_no_output(command, function, client, cluster, partitioned, local_lgbm,
+                                                 tmp_path, capsys):
+    bundle, out = tmp_path / "bundle", tmp_path / "out"
+    local_lgbm.save(bundle)
+    engine = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    argv = {"score": (score_main, [str(bundle), str(partitioned), "--start", "2026-01-16", "--end", "2026-01-17",
+                                   "--out", str(out)]),
+            "train": (main, [str(partitioned), "--model", "lgbm", "--train-end", "2026-01-15", "--out", str(out)]),
+            "refresh": (refresh_main, [str(bundle), str(partitioned), "--through", "2026-01-16", "--out", str(out)])}
+    entry, args = argv[command]
+    before = sorted(p.name for p in bundle.iterdir())
+    status = _run_with_dying_workers(client, function, lambda: entry([*args, *engine]))
     err = capsys.readouterr().err
-    assert status == 1 and err.startswith("error: a Dask worker died") and "Traceback" not in err
-    assert not out.exists() and not list(tmp_path.glob(".scores*"))
+    # The worker dies in a task, or while the client sends it data (then the connection is lost).
+    died = err.startswith(("error: a Dask worker died", "error: the connection to the Dask cluster"))
+    assert status == 1 and died and "Traceback" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name not in ("bundle",)]
+    assert sorted(p.name for p in bundle.iterdir()) == before  # the input bundle is untouched
