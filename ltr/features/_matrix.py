@@ -161,18 +161,12 @@ class Layout:
                         cont[:, j] = column
                         j += 1
             codes = np.empty((rows.stop - start, n_bin + n_cat), dtype=np.int32, order="F")
-            if n_bin and onehot:
-                self.bin_coder.codes_into(cont, codes[:, :n_bin])
             j = n_bin
             for cat in self.categorical:
                 codes[:, j : j + len(cat.names)] = cat.codes(sub)
                 j += len(cat.names)
-            values = None
-            if n_values:
-                raw = cont[:, self.value_index]
-                values = np.where(np.isnan(raw), 0.0, raw)
             if writer is not None:
-                writer.write(rows, codes, values)
+                self._write_onehot(writer, rows, cont, codes)
             if dense:
                 out_dense[rows, n_cont:] = codes[:, n_bin:]
         return self._matrix(writer if onehot else None, out_dense, dense)
@@ -196,20 +190,25 @@ class Layout:
         if onehot:
             writer = RowBlockWriter(n, self.space.n_levels, self.value_index.size, self.space.n_features)
             codes = np.empty((n, n_bin + self.n_categorical), dtype=np.int32, order="F")
-            if n_bin:
-                self.bin_coder.codes_into(continuous, codes[:, :n_bin])
             codes[:, n_bin:] = categorical
-            values = None
-            if self.value_index.size:
-                raw = continuous[:, self.value_index]
-                values = np.where(np.isnan(raw), 0.0, raw)
-            writer.write(slice(0, n), codes, values)
+            self._write_onehot(writer, slice(0, n), continuous, codes)
         out_dense = np.empty((n, 0))
         if dense:
             out_dense = np.empty((n, self.n_continuous + self.n_categorical), dtype=np.float64, order="F")
             out_dense[:, : self.n_continuous] = continuous
             out_dense[:, self.n_continuous :] = categorical
         return self._matrix(writer, out_dense, dense)
+
+    def _write_onehot(self, writer: RowBlockWriter, rows: slice, cont: np.ndarray, codes: np.ndarray) -> None:
+        """Bin ``cont`` into ``codes[:, :n_binned]`` (categorical codes are there already) and write
+        the one-hot rows with the raw value columns (0 where NaN)."""
+        if self.n_binned:
+            self.bin_coder.codes_into(cont, codes[:, : self.n_binned])
+        values = None
+        if self.value_index.size:
+            raw = cont[:, self.value_index]
+            values = np.where(np.isnan(raw), 0.0, raw)
+        writer.write(rows, codes, values)
 
     def _matrix(self, writer: RowBlockWriter | None, out_dense: np.ndarray, dense: bool) -> FeatureMatrix:
         n = out_dense.shape[0]

@@ -55,6 +55,10 @@ def recent_click_profiles(
     """
     n = len(end)
     dim = embedding.shape[1]
+    user_ids = np.asarray(user_ids)
+    if n > 1 and (end == end[0]).all() and (user_ids == user_ids[0]).all():
+        # One request's rows: one query, its profile repeated.
+        return np.repeat(recent_click_profiles(history, user_ids[:1], end[:1], max_len, embedding), n, axis=0)
     out = np.full((n, dim), np.nan)
     events = history.events
     if events.n_events == 0 or n == 0:
@@ -117,13 +121,7 @@ class RecentClickCosine:
         clicks = batch.tables.clicks
         if clicks is None:
             raise ValueError("tables must hold a click history for cosine_recent_clicks. Got none instead.")
-        users, end = batch.frame["user_id"], batch.end
-        if users.size > 1 and (end == end[0]).all() and (users == users[0]).all():
-            # One request: every row has the same profile (a function of user and cut-off only).
-            one = recent_click_profiles(clicks, users[:1], end[:1], self.history_len, self.embedding)
-            profile = np.broadcast_to(one, (users.size, one.shape[1]))
-        else:
-            profile = recent_click_profiles(clicks, users, end, self.history_len, self.embedding)
+        profile = recent_click_profiles(clicks, batch.frame["user_id"], batch.end, self.history_len, self.embedding)
         item_row = batch.frame["_item_row"]
         item_vec = self.embedding[np.maximum(item_row, 0)]
         item_vec[item_row < 0] = np.nan
