@@ -18,7 +18,7 @@ from scipy.special import expit
 
 from ltr.metrics import auc, logloss
 from ltr.models._base import RankerModel
-from ltr.models._lgbm import LightGBMRanker
+from ltr.models._lgbm import fit_early_stopped
 from ltr.models._lr import LogisticRegressionRanker
 from ltr.models._registry import make_model
 
@@ -71,22 +71,20 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
         raise ValueError("the validation day and the days before it must each hold clicks and non-clicks. "
                          f"Got {int(y[valid_rows].sum())} clicks in {int(valid_rows.sum())} validation rows and "
                          f"{int(y[fit_rows].sum())} in {int(fit_rows.sum())} earlier rows instead.")
+    rows = {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}
+    if name == "lgbm":
+        model, predicted = fit_early_stopped(params, X, y, valid_rows, names, categorical=categorical, refit=refit)
+        return model, {"rows": rows, "chosen": {"num_boost_round": int(model.best_iteration_)},
+                       "valid": _held_out(y[valid_rows], predicted), "refit": bool(refit)}
     Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
     probe: RankerModel | None = None  # the model that chose the setting, when it can be kept
-    if name == "lgbm":
-        booster = LightGBMRanker(**params)
-        booster.fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
-        chosen: dict[str, Any] = {"num_boost_round": int(booster.best_iteration_)}
-        valid = _held_out(yv, booster.predict(Xv))
-        probe = booster
-    elif "C" in params:
+    if "C" in params:
         probe = make_model(name, **params).fit(Xf, yf, names)
         chosen = {"C": float(params["C"])}
         valid = _held_out(yv, probe.predict(Xv))
     else:
         chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, C_grid)
-    record = {"rows": {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}, "chosen": chosen,
-              "valid": valid, "refit": bool(refit)}
+    record = {"rows": rows, "chosen": chosen, "valid": valid, "refit": bool(refit)}
     if refit:
         return make_model(name, **{**params, **chosen}).fit(X, y, names, categorical=categorical), record
     if probe is None:  # the grid's probes are warm-started scikit-learn fits: fit the chosen C afresh
