@@ -231,8 +231,9 @@ def project(model: str, logs: Any, args: argparse.Namespace) -> tuple[np.ndarray
     model_params.update(parse_assignments(getattr(args, f"{model}_set"), "--set"))
     from ltr.train import default_feature_params
 
+    # What ltr.train computes for the model's default inputs (dense values only for LightGBM).
     data = prepare_training(logs, args.train_end, eval_end=args.eval_end, tz=args.tz,
-                            feature_params=default_feature_params(model, feature_params))
+                            feature_params=default_feature_params(model, feature_params), onehot=model == "lr")
     ranker = train_ranker(logs, model, model_params=model_params, data=data)
     training = ranker.metadata["training"]
     scores = ranker.score(data.held_out, history=data.samples)

@@ -422,6 +422,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         *,
         items: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
+        onehot: bool = True,
     ) -> FeatureMatrix:
         """Fit on ``samples`` then transform them (point-in-time, from the fitted tables).
 
@@ -429,15 +430,19 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         ----------
         samples, y, items, users
             As in :meth:`fit`.
+        onehot : bool, default=True
+            Also return the one-hot matrix; False leaves it with 0 columns (models of the raw
+            values only). The fitted builder is the same either way.
 
         Returns
         -------
         features : FeatureMatrix
         """
         # The training rows' statistics were computed to fit the bins: reuse them.
+        onehot = check_bool(onehot, "onehot")
         frame, columns = self._fit(samples, items, users)
         cache = DayTableCache.for_rows(frame["day"]) if self.lag_seconds is None else None
-        return self._layout_.assemble(frame, self.tables_, cache, True, 32768, continuous=columns)
+        return self._layout_.assemble(frame, self.tables_, cache, True, 32768, continuous=columns, onehot=onehot)
 
     # ------------------------------------------------------------------ state
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

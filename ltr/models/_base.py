@@ -162,11 +162,7 @@ class _Base:
         TypeError
             A parameter or ``X`` of the wrong kind.
         """
-        params = self._checked_params()
-        X = check_X(X)
-        y = check_y(y, X.shape[0])
-        names = check_feature_names(feature_names, X.shape[1])
-        cats = check_categorical(categorical, X.shape[1])
+        params, X, y, names, cats = self._check_fit_inputs(X, y, feature_names, categorical)
         checked_valid = None
         if valid is not None:
             if not isinstance(valid, tuple) or len(valid) != 2:
@@ -179,6 +175,15 @@ class _Base:
         self.n_features_in_ = X.shape[1]
         self.feature_names_ = names
         return self
+
+    def _check_fit_inputs(self, X: Any, y: Any, feature_names: Sequence[str] | None,
+                          categorical: Sequence[int] | None) -> tuple[dict[str, Any], Any, np.ndarray, list[str],
+                                                                     list[int]]:
+        """The checked parameters, ``X``, ``y``, feature names and categorical columns of a fit."""
+        params = self._checked_params()
+        X = check_X(X)
+        y = check_y(y, X.shape[0])
+        return params, X, y, check_feature_names(feature_names, X.shape[1]), check_categorical(categorical, X.shape[1])
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):

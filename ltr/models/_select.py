@@ -18,9 +18,8 @@ from scipy.special import expit
 
 from ltr.metrics import auc, logloss
 from ltr.models._base import RankerModel
-from ltr.models._lgbm import LightGBMRanker
+from ltr.models._lgbm import fit_early_stopped
 from ltr.models._lr import LogisticRegressionRanker
-from ltr.models._registry import make_model
 
 __all__ = ["C_GRID", "fit_validated"]
 
@@ -66,41 +65,44 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
         ``rows`` (fitted, validation), ``chosen`` (the setting), ``valid`` (held-out logloss
         and AUC of the model that chose it), ``refit``.
     """
+    if name not in ("lr", "lgbm"):
+        raise ValueError(f"name must be 'lr' or 'lgbm'. Got {name!r} instead.")
     fit_rows = ~valid_rows
     if np.unique(y[valid_rows]).size < 2 or np.unique(y[fit_rows]).size < 2:
         raise ValueError("the validation day and the days before it must each hold clicks and non-clicks. "
                          f"Got {int(y[valid_rows].sum())} clicks in {int(valid_rows.sum())} validation rows and "
                          f"{int(y[fit_rows].sum())} in {int(fit_rows.sum())} earlier rows instead.")
-    Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
-    probe: RankerModel | None = None  # the model that chose the setting, when it can be kept
+    rows = {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}
     if name == "lgbm":
-        booster = LightGBMRanker(**params)
-        booster.fit(Xf, yf, names, categorical=categorical, valid=(Xv, yv))
-        chosen: dict[str, Any] = {"num_boost_round": int(booster.best_iteration_)}
-        valid = _held_out(yv, booster.predict(Xv))
-        probe = booster
-    elif "C" in params:
-        probe = make_model(name, **params).fit(Xf, yf, names)
+        model, predicted = fit_early_stopped(params, X, y, valid_rows, names, categorical=categorical, refit=refit)
+        return model, {"rows": rows, "chosen": {"num_boost_round": int(model.best_iteration_)},
+                       "valid": _held_out(y[valid_rows], predicted), "refit": bool(refit)}
+    Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
+    probe: LogisticRegressionRanker | None = None  # the model that chose the setting, when it can be kept
+    if "C" in params:
+        probe = LogisticRegressionRanker(**params).fit(Xf, yf, names)
         chosen = {"C": float(params["C"])}
         valid = _held_out(yv, probe.predict(Xv))
+        start = (probe.coef_, probe.intercept_)
     else:
-        chosen, valid = _lr_grid(params, Xf, yf, Xv, yv, C_grid)
-    record = {"rows": {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}, "chosen": chosen,
-              "valid": valid, "refit": bool(refit)}
+        chosen, valid, start = _lr_grid(params, Xf, yf, Xv, yv, C_grid)
+    record = {"rows": rows, "chosen": chosen, "valid": valid, "refit": bool(refit)}
     if refit:
-        return make_model(name, **{**params, **chosen}).fit(X, y, names, categorical=categorical), record
+        # From the chosen C's solution on the earlier days: the same optimum in fewer iterations.
+        refitted = LogisticRegressionRanker(**{**params, **chosen})
+        return refitted.fit_from(X, y, names, coef=start[0], intercept=start[1]), record
     if probe is None:  # the grid's probes are warm-started scikit-learn fits: fit the chosen C afresh
-        probe = make_model(name, **{**params, **chosen}).fit(Xf, yf, names)
+        probe = LogisticRegressionRanker(**{**params, **chosen}).fit(Xf, yf, names)
     return probe, record
 
 
 def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.ndarray, C_grid: Sequence[float]
-             ) -> tuple[dict[str, Any], dict[str, float | None]]:
+             ) -> tuple[dict[str, Any], dict[str, float | None], tuple[np.ndarray, float]]:
     """Each ``C`` of the grid, fitted on the earlier days; the lowest validation logloss wins.
 
     The probes run from the smallest ``C`` up, each starting from the previous solution (warm
-    start): the same optima, in a fraction of the lbfgs iterations. The caller fits the model
-    of the chosen ``C``.
+    start): the same optima, in a fraction of the lbfgs iterations. Returns the choice, its
+    validation metrics and its solution (coefficients, intercept), where the refit starts.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -108,6 +110,7 @@ def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.nd
     probe = LogisticRegression(solver="lbfgs", max_iter=checked["max_iter"], tol=checked["tol"], warm_start=True)
     predicted: dict[float, np.ndarray] = {}
     losses: dict[float, float] = {}
+    solutions: dict[float, tuple[np.ndarray, float]] = {}
     with warnings.catch_warnings():
         # A probe that stops early is still a fair probe; the final fit warns on its own.
         warnings.simplefilter("ignore")
@@ -115,5 +118,6 @@ def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.nd
             probe.set_params(C=C).fit(Xf, yf)
             predicted[C] = expit(probe.decision_function(Xv))
             losses[C] = float(logloss(yv, predicted[C], eps=1e-15))
+            solutions[C] = (probe.coef_[0].copy(), float(probe.intercept_[0]))
     C = min(losses, key=losses.__getitem__)  # the smallest C among equal losses
-    return {"C": C}, _held_out(yv, predicted[C])
+    return {"C": C}, _held_out(yv, predicted[C]), solutions[C]

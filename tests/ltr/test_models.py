@@ -54,6 +54,28 @@ def test_lr_matches_sklearn_reference():
     assert ours.converged_ and ours.n_iter_ < 1000
 
 
+@pytest.mark.parametrize("seed", [1, 5])
+def test_lr_fit_from_reaches_the_same_optimum(seed):
+    X, y = _data(seed)
+    cold = LogisticRegressionRanker(C=0.5).fit(X, y)
+    # From zeros it is the cold fit (scikit-learn starts there), bit for bit.
+    zeros = LogisticRegressionRanker(C=0.5).fit_from(X, y, coef=np.zeros(X.shape[1]), intercept=0.0)
+    np.testing.assert_array_equal(zeros.coef_, cold.coef_)
+    assert zeros.n_iter_ == cold.n_iter_ and zeros.intercept_ == cold.intercept_
+    # From the optimum (a tightly converged reference fit) it stays there in a few iterations.
+    exact = LogisticRegression(solver="lbfgs", C=0.5, tol=1e-12, max_iter=10000).fit(X, y)
+    warm = LogisticRegressionRanker(C=0.5).fit_from(X, y, coef=exact.coef_[0], intercept=exact.intercept_[0])
+    np.testing.assert_allclose(warm.predict(X), exact.predict_proba(X)[:, 1], rtol=0, atol=1e-6)
+    assert warm.n_iter_ < cold.n_iter_ and warm.converged_
+
+
+@pytest.mark.parametrize("coef", [np.zeros(3), np.full(30, np.nan)])
+def test_lr_fit_from_checks_the_start(coef):
+    X, y = _data(0)
+    with pytest.raises(ValueError, match="coef must hold 30 finite values"):
+        LogisticRegressionRanker().fit_from(X, y, coef=coef, intercept=0.0)
+
+
 def test_lr_contributions_brute_force():
     X, y = _data(2, n=400, p=12)
     model = LogisticRegressionRanker().fit(X, y)

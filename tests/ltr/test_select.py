@@ -31,24 +31,59 @@ def test_lr_grid_choice_matches_cold_fits(seed):
     # Warm-started probes reach the same optimum within lbfgs's tolerance.
     assert record["valid"]["logloss"] == pytest.approx(losses[best], rel=1e-3)
     assert record["rows"] == {"fit": int((~valid).sum()), "valid": int(valid.sum())} and record["refit"]
-    # The refit uses every row with the chosen C.
-    reference = LogisticRegressionRanker(C=best).fit(sp.csr_matrix(X), y, names)
-    np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=0, atol=1e-12)
+    # The refit uses every row with the chosen C, started from the grid's solution: the optimum
+    # of a tightly converged scikit-learn fit, to lbfgs's tolerance, in no more iterations than
+    # a fit from zeros.
+    exact = LogisticRegression(C=best, tol=1e-12, max_iter=10000).fit(X, y)
+    assert _objective(model.coef_, model.intercept_, X, y, best) == pytest.approx(
+        _objective(exact.coef_[0], exact.intercept_[0], X, y, best), rel=1e-5)
+    np.testing.assert_allclose(model.predict(X), exact.predict_proba(X)[:, 1], rtol=0, atol=5e-3)
+    assert model.n_iter_ <= LogisticRegressionRanker(C=best).fit(sp.csr_matrix(X), y, names).n_iter_
+
+
+def _objective(coef, intercept, X, y, C):
+    """scikit-learn's L2-penalised logistic loss: 0.5 |w|^2 + C * sum of logloss."""
+    z = X @ coef + intercept
+    return 0.5 * coef @ coef + C * np.sum(np.logaddexp(0.0, z) - y * z)
+
+
+def _stopping_rule(losses: list[float], patience: int) -> int:
+    """Rounds early stopping keeps: the best round seen when ``patience`` rounds brought no improvement."""
+    best = 0
+    for r in range(1, len(losses)):
+        if losses[r] < losses[best]:
+            best = r
+        elif r - best >= patience:
+            break
+    return best + 1
 
 
 @pytest.mark.parametrize("refit", [True, False])
-def test_lgbm_early_stopping_rounds_are_kept(refit):
-    X, y, valid, names = _problem(3)
-    params = {"num_boost_round": 200, "num_threads": 1, "min_data_in_leaf": 20}
+@pytest.mark.parametrize("seed", [3, 6])
+def test_lgbm_early_stopping_rounds_are_kept(refit, seed):
+    import lightgbm as lgb
+
+    X, y, valid, names = _problem(seed)
+    params = {"num_boost_round": 200, "num_threads": 1, "min_data_in_leaf": 20, "early_stopping_rounds": 10,
+              "learning_rate": 0.3}
     model, record = fit_validated("lgbm", params, X, y, valid, names, refit=refit)
     rounds = record["chosen"]["num_boost_round"]
-    assert 1 <= rounds <= 200
     assert isinstance(model, LightGBMRanker) and model.booster_.num_trees() == rounds
-    data = X if refit else X[~valid]
-    target = y if refit else y[~valid]
-    reference = LightGBMRanker(**{**params, "num_boost_round": rounds}).fit(data, target, names)
+    # Reference: every round boosted on the earlier rows (binned with all rows, as the fit bins
+    # once), the validation logloss of each round by scikit-learn, the stopping rule applied here.
+    checked = LightGBMRanker(**params)._checked_params()
+    whole = lgb.Dataset(X, label=y, params=checked).construct()
+    full_run = lgb.train(checked, whole.subset(np.flatnonzero(~valid)), num_boost_round=200)
+    losses = [log_loss(y[valid], full_run.predict(X[valid], num_iteration=r)) for r in range(1, 201)]
+    assert rounds == _stopping_rule(losses, 10) and rounds < 200  # the run did stop early
+    assert record["valid"]["logloss"] == pytest.approx(losses[rounds - 1], rel=1e-9)
     if refit:
-        np.testing.assert_allclose(model.predict(X), reference.predict(X), rtol=0, atol=1e-12)
+        reference = LightGBMRanker(**{**params, "num_boost_round": rounds}).fit(X, y, names)
+    else:
+        reference = full_run
+        assert model.get_params() == LightGBMRanker(**params).get_params()
+    np.testing.assert_allclose(model.predict(X), reference.predict(X, **({} if refit else {"num_iteration": rounds})),
+                               rtol=0, atol=1e-12)
 
 
 def test_lr_without_refit_keeps_the_probe_and_given_C_skips_the_grid():
