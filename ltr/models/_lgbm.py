@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ltr._validation import check_float, check_int
-from ltr.models._base import _Base, check_categorical, check_feature_names, check_X, check_y
+from ltr.models._base import _Base
 
 __all__ = ["LightGBMRanker", "fit_early_stopped"]
 
@@ -224,11 +224,7 @@ def fit_early_stopped(params: dict[str, Any], X: Any, y: Any, valid_rows: np.nda
     import lightgbm as lgb
 
     probe = LightGBMRanker(**params)
-    checked = probe._checked_params()
-    X = check_X(X)
-    y = check_y(y, X.shape[0])
-    names = check_feature_names(feature_names, X.shape[1])
-    cats = check_categorical(categorical, X.shape[1])
+    checked, X, y, names, cats = probe._check_fit_inputs(X, y, feature_names, categorical)
     valid_rows = np.asarray(valid_rows)
     if valid_rows.dtype != bool or valid_rows.shape != (X.shape[0],):
         raise ValueError(f"valid_rows must be a boolean mask of the {X.shape[0]} rows of X. "
