@@ -44,6 +44,7 @@ from ltr._training import (
     metrics_by_day,
 )
 from ltr.bundle import check_inputs, design_matrix
+from ltr.distributed._leakage import check_leakage_on_dask
 from ltr.distributed._logs import PartitionedLogs
 from ltr.distributed._parts import Parts, labelled_parts, part_facts, rows_in
 from ltr.features import FeatureBuilder, context_candidates, outcome_columns
@@ -252,7 +253,7 @@ def _feature_params(opened: PartitionedLogs, columns: Sequence[str], model: str,
 def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: int | None = None,
                   inputs: str | None = None, model_params: dict[str, Any] | None = None,
                   feature_params: dict[str, Any] | None = None, validation: bool = True, refit: bool = True,
-                  warmup_days: int = 0) -> Ranker:
+                  warmup_days: int = 0, leakage_check: bool = True, allow_leaky: Sequence[str] = ()) -> Ranker:
     """``train_ranker`` on partitioned logs opened on a Dask cluster (see the module docstring).
 
     Parameters
@@ -260,8 +261,10 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
     opened : PartitionedLogs
         From :func:`ltr.distributed.open_logs`.
     model, end, eval_end, inputs, model_params, feature_params, validation, refit, warmup_days
-        As in :func:`ltr.train.train_ranker` (days as day indices). The leakage check is not run
-        (it perturbs rows of two days on one machine; run it with the single-machine engine).
+        As in :func:`ltr.train.train_ranker` (days as day indices).
+    leakage_check, allow_leaky
+        As in :func:`ltr.train.train_ranker`: the same checks on the same rows
+        (:func:`ltr.distributed._leakage.check_leakage_on_dask`), run on the workers.
 
     Returns
     -------
@@ -284,6 +287,10 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
     builder = fit_from_parts(FeatureBuilder(**params), train.run, facts[0]["columns"], items=opened.items,
                              users=opened.users)
     feature_seconds = time.perf_counter() - started
+    leakage_started = time.perf_counter()
+    if leakage_check:
+        check_leakage_on_dask(train, train.run(part_facts), builder, end, allow=tuple(allow_leaky))
+    leakage_seconds = round(time.perf_counter() - leakage_started, 3) if leakage_check else None
     estimator, chosen, engine = _fit_model(client, samples.days(facts, first + warmup_days, end), builder, model,
                                            inputs, model_params, validation, refit)
     evaluated = refresh_from_parts(builder, samples.run, stop)
@@ -298,7 +305,7 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
                 "feature_seconds": round(feature_seconds, 3), "context_features": list(builder.plan_.context),
                 "skipped_categorical": builder.skipped_categorical_, "fit_seconds": engine.pop("fit_seconds"),
                 "fitted_rows": engine.pop("fitted_rows"), "warmup_days": warmup_days, "validation": chosen,
-                "leakage_seconds": None, "engine": engine}
+                "leakage_seconds": leakage_seconds, "engine": engine}
     if isinstance(estimator, LogisticRegressionRanker):
         training["converged"] = bool(estimator.converged_)
         training["n_iter"] = int(estimator.n_iter_)
