@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ltr.distributed import open_logs
 from ltr.distributed._parts import labelled_parts, part_facts
 from ltr.distributed._train import (
     _best_round,
@@ -33,6 +34,14 @@ def local_data(partitioned):
     return prepare_training(read_logs(partitioned), TRAIN_END, feature_params=default_feature_params("lgbm"))
 
 
+@pytest.fixture(scope="module")
+def opened(client, partitioned):
+    """The partitioned world opened for this module (a test module that kills a worker loses the
+    session's opened partitions with it)."""
+    client.wait_for_workers(2, timeout=60)
+    return open_logs(client, partitioned)
+
+
 def _designs(client, opened, builder):
     """The training partitions' dense LightGBM inputs on the workers, as ``train_on_dask`` builds them."""
     samples = labelled_parts(opened)
@@ -56,8 +65,6 @@ def designs(client, opened, local_data):
 def one_worker(partitioned, local_data):
     """A cluster of one worker (LightGBM without its network)."""
     from distributed import Client, LocalCluster
-
-    from ltr.distributed import open_logs
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
                       memory_limit="2GiB") as cluster, Client(cluster, set_as_default=False) as client:

@@ -17,6 +17,7 @@ def sharded(tmp_path_factory):
 
 
 def test_validate_prints_the_same_join_report_on_both_engines(sharded, cluster, client, capsys):
+    client.wait_for_workers(2, timeout=60)  # after a module that kills a worker
     assert logs_main(["validate", str(sharded)]) == 0
     local = capsys.readouterr().out
     assert logs_main(["validate", str(sharded), "--engine", "dask", "--scheduler", cluster.scheduler_address]) == 0
