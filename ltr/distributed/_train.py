@@ -329,6 +329,11 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
     -------
     Ranker
         Saved and loaded like a local one; ``metadata.training.engine`` names the engine and solver.
+
+    Raises
+    ------
+    ltr.leakage.LeakageError
+        A feature looks leaky (and is not in ``allow_leaky``).
     """
     model_params = dict(model_params or {})
     make_model(model, **model_params)
