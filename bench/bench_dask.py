@@ -1,20 +1,25 @@
 """The Dask engine beside the single-machine engine, stage by stage (issue 14).
 
-    python bench/bench_dask.py [--logs DIR | --users 29000 --items 30000 --days 14 --candidates 50 --seed 0]
+    python bench/bench_dask.py [--logs DIR | --users 29000 --items 30000 --days 14 --candidates 50 --seed 0
+                                [--shards K]]
                                [--out bench/out/dask] [--workers 2] [--memory-limit 4GiB]
                                [--train-end YYYY-MM-DD] [--python PY]
                                [--engines local,dask] [--stages validate,readout,itemcf,hot,train,score]
 
 Without ``--logs`` a world is simulated (``python -m ltr.simulate``; the defaults give about 2M
-exposures). It is written partitioned (``python -m ltr.logs partition``), then every stage runs
+exposures) and written partitioned (``python -m ltr.logs partition``); with ``--shards K`` it is
+simulated in ``K`` user shards of ``users / K`` users, one at a time, straight into the
+partitioned layout (``python -m ltr.simulate --shards``, ltr/simulate/_shards.py: the same items
+and calendar, disjoint users and requests; one process holds one shard), for worlds too large to
+simulate in one process (an existing ``OUT/partitioned`` is reused). Then every stage runs
 as the command a user runs, once per engine: ``local`` (pandas in the command's process) and
 ``dask`` (``--engine dask --scheduler ADDRESS`` on a LocalCluster this script starts, as a user
 points the commands at an existing cluster). Stages: validate (every check and the join
 report), readout (``eval.report``, JSON), item-CF and hot (``recall.train``).
 
 Stages: validate (every check and the join report), readout (``eval.report``, JSON), item-CF and
-hot (``recall.train``), train (``ltr.train --model lgbm``, the leakage check off on both engines:
-the Dask engine does not run it) and score (``ltr.score`` of the last day with the bundle the same
+hot (``recall.train``), train (``ltr.train --model lgbm``, the leakage check on, as on both
+engines by default) and score (``ltr.score`` of the last day with the bundle the same
 engine trained; a Parquet file locally, a directory partitioned like the logs on Dask).
 ``--engines dask`` runs the Dask engine alone (a world too big for the single-machine engine);
 ``--stages`` picks stages.
@@ -40,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ltr.logs import format_day, read_logs
+from ltr.logs import format_day, parse_day
 
 #: (name, command after ``python -m`` with {logs} {out} {train_end}, whether it takes --engine dask)
 STAGES = (
@@ -48,7 +53,7 @@ STAGES = (
     ("readout", "eval.report {logs} --format json --quiet --out {out}/readout.json", True),
     ("itemcf", "recall.train {logs} --model itemcf --train-end {train_end} --out {out}/itemcf", True),
     ("hot", "recall.train {logs} --model hot --train-end {train_end} --out {out}/hot", True),
-    ("train", "ltr.train {logs} --model lgbm --train-end {train_end} --out {out}/bundle --no-leakage-check", True),
+    ("train", "ltr.train {logs} --model lgbm --train-end {train_end} --out {out}/bundle", True),
     ("score", "ltr.score {out}/bundle {logs} --start {last} --end {last} --out {scores}", True),
 )
 
@@ -133,6 +138,26 @@ def _world(args: argparse.Namespace, out: Path) -> Path:
     return flat
 
 
+def _simulate_sharded(args: argparse.Namespace, plogs: Path) -> tuple[float, float, bool, str]:
+    """The sharded world simulated straight into ``plogs`` (reused when it is there)."""
+    if (plogs / "requests").is_dir():
+        print(f"reusing {plogs}", flush=True)
+        return 0.0, 0.0, True, "reused"
+    print(f"simulating {args.users:,d} users x {args.days} days in {args.shards} shards ...", flush=True)
+    return _run(args.python, f"ltr.simulate {plogs} --users {args.users} --items {args.items} --days {args.days} "
+                f"--candidates {args.candidates} --seed {args.seed} --shards {args.shards}", [])
+
+
+def _summary(plogs: Path) -> tuple[dict[str, int], int, int]:
+    """Rows per table (from the Parquet footers, nothing loaded) and the first and last day."""
+    import pyarrow.parquet as pq
+
+    rows = {table.name: sum(pq.ParquetFile(f).metadata.num_rows for f in table.rglob("*.parquet"))
+            for table in plogs.iterdir() if table.is_dir() and not table.name.startswith(".")}
+    days = sorted(parse_day(d.name.removeprefix("day="), "day") for d in (plogs / "requests").iterdir())
+    return rows, days[0], days[-1]
+
+
 def _print(r: Result) -> None:
     workers = "" if r.workers_mb is None else f"{r.workers_mb:>9,.0f} {r.worker_max_mb:>9,.0f}"
     status = "" if r.ok else f"  FAILED: {r.note}"
@@ -147,6 +172,8 @@ def main() -> int:
     p.add_argument("--days", type=int, default=14)
     p.add_argument("--candidates", type=int, default=50, help="logged candidates per request of the simulated world")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shards", type=int, default=None,
+                   help="simulate the world in this many user shards, straight into the partitioned layout")
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "dask"))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--memory-limit", default="4GiB", help="per Dask worker")
@@ -157,19 +184,22 @@ def main() -> int:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    flat = _world(args, out)
     plogs = out / "partitioned"
-    seconds, rss, ok, err = _run(args.python, f"ltr.logs partition {flat} --out {plogs}", [])
-    logs = read_logs(plogs, validate=False)
-    days = logs.requests["ts"] // 86_400
-    train_end = args.train_end or format_day(int(days.max()) - 1)
-    last = format_day(int(days.max()))
-    print(f"world: {len(logs.exposures):,d} exposures, {len(logs.requests):,d} requests, "
-          f"{len(logs.candidates) if logs.candidates is not None else 0:,d} candidates; train end {train_end}; "
+    if args.shards:
+        seconds, rss, ok, err = _simulate_sharded(args, plogs)
+        first = Result("simulate", "local", seconds, rss, ok=ok, note=err)
+    else:
+        flat = _world(args, out)
+        seconds, rss, ok, err = _run(args.python, f"ltr.logs partition {flat} --out {plogs}", [])
+        first = Result("partition", "local", seconds, rss, ok=ok, note=err)
+    rows, first_day, last_day = _summary(plogs)
+    train_end = args.train_end or format_day(last_day - 1)
+    last = format_day(last_day)
+    print(f"world: {rows.get('exposures', 0):,d} exposures, {rows.get('requests', 0):,d} requests, "
+          f"{rows.get('candidates', 0):,d} candidates, days {format_day(first_day)}..{last}; train end {train_end}; "
           f"Dask workers: {args.workers} x 1 thread, memory limit {args.memory_limit} each")
-    del logs
     print(f"{'stage':<10} {'engine':<6} {'wall s':>8} {'client MB':>10} {'workers MB':>9} {'max 1 MB':>9}")
-    _print(Result("partition", "local", seconds, rss, ok=ok, note=err))
+    _print(first)
     results = _stages(args, plogs, out, train_end, last)
     same = True
     if all((out / e / "readout.json").exists() for e in ("local", "dask")):

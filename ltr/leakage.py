@@ -26,7 +26,21 @@ from ltr._validation import check_float, check_int
 from ltr.features import FeatureMatrix
 from ltr.metrics import auc
 
-__all__ = ["LeakageError", "LeakageReport", "check_leakage", "perturb_after", "univariate_auc"]
+__all__ = [
+    "KEY_COLUMNS",
+    "LeakageError",
+    "LeakageReport",
+    "changed_counts",
+    "check_leakage",
+    "check_options",
+    "leakage_report",
+    "perturb_after",
+    "perturbed_days",
+    "row_keys",
+    "smallest_keys",
+    "univariate_auc",
+    "univariate_aucs",
+]
 
 #: Transform of ``rows`` with the statistics counted from ``history`` (``FeatureBuilder.transform``).
 Transform = Callable[[pd.DataFrame, pd.DataFrame], FeatureMatrix]
@@ -142,10 +156,75 @@ def _changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (~same).sum(axis=0)
 
 
+#: Columns that identify a sample row (those present are hashed into its key).
+KEY_COLUMNS = ("request_id", "item_id", "user_id", "ts", "position")
+
+
+def row_keys(samples: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    """A pseudo-random 64-bit key per row, from the row's identifying columns and ``seed``.
+
+    The rows the checks look at are those with the smallest keys, in key order, so the draw
+    depends on the rows and not on their order: the Dask engine, whose partitions hold the
+    rows in another order, draws the same rows.
+    """
+    columns = [c for c in KEY_COLUMNS if c in samples.columns]
+    if not columns:
+        raise ValueError(f"samples must have one of the columns {list(KEY_COLUMNS)}. "
+                         f"Got {[str(c) for c in samples.columns]} instead.")
+    hashed = pd.util.hash_pandas_object(samples[columns], index=False, hash_key=f"{seed & (16**16 - 1):016x}")
+    return hashed.to_numpy(dtype=np.uint64)
+
+
+def smallest_keys(keys: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` smallest keys, in (key, label) order (ties are rows equal in every key column)."""
+    if keys.size > n:
+        cut = np.partition(keys, n - 1)[n - 1]
+        pool = np.flatnonzero(keys <= cut)
+    else:
+        pool = np.arange(keys.size)
+    order = np.lexsort((labels[pool], keys[pool]))
+    return pool[order][:n]
+
+
+def perturbed_days(days: np.ndarray, count: int, seed: int) -> list[tuple[int, int]]:
+    """The training days the perturbation scrambles from (drawn among those with earlier days),
+    each with the seed of its scramble."""
+    rng = np.random.default_rng(seed)
+    candidates = np.unique(days)[1:]
+    chosen = rng.choice(candidates, size=min(count, candidates.size), replace=False)
+    return [(int(d), int(rng.integers(2**31))) for d in chosen]
+
+
+def univariate_aucs(dense: np.ndarray, dense_names: Sequence[str], y: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """:func:`univariate_auc` of every column of ``dense`` (codes, ``:code``, scored as categories)."""
+    return {name.removesuffix(":code"): univariate_auc(dense[:, j], y, name.endswith(":code"), seed)
+            for j, name in enumerate(dense_names)}
+
+
+def changed_counts(before: np.ndarray, after: np.ndarray, dense_names: Sequence[str]) -> dict[str, int]:
+    """Rows per feature where two dense matrices of the same rows differ."""
+    return {name.removesuffix(":code"): int(count)
+            for name, count in zip(dense_names, _changed(before, after), strict=True) if count}
+
+
+def leakage_report(univariate: dict[str, float], changed: dict[str, int], allow: Sequence[str],
+                   threshold: float) -> LeakageReport:
+    """The report of both checks; raise :class:`LeakageError` when a feature not in ``allow`` is flagged."""
+    suspicious = [n for n in univariate if univariate[n] >= threshold or n in changed]
+    report = LeakageReport(univariate, changed, [n for n in suspicious if n not in allow],
+                           [n for n in suspicious if n in allow])
+    if report.flagged:
+        raise LeakageError(report.message(threshold))
+    return report
+
+
 def check_leakage(transform: Transform, samples: pd.DataFrame, features: FeatureMatrix, *,
                   allow: Sequence[str] = (), threshold: float = 0.95, rows: int = 2000, days: int = 2,
                   univariate_rows: int = 100_000, seed: int = 0) -> LeakageReport:
     """Run both checks on training rows; raise :class:`LeakageError` when a feature is flagged.
+
+    The rows looked at are drawn by :func:`row_keys` (the smallest keys), so the draw does not
+    depend on the rows' order; the Dask engine (``ltr.distributed``) draws the same rows.
 
     Parameters
     ----------
@@ -153,7 +232,8 @@ def check_leakage(transform: Transform, samples: pd.DataFrame, features: Feature
         ``transform(rows, history) -> FeatureMatrix``: the features of ``rows`` with the
         statistics counted from ``history`` (a fitted ``FeatureBuilder.transform``).
     samples : pandas.DataFrame
-        The training samples (with ``day``, ``click`` and any outcome columns).
+        The training samples (with ``day``, ``click``, any outcome columns and the
+        identifying columns :data:`KEY_COLUMNS`).
     features : FeatureMatrix
         Their features (``dense`` filled), row for row.
     allow : sequence of str
@@ -166,9 +246,9 @@ def check_leakage(transform: Transform, samples: pd.DataFrame, features: Feature
     days : int, default 2
         Training days perturbed (drawn among those with earlier days).
     univariate_rows : int, default 100_000
-        Most training rows (drawn at random) the univariate AUCs are computed on: a leaky
-        feature's AUC of 0.95 or more shows on a sample (its standard error at 100,000 rows
-        is below 0.002), and a sort per feature over millions of rows would cost minutes.
+        Most training rows (those with the smallest keys) the univariate AUCs are computed on:
+        a leaky feature's AUC of 0.95 or more shows on a sample (its standard error at 100,000
+        rows is below 0.002), and a sort per feature over millions of rows would cost minutes.
     seed : int, default 0
 
     Returns
@@ -181,37 +261,27 @@ def check_leakage(transform: Transform, samples: pd.DataFrame, features: Feature
     LeakageError
         A feature was flagged; the message names it.
     """
-    threshold = check_float(threshold, "threshold", low=0.5, high=1.0)
-    rows = check_int(rows, "rows", minimum=1)
-    days = check_int(days, "days", minimum=0)
+    threshold, rows, days, univariate_rows = check_options(threshold, rows, days, univariate_rows)
     if features.dense.shape != (len(samples), len(features.dense_names)):
         raise ValueError(f"features must have dense values for every sample ({len(samples)} rows). "
                          f"Got a dense matrix of shape {features.dense.shape} instead.")
-    univariate_rows = check_int(univariate_rows, "univariate_rows", minimum=2)
-    names = [n.removesuffix(":code") for n in features.dense_names]
     y = samples["click"].to_numpy()
-    sample = np.arange(y.size)
-    if y.size > univariate_rows:
-        sample = np.sort(np.random.default_rng(seed).choice(y.size, size=univariate_rows, replace=False))
-    univariate = {
-        name: univariate_auc(features.dense[sample, j], y[sample], features.dense_names[j].endswith(":code"), seed)
-        for j, name in enumerate(names)
-    }
+    keys = row_keys(samples, seed)
+    sample = smallest_keys(keys, y, univariate_rows)
+    univariate = univariate_aucs(features.dense[sample], features.dense_names, y[sample], seed)
     changed: dict[str, int] = {}
-    rng = np.random.default_rng(seed)
     day = samples["day"].to_numpy()
-    candidates = np.unique(day)[1:]
-    for d in rng.choice(candidates, size=min(days, candidates.size), replace=False):
+    for d, scramble in perturbed_days(day, days, seed):
         on_day = np.flatnonzero(day == d)
-        subset = samples.iloc[np.sort(rng.choice(on_day, size=min(rows, on_day.size), replace=False))]
-        before = transform(subset, samples).dense
-        after = transform(subset, perturb_after(samples, int(d), int(rng.integers(2**31)))).dense
-        for j, count in enumerate(_changed(before, after)):
-            if count:
-                changed[names[j]] = changed.get(names[j], 0) + int(count)
-    suspicious = [n for n in names if univariate[n] >= threshold or n in changed]
-    report = LeakageReport(univariate, changed, [n for n in suspicious if n not in allow],
-                           [n for n in suspicious if n in allow])
-    if report.flagged:
-        raise LeakageError(report.message(threshold))
-    return report
+        subset = samples.iloc[on_day[smallest_keys(keys[on_day], y[on_day], rows)]]
+        before = transform(subset, samples)
+        after = transform(subset, perturb_after(samples, d, scramble))
+        for name, count in changed_counts(before.dense, after.dense, before.dense_names).items():
+            changed[name] = changed.get(name, 0) + count
+    return leakage_report(univariate, changed, allow, threshold)
+
+
+def check_options(threshold: float, rows: int, days: int, univariate_rows: int) -> tuple[float, int, int, int]:
+    """:func:`check_leakage`'s options, checked."""
+    return (check_float(threshold, "threshold", low=0.5, high=1.0), check_int(rows, "rows", minimum=1),
+            check_int(days, "days", minimum=0), check_int(univariate_rows, "univariate_rows", minimum=2))

@@ -282,7 +282,8 @@ def _train_dask(args: Any, options: EngineOptions, end: int, model_params: dict[
                              eval_end=None if args.eval_end is None else as_day(args.eval_end, "eval_end"),
                              inputs=args.inputs, model_params=model_params, feature_params=feature_params,
                              validation=not args.no_validation, refit=not args.no_refit,
-                             warmup_days=args.warmup_days)
+                             warmup_days=args.warmup_days, leakage_check=not args.no_leakage_check,
+                             allow_leaky=args.allow_feature)
 
 
 @command

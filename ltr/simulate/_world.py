@@ -85,6 +85,9 @@ class WorldConfig:
     interaction: str = "none"
     exposure_depth: int = 0
     exposure_power: float = 1.0
+    # Shard k > 0 of a sharded world (ltr/simulate/_shards.py): the same items (drawn from ``seed``),
+    # users, requests and interactions drawn from streams of the shard's own.
+    shard: int = 0
 
     def validate(self) -> None:
         """Raise for impossible parameters.
@@ -98,6 +101,7 @@ class WorldConfig:
         """
         for name in ("users", "items", "days", "dim", "candidates_per_request", "exposures_per_request", "n_cities"):
             check_int(getattr(self, name), name, minimum=1)
+        check_int(self.shard, "shard", minimum=0)
         if self.exposures_per_request > self.candidates_per_request:
             raise ValueError(
                 f"exposures_per_request must be <= candidates_per_request ({self.candidates_per_request}). "
@@ -418,6 +422,8 @@ def simulate_world(config: WorldConfig | None = None, **overrides: Any) -> World
     cfg.validate()
     # Children of a SeedSequence depend only on their position, so each stream keeps its seed.
     seeds = np.random.SeedSequence(cfg.seed).spawn(3)
+    if cfg.shard:  # the items' stream is the seed's; the population's and the requests' are the shard's
+        seeds[1:] = np.random.SeedSequence([cfg.seed, 2, cfg.shard]).spawn(2)
     rng_items, rng_users, rng_requests = (np.random.default_rng(s) for s in seeds)
     start_ts = parse_day(cfg.start_date, "start_date") * SECONDS_PER_DAY
 
@@ -431,7 +437,8 @@ def simulate_world(config: WorldConfig | None = None, **overrides: Any) -> World
     requests = _make_requests(cfg, rng_requests, pop, users, start_ts)
 
     parts: list[dict[str, pd.DataFrame]] = []
-    chunk_seeds = np.random.SeedSequence([cfg.seed, 1]).spawn(max(1, -(-len(requests) // _CHUNK_REQUESTS)))
+    stream = [cfg.seed, 1, cfg.shard] if cfg.shard else [cfg.seed, 1]
+    chunk_seeds = np.random.SeedSequence(stream).spawn(max(1, -(-len(requests) // _CHUNK_REQUESTS)))
     for i, seed in enumerate(chunk_seeds):
         chunk = requests.iloc[i * _CHUNK_REQUESTS:(i + 1) * _CHUNK_REQUESTS]
         if len(chunk):
