@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ltr.logs import read_logs, write_partitioned
+from ltr.logs import parse_day, read_logs, write_partitioned
+from ltr.train import default_feature_params, prepare_training
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "fixtures" / "world"
@@ -46,9 +47,18 @@ def partitioned(world_logs, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def opened(client, partitioned):
-    """The partitioned world validated and joined on the cluster."""
+    """The partitioned world validated and joined on the cluster, once per test module (a module
+    whose test kills a worker loses the partitions opened on it)."""
     from ltr.distributed import open_logs
 
+    client.wait_for_workers(2, timeout=60)
     return open_logs(client, partitioned)
+
+
+@pytest.fixture(scope="module")
+def local_data(partitioned):
+    """The single-machine engine's LightGBM training data (defaults) on the partitioned world."""
+    return prepare_training(read_logs(partitioned), parse_day("2026-01-15"),
+                            feature_params=default_feature_params("lgbm"))

@@ -24,22 +24,9 @@ from ltr.distributed._train import (
 )
 from ltr.logs import parse_day, read_logs
 from ltr.models import LightGBMRanker
-from ltr.train import default_feature_params, prepare_training, train_ranker
+from ltr.train import train_ranker
 
 TRAIN_END = parse_day("2026-01-15")
-
-
-@pytest.fixture(scope="module")
-def local_data(partitioned):
-    return prepare_training(read_logs(partitioned), TRAIN_END, feature_params=default_feature_params("lgbm"))
-
-
-@pytest.fixture(scope="module")
-def opened(client, partitioned):
-    """The partitioned world opened for this module (a test module that kills a worker loses the
-    session's opened partitions with it)."""
-    client.wait_for_workers(2, timeout=60)
-    return open_logs(client, partitioned)
 
 
 def _designs(client, opened, builder):

@@ -9,28 +9,14 @@ import pandas as pd
 import pytest
 
 from ltr import Ranker
-from ltr.distributed import open_logs
 from ltr.distributed._leakage import _changed, _drawn, _univariate
 from ltr.distributed._parts import labelled_parts, part_facts
 from ltr.features import labelled_samples
 from ltr.leakage import LeakageError, check_leakage, row_keys, smallest_keys, univariate_aucs
 from ltr.logs import parse_day, read_logs, write_partitioned
-from ltr.train import default_feature_params, main, prepare_training, train_ranker
+from ltr.train import main, train_ranker
 
 TRAIN_END = parse_day("2026-01-15")
-
-
-@pytest.fixture(scope="module")
-def local_data(partitioned):
-    return prepare_training(read_logs(partitioned), TRAIN_END, feature_params=default_feature_params("lgbm"))
-
-
-@pytest.fixture(scope="module")
-def opened(client, partitioned):
-    """The partitioned world opened for this module (a test module that kills a worker loses the
-    session's opened partitions with it)."""
-    client.wait_for_workers(2, timeout=60)
-    return open_logs(client, partitioned)
 
 
 @pytest.fixture(scope="module")

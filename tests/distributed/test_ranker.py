@@ -14,7 +14,6 @@ import pytest
 from distributed import WorkerPlugin
 
 from ltr import Ranker
-from ltr.distributed import open_logs
 from ltr.distributed._score import score_on_dask
 from ltr.distributed._train import train_on_dask
 from ltr.logs import parse_day, read_logs
@@ -38,14 +37,6 @@ def local_logs(partitioned):
 def local_data(local_logs):
     """The single-machine engine's training data (LightGBM defaults)."""
     return prepare_training(local_logs, TRAIN_END, feature_params=default_feature_params("lgbm"))
-
-
-@pytest.fixture(scope="module")
-def opened(client, partitioned):
-    """The partitioned world opened for this module (test_engine.py's last test kills a worker, and
-    with it the session's opened partitions)."""
-    client.wait_for_workers(2, timeout=60)
-    return open_logs(client, partitioned)
 
 
 @pytest.fixture(scope="module")
