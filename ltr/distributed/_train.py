@@ -5,9 +5,10 @@ What runs where:
 * **workers**: each partition's labelled samples (join, days, outcomes), the three passes of the
   feature fit (:func:`ltr.features._partial.fit_from_parts`: categorical levels, partial counting
   tables and level counts, value counts of the continuous columns), every feature matrix (the
-  fitted builder's ``transform``, as ``map_partitions``), LightGBM's training
-  (``lightgbm.dask.DaskLGBMClassifier``, one LightGBM process per worker holding its partitions'
-  rows), the held-out scores;
+  fitted builder's ``transform``, as ``map_partitions``; for LightGBM one matrix per worker of
+  the training rows it holds, :func:`_worker_design`), LightGBM's training
+  (``lightgbm.dask.DaskLGBMClassifier``, one LightGBM process per worker reading that matrix
+  without a copy), the held-out scores;
 * **client**: the sums of those summaries (the builder's state is the one the single-machine
   engine fits, bit for bit), the validation-day choice, the metrics.
 
@@ -128,40 +129,47 @@ def _best_round(losses: np.ndarray, patience: int) -> int:
     return best_i + 1
 
 
-def _worker_design(frames: list[pd.DataFrame], builder: FeatureBuilder, low: int | None, high: int | None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _worker_design(frames: list[pd.DataFrame], builder: FeatureBuilder, low: int | None, high: int | None,
+                   dtype: str = "float64") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LightGBM's inputs of the rows of days ``low .. high`` of the partitions a worker holds, stacked
-    (runs on that worker): features (the float64 values the single-machine engine fits on), labels
-    and days, rows in day order (partition order, then row order, within a day), so that the rows
-    before any day are a leading slice (a view, not a copy). One partition's matrix at a time is
-    built besides the stacked one.
+    (runs on that worker): features (by default the float64 values the single-machine engine fits
+    on), labels and days, rows in day order (partition order, then row order, within a day), so that
+    the rows before any day are a leading slice (a view, not a copy). Besides the partitions and
+    the stacked matrix, one partition's rows and matrix at a time are in memory.
     """
-    rows = [frame if low is None or high is None else day_rows(frame, low, high) for frame in frames]
-    days = np.concatenate([r["day"].to_numpy().astype(np.int64) for r in rows])
-    # Each row's place in day order.
-    place = np.empty(days.size, dtype=np.int64)
+    def kept(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if low is None or high is None else day_rows(frame, low, high)
+
+    def in_range(frame: pd.DataFrame) -> np.ndarray:
+        days = frame["day"].to_numpy().astype(np.int64)
+        return days if low is None or high is None else days[(days >= low) & (days <= high)]
+
+    days = np.concatenate([in_range(frame) for frame in frames])
+    place = np.empty(days.size, dtype=np.int64)  # each row's place in day order
     place[np.argsort(days, kind="stable")] = np.arange(days.size)
     X: np.ndarray | None = None
-    start = 0
-    for part in rows:
-        dense, names = design_matrix(builder.transform(part, dense=True), "dense")
-        if X is None:
-            X = np.empty((days.size, len(names)), dtype=np.float64)
-        X[place[start:start + len(part)]] = dense
-        start += len(part)
     y = np.empty(days.size, dtype=np.int64)
-    y[place] = np.concatenate([r["click"].to_numpy().astype(np.int64) for r in rows])
-    return (X if X is not None else np.zeros((0, 0))), y, np.sort(days, kind="stable")
+    start = 0
+    for frame in frames:
+        rows = kept(frame)
+        dense, names = design_matrix(builder.transform(rows, dense=True), "dense")
+        if X is None:
+            X = np.empty((days.size, len(names)), dtype=dtype)
+        X[place[start:start + len(rows)]] = dense
+        y[place[start:start + len(rows)]] = rows["click"].to_numpy()
+        start += len(rows)
+        del rows, dense
+    return (X if X is not None else np.zeros((0, 0), dtype=dtype)), y, np.sort(days, kind="stable")
 
 
-def _worker_designs(client: Any, rows: Parts, builder: Any) -> list[Any]:
+def _worker_designs(client: Any, rows: Parts, builder: Any, dtype: str = "float64") -> list[Any]:
     """One :func:`_worker_design` per worker holding training partitions (``builder`` scattered)."""
     client.gather(client.map(len, rows.futures, pure=False))  # every partition in memory: who holds it
     holders = client.who_has(rows.futures)
     groups: dict[str, list[Any]] = {}
     for future in rows.futures:
         groups.setdefault(sorted(holders[future.key])[0], []).append(future)
-    return [client.submit(_worker_design, held, builder, rows.low, rows.high, workers=[worker],
+    return [client.submit(_worker_design, held, builder, rows.low, rows.high, dtype, workers=[worker],
                           allow_other_workers=False, pure=False) for worker, held in sorted(groups.items())]
 
 
@@ -286,7 +294,7 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
 
 
 def _fit_model(client: Any, rows: Parts, builder: FeatureBuilder, model: str, inputs: str,
-               model_params: dict[str, Any], validation: bool, refit: bool
+               model_params: dict[str, Any], validation: bool, refit: bool, dtype: str = "float64"
                ) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
     """The model on the training partitions' feature matrices (built on the workers)."""
     shared = client.scatter(builder, broadcast=True, hash=False)
@@ -294,11 +302,11 @@ def _fit_model(client: Any, rows: Parts, builder: FeatureBuilder, model: str, in
     categorical = [j for j, name in enumerate(names) if name.endswith(":code")] if inputs == "dense" else []
     started = time.perf_counter()
     if model == "lgbm":
-        designs = _worker_designs(client, rows, shared)
+        designs = _worker_designs(client, rows, shared, dtype)
         facts = client.gather(client.map(_design_facts, designs, pure=False))
         booster, chosen = _fit_lgbm(client, designs, facts, model_params, names, categorical, validation, refit)
         engine = {"name": "dask", "solver": "lightgbm.dask.DaskLGBMClassifier (validation curve computed on the "
-                  "workers, early-stopping rule applied on the client)"}
+                  "workers, early-stopping rule applied on the client)", "inputs_dtype": dtype}
         return booster, chosen, {**engine, "fit_seconds": round(time.perf_counter() - started, 3),
                                    "fitted_rows": sum(f["rows"] for f in facts)}
     parts = client.gather(rows.map(_design, builder=shared, inputs=inputs))
@@ -348,7 +356,8 @@ def _feature_params(opened: PartitionedLogs, columns: Sequence[str], model: str,
 def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: int | None = None,
                   inputs: str | None = None, model_params: dict[str, Any] | None = None,
                   feature_params: dict[str, Any] | None = None, validation: bool = True, refit: bool = True,
-                  warmup_days: int = 0, leakage_check: bool = True, allow_leaky: Sequence[str] = ()) -> Ranker:
+                  warmup_days: int = 0, leakage_check: bool = True, allow_leaky: Sequence[str] = (),
+                  float32: bool = False) -> Ranker:
     """``train_ranker`` on partitioned logs opened on a Dask cluster (see the module docstring).
 
     Parameters
@@ -360,6 +369,10 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
     leakage_check, allow_leaky
         As in :func:`ltr.train.train_ranker`: the same checks on the same rows
         (:func:`ltr.distributed._leakage.check_leakage_on_dask`), run on the workers.
+    float32 : bool, default False
+        LightGBM: build the workers' training matrices in float32 instead of float64 (half the
+        memory that bounds the fit; LightGBM's bins come from the float32 values, so the trees
+        can differ slightly from the float64 ones). Recorded in ``metadata.training.engine``.
 
     Returns
     -------
@@ -392,7 +405,8 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
         check_leakage_on_dask(train, train.run(part_facts), builder, end, allow=tuple(allow_leaky))
     leakage_seconds = round(time.perf_counter() - leakage_started, 3) if leakage_check else None
     estimator, chosen, engine = _fit_model(client, samples.days(facts, first + warmup_days, end), builder, model,
-                                           inputs, model_params, validation, refit)
+                                           inputs, model_params, validation, refit,
+                                           "float32" if float32 else "float64")
     evaluated = refresh_from_parts(builder, samples.run, stop)
     scored = pd.concat(samples.days(facts, end + 1, stop).run(_score, Ranker(evaluated, estimator, inputs)),
                        ignore_index=True)

@@ -89,6 +89,22 @@ def test_train_cli_on_dask_writes_an_lr_bundle_equal_in_auc(cluster, partitioned
     assert abs(ranker.metadata["metrics"]["auc"] - local.metadata["metrics"]["auc"]) < 1e-4
 
 
+def test_train_cli_float32_inputs_on_dask(cluster, partitioned, local_lgbm, tmp_path, capsys):
+    out = tmp_path / "lgbm32"
+    engine = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    assert main([str(partitioned), "--model", "lgbm", "--train-end", "2026-01-15", "--out", str(out),
+                 "--float32-inputs", "--no-leakage-check", *engine]) == 0
+    ranker = Ranker.load(out)
+    assert ranker.metadata["training"]["engine"]["inputs_dtype"] == "float32"
+    # Other bins than float64's, so other trees: close to the local model, not within the float64 path's 0.002.
+    assert abs(ranker.metadata["metrics"]["auc"] - local_lgbm.metadata["metrics"]["auc"]) < 0.005
+    capsys.readouterr()
+    # Only where it means something: LightGBM on Dask.
+    assert main([str(partitioned), "--model", "lr", "--train-end", "2026-01-15", "--out", str(tmp_path / "x"),
+                 "--float32-inputs", *engine]) == 2
+    assert "--float32-inputs applies to --model lgbm" in capsys.readouterr().err
+
+
 def test_train_cli_unreachable_scheduler_writes_nothing(partitioned, tmp_path, capsys):
     out = tmp_path / "never"
     start = time.monotonic()
