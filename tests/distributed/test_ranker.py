@@ -179,12 +179,22 @@ class _DieWhen(WorkerPlugin):
 
 
 def _run_with_dying_workers(client, function: str, run) -> int:
+    from distributed.comm.core import CommClosedError
+
     client.register_plugin(_DieWhen(function))
     try:
         return run()
     finally:
-        client.unregister_worker_plugin(f"die-when-{function}")
-        client.wait_for_workers(2, timeout=60)
+        # The scheduler tells every worker to drop the plugin; one still restarting closes the
+        # connection: wait for both, and tell them again.
+        for attempt in range(3):
+            client.wait_for_workers(2, timeout=60)
+            try:
+                client.unregister_worker_plugin(f"die-when-{function}")
+                break
+            except CommClosedError:
+                if attempt == 2:
+                    raise
 
 
 # Last in this file: the nannies restart the killed workers.
