@@ -5,6 +5,7 @@
                                [--out bench/out/dask] [--workers 2] [--memory-limit 4GiB]
                                [--train-end YYYY-MM-DD] [--python PY]
                                [--engines local,dask] [--stages validate,readout,itemcf,hot,train,score]
+                               [--train-args '--set num_boost_round=50 --no-refit']
 
 Without ``--logs`` a world is simulated (``python -m ltr.simulate``; the defaults give about 2M
 exposures) and written partitioned (``python -m ltr.logs partition``); with ``--shards K`` it is
@@ -181,6 +182,8 @@ def main() -> int:
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--engines", default="local,dask", help="engines to run, comma-separated")
     p.add_argument("--stages", default=",".join(s[0] for s in STAGES), help="stages to run, comma-separated")
+    p.add_argument("--train-args", default="",
+                   help="more arguments of the train stage, e.g. '--set num_boost_round=50 --no-refit'")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +232,8 @@ def _stages(args: argparse.Namespace, plogs: Path, out: Path, train_end: str, la
                 target.mkdir(exist_ok=True)
                 scores = target / ("scores" if engine == "dask" else "scores.parquet")
                 text = command.format(logs=plogs, out=target, train_end=train_end, last=last, scores=scores)
+                if name == "train" and args.train_args:
+                    text = f"{text} {args.train_args}"
                 extra = ["--engine", "dask", "--scheduler", cluster.scheduler_address] if engine == "dask" else []
                 with WorkerMemory(client) as memory:
                     seconds, rss, ok, err = _run(args.python, text, extra)

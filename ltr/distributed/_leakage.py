@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ltr.distributed._parts import Parts
+from ltr.distributed._parts import Parts, on_rows, task_prefix
 from ltr.features import FeatureBuilder
 from ltr.features._partial import refresh_from_parts
 from ltr.leakage import (
@@ -72,7 +72,7 @@ def _drawn(found: list[tuple[pd.DataFrame, np.ndarray]], n: int) -> pd.DataFrame
     return rows.iloc[smallest_keys(keys, rows["click"].to_numpy(), n)].reset_index(drop=True)
 
 
-def _perturbed(frame: pd.DataFrame, day: int, seed: int) -> pd.DataFrame:
+def _perturbed(frame: pd.DataFrame, seed: int, day: int) -> pd.DataFrame:
     """``perturb_after`` of one partition (runs on a worker)."""
     return perturb_after(frame, day, seed)
 
@@ -83,7 +83,7 @@ def _univariate(train: Parts, builder: FeatureBuilder, n: int, seed: int) -> dic
     if not smallest.size:
         raise ValueError("training partitions must hold rows. Got 0 rows instead.")
     cut = int(np.partition(smallest, min(n, smallest.size) - 1)[min(n, smallest.size) - 1])
-    rows = _drawn(client.gather(client.map(_rows_up_to, train.futures, seed=seed, cut=cut, pure=False)), n)
+    rows = _drawn(client.gather(train.map(_rows_up_to, seed=seed, cut=cut)), n)
     features = builder.transform(rows, onehot=False)
     return univariate_aucs(features.dense, features.dense_names, rows["click"].to_numpy(), seed)
 
@@ -95,19 +95,20 @@ def _changed(train: Parts, facts: list[dict[str, Any]], builder: FeatureBuilder,
     all_days = np.array(sorted({d for f in facts for d in f["days"]}), dtype=np.int64)
     before_builder = None
     for day, scramble in perturbed_days(all_days, days, seed):
-        holding = [i for i, f in enumerate(facts) if day in f["days"]]
-        found = client.gather(client.map(_day_rows, [train.futures[i] for i in holding], seed=seed, day=day,
-                                         n=rows, pure=False))
+        found = client.gather(train.days(facts, day, day).map(_day_rows, seed=seed, day=day, n=rows))
         subset = _drawn(found, rows)
         if before_builder is None:
             before_builder = refresh_from_parts(builder, train.run, end)
         seeds = np.random.default_rng(scramble).integers(2**31, size=len(facts))
         late = [i for i, f in enumerate(facts) if max(f["days"]) >= day]
         futures = list(train.futures)
-        for i, future in zip(late, client.map(_perturbed, [train.futures[i] for i in late], day=day,
-                                                 seed=[int(seeds[i]) for i in late], pure=False), strict=True):
+        # The training rows of each late partition, scrambled with the partition's own seed.
+        for i, future in zip(late, client.map(on_rows, [train.futures[i] for i in late],
+                                                 [int(seeds[i]) for i in late], apply=_perturbed, low=train.low,
+                                                 high=train.high, day=day, pure=False,
+                                                 key=task_prefix(_perturbed)), strict=True):
             futures[i] = future
-        after_builder = refresh_from_parts(builder, Parts(client, futures, train.keys).run, end)
+        after_builder = refresh_from_parts(builder, train.with_futures(futures).run, end)
         before = before_builder.transform(subset, onehot=False)
         after = after_builder.transform(subset, onehot=False)
         for name, count in changed_counts(before.dense, after.dense, before.dense_names).items():

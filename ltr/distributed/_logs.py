@@ -44,6 +44,8 @@ from ltr.logs._validate import check_id_kinds, check_not_empty, id_kinds, valida
 __all__ = ["LogPartition", "PartitionedLogs", "open_logs"]
 
 _ID_COLUMNS = ("request_id", "user_id", "item_id")
+#: Columns of the bulk tables kept once a partition is labelled (see :func:`_kept_tables`).
+_KEPT_COLUMNS = {"exposures": ("item_id", "ts"), "candidates": ("request_id", "item_id")}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,17 @@ class LogPartition:
     def logs(self) -> Logs:
         """The partition's tables as :class:`~ltr.logs.Logs` (already validated; no attribute tables)."""
         return Logs(**self.tables, tz=self.tz)
+
+    def __sizeof__(self) -> int:
+        # Dask's memory manager sizes what a worker holds with sys.getsizeof: without this a partition
+        # would count as a few bytes, never be spilled to disk, and a world larger than the workers'
+        # memory would kill them instead of spilling.
+        from dask.sizeof import sizeof
+
+        join = self.join
+        frames = [*self.tables.values(), self.samples] + ([] if join is None else [
+            join.samples, join.order_keys, join.rest_orders, join.clicks])
+        return int(sum(sizeof(frame) for frame in frames if frame is not None))
 
 
 @dataclass(frozen=True)
@@ -177,7 +190,22 @@ def _label(part: LogPartition, attributed: pd.DataFrame, items: pd.DataFrame | N
     join = _joined(part)
     samples = label_orders(join, attributed)
     counts = {**join.counts, **missing_attribute_counts(samples, items, users)}
-    return LogPartition(part.key, part.tables, part.tz, samples=samples), counts
+    return LogPartition(part.key, _kept_tables(part.tables), part.tz, samples=samples), counts
+
+
+def _kept_tables(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The event tables cut to the columns the later stages read once the samples exist.
+
+    The samples carry the exposures' columns; what else reads the tables is the readout's funnel
+    (candidates per request, every request) and the recall sources' light logs (clicks, orders,
+    their requests, the exposed and candidate items, the exposures' times): the exposures and
+    candidates, the bulk of the logs, keep only those columns.
+    """
+    kept = dict(tables)
+    for name, columns in _KEPT_COLUMNS.items():
+        if name in kept:
+            kept[name] = kept[name][list(columns)]
+    return kept
 
 
 def _attribute_tables(root: Path, ts_unit: str) -> dict[str, pd.DataFrame]:

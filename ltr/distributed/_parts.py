@@ -15,12 +15,16 @@ import pandas as pd
 from ltr.distributed._logs import LogPartition, PartitionedLogs
 from ltr.features._samples import with_days_and_outcomes
 
-__all__ = ["Parts", "day_rows", "labelled_parts", "labelled_samples_of", "part_facts", "rows_in"]
+__all__ = ["Parts", "day_rows", "labelled_parts", "labelled_samples_of", "on_rows", "part_facts", "rows_in",
+           "task_prefix"]
 
 
 @dataclass(frozen=True)
 class Parts:
-    """Frames held by the workers, one future per partition, and a ``run`` over them.
+    """Frames held by the workers, one future per partition, and functions run over them.
+
+    A day range (``low .. high``) restricts every frame to the rows of those days inside each
+    task, when it runs: the workers hold one copy of the samples, not one per day range.
 
     Attributes
     ----------
@@ -29,25 +33,53 @@ class Parts:
         One frame per partition.
     keys : list of str
         The partitions' keys (``day=YYYY-MM-DD/part-NNNNN``), in the same order.
+    low, high : int or None
+        The days kept (day indices, inclusive); None keeps every row.
     """
 
     client: Any
     futures: list[Any]
     keys: list[str]
+    low: int | None = None
+    high: int | None = None
+
+    def map(self, func: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        """Futures of ``func(frame, *args, **kwargs)`` on every partition's frame (kept on the workers).
+        Arguments are passed as they are: scatter big ones first."""
+        # Tasks named for ``func``, not for the wrapper (the dashboard, logs and failures name it).
+        return self.client.map(on_rows, self.futures, *[[a] * len(self.futures) for a in args], apply=func,
+                               low=self.low, high=self.high, pure=False, key=task_prefix(func), **kwargs)
 
     def run(self, func: Any, *args: Any) -> list[Any]:
         """``func(frame, *args)`` on every partition's frame; the results in partition order."""
         # Fresh keys (hash=False): a key shared with an earlier scatter being released can be lost.
         shared = [a if isinstance(a, (int, str)) else self.client.scatter(a, broadcast=True, hash=False)
                   for a in args]
-        return self.client.gather(self.client.map(func, self.futures, *[[a] * len(self.futures) for a in shared],
-                                                  pure=False))
+        return self.client.gather(self.map(func, *shared))
 
     def days(self, facts: list[dict[str, Any]], low: int, high: int) -> Parts:
-        """The rows of days ``low .. high`` of the partitions that have any (kept on the workers)."""
+        """The rows of days ``low .. high`` of the partitions that have any."""
+        if self.low is not None and self.high is not None:
+            low, high = max(low, self.low), min(high, self.high)
         chosen = [i for i, f in enumerate(facts) if rows_in(f, low, high)]
-        futures = self.client.map(day_rows, [self.futures[i] for i in chosen], low=low, high=high, pure=False)
-        return Parts(self.client, futures, [self.keys[i] for i in chosen])
+        return Parts(self.client, [self.futures[i] for i in chosen], [self.keys[i] for i in chosen], low, high)
+
+    def with_futures(self, futures: list[Any]) -> Parts:
+        """The same partitions and days, held by other futures (one per partition, e.g. changed copies)."""
+        if len(futures) != len(self.futures):
+            raise ValueError(f"futures must hold one frame per partition ({len(self.futures)}). "
+                             f"Got {len(futures)} instead.")
+        return Parts(self.client, list(futures), self.keys, self.low, self.high)
+
+
+def task_prefix(func: Any) -> str:
+    """The prefix of the keys of tasks that run ``func`` through :func:`on_rows`."""
+    return str(getattr(func, "__name__", "on_rows"))
+
+
+def on_rows(frame: pd.DataFrame, *args: Any, apply: Any, low: int | None, high: int | None, **kwargs: Any) -> Any:
+    """``func`` on the rows of days ``low .. high`` of ``frame`` (runs on a worker)."""
+    return apply(frame if low is None or high is None else day_rows(frame, low, high), *args, **kwargs)
 
 
 def labelled_samples_of(part: LogPartition) -> pd.DataFrame:
@@ -60,7 +92,9 @@ def labelled_samples_of(part: LogPartition) -> pd.DataFrame:
 def day_rows(frame: pd.DataFrame, low: int, high: int) -> pd.DataFrame:
     """The rows of days ``low .. high``."""
     days = frame["day"].to_numpy()
-    return frame.loc[(days >= low) & (days <= high)].reset_index(drop=True)
+    keep = (days >= low) & (days <= high)
+    # Every row kept: a new index on the same columns (copy-on-write: no data copied).
+    return frame.reset_index(drop=True) if keep.all() else frame.loc[keep].reset_index(drop=True)
 
 
 def part_facts(frame: pd.DataFrame) -> dict[str, Any]:

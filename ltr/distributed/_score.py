@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ltr.distributed._parts import Parts, labelled_parts, part_facts, rows_in
+from ltr.distributed._parts import Parts, labelled_parts, on_rows, part_facts, rows_in, task_prefix
 from ltr.features._partial import refresh_from_parts
 from ltr.logs import format_day
 from ltr.logs._partitioned import atomic_directory
@@ -71,6 +71,7 @@ def score_on_dask(opened: Any, ranker: Ranker, start: int, end: int, out: str | 
     client = opened.client
     shared = client.scatter(current, broadcast=True, hash=False)
     with atomic_directory(out) as tmp:
-        written = client.gather(client.map(_write_scores, rows.futures, rows.keys, ranker=shared, root=str(tmp),
-                                           pure=False))
+        written = client.gather(client.map(on_rows, rows.futures, rows.keys, apply=_write_scores, low=rows.low,
+                                           high=rows.high, ranker=shared, root=str(tmp), pure=False,
+                                           key=task_prefix(_write_scores)))
     return int(sum(written))

@@ -5,9 +5,10 @@ What runs where:
 * **workers**: each partition's labelled samples (join, days, outcomes), the three passes of the
   feature fit (:func:`ltr.features._partial.fit_from_parts`: categorical levels, partial counting
   tables and level counts, value counts of the continuous columns), every feature matrix (the
-  fitted builder's ``transform``, as ``map_partitions``), LightGBM's training
-  (``lightgbm.dask.DaskLGBMClassifier``, one LightGBM process per worker holding its partitions'
-  rows), the held-out scores;
+  fitted builder's ``transform``, as ``map_partitions``; for LightGBM one matrix per worker of
+  the training rows it holds, :func:`_worker_design`), LightGBM's training
+  (``lightgbm.dask.DaskLGBMClassifier``, one LightGBM process per worker reading that matrix
+  without a copy), the held-out scores;
 * **client**: the sums of those summaries (the builder's state is the one the single-machine
   engine fits, bit for bit), the validation-day choice, the metrics.
 
@@ -53,7 +54,7 @@ from ltr._training import (
 from ltr.bundle import check_inputs, design_matrix
 from ltr.distributed._leakage import check_leakage_on_dask
 from ltr.distributed._logs import PartitionedLogs
-from ltr.distributed._parts import Parts, labelled_parts, part_facts, rows_in
+from ltr.distributed._parts import Parts, day_rows, labelled_parts, part_facts, rows_in
 from ltr.features import FeatureBuilder, context_candidates, outcome_columns
 from ltr.features._partial import fit_from_parts, refresh_from_parts
 from ltr.logs import Logs, format_day
@@ -70,19 +71,10 @@ def _design(frame: pd.DataFrame, builder: FeatureBuilder, inputs: str) -> tuple[
     return X, frame["click"].to_numpy().astype(np.int64), frame["day"].to_numpy().astype(np.int64)
 
 
-def _take(triple: tuple[Any, np.ndarray, np.ndarray], index: int, day: int | None, keep: str) -> Any:
-    """One of ``_design``'s outputs, restricted to the rows of ``day`` (``keep="on"``), before it
-    (``"before"``) or all rows (``day`` None)."""
-    value = triple[index]
-    if day is None:
-        return value
-    rows = triple[2] == day if keep == "on" else triple[2] < day
-    return value[rows]
-
-
-def _stacked(triples: list[tuple[Any, np.ndarray, np.ndarray]], index: int, day: int | None, keep: str) -> Any:
-    """``_take`` of several partitions' designs, stacked in their order (runs on a worker)."""
-    return np.concatenate([_take(t, index, day, keep) for t in triples])
+def _on_day(triple: tuple[Any, np.ndarray, np.ndarray], day: int) -> tuple[Any, np.ndarray]:
+    """The features and labels of a design's rows of ``day``."""
+    rows = triple[2] == day
+    return triple[0][rows], triple[1][rows]
 
 
 def _score(frame: pd.DataFrame, ranker: Ranker) -> pd.DataFrame:
@@ -99,7 +91,7 @@ def _round_losses(triple: tuple[Any, np.ndarray, np.ndarray], model_text: str, d
     """Summed logloss of the rows of ``day`` after each boosting round from ``start + 1`` on, and their number."""
     import lightgbm as lgb
 
-    X, y = _take(triple, 0, day, "on"), _take(triple, 1, day, "on")
+    X, y = _on_day(triple, day)
     booster = lgb.Booster(model_str=model_text)
     rounds = booster.num_trees()
     if not len(y):
@@ -120,7 +112,7 @@ def _valid_scores(triple: tuple[Any, np.ndarray, np.ndarray], model_text: str, d
     """Labels and predicted probabilities of the rows of ``day`` after ``rounds`` rounds."""
     import lightgbm as lgb
 
-    X, y = _take(triple, 0, day, "on"), _take(triple, 1, day, "on")
+    X, y = _on_day(triple, day)
     if not len(y):
         return y, np.zeros(0)
     return y, np.asarray(lgb.Booster(model_str=model_text).predict(X, num_iteration=rounds), dtype=np.float64)
@@ -137,31 +129,83 @@ def _best_round(losses: np.ndarray, patience: int) -> int:
     return best_i + 1
 
 
-def _dask_lgbm(client: Any, designs: list[Any], shapes: list[tuple[int, int]], params: dict[str, Any],
-               rounds: int, categorical: list[int], day: int | None, keep: str, init: str | None = None) -> str:
-    """Boost ``rounds`` rounds with ``lightgbm.dask`` on the chosen rows, after the trees of ``init`` (a
-    model's text) when given; the model's text (``init``'s trees, then the new ones)."""
-    import dask.array as da
+def _worker_design(frames: list[pd.DataFrame], builder: FeatureBuilder, low: int | None, high: int | None,
+                   dtype: str = "float64") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LightGBM's inputs of the rows of days ``low .. high`` of the partitions a worker holds, stacked
+    (runs on that worker): features (by default the float64 values the single-machine engine fits
+    on), labels and days, rows in day order (partition order, then row order, within a day), so that
+    the rows before any day are a leading slice (a view, not a copy). Besides the partitions and
+    the stacked matrix, one partition's rows and matrix at a time are in memory.
+    """
+    def kept(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if low is None or high is None else day_rows(frame, low, high)
+
+    def in_range(frame: pd.DataFrame) -> np.ndarray:
+        days = frame["day"].to_numpy().astype(np.int64)
+        return days if low is None or high is None else days[(days >= low) & (days <= high)]
+
+    days = np.concatenate([in_range(frame) for frame in frames])
+    place = np.empty(days.size, dtype=np.int64)  # each row's place in day order
+    place[np.argsort(days, kind="stable")] = np.arange(days.size)
+    X: np.ndarray | None = None
+    y = np.empty(days.size, dtype=np.int64)
+    start = 0
+    for frame in frames:
+        rows = kept(frame)
+        dense, names = design_matrix(builder.transform(rows, dense=True), "dense")
+        if X is None:
+            X = np.empty((days.size, len(names)), dtype=dtype)
+        X[place[start:start + len(rows)]] = dense
+        y[place[start:start + len(rows)]] = rows["click"].to_numpy()
+        start += len(rows)
+        del rows, dense
+    return (X if X is not None else np.zeros((0, 0), dtype=dtype)), y, np.sort(days, kind="stable")
+
+
+def _worker_designs(client: Any, rows: Parts, builder: Any, dtype: str = "float64") -> list[Any]:
+    """One :func:`_worker_design` per worker holding training partitions (``builder`` scattered)."""
+    client.gather(client.map(len, rows.futures, pure=False))  # every partition in memory: who holds it
+    holders = client.who_has(rows.futures)
+    groups: dict[str, list[Any]] = {}
+    for future in rows.futures:
+        groups.setdefault(sorted(holders[future.key])[0], []).append(future)
+    return [client.submit(_worker_design, held, builder, rows.low, rows.high, dtype, workers=[worker],
+                          allow_other_workers=False, pure=False) for worker, held in sorted(groups.items())]
+
+
+def _x_part(design: tuple[np.ndarray, np.ndarray, np.ndarray], stop: int, names: list[str]) -> pd.DataFrame:
+    """The first ``stop`` rows of a worker's design as a frame on the same memory (no copy)."""
+    return pd.DataFrame(design[0][:stop], columns=names, copy=False)
+
+
+def _y_part(design: tuple[np.ndarray, np.ndarray, np.ndarray], stop: int) -> pd.Series:
+    return pd.Series(design[1][:stop], name="click", copy=False)
+
+
+def _dask_lgbm(client: Any, designs: list[Any], stops: list[int], width: int, params: dict[str, Any], rounds: int,
+               categorical: list[int], init: str | None = None) -> str:
+    """Boost ``rounds`` rounds with ``lightgbm.dask`` on the first ``stops[i]`` rows of each worker's
+    design, after the trees of ``init`` (a model's text) when given; the model's text (``init``'s
+    trees, then the new ones)."""
+    import dask.dataframe as dd
     import lightgbm as lgb
     from lightgbm.dask import DaskLGBMClassifier
 
-    # One part per worker, its partitions' rows stacked in partition order on the worker that holds them:
-    # lightgbm.dask concatenates a worker's parts in an order the scheduler decides, and bagging draws by
-    # row position; one part makes the runs on one worker reproducible (on several, LightGBM's network
-    # still is not).
-    holders = client.who_has([d for d, (rows, _) in zip(designs, shapes, strict=True) if rows])
-    groups: dict[str, list[int]] = {}
-    for i, (design, (rows, _)) in enumerate(zip(designs, shapes, strict=True)):
-        if rows:
-            groups.setdefault(sorted(holders[design.key])[0], []).append(i)
+    # One part per worker, the frame a view of the design that worker holds: lightgbm.dask concatenates a
+    # worker's parts (pandas concat of one frame copies nothing), and LightGBM reads a one-dtype frame's
+    # memory as it is. One part also makes the runs on one worker reproducible (bagging draws by row
+    # position); on several, LightGBM's network still is not.
+    holders = client.who_has(designs)
+    names = [f"f{j}" for j in range(width)]
     X_parts, y_parts = [], []
-    width = shapes[0][1]
-    for worker in sorted(groups):
-        held, rows = [designs[i] for i in groups[worker]], sum(shapes[i][0] for i in groups[worker])
-        where = {"workers": [worker], "allow_other_workers": False, "pure": False}
-        X_parts.append(da.from_delayed(client.submit(_stacked, held, 0, day, keep, **where), (rows, width),
-                                       np.float64))
-        y_parts.append(da.from_delayed(client.submit(_stacked, held, 1, day, keep, **where), (rows,), np.int64))
+    for design, stop in zip(designs, stops, strict=True):
+        if stop:
+            where = {"workers": sorted(holders[design.key])[:1], "allow_other_workers": False, "pure": False}
+            X_parts.append(client.submit(_x_part, design, stop, names, **where))
+            y_parts.append(client.submit(_y_part, design, stop, **where))
+    meta_X = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in names})
+    X = dd.from_delayed(X_parts, meta=meta_X, verify_meta=False)
+    y = dd.from_delayed(y_parts, meta=pd.Series(dtype=np.int64, name="click"), verify_meta=False)
     sklearn_names = {"num_leaves": "num_leaves", "learning_rate": "learning_rate",
                      "min_data_in_leaf": "min_child_samples", "lambda_l2": "reg_lambda",
                      "feature_fraction": "colsample_bytree", "bagging_fraction": "subsample",
@@ -174,8 +218,7 @@ def _dask_lgbm(client: Any, designs: list[Any], shapes: list[tuple[int, int]], p
     with client.as_current(), warnings.catch_warnings():  # the commands' clients are not the process default
         # lightgbm.dask says it ignores n_jobs (the sklearn default): the workers' threads are used.
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        model.fit(da.concatenate(X_parts), da.concatenate(y_parts), feature_name=[f"f{j}" for j in range(width)],
-                  categorical_feature=categorical or "auto", **more)
+        model.fit(X, y, feature_name=names, categorical_feature=categorical or "auto", **more)
     return str(model.booster_.model_to_string())
 
 
@@ -190,16 +233,17 @@ def _chunk_params(params: dict[str, Any], chunk: int) -> dict[str, Any]:
             "feature_fraction_seed": int(params["seed"]) * 7919 + 104729 + chunk}
 
 
-def _early_stopped(client: Any, designs: list[Any], shapes: list[tuple[int, int]], params: dict[str, Any],
+def _early_stopped(client: Any, designs: list[Any], stops: list[int], width: int, params: dict[str, Any],
                    most: int, patience: int, categorical: list[int], day: int) -> tuple[str, int]:
-    """The validation run: boost on the days before ``day`` in chunks of ``patience`` rounds, each
-    continued from the previous model, until the single-machine rule stops it (``patience`` rounds
-    without a lower logloss on ``day``) or ``most`` rounds; the model's text and the chosen rounds."""
+    """The validation run: boost on the days before ``day`` (the first ``stops[i]`` rows of each
+    worker's design) in chunks of ``patience`` rounds, each continued from the previous model, until
+    the single-machine rule stops it (``patience`` rounds without a lower logloss on ``day``) or
+    ``most`` rounds; the model's text and the chosen rounds."""
     text = ""
     losses, chunk = np.zeros(0), 0
     while losses.size < most:
-        text = _dask_lgbm(client, designs, shapes, _chunk_params(params, chunk), min(patience, most - losses.size),
-                          categorical, day, "before", init=text or None)
+        text = _dask_lgbm(client, designs, stops, width, _chunk_params(params, chunk),
+                          min(patience, most - losses.size), categorical, init=text or None)
         # Scattered (under a fresh key, as every scatter here: a key shared with a released scatter can be
         # lost): a string argument of a task could be taken for a task key.
         shared = client.scatter([text], broadcast=True, hash=False)[0]
@@ -215,7 +259,8 @@ def _early_stopped(client: Any, designs: list[Any], shapes: list[tuple[int, int]
 def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], model_params: dict[str, Any],
               names: list[str], categorical: list[int], validation: bool, refit: bool
               ) -> tuple[LightGBMRanker, dict[str, Any] | None]:
-    """LightGBM on the workers' rows, with the single-machine validation-day rule."""
+    """LightGBM on the workers' designs (one per worker, rows in day order), with the single-machine
+    validation-day rule."""
     import lightgbm as lgb
 
     estimator = LightGBMRanker(**model_params)
@@ -225,22 +270,21 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
     rounds, record, text = int(estimator.num_boost_round), None, None
     if validation and len(days) > 1:
         valid_day = days[-1]
-        fit_shapes = [(_rows_before(f, valid_day), width) for f in facts]
-        probe, rounds = _early_stopped(client, designs, fit_shapes, params, rounds,
+        stops = [_rows_before(f, valid_day) for f in facts]
+        probe, rounds = _early_stopped(client, designs, stops, width, params, rounds,
                                        int(estimator.early_stopping_rounds), categorical, valid_day)
         shared = client.scatter([probe], broadcast=True, hash=False)[0]
         held = client.gather(client.map(_valid_scores, designs, model_text=shared, day=valid_day, rounds=rounds,
                                         pure=False))
         y, p = np.concatenate([h[0] for h in held]), np.concatenate([h[1] for h in held])
-        record = {"rows": {"fit": sum(r for r, _ in fit_shapes), "valid": int(y.size)},
+        record = {"rows": {"fit": sum(stops), "valid": int(y.size)},
                   "chosen": {"num_boost_round": rounds},
                   "valid": {"logloss": float(logloss(y, p, eps=1e-15)),
                             "auc": float(auc(y, p)) if np.unique(y).size == 2 else None}, "refit": bool(refit)}
         # Without the refit the model is the validation run's, cut at the chosen round (as on one machine).
         text = None if refit else lgb.Booster(model_str=probe).model_to_string(num_iteration=rounds)
     if text is None:
-        text = _dask_lgbm(client, designs, [(f["rows"], width) for f in facts], params, rounds, categorical, None,
-                          "all")
+        text = _dask_lgbm(client, designs, [f["rows"] for f in facts], width, params, rounds, categorical)
         estimator = LightGBMRanker(**{**model_params, "num_boost_round": rounds}) if record else estimator
     estimator.booster_ = lgb.Booster(model_str=text)
     estimator.best_iteration_ = rounds
@@ -250,22 +294,22 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
 
 
 def _fit_model(client: Any, rows: Parts, builder: FeatureBuilder, model: str, inputs: str,
-               model_params: dict[str, Any], validation: bool, refit: bool
+               model_params: dict[str, Any], validation: bool, refit: bool, dtype: str = "float64"
                ) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
     """The model on the training partitions' feature matrices (built on the workers)."""
     shared = client.scatter(builder, broadcast=True, hash=False)
-    designs = client.map(_design, rows.futures, builder=shared, inputs=inputs, pure=False)
     names = client.submit(_design_names, rows.futures[0], shared, inputs, pure=False).result()
     categorical = [j for j, name in enumerate(names) if name.endswith(":code")] if inputs == "dense" else []
     started = time.perf_counter()
     if model == "lgbm":
+        designs = _worker_designs(client, rows, shared, dtype)
         facts = client.gather(client.map(_design_facts, designs, pure=False))
         booster, chosen = _fit_lgbm(client, designs, facts, model_params, names, categorical, validation, refit)
         engine = {"name": "dask", "solver": "lightgbm.dask.DaskLGBMClassifier (validation curve computed on the "
-                  "workers, early-stopping rule applied on the client)"}
+                  "workers, early-stopping rule applied on the client)", "inputs_dtype": dtype}
         return booster, chosen, {**engine, "fit_seconds": round(time.perf_counter() - started, 3),
                                    "fitted_rows": sum(f["rows"] for f in facts)}
-    parts = client.gather(designs)
+    parts = client.gather(rows.map(_design, builder=shared, inputs=inputs))
     X = sp.vstack([p[0] for p in parts], format="csr") if inputs != "dense" else np.vstack([p[0] for p in parts])
     y, days = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
     estimator, chosen, seconds = fit_estimator(model, model_params, X, y, days, names, categorical, validation, refit)
@@ -312,7 +356,8 @@ def _feature_params(opened: PartitionedLogs, columns: Sequence[str], model: str,
 def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: int | None = None,
                   inputs: str | None = None, model_params: dict[str, Any] | None = None,
                   feature_params: dict[str, Any] | None = None, validation: bool = True, refit: bool = True,
-                  warmup_days: int = 0, leakage_check: bool = True, allow_leaky: Sequence[str] = ()) -> Ranker:
+                  warmup_days: int = 0, leakage_check: bool = True, allow_leaky: Sequence[str] = (),
+                  float32: bool = False) -> Ranker:
     """``train_ranker`` on partitioned logs opened on a Dask cluster (see the module docstring).
 
     Parameters
@@ -324,6 +369,10 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
     leakage_check, allow_leaky
         As in :func:`ltr.train.train_ranker`: the same checks on the same rows
         (:func:`ltr.distributed._leakage.check_leakage_on_dask`), run on the workers.
+    float32 : bool, default False
+        LightGBM: build the workers' training matrices in float32 instead of float64 (half the
+        memory that bounds the fit; LightGBM's bins come from the float32 values, so the trees
+        can differ slightly from the float64 ones). Recorded in ``metadata.training.engine``.
 
     Returns
     -------
@@ -356,7 +405,8 @@ def train_on_dask(opened: PartitionedLogs, model: str, end: int, *, eval_end: in
         check_leakage_on_dask(train, train.run(part_facts), builder, end, allow=tuple(allow_leaky))
     leakage_seconds = round(time.perf_counter() - leakage_started, 3) if leakage_check else None
     estimator, chosen, engine = _fit_model(client, samples.days(facts, first + warmup_days, end), builder, model,
-                                           inputs, model_params, validation, refit)
+                                           inputs, model_params, validation, refit,
+                                           "float32" if float32 else "float64")
     evaluated = refresh_from_parts(builder, samples.run, stop)
     scored = pd.concat(samples.days(facts, end + 1, stop).run(_score, Ranker(evaluated, estimator, inputs)),
                        ignore_index=True)

@@ -14,12 +14,12 @@ from ltr.distributed._train import (
     _best_round,
     _chunk_params,
     _dask_lgbm,
-    _design,
     _design_facts,
     _design_names,
     _early_stopped,
     _round_losses,
     _rows_before,
+    _worker_designs,
     train_on_dask,
 )
 from ltr.logs import parse_day, read_logs
@@ -30,13 +30,14 @@ TRAIN_END = parse_day("2026-01-15")
 
 
 def _designs(client, opened, builder):
-    """The training partitions' dense LightGBM inputs on the workers, as ``train_on_dask`` builds them."""
+    """The training rows' LightGBM inputs on the workers (one design per worker), as ``train_on_dask``
+    builds them."""
     samples = labelled_parts(opened)
     facts = samples.run(part_facts)
     first = min(d for f in facts for d in f["days"])
     train = samples.days(facts, first, TRAIN_END)
     shared = client.scatter(builder, broadcast=True, hash=False)
-    designs = client.map(_design, train.futures, builder=shared, inputs="dense", pure=False)
+    designs = _worker_designs(client, train, shared)
     names = client.submit(_design_names, train.futures[0], shared, "dense", pure=False).result()
     categorical = [j for j, name in enumerate(names) if name.endswith(":code")]
     return designs, client.gather(client.map(_design_facts, designs, pure=False)), len(names), categorical
@@ -69,8 +70,8 @@ def _setting(designs, draws):
     params = {"num_boost_round": 300, "learning_rate": 0.3,
               **({} if draws else {"feature_fraction": 1.0, "bagging_fraction": 1.0})}
     day = max(d for f in facts for d in f["days"])
-    shapes = [(_rows_before(f, day), width) for f in facts]
-    return designs, shapes, LightGBMRanker(**params)._checked_params(), categorical, day
+    stops = [_rows_before(f, day) for f in facts]
+    return designs, stops, width, LightGBMRanker(**params)._checked_params(), categorical, day
 
 
 @pytest.mark.parametrize("draws", [False, True])
@@ -84,10 +85,10 @@ def test_chunks_continue_the_one_run(draws, one_worker):
     One worker: on two, lightgbm.dask is not reproducible from one run to the next (not even two
     one-chunk runs), so no run is a reference for another."""
     client, designs = one_worker
-    designs, shapes, params, categorical, day = _setting(designs, draws)
+    designs, stops, width, params, categorical, day = _setting(designs, draws)
     patience = LightGBMRanker().early_stopping_rounds
-    whole = _curve(client, designs, _dask_lgbm(client, designs, shapes, params, 300, categorical, day, "before"), day)
-    text, got = _early_stopped(client, designs, shapes, params, 300, patience, categorical, day)
+    whole = _curve(client, designs, _dask_lgbm(client, designs, stops, width, params, 300, categorical), day)
+    text, got = _early_stopped(client, designs, stops, width, params, 300, patience, categorical, day)
     curve = _curve(client, designs, text, day)
     assert curve.size < 300 and curve.size % patience == 0  # stopped early, after whole chunks
     np.testing.assert_array_equal(curve[:patience], whole[:patience])  # the first chunk: the same trees
@@ -99,9 +100,9 @@ def test_chunks_continue_the_one_run(draws, one_worker):
 
 
 def test_chunked_validation_run_on_two_workers_stops_by_the_rule(client, designs):
-    designs, shapes, params, categorical, day = _setting(designs, True)
+    designs, stops, width, params, categorical, day = _setting(designs, True)
     patience = LightGBMRanker().early_stopping_rounds
-    text, got = _early_stopped(client, designs, shapes, params, 300, patience, categorical, day)
+    text, got = _early_stopped(client, designs, stops, width, params, 300, patience, categorical, day)
     curve = _curve(client, designs, text, day)
     assert got == _best_round(curve, patience) == int(np.argmin(curve)) + 1
     # The first chunk end where the best round is ``patience`` rounds old: the single-machine stop.

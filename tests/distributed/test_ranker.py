@@ -89,6 +89,22 @@ def test_train_cli_on_dask_writes_an_lr_bundle_equal_in_auc(cluster, partitioned
     assert abs(ranker.metadata["metrics"]["auc"] - local.metadata["metrics"]["auc"]) < 1e-4
 
 
+def test_train_cli_float32_inputs_on_dask(cluster, partitioned, local_lgbm, tmp_path, capsys):
+    out = tmp_path / "lgbm32"
+    engine = ["--engine", "dask", "--scheduler", cluster.scheduler_address]
+    assert main([str(partitioned), "--model", "lgbm", "--train-end", "2026-01-15", "--out", str(out),
+                 "--float32-inputs", "--no-leakage-check", *engine]) == 0
+    ranker = Ranker.load(out)
+    assert ranker.metadata["training"]["engine"]["inputs_dtype"] == "float32"
+    # Other bins than float64's, so other trees: close to the local model, not within the float64 path's 0.002.
+    assert abs(ranker.metadata["metrics"]["auc"] - local_lgbm.metadata["metrics"]["auc"]) < 0.005
+    capsys.readouterr()
+    # Only where it means something: LightGBM on Dask.
+    assert main([str(partitioned), "--model", "lr", "--train-end", "2026-01-15", "--out", str(tmp_path / "x"),
+                 "--float32-inputs", *engine]) == 2
+    assert "--float32-inputs applies to --model lgbm" in capsys.readouterr().err
+
+
 def test_train_cli_unreachable_scheduler_writes_nothing(partitioned, tmp_path, capsys):
     out = tmp_path / "never"
     start = time.monotonic()
@@ -163,12 +179,22 @@ class _DieWhen(WorkerPlugin):
 
 
 def _run_with_dying_workers(client, function: str, run) -> int:
+    from distributed.comm.core import CommClosedError
+
     client.register_plugin(_DieWhen(function))
     try:
         return run()
     finally:
-        client.unregister_worker_plugin(f"die-when-{function}")
-        client.wait_for_workers(2, timeout=60)
+        # The scheduler tells every worker to drop the plugin; one still restarting closes the
+        # connection: wait for both, and tell them again.
+        for attempt in range(3):
+            client.wait_for_workers(2, timeout=60)
+            try:
+                client.unregister_worker_plugin(f"die-when-{function}")
+                break
+            except CommClosedError:
+                if attempt == 2:
+                    raise
 
 
 # Last in this file: the nannies restart the killed workers.
