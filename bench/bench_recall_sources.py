@@ -6,7 +6,8 @@ days, and prints hitrate@K (share of clicked items found in the top K of the req
 ``eval.metrics.hitrate_at_k``) overall, for users with click history before the request and
 for cold users, plus fit/retrieve timings. The merged list at each K takes the two sources'
 top K and merges them with quotas ``--itemcf-share`` x K and the rest for hot; the fused list
-is ``MergedRecall(learn_weights=True)`` (RRF, weights learned on the last training day).
+at each K is ``MergedRecall(learn_weights=True).retrieve(..., k=K)`` (RRF of the sources' top K,
+weights learned for that K on the last training day); the other rows cut their top-max(K) list.
 
     python bench/bench_recall_sources.py --users 5000 --items 5000 --days 14 --seed 0
 """
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train days <= {train_end}; held-out: {len(test):,d} requests, {len(targets):,d} clicked items "
           f"({warm.mean():.1%} from users with history)")
 
-    results, timing = {}, {}
+    results, timing, fused = {}, {}, {}
     for name, source in _sources(args.exclude_seen):
         t = time.perf_counter()
         source.fit(logs, train_end)  # type: ignore[attr-defined]
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         results[name] = source.retrieve(test, logs, k_max)  # type: ignore[attr-defined]
         timing[name] = (t_fit, time.perf_counter() - t)
+        if name == "fused":  # its list at K is retrieved at K (weights learned per K)
+            fused = {k: source.retrieve(test, logs, k) for k in ks}  # type: ignore[attr-defined]
+            print(f"fused: weights for all K {source.weights_}; per K {source.weights_by_k_}")  # type: ignore[attr-defined]
     merged = {}
     t = time.perf_counter()
     for k in ks:
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         for seg, mask in (("all", np.ones(len(targets), bool)), ("with history", warm), ("cold", ~warm)):
             row = {"source": name, "users": seg, "n_targets": int(mask.sum())}
             for k in ks:
-                cands = merged[k] if name == "merged" else results[name]
+                cands = merged[k] if name == "merged" else fused[k] if name == "fused" else results[name]
                 row[f"hitrate@{k}"] = _hitrate(cands, targets.loc[mask], k)
             rows.append(row)
     table = pd.DataFrame(rows)
