@@ -291,8 +291,8 @@ class MergedRecall(RecallSource):
         requests = requests.loc[requests["request_id"].isin(clicks["request_id"])]
         early = self._fit_sources(logs, train_end_day - 1)
         k = max(FUSION_KS)
-        return learn_weight_sets({name: src.retrieve(requests, logs, k) for name, src in early.items()}, clicks,
-                      FUSION_KS, rounds=2)
+        frames = {name: src.retrieve(requests, logs, k) for name, src in early.items()}
+        return learn_weight_sets(frames, clicks, FUSION_KS, rounds=2)
 
     def _weights_at(self, k: int) -> dict[str, float]:
         """The weights for list length ``k``: learned for the smallest learned K >= k, or the one set."""
