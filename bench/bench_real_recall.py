@@ -99,7 +99,7 @@ def _fused_rows(source: MergedRecall, name: str, reads: tuple, ks: tuple[tuple[i
             for v in _hitrates(fitted.retrieve(req, logs, max(part)), targets, part)]
     best = np.max([v for key, v in rows.items() if key != name], axis=0)
     flat = [k for part in ks for k in part]
-    print(f"  {name}: weights per K {source.weights_by_k_}; minus the best of its sources: "
+    print(f"  {name}: weights per K {source.weights_by_k_}, depth {source.depth_by_k_}; minus the best of its sources: "
           + ", ".join(f"@{k} {d:+.4f}" for k, d in zip(flat, np.array(rows[name]) - best, strict=True)), flush=True)
     return rows
 

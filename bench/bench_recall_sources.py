@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             one = MergedRecall(weights=tuple(learned.values()), exclude_seen=args.exclude_seen).fit(logs, train_end)
             fused = {"fused": {k: source.retrieve(test, logs, k) for k in ks},  # type: ignore[attr-defined]
                      "fused one set": {k: one.retrieve(test, logs, k) for k in ks}}
-            print(f"fused: one set for all K {learned}; per K {source.weights_by_k_}")  # type: ignore[attr-defined]
+            print(f"fused: one set for all K {learned}; per K {source.weights_by_k_}, depth {source.depth_by_k_}")  # type: ignore[attr-defined]
     merged = {}
     t = time.perf_counter()
     for k in ks:

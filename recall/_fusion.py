@@ -3,6 +3,7 @@ validation day (see :mod:`recall.merge` for the rule)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -10,13 +11,22 @@ import pandas as pd
 from ltr._validation import check_float, check_frame, check_int
 from recall.base import CANDIDATE_COLUMNS, finalize_candidates, validate_candidates
 
-__all__ = ["FUSION_KS", "fuse", "learn_weight_sets", "learn_weights", "learn_weights_by_k", "mask_labels",
-           "named_frames"]
+__all__ = ["FUSION_KS", "FusedAt", "fuse", "learn_weight_sets", "learn_weights", "learn_weights_by_k",
+           "mask_labels", "named_frames"]
 
 _RRF_C = 60.0
 #: The list lengths weights are learned for (the funnel's hitrate@K range).
 FUSION_KS = (50, 100, 200, 400, 800, 1200)
 _WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.5, 2.0, 4.0, 10.0)
+
+
+class FusedAt(NamedTuple):
+    """How the fused list at one K is made: the RRF ``weights`` of each source, and the
+    ``depth`` of the sources' lists that are fused (each source's top ``depth``, the fused
+    list cut at K; ``depth`` is K itself or the largest learned K)."""
+
+    weights: dict[str, float]
+    depth: int
 
 
 def named_frames(candidate_frames) -> dict[str, pd.DataFrame]:
@@ -114,7 +124,7 @@ class _FusionTable:
     that many weightings are scored fast (:func:`learn_weights`).
 
     :meth:`hits` counts, for each K of ``ks``, the targets in the top K of :func:`fuse` of the
-    sources' top-K lists, as ``MergedRecall.retrieve(..., k=K)`` returns them. A target's rank
+    sources' top-K lists, and of their top-max(ks) lists. A target's rank
     is one plus the items of its request that beat it (higher score, or equal score and lower
     item id): one pass over the (request item, target) pairs per K, no sort.
     """
@@ -152,20 +162,27 @@ class _FusionTable:
         self.n_targets = len(targets)
         self.n_sources = len(frames)
 
+    def _ahead(self, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each target's score and the number of items of its request ranked above it."""
+        target_score = score[self.target_row]
+        pair_score, their = score[self.pair_row], target_score[self.pair_target]
+        beats = (pair_score > their) | ((pair_score == their) & (self.pair_row < self.target_row[self.pair_target]))
+        return target_score, np.bincount(self.pair_target, weights=beats.astype(np.float64),
+                                         minlength=len(self.target_row))
+
     def hits(self, weights: np.ndarray) -> np.ndarray:
-        """Targets found in the top K of the fused top-K lists, for each K of ``ks``."""
+        """Targets found in the top K, for each K of ``ks`` (columns): row 0 of the fused
+        top-K lists, row 1 of the fused top-max(ks) lists."""
         contribution = weights[self.src] * self.inverse_rank
-        out = np.zeros(len(self.ks), dtype=np.int64)
+        out = np.zeros((2, len(self.ks)), dtype=np.int64)
+        # A listed item scores > 0; one that no weighted source lists (within the depth) scores 0.
+        deep_score, deep_ahead = self._ahead(np.bincount(self.inv, weights=contribution, minlength=self.n_pairs))
         for j, k in enumerate(self.ks):  # a handful of list lengths
             # Adding 0.0 for the rows beyond K leaves every sum's bits as fuse() computes them.
-            score = np.bincount(self.inv, weights=np.where(self.rank <= k, contribution, 0.0),
-                                minlength=self.n_pairs)
-            target_score = score[self.target_row]
-            pair_score, their = score[self.pair_row], target_score[self.pair_target]
-            beats = (pair_score > their) | ((pair_score == their) & (self.pair_row < self.target_row[self.pair_target]))
-            ahead = np.bincount(self.pair_target, weights=beats.astype(np.float64), minlength=len(self.target_row))
-            # A listed item scores > 0; one no weighted source lists within its top K scores 0.
-            out[j] = int(((target_score > 0) & (ahead < k)).sum())
+            target_score, ahead = self._ahead(np.bincount(
+                self.inv, weights=np.where(self.rank <= k, contribution, 0.0), minlength=self.n_pairs))
+            out[0, j] = int(((target_score > 0) & (ahead < k)).sum())
+            out[1, j] = int(((deep_score > 0) & (deep_ahead < k)).sum())
         return out
 
 
@@ -193,9 +210,9 @@ def _search(hits_of, n: int, value, rounds: int) -> np.ndarray:
 
 
 def learn_weight_sets(candidate_frames, targets: pd.DataFrame, ks: Sequence[int], rounds: int
-           ) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
-    """One weight set for every K, and one per K (see :func:`learn_weights`), from one table
-    and one cache of the weightings scored."""
+                      ) -> tuple[dict[str, float], dict[int, FusedAt]]:
+    """One weight set for every K (:func:`learn_weights`), and weights and depth per K
+    (:func:`learn_weights_by_k`), from one table and one cache of the weightings scored."""
     frames = named_frames(candidate_frames)
     check_frame(targets, "targets", ("request_id", "item_id"))
     rounds = check_int(rounds, "rounds", minimum=1)
@@ -209,13 +226,21 @@ def learn_weight_sets(candidate_frames, targets: pd.DataFrame, ks: Sequence[int]
             cache[key] = table.hits(w)
         return cache[key]
 
-    single = np.max([hits_of(alone) for alone in np.eye(n)], axis=0)
-    overall = _search(hits_of, n, lambda h: (float((h - single).min()), float(h.mean())), rounds)
-    by_k = {k: _search(hits_of, n, lambda h, j=j: (float(h[j]), float(h.mean())), rounds)
-            for j, k in enumerate(table.ks)}
-    names = list(frames)
-    return ({name: float(w) for name, w in zip(names, overall, strict=True)},
-            {k: {name: float(w) for name, w in zip(names, ws, strict=True)} for k, ws in by_k.items()})
+    single = np.max([hits_of(alone)[0] for alone in np.eye(n)], axis=0)
+    overall = _search(hits_of, n, lambda h: (float((h[0] - single).min()), float(h[0].mean())), rounds)
+    names, deepest = list(frames), max(table.ks)
+    by_k = {}
+    for j, k in enumerate(table.ks):
+        found = []
+        for row in (0, 1):  # the sources' top-K lists, then their top-max(ks) lists
+            def value(h: np.ndarray, j: int = j, row: int = row) -> tuple[float, float]:
+                return float(h[row, j]), float(h[row].mean())
+            weights = _search(hits_of, n, value, rounds)
+            found.append((value(hits_of(weights)), row, weights))
+        # The deeper lists only when they find more (ties keep the cheaper top-K lists).
+        _, row, weights = max(found, key=lambda t: (t[0], -t[1]))
+        by_k[k] = FusedAt({name: float(w) for name, w in zip(names, weights, strict=True)}, deepest if row else k)
+    return {name: float(w) for name, w in zip(names, overall, strict=True)}, by_k
 
 
 def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
@@ -236,16 +261,20 @@ def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.Data
 
 
 def learn_weights_by_k(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
-                       ks: Sequence[int] = FUSION_KS, rounds: int = 2) -> dict[int, dict[str, float]]:
-    """RRF weights for ``targets`` learned for each K of ``ks`` on its own.
+                       ks: Sequence[int] = FUSION_KS, rounds: int = 2) -> dict[int, FusedAt]:
+    """RRF weights for ``targets``, and the depth of the lists fused, learned for each K of
+    ``ks`` on its own.
 
-    The same search as :func:`learn_weights`, run once per K: "best" compares first the hits
-    in the fused top K, then the mean hits over every K of ``ks``. Since each source alone is a
-    candidate, the fused list at each K finds at least the best single source's hits there.
+    The same search as :func:`learn_weights`, run once per K and depth: the fused top K of the
+    sources' top-K lists, and of their top-max(ks) lists (an item that several sources list
+    below K can enter the top K). "Best" compares first the hits in the fused top K, then the
+    mean hits over every K of ``ks`` at that depth; the deeper lists are kept only when they find
+    more. Since each source alone is a candidate, the fused list at each K finds at least the
+    best single source's hits there.
 
     Returns
     -------
-    dict of int -> dict of str -> float
-        The weights of each source, for each K (ascending).
+    dict of int -> FusedAt
+        The weights of each source and the depth, for each K (ascending).
     """
     return learn_weight_sets(candidate_frames, targets, ks, rounds)[1]

@@ -5,17 +5,19 @@ Rank fusion (:func:`fuse`, ``method="rrf"``, the default of :class:`MergedRecall
 Reciprocal-rank fusion (Cormack et al. 2009): an item scores ``sum_s w_s / (c + rank_s)``
 over the sources ``s`` that list it (``c = 60``), so an item high in several lists beats one
 high in a single list, with no need for the sources' scores to be comparable. The weights
-``w_s`` are 1, given, or learned on a validation day, one set per list length K = 50, 100, 200,
-400, 800, 1200 (:func:`learn_weights_by_k`: a coordinate search over a grid of weights that
-maximises the hits of the day's clicks in the fused top K, then the mean over every K; each
-source alone is a candidate, so on that day the fused list is at least the best single source at
-each K). ``MergedRecall.retrieve(requests, logs, k)`` fuses the sources' top-k lists with the
-weights learned for the smallest learned K >= k (the largest beyond 1200).
-:func:`learn_weights` learns one set for every K instead (first the worst margin over K
-against the best single source, then the mean hits): on the committed fixture it fell one
-target short of the hot list at K = 1200, which the per-K sets do not
-(``python bench/bench_recall_sources.py --logs fixtures/world --test-days 1 --exclude-seen none``;
-README, "Rank fusion vs the best single source").
+``w_s`` are 1, given, or learned on a validation day for each list length K = 50, 100, 200,
+400, 800, 1200 together with the depth of the lists fused (:func:`learn_weights_by_k`: a
+coordinate search over a grid of weights that maximises the hits of the day's clicks in the
+fused top K, then the mean over every K, for the fusion of the sources' top-K lists and of
+their top-1200 lists, the deeper kept only when it finds more; each source alone is a
+candidate, so on that day the fused list is at least the best single source at each K).
+``MergedRecall.retrieve(requests, logs, k)`` takes the setting learned for the smallest learned
+K >= k (the largest beyond 1200): each source's top max(k, depth), fused, cut at k. Given
+weights fuse each source's top k. :func:`learn_weights` learns one set for every K instead
+(first the worst margin over K against the best single source, then the mean hits): on the
+committed fixture it fell one target short of the hot list at K = 1200, which the per-K
+settings do not (``python bench/bench_recall_sources.py --logs fixtures/world --test-days 1
+--exclude-seen none``; README, "Rank fusion vs the best single source").
 
 Quotas (:func:`merge`, ``method="quota"``)
 -----------------------------------------
@@ -55,6 +57,7 @@ from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manif
 from ltr.logs import Logs, day_index
 from recall._fusion import (
     FUSION_KS,
+    FusedAt,
     fuse,
     learn_weight_sets,
     learn_weights,
@@ -201,7 +204,7 @@ class MergedRecall(RecallSource):
     weights : tuple of float, optional
         RRF weight of each source (default 1 each); ignored when ``learn_weights``.
     learn_weights : bool, default False
-        Learn the RRF weights on the last training day, one set per K of
+        Learn the RRF weights and depth on the last training day, per K of
         :data:`recall._fusion.FUSION_KS` (:func:`learn_weights_by_k`): the sources are first
         fitted on the days before it and retrieve for its requests with clicks, then fitted
         again on every training day. Costs a second fit.
@@ -219,6 +222,9 @@ class MergedRecall(RecallSource):
     weights_by_k_ : dict of int -> dict of str -> float, or None
         The weights learned for each K (``learn_weights=True``), else None. :meth:`retrieve`
         at ``k`` uses those of the smallest learned K >= ``k`` (the largest K beyond it).
+    depth_by_k_ : dict of int -> int, or None
+        The depth learned for each K (K itself or the largest K), else None: :meth:`retrieve`
+        fuses each source's top max(k, depth).
     """
 
     kind = "merged"
@@ -274,14 +280,16 @@ class MergedRecall(RecallSource):
         unknown = sorted(set(params) - set(self.sources))
         if unknown:
             raise ValueError(f"source_params names a source not in sources {list(self.sources)}: {unknown[0]!r}.")
-        by_k = None
+        self.weights_by_k_, self.depth_by_k_ = None, None
         if self.learn_weights:
             weights, by_k = self._learned(logs, train_end_day)
-        self.weights_, self.weights_by_k_ = weights, by_k
+            self.weights_by_k_ = {k: fused.weights for k, fused in by_k.items()}
+            self.depth_by_k_ = {k: fused.depth for k, fused in by_k.items()}
+        self.weights_ = weights
         self.sources_ = self._fit_sources(logs, train_end_day)
         return self
 
-    def _learned(self, logs: Logs, train_end_day: int) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+    def _learned(self, logs: Logs, train_end_day: int) -> tuple[dict[str, float], dict[int, FusedAt]]:
         days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
         requests = logs.requests.loc[days == train_end_day]
         clicks = logs.clicks.loc[logs.clicks["request_id"].isin(requests["request_id"]), ["request_id", "item_id"]]
@@ -294,12 +302,14 @@ class MergedRecall(RecallSource):
         frames = {name: src.retrieve(requests, logs, k) for name, src in early.items()}
         return learn_weight_sets(frames, clicks, FUSION_KS, rounds=2)
 
-    def _weights_at(self, k: int) -> dict[str, float]:
-        """The weights for list length ``k``: learned for the smallest learned K >= k, or the one set."""
-        if not self.weights_by_k_:
-            return self.weights_
+    def _setting_at(self, k: int) -> tuple[dict[str, float], int]:
+        """The weights and depth for list length ``k``: learned for the smallest learned K >= k,
+        or the one set and ``k``."""
+        if not self.weights_by_k_ or not self.depth_by_k_:
+            return self.weights_, k
         learned = sorted(self.weights_by_k_)
-        return self.weights_by_k_[next((size for size in learned if size >= k), learned[-1])]
+        size = next((size for size in learned if size >= k), learned[-1])
+        return self.weights_by_k_[size], max(k, self.depth_by_k_[size])
 
     def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int) -> pd.DataFrame:
         """Each source's top ``k``, fused (RRF) or merged with the quotas scaled to ``k``."""
@@ -307,9 +317,9 @@ class MergedRecall(RecallSource):
         k = check_int(k, "k", minimum=1)
         if self.method == "rrf":
             # A source of weight 0 adds nothing to the fused list: it is not asked.
-            at_k = self._weights_at(k)
+            at_k, depth = self._setting_at(k)
             weights = {name: at_k.get(name, 1.0) for name in self.sources_ if at_k.get(name, 1.0) > 0}
-            return fuse({name: self.sources_[name].retrieve(requests, logs, k) for name in weights}, k, weights)
+            return fuse({name: self.sources_[name].retrieve(requests, logs, depth) for name in weights}, k, weights)
         frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
         return merge(frames, _scale_quotas(self._quota_dict(), k), k=k)
 
@@ -325,7 +335,8 @@ class MergedRecall(RecallSource):
             "weights": None if self.weights is None else [float(w) for w in self.weights],
             "learn_weights": bool(self.learn_weights), "exclude_seen": self.exclude_seen,
             "learned": self.weights_, "source_params": self.source_params or {},
-            "learned_by_k": None if not self.weights_by_k_ else {str(k): w for k, w in self.weights_by_k_.items()},
+            "learned_by_k": None if not self.weights_by_k_ or not self.depth_by_k_ else {
+                str(k): {"weights": w, "depth": int(self.depth_by_k_[k])} for k, w in self.weights_by_k_.items()},
             "sub_manifests": {name: sha256_file(root / name / "manifest.json") for name in self.sources}})
 
     @classmethod
@@ -338,9 +349,11 @@ class MergedRecall(RecallSource):
                    weights=None if weights is None else tuple(weights), learn_weights=meta["learn_weights"],
                    exclude_seen=meta["exclude_seen"], source_params=meta["source_params"] or None)
         self.weights_ = {str(k): float(v) for k, v in meta["learned"].items()}
-        by_k = meta.get("learned_by_k")  # absent from version 2: one set for every K
-        self.weights_by_k_ = None if not by_k else {
-            int(k): {str(name): float(w) for name, w in weights.items()} for k, weights in by_k.items()}
+        by_k = meta.get("learned_by_k") or {}  # absent from version 2: one set for every K
+        self.weights_by_k_ = {int(k): {str(n): float(w) for n, w in v["weights"].items()} for k, v in by_k.items()}
+        self.depth_by_k_ = {int(k): int(v["depth"]) for k, v in by_k.items()}
+        if not by_k:
+            self.weights_by_k_, self.depth_by_k_ = None, None
         self.sources_ = {}
         for name in self.sources:
             sub = root / name / "manifest.json"

@@ -207,9 +207,11 @@ def test_merged_rrf_of_three_sources_needs_no_quotas(contract_world):
 # ----------------------------------------------------------------------------- weights learned per K
 
 
-def _fused_hits(frames: dict, targets: pd.DataFrame, k: int, weights: dict) -> int:
-    """Targets in the top k of fuse() of the sources' top-k lists (the reference count)."""
-    fused = fuse({n: f.loc[f["rank"] <= k] for n, f in frames.items()}, k, weights)
+def _fused_hits(frames: dict, targets: pd.DataFrame, k: int, weights: dict, depth: int | None = None) -> int:
+    """Targets in the top k of fuse() of the sources' top-``depth`` lists (default k): the
+    reference count."""
+    depth = k if depth is None else depth
+    fused = fuse({n: f.loc[f["rank"] <= depth] for n, f in frames.items()}, k, weights)
     return len(targets.merge(fused[["request_id", "item_id"]], on=["request_id", "item_id"]))
 
 
@@ -252,9 +254,12 @@ def test_per_k_weights_beat_every_single_vector():
                    for w in brute[5])
     by_k = learn_weights_by_k(frames, targets, ks=ks)
     assert sorted(by_k) == [5, 20]
+    deep = {tuple(w.values()): _fused_hits(frames, targets, 5, w, depth=20) for w in _candidates(["a", "b"])}
     for k in ks:
-        got = _fused_hits(frames, targets, k, by_k[k])
-        assert got == max(brute[k].values()) >= single[k]
+        got = _fused_hits(frames, targets, k, by_k[k].weights, by_k[k].depth)
+        best = max(max(brute[k].values()), max(deep.values()) if k == 5 else 0)
+        assert got == best >= single[k]
+        assert by_k[k].depth in (k, 20)
     one = learn_weights(frames, targets, ks=ks)
     assert min(_fused_hits(frames, targets, k, one) - single[k] for k in ks) < 0
 
@@ -280,17 +285,20 @@ def test_per_k_weights_match_brute_force(n_sources, seed):
     ks = (3, 8, 20)
     table = _FusionTable(frames, targets, ks)
     candidates = _candidates(names)
-    brute = np.array([[_fused_hits(frames, targets, k, w) for k in ks] for w in candidates])
-    for w, row in zip(candidates[:: max(1, len(candidates) // 7)], brute[:: max(1, len(candidates) // 7)],
-                      strict=True):
-        np.testing.assert_array_equal(table.hits(np.array([w[n] for n in names])), row)
-    single = brute[-n_sources:].max(axis=0)
+    # [weighting, depth (K, then max K), K]
+    brute = np.array([[[_fused_hits(frames, targets, k, w, depth) for k in ks] for depth in (None, max(ks))]
+                      for w in candidates])
+    for w, expected in zip(candidates[:: max(1, len(candidates) // 7)], brute[:: max(1, len(candidates) // 7)],
+                           strict=True):
+        np.testing.assert_array_equal(table.hits(np.array([w[n] for n in names])), expected)
+    single = brute[-n_sources:, 0].max(axis=0)
     by_k = learn_weights_by_k(frames, targets, ks=ks)
     for j, k in enumerate(ks):
-        got = _fused_hits(frames, targets, k, by_k[k])
-        assert single[j] <= got <= brute[:, j].max()
+        got = _fused_hits(frames, targets, k, by_k[k].weights, by_k[k].depth)
+        assert by_k[k].depth in (k, max(ks))
+        assert single[j] <= got <= brute[:, :, j].max()
         if n_sources == 2:
-            assert got == brute[:, j].max()
+            assert got == brute[:, :, j].max()
 
 
 # ----------------------------------------------------------------------------- MergedRecall per K
@@ -305,19 +313,23 @@ def learned_merged(contract_world):
 @pytest.mark.parametrize(("k", "learned_at"), [(10, 50), (50, 50), (51, 100), (1000, 1200), (1500, 1200)])
 def test_retrieve_uses_the_weights_of_the_next_learned_k(learned_merged, contract_world, k, learned_at):
     logs, _, requests = contract_world
-    assert sorted(learned_merged.weights_by_k_) == [50, 100, 200, 400, 800, 1200]
-    weights = learned_merged.weights_by_k_[learned_at]
-    frames = {n: s.retrieve(requests, logs, k) for n, s in learned_merged.sources_.items() if weights[n] > 0}
+    assert sorted(learned_merged.weights_by_k_) == sorted(learned_merged.depth_by_k_) == [50, 100, 200, 400, 800, 1200]
+    weights, depth = learned_merged.weights_by_k_[learned_at], learned_merged.depth_by_k_[learned_at]
+    assert depth in (learned_at, 1200)
+    frames = {n: s.retrieve(requests, logs, max(k, depth)) for n, s in learned_merged.sources_.items()
+              if weights[n] > 0}
     expected = fuse(frames, k, {n: weights[n] for n in frames})
-    before = json.dumps({"w": learned_merged.weights_, "k": learned_merged.weights_by_k_}, sort_keys=True)
+    state = {"w": learned_merged.weights_, "k": learned_merged.weights_by_k_, "d": learned_merged.depth_by_k_}
+    before = json.dumps(state, sort_keys=True)
     pd.testing.assert_frame_equal(learned_merged.retrieve(requests, logs, k), expected)
-    assert json.dumps({"w": learned_merged.weights_, "k": learned_merged.weights_by_k_}, sort_keys=True) == before
+    assert json.dumps(state, sort_keys=True) == before
 
 
 def test_given_weights_hold_for_every_k(contract_world):
     logs, train_end, requests = contract_world
     merged = MergedRecall(sources=("itemcf", "hot"), weights=(1.0, 2.0)).fit(logs, train_end)
-    assert merged.weights_ == {"itemcf": 1.0, "hot": 2.0} and merged.weights_by_k_ is None
+    assert merged.weights_ == {"itemcf": 1.0, "hot": 2.0}
+    assert merged.weights_by_k_ is None and merged.depth_by_k_ is None
     for k in (10, 300):
         frames = {n: s.retrieve(requests, logs, k) for n, s in merged.sources_.items()}
         pd.testing.assert_frame_equal(merged.retrieve(requests, logs, k), fuse(frames, k, merged.weights_))
@@ -328,6 +340,7 @@ def test_save_load_per_k_weights(learned_merged, contract_world, tmp_path):
     learned_merged.save(tmp_path / "m")
     loaded = MergedRecall.load(tmp_path / "m")
     assert loaded.weights_by_k_ == learned_merged.weights_by_k_ and loaded.weights_ == learned_merged.weights_
+    assert loaded.depth_by_k_ == learned_merged.depth_by_k_
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["format_version"] == 3
     for k in (50, 300, 1200):
         pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), learned_merged.retrieve(requests, logs, k))
@@ -344,7 +357,8 @@ def test_format_version_2_still_loads(learned_merged, contract_world, tmp_path):
     (root / "manifest.json").unlink()
     write_manifest(root, "recall.merged", 2, meta)
     loaded = MergedRecall.load(root)
-    assert loaded.weights_by_k_ is None and loaded.weights_ == {"itemcf": 1.0, "hot": 0.5}
+    assert loaded.weights_by_k_ is None and loaded.depth_by_k_ is None
+    assert loaded.weights_ == {"itemcf": 1.0, "hot": 0.5}
     for k in (50, 1500):
         frames = {n: s.retrieve(requests, logs, k) for n, s in loaded.sources_.items()}
         pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), fuse(frames, k, loaded.weights_))
