@@ -13,8 +13,9 @@ Train on days up to ``--train-end``, then on the next day:
 
 Rows: textbook popularity, cosine item-CF over all history and EASE (``recall.references``),
 and the project's item-CF, hot list, NIP (exact and graph search), two-tower and the RRF
-fusion (weights learned on the last training day). The last lines give the best project
-source's Hit@10 over the better of cosine item-CF and EASE.
+fusion (weights learned on the last training day, one set per K: its list at each K is
+retrieved at that K, and the sources fitted inside it are printed alone beside it). The last
+lines give the best project source's Hit@10 over the better of cosine item-CF and EASE.
 
     python bench/bench_real_recall.py ../shared/data/kuairand-pure-dev --train-end 2022-04-29
 """
@@ -86,6 +87,23 @@ def _hitrates(candidates: pd.DataFrame, targets: pd.DataFrame, ks: tuple[int, ..
     return [float(table.loc[k, "hitrate"]) for k in ks]
 
 
+def _fused_rows(source: MergedRecall, name: str, reads: tuple, ks: tuple[tuple[int, ...], ...]
+                ) -> dict[str, list[float]]:
+    """The fused row retrieved at each K (weights learned per K), and each source fitted inside
+    it alone (its top max(K) cut at K), then its margin over the best of them."""
+    rows = {name: [_hitrates(source.retrieve(req, logs, k), targets, (k,))[0]
+                   for (req, logs, targets), part in zip(reads, ks, strict=True) for k in part]}
+    for sub, fitted in source.sources_.items():
+        rows[f"  {sub} (fitted inside the fused row)"] = [
+            v for (req, logs, targets), part in zip(reads, ks, strict=True)
+            for v in _hitrates(fitted.retrieve(req, logs, max(part)), targets, part)]
+    best = np.max([v for key, v in rows.items() if key != name], axis=0)
+    flat = [k for part in ks for k in part]
+    print(f"  {name}: weights per K {source.weights_by_k_}, depth {source.depth_by_k_}; minus the best of its sources: "
+          + ", ".join(f"@{k} {d:+.4f}" for k, d in zip(flat, np.array(rows[name]) - best, strict=True)), flush=True)
+    return rows
+
+
 def _settings(pairs: list[str]) -> dict[str, dict[str, object]]:
     """``--set itemcf.alpha=0.9`` -> {"itemcf": {"alpha": 0.9}} (values as Python literals)."""
     out: dict[str, dict[str, object]] = {}
@@ -122,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--verbose", action="store_true", help="print the NIP / two-tower training curves")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--funnel-ks", default=",".join(map(str, FUNNEL_KS)), help="funnel hitrate@K columns")
     parser.add_argument("--only", default=None, help="comma-separated row names to run (default all)")
     parser.add_argument("--set", action="append", default=[], metavar="SOURCE.PARAM=VALUE",
                         help="a parameter of the itemcf or hot row, e.g. --set hot.bin_hours=24 (repeatable)")
@@ -129,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)  # a script, not library code
     root = Path(args.logs)
     logs = slice_logs(root, args.gap) if (root / "interactions.parquet").is_file() else read_logs(root, tz=TZ)
+    funnel_ks = tuple(int(v) for v in args.funnel_ks.split(","))
     train_end = parse_day(args.train_end, "--train-end")
     test_day = train_end + 1
     next_req, next_targets = next_item_targets(logs, test_day)
@@ -150,17 +170,24 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         source.fit(logs, train_end)  # type: ignore[attr-defined]
         fit_s = time.perf_counter() - t0
+        if isinstance(source, MergedRecall):
+            t0 = time.perf_counter()
+            rows.update(_fused_rows(source, name, ((next_req, logs, next_targets), (funnel_req, logs, funnel_targets)),
+                                    (NEXT_KS, funnel_ks)))
+            print(f"  {name}: fit {fit_s:.1f}s, retrieve {time.perf_counter() - t0:.1f}s; "
+                  + " ".join(f"{v:.4f}" for v in rows[name]), flush=True)
+            continue
         # The NIP model is fitted once and read twice: exact scoring and its graph search.
         readings = ([(name, {"exact": True}), ("nip (graph search)", {})] if "exact" in name
                     else [(name, {})])
         for row, options in readings:
             t0 = time.perf_counter()
             nxt = source.retrieve(next_req, logs, max(NEXT_KS), **options)  # type: ignore[attr-defined]
-            fun = source.retrieve(funnel_req, logs, max(FUNNEL_KS), **options)  # type: ignore[attr-defined]
-            rows[row] = _hitrates(nxt, next_targets, NEXT_KS) + _hitrates(fun, funnel_targets, FUNNEL_KS)
+            fun = source.retrieve(funnel_req, logs, max(funnel_ks), **options)  # type: ignore[attr-defined]
+            rows[row] = _hitrates(nxt, next_targets, NEXT_KS) + _hitrates(fun, funnel_targets, funnel_ks)
             print(f"  {row}: fit {fit_s:.1f}s, retrieve {time.perf_counter() - t0:.1f}s; "
                   + " ".join(f"{v:.4f}" for v in rows[row]), flush=True)
-    header = [f"next Hit@{k}" for k in NEXT_KS] + [f"funnel @{k}" for k in FUNNEL_KS]
+    header = [f"next Hit@{k}" for k in NEXT_KS] + [f"funnel @{k}" for k in funnel_ks]
     table = pd.DataFrame(rows, index=header).T
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         print(table.to_string())

@@ -85,8 +85,12 @@ def run(logs: Logs, args: argparse.Namespace, title: str) -> pd.DataFrame:
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         options = {"exact": True} if isinstance(model, NIPRecall) and not args.graph else {}
-        cands = model.retrieve(held, logs, max(KS), **options)  # type: ignore[attr-defined]
-        rows[name] = _hitrate(cands, clicks) + _hitrate(cands, orders)
+        if isinstance(model, MergedRecall):  # RRF weights learned per K: its list at K is retrieved at K
+            lists = [model.retrieve(held, logs, k) for k in KS]
+            rows[name] = [_hitrate(c, t)[j] for t in (clicks, orders) for j, c in enumerate(lists)]
+        else:
+            cands = model.retrieve(held, logs, max(KS), **options)  # type: ignore[attr-defined]
+            rows[name] = _hitrate(cands, clicks) + _hitrate(cands, orders)
         print(f"  {name}: fit {fit_s:.0f}s, retrieve {time.perf_counter() - t0:.0f}s; "
               + " ".join(f"{v:.4f}" for v in rows[name]), flush=True)
     columns = [f"click@{k}" for k in KS] + [f"order@{k}" for k in KS]

@@ -6,7 +6,9 @@ days, and prints hitrate@K (share of clicked items found in the top K of the req
 ``eval.metrics.hitrate_at_k``) overall, for users with click history before the request and
 for cold users, plus fit/retrieve timings. The merged list at each K takes the two sources'
 top K and merges them with quotas ``--itemcf-share`` x K and the rest for hot; the fused list
-is ``MergedRecall(learn_weights=True)`` (RRF, weights learned on the last training day).
+at each K is ``MergedRecall(learn_weights=True).retrieve(..., k=K)`` (RRF of the sources' top K,
+weights learned for that K on the last training day; "fused one set" uses the one weight set
+learned for all K together, ``learn_weights``); the other rows cut their top-max(K) list.
 
     python bench/bench_recall_sources.py --users 5000 --items 5000 --days 14 --seed 0
 """
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", default="50,100,200,400,800,1200")
     parser.add_argument("--itemcf-share", type=float, default=0.5)
     parser.add_argument("--exclude-seen", default="clicks", choices=["clicks", "exposures", "none"])
+    parser.add_argument("--no-refs", action="store_true", help="skip the reference rows (popularity, cosine, EASE)")
     args = parser.parse_args(argv)
     ks = [int(v) for v in args.ks.split(",")]
     k_max = max(ks)
@@ -82,14 +85,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train days <= {train_end}; held-out: {len(test):,d} requests, {len(targets):,d} clicked items "
           f"({warm.mean():.1%} from users with history)")
 
-    results, timing = {}, {}
+    results: dict[str, pd.DataFrame] = {}
+    timing: dict[str, tuple[float, float]] = {}
+    fused: dict[str, dict[int, pd.DataFrame]] = {}
     for name, source in _sources(args.exclude_seen):
+        if args.no_refs and name.startswith("ref "):
+            continue
         t = time.perf_counter()
         source.fit(logs, train_end)  # type: ignore[attr-defined]
         t_fit = time.perf_counter() - t
         t = time.perf_counter()
         results[name] = source.retrieve(test, logs, k_max)  # type: ignore[attr-defined]
         timing[name] = (t_fit, time.perf_counter() - t)
+        if name == "fused":  # its list at K is retrieved at K (weights learned per K)
+            learned = source.weights_  # type: ignore[attr-defined]
+            one = MergedRecall(weights=tuple(learned.values()), exclude_seen=args.exclude_seen).fit(logs, train_end)
+            fused = {"fused": {k: source.retrieve(test, logs, k) for k in ks},  # type: ignore[attr-defined]
+                     "fused one set": {k: one.retrieve(test, logs, k) for k in ks}}
+            print(f"fused: one set for all K {learned}; per K {source.weights_by_k_}, depth {source.depth_by_k_}")  # type: ignore[attr-defined]
     merged = {}
     t = time.perf_counter()
     for k in ks:
@@ -100,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     timing["merged"] = (0.0, (time.perf_counter() - t) / len(ks))
 
     rows = []
-    for name in ("itemcf", "hot", "merged", "fused", "ref popularity", "ref cosine", "ref EASE"):
+    for name in ("itemcf", "hot", "merged", "fused", "fused one set", "ref popularity", "ref cosine", "ref EASE"):
+        if name not in results and name not in fused and name != "merged":
+            continue
         for seg, mask in (("all", np.ones(len(targets), bool)), ("with history", warm), ("cold", ~warm)):
             row = {"source": name, "users": seg, "n_targets": int(mask.sum())}
             for k in ks:
-                cands = merged[k] if name == "merged" else results[name]
+                cands = merged[k] if name == "merged" else fused[name][k] if name in fused else results[name]
                 row[f"hitrate@{k}"] = _hitrate(cands, targets.loc[mask], k)
             rows.append(row)
     table = pd.DataFrame(rows)
@@ -113,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for seg in ("all", "with history"):
         part = table.loc[table["users"] == seg].set_index("source")
         col = [f"hitrate@{k}" for k in ks]
-        for combined in ("merged", "fused"):
+        for combined in ("merged", "fused", "fused one set"):
             gap = part.loc[combined, col] - part.loc[["itemcf", "hot"], col].max()
             gaps = ", ".join(f"@{k}: {g:+.4f}" for k, g in zip(ks, gap, strict=True))
             print(f"{combined} minus best single source ({seg}): {gaps}")

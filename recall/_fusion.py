@@ -3,6 +3,7 @@ validation day (see :mod:`recall.merge` for the rule)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -10,12 +11,22 @@ import pandas as pd
 from ltr._validation import check_float, check_frame, check_int
 from recall.base import CANDIDATE_COLUMNS, finalize_candidates, validate_candidates
 
-__all__ = ["FUSION_KS", "fuse", "learn_weights", "mask_labels", "named_frames"]
+__all__ = ["FUSION_KS", "FusedAt", "fuse", "learn_weight_sets", "learn_weights", "learn_weights_by_k",
+           "mask_labels", "named_frames"]
 
 _RRF_C = 60.0
 #: The list lengths weights are learned for (the funnel's hitrate@K range).
 FUSION_KS = (50, 100, 200, 400, 800, 1200)
 _WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.5, 2.0, 4.0, 10.0)
+
+
+class FusedAt(NamedTuple):
+    """How the fused list at one K is made: the RRF ``weights`` of each source, and the
+    ``depth`` of the sources' lists that are fused (each source's top ``depth``, the fused
+    list cut at K; ``depth`` is K itself or the largest learned K)."""
+
+    weights: dict[str, float]
+    depth: int
 
 
 def named_frames(candidate_frames) -> dict[str, pd.DataFrame]:
@@ -110,69 +121,160 @@ def fuse(candidate_frames: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame], 
 
 class _FusionTable:
     """The (request, item) pairs of several lists with each source's rank, prepared once so
-    that many weightings are scored fast (:func:`learn_weights`)."""
+    that many weightings are scored fast (:func:`learn_weights`).
 
-    def __init__(self, frames: dict[str, pd.DataFrame], targets: pd.DataFrame) -> None:
+    :meth:`hits` counts, for each K of ``ks``, the targets in the top K of :func:`fuse` of the
+    sources' top-K lists, and of their top-max(ks) lists. A target's rank
+    is one plus the items of its request that beat it (higher score, or equal score and lower
+    item id): one pass over the (request item, target) pairs per K, no sort.
+    """
+
+    def __init__(self, frames: dict[str, pd.DataFrame], targets: pd.DataFrame, ks: Sequence[int]) -> None:
+        self.ks = [check_int(k, "K", minimum=1) for k in ks]
+        if not self.ks:
+            raise ValueError("ks must hold at least one list length. Got none instead.")
         rows = pd.concat([f[["request_id", "item_id", "rank"]].assign(src=i) for i, f in enumerate(frames.values())],
                          ignore_index=True)
+        rows = rows.loc[rows["rank"] <= max(self.ks)]
         req_code, req_ids = pd.factorize(rows["request_id"], sort=True)
         item_code, item_ids = pd.factorize(rows["item_id"], sort=True)
-        key = req_code.astype(np.int64) * max(len(item_ids), 1) + item_code
-        self.uniq, self.inv = np.unique(key, return_inverse=True)
+        n_items = max(len(item_ids), 1)
+        uniq, self.inv = np.unique(req_code.astype(np.int64) * n_items + item_code, return_inverse=True)
+        self.n_pairs = len(uniq)
         self.src = rows["src"].to_numpy()
-        self.inverse_rank = 1.0 / (_RRF_C + rows["rank"].to_numpy(dtype=np.float64))
-        self.req = self.uniq // max(len(item_ids), 1)
+        self.rank = rows["rank"].to_numpy(dtype=np.int64)
+        # Rows in the concatenation order of fuse(), so the float sums are the same bits.
+        self.inverse_rank = 1.0 / (_RRF_C + self.rank.astype(np.float64))
         t_req = pd.Index(req_ids).get_indexer(targets["request_id"].to_numpy())
         t_item = pd.Index(item_ids).get_indexer(targets["item_id"].to_numpy())
         found = (t_req >= 0) & (t_item >= 0)
-        t_key = t_req[found].astype(np.int64) * max(len(item_ids), 1) + t_item[found]
-        self.is_target = np.isin(self.uniq, t_key)
+        t_key = t_req[found].astype(np.int64) * n_items + t_item[found]
+        pos = np.minimum(np.searchsorted(uniq, t_key), max(len(uniq) - 1, 0))
+        self.target_row = pos[uniq[pos] == t_key] if len(uniq) else pos[:0]
+        # Every (row of a target's request, target) pair; rows of a request are contiguous in
+        # key order, item ids ascending within it.
+        req_of = uniq // n_items
+        t_req_code = req_of[self.target_row]
+        start = np.searchsorted(req_of, t_req_code, side="left")
+        size = np.searchsorted(req_of, t_req_code, side="right") - start
+        self.pair_target = np.repeat(np.arange(len(size)), size)
+        self.pair_row = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size - start, size)
         self.n_targets = len(targets)
         self.n_sources = len(frames)
 
-    def hits(self, weights: np.ndarray, ks: Sequence[int]) -> np.ndarray:
-        """Targets found in the top K of the fused lists, for each K."""
-        score = np.bincount(self.inv, weights=weights[self.src] * self.inverse_rank, minlength=len(self.uniq))
-        listed = np.bincount(self.inv, weights=(weights[self.src] > 0).astype(np.float64),
-                             minlength=len(self.uniq)) > 0
-        order = np.lexsort((self.uniq, -score, self.req))
-        req = self.req[order]
-        rank = np.arange(len(order)) - np.searchsorted(req, req, side="left") + 1
-        good = (self.is_target & listed)[order]
-        return np.array([int((good & (rank <= k)).sum()) for k in ks])
+    def _ahead(self, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each target's score and the number of items of its request ranked above it."""
+        target_score = score[self.target_row]
+        pair_score, their = score[self.pair_row], target_score[self.pair_target]
+        beats = (pair_score > their) | ((pair_score == their) & (self.pair_row < self.target_row[self.pair_target]))
+        return target_score, np.bincount(self.pair_target, weights=beats.astype(np.float64),
+                                         minlength=len(self.target_row))
+
+    def hits(self, weights: np.ndarray) -> np.ndarray:
+        """Targets found in the top K, for each K of ``ks`` (columns): row 0 of the fused
+        top-K lists, row 1 of the fused top-max(ks) lists."""
+        contribution = weights[self.src] * self.inverse_rank
+        out = np.zeros((2, len(self.ks)), dtype=np.int64)
+        # A listed item scores > 0; one that no weighted source lists (within the depth) scores 0.
+        deep_score, deep_ahead = self._ahead(np.bincount(self.inv, weights=contribution, minlength=self.n_pairs))
+        for j, k in enumerate(self.ks):  # a handful of list lengths
+            # Adding 0.0 for the rows beyond K leaves every sum's bits as fuse() computes them.
+            target_score, ahead = self._ahead(np.bincount(
+                self.inv, weights=np.where(self.rank <= k, contribution, 0.0), minlength=self.n_pairs))
+            out[0, j] = int(((target_score > 0) & (ahead < k)).sum())
+            out[1, j] = int(((deep_score > 0) & (deep_ahead < k)).sum())
+        return out
+
+
+def _search(hits_of, n: int, value, rounds: int) -> np.ndarray:
+    """Coordinate search over :data:`_WEIGHT_GRID` from 1 for every source, the first
+    source's weight fixed at 1; then the best of that and each source alone (ties keep the
+    search's weights). ``value(hits)`` is the tuple to maximise."""
+    weights = np.ones(n)
+    best = value(hits_of(weights))
+    for _ in range(rounds):
+        for s in range(1, n):
+            for candidate in _WEIGHT_GRID:
+                if candidate == weights[s]:
+                    continue
+                trial = weights.copy()
+                trial[s] = candidate
+                got = value(hits_of(trial))
+                if got > best:
+                    best, weights = got, trial
+    for alone in np.eye(n):
+        got = value(hits_of(alone))
+        if got > best:
+            best, weights = got, alone
+    return weights
+
+
+def learn_weight_sets(candidate_frames, targets: pd.DataFrame, ks: Sequence[int], rounds: int
+                      ) -> tuple[dict[str, float], dict[int, FusedAt]]:
+    """One weight set for every K (:func:`learn_weights`), and weights and depth per K
+    (:func:`learn_weights_by_k`), from one table and one cache of the weightings scored."""
+    frames = named_frames(candidate_frames)
+    check_frame(targets, "targets", ("request_id", "item_id"))
+    rounds = check_int(rounds, "rounds", minimum=1)
+    table = _FusionTable(frames, targets[["request_id", "item_id"]].drop_duplicates(), sorted(set(ks)))
+    n = len(frames)
+    cache: dict[tuple[float, ...], np.ndarray] = {}
+
+    def hits_of(w: np.ndarray) -> np.ndarray:
+        key = tuple(float(v) for v in w)
+        if key not in cache:
+            cache[key] = table.hits(w)
+        return cache[key]
+
+    single = np.max([hits_of(alone)[0] for alone in np.eye(n)], axis=0)
+    overall = _search(hits_of, n, lambda h: (float((h[0] - single).min()), float(h[0].mean())), rounds)
+    names, deepest = list(frames), max(table.ks)
+    by_k = {}
+    for j, k in enumerate(table.ks):
+        found = []
+        for row in (0, 1):  # the sources' top-K lists, then their top-max(ks) lists
+            def value(h: np.ndarray, j: int = j, row: int = row) -> tuple[float, float]:
+                return float(h[row, j]), float(h[row].mean())
+            weights = _search(hits_of, n, value, rounds)
+            found.append((value(hits_of(weights)), row, weights))
+        # The deeper lists only when they find more (ties keep the cheaper top-K lists).
+        _, row, weights = max(found, key=lambda t: (t[0], -t[1]))
+        by_k[k] = FusedAt({name: float(w) for name, w in zip(names, weights, strict=True)}, deepest if row else k)
+    return {name: float(w) for name, w in zip(names, overall, strict=True)}, by_k
 
 
 def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
                   ks: Sequence[int] = FUSION_KS, rounds: int = 2) -> dict[str, float]:
-    """RRF weights for ``targets`` (request_id, item_id): fused lists at least as good as the
-    best single source at every K of ``ks`` where possible, then as good as possible on average.
+    """RRF weights for ``targets`` (request_id, item_id): one weight set whose fused lists are
+    at least as good as the best single source at every K of ``ks`` where possible, then as
+    good as possible on average.
 
-    A coordinate search: starting from 1 for every source, each source's weight in turn takes
-    the best value of a small grid (0 .. 10) with the others fixed, for ``rounds`` passes; the
-    first source's weight stays 1 (only ratios matter). "Best" compares first the worst margin
+    The list at K fuses the sources' top-K lists (``candidate_frames`` hold at least the top
+    ``max(ks)``), as ``MergedRecall.retrieve(..., k=K)`` does. A coordinate search: starting from 1
+    for every source, each source's weight in turn takes the best value of a small grid (0 .. 10)
+    with the others fixed, for ``rounds`` passes; the first source's weight stays 1 (only ratios
+    matter); then each source alone is a candidate too. "Best" compares first the worst margin
     over K between the fused hits and the best single source's, then the mean hits over K.
+    See :func:`learn_weights_by_k` for one weight set per K.
     """
-    frames = named_frames(candidate_frames)
-    check_frame(targets, "targets", ("request_id", "item_id"))
-    targets = targets[["request_id", "item_id"]].drop_duplicates()
-    table = _FusionTable(frames, targets)
-    n = len(frames)
-    single = np.max([table.hits(np.eye(n)[s], ks) for s in range(n)], axis=0)
+    return learn_weight_sets(candidate_frames, targets, ks, rounds)[0]
 
-    def value(w: np.ndarray) -> tuple[float, float]:
-        hits = table.hits(w, ks)
-        return float((hits - single).min()), float(hits.mean())
 
-    weights = np.ones(n)
-    best = value(weights)
-    for _ in range(check_int(rounds, "rounds", minimum=1)):
-        for s in range(1, n):
-            for candidate in _WEIGHT_GRID:
-                trial = weights.copy()
-                trial[s] = candidate
-                if candidate == weights[s] or not (trial > 0).any():
-                    continue
-                got = value(trial)
-                if got > best:
-                    best, weights = got, trial
-    return {name: float(w) for name, w in zip(frames, weights, strict=True)}
+def learn_weights_by_k(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
+                       ks: Sequence[int] = FUSION_KS, rounds: int = 2) -> dict[int, FusedAt]:
+    """RRF weights for ``targets``, and the depth of the lists fused, learned for each K of
+    ``ks`` on its own.
+
+    The same search as :func:`learn_weights`, run once per K and depth: the fused top K of the
+    sources' top-K lists, and of their top-max(ks) lists (an item that several sources list
+    below K can enter the top K). "Best" compares first the hits in the fused top K, then the
+    mean hits over every K of ``ks`` at that depth; the deeper lists are kept only when they find
+    more. Since each source alone is a candidate, the fused list at each K finds at least the
+    best single source's hits there.
+
+    Returns
+    -------
+    dict of int -> FusedAt
+        The weights of each source and the depth, for each K (ascending).
+    """
+    return learn_weight_sets(candidate_frames, targets, ks, rounds)[1]

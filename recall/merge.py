@@ -5,8 +5,19 @@ Rank fusion (:func:`fuse`, ``method="rrf"``, the default of :class:`MergedRecall
 Reciprocal-rank fusion (Cormack et al. 2009): an item scores ``sum_s w_s / (c + rank_s)``
 over the sources ``s`` that list it (``c = 60``), so an item high in several lists beats one
 high in a single list, with no need for the sources' scores to be comparable. The weights
-``w_s`` are 1, or learned on a validation day (:func:`learn_weights`: a coordinate search that
-maximises the mean hitrate@K of the day's clicks over K = 50 .. 1200).
+``w_s`` are 1, given, or learned on a validation day for each list length K = 50, 100, 200,
+400, 800, 1200 together with the depth of the lists fused (:func:`learn_weights_by_k`: a
+coordinate search over a grid of weights that maximises the hits of the day's clicks in the
+fused top K, then the mean over every K, for the fusion of the sources' top-K lists and of
+their top-1200 lists, the deeper kept only when it finds more; each source alone is a
+candidate, so on that day the fused list is at least the best single source at each K).
+``MergedRecall.retrieve(requests, logs, k)`` takes the setting learned for the smallest learned
+K >= k (the largest beyond 1200): each source's top max(k, depth), fused, cut at k. Given
+weights fuse each source's top k. :func:`learn_weights` learns one set for every K instead
+(first the worst margin over K against the best single source, then the mean hits): on the
+committed fixture it fell one target short of the hot list at K = 1200, which the per-K
+settings do not (``python bench/bench_recall_sources.py --logs fixtures/world --test-days 1
+--exclude-seen none``; README, "Rank fusion vs the best single source").
 
 Quotas (:func:`merge`, ``method="quota"``)
 -----------------------------------------
@@ -44,13 +55,22 @@ from ltr._cli import command, parser, write_frame
 from ltr._validation import check_bool, check_choice, check_float, check_int
 from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manifest
 from ltr.logs import Logs, day_index
-from recall._fusion import FUSION_KS, fuse, learn_weights, mask_labels, named_frames
+from recall._fusion import (
+    FUSION_KS,
+    FusedAt,
+    fuse,
+    learn_weight_sets,
+    learn_weights,
+    learn_weights_by_k,
+    mask_labels,
+    named_frames,
+)
 from recall._seen import check_exclude_seen
 from recall.base import CANDIDATE_COLUMNS, RecallSource, read_candidates, source_class, validate_candidates
 
-__all__ = ["MergedRecall", "fuse", "learn_weights", "main", "merge"]
+__all__ = ["MergedRecall", "fuse", "learn_weights", "learn_weights_by_k", "main", "merge"]
 
-_FORMAT_VERSION = 2  # 2: method, weights, exclude_seen
+_FORMAT_VERSION = 3  # 2: method, weights, exclude_seen; 3: learned_by_k (version 2 still loads)
 
 
 def _check_quotas(quotas, names: list[str]) -> dict[str, int]:
@@ -184,9 +204,10 @@ class MergedRecall(RecallSource):
     weights : tuple of float, optional
         RRF weight of each source (default 1 each); ignored when ``learn_weights``.
     learn_weights : bool, default False
-        Learn the RRF weights on the last training day (:func:`learn_weights`): the sources are
-        first fitted on the days before it and retrieve for its requests, then fitted again on
-        every training day. Costs a second fit.
+        Learn the RRF weights and depth on the last training day, per K of
+        :data:`recall._fusion.FUSION_KS` (:func:`learn_weights_by_k`): the sources are first
+        fitted on the days before it and retrieve for its requests with clicks, then fitted
+        again on every training day. Costs a second fit.
     exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
         Passed to every source (unless its ``source_params`` say otherwise).
     source_params : dict of str -> dict, optional
@@ -196,7 +217,14 @@ class MergedRecall(RecallSource):
     ----------
     sources_ : dict of str -> RecallSource
     weights_ : dict of str -> float
-        The RRF weights used (learned, given, or 1 each).
+        The RRF weights for every K: given, or 1 each, or when learned the one set learned for
+        all K together (:func:`learn_weights`; not used by :meth:`retrieve` then).
+    weights_by_k_ : dict of int -> dict of str -> float, or None
+        The weights learned for each K (``learn_weights=True``), else None. :meth:`retrieve`
+        at ``k`` uses those of the smallest learned K >= ``k`` (the largest K beyond it).
+    depth_by_k_ : dict of int -> int, or None
+        The depth learned for each K (K itself or the largest K), else None: :meth:`retrieve`
+        fuses each source's top max(k, depth).
     """
 
     kind = "merged"
@@ -252,29 +280,47 @@ class MergedRecall(RecallSource):
         unknown = sorted(set(params) - set(self.sources))
         if unknown:
             raise ValueError(f"source_params names a source not in sources {list(self.sources)}: {unknown[0]!r}.")
+        self.weights_by_k_, self.depth_by_k_ = None, None
         if self.learn_weights:
-            weights = self._learned(logs, train_end_day)
+            weights, by_k = self._learned(logs, train_end_day)
+            self.weights_by_k_ = {k: fused.weights for k, fused in by_k.items()}
+            self.depth_by_k_ = {k: fused.depth for k, fused in by_k.items()}
         self.weights_ = weights
         self.sources_ = self._fit_sources(logs, train_end_day)
         return self
 
-    def _learned(self, logs: Logs, train_end_day: int) -> dict[str, float]:
+    def _learned(self, logs: Logs, train_end_day: int) -> tuple[dict[str, float], dict[int, FusedAt]]:
         days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
         requests = logs.requests.loc[days == train_end_day]
         clicks = logs.clicks.loc[logs.clicks["request_id"].isin(requests["request_id"]), ["request_id", "item_id"]]
         if not len(clicks):
             raise ValueError(f"learn_weights needs clicks on the last training day {train_end_day}. Got none.")
+        # A request without a click holds no target: its lists change no hit count.
+        requests = requests.loc[requests["request_id"].isin(clicks["request_id"])]
         early = self._fit_sources(logs, train_end_day - 1)
         k = max(FUSION_KS)
-        return learn_weights({name: src.retrieve(requests, logs, k) for name, src in early.items()}, clicks)
+        frames = {name: src.retrieve(requests, logs, k) for name, src in early.items()}
+        return learn_weight_sets(frames, clicks, FUSION_KS, rounds=2)
+
+    def _setting_at(self, k: int) -> tuple[dict[str, float], int]:
+        """The weights and depth for list length ``k``: learned for the smallest learned K >= k,
+        or the one set and ``k``."""
+        if not self.weights_by_k_ or not self.depth_by_k_:
+            return self.weights_, k
+        learned = sorted(self.weights_by_k_)
+        size = next((size for size in learned if size >= k), learned[-1])
+        return self.weights_by_k_[size], max(k, self.depth_by_k_[size])
 
     def retrieve(self, requests: pd.DataFrame, logs: Logs | None, k: int) -> pd.DataFrame:
         """Each source's top ``k``, fused (RRF) or merged with the quotas scaled to ``k``."""
         self._check_fitted()
         k = check_int(k, "k", minimum=1)
-        frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
         if self.method == "rrf":
-            return fuse(frames, k, self.weights_)
+            # A source of weight 0 adds nothing to the fused list: it is not asked.
+            at_k, depth = self._setting_at(k)
+            weights = {name: at_k.get(name, 1.0) for name in self.sources_ if at_k.get(name, 1.0) > 0}
+            return fuse({name: self.sources_[name].retrieve(requests, logs, depth) for name in weights}, k, weights)
+        frames = {name: src.retrieve(requests, logs, k) for name, src in self.sources_.items()}
         return merge(frames, _scale_quotas(self._quota_dict(), k), k=k)
 
     def save(self, directory: str | Path) -> None:
@@ -289,6 +335,8 @@ class MergedRecall(RecallSource):
             "weights": None if self.weights is None else [float(w) for w in self.weights],
             "learn_weights": bool(self.learn_weights), "exclude_seen": self.exclude_seen,
             "learned": self.weights_, "source_params": self.source_params or {},
+            "learned_by_k": None if not self.weights_by_k_ or not self.depth_by_k_ else {
+                str(k): {"weights": w, "depth": int(self.depth_by_k_[k])} for k, w in self.weights_by_k_.items()},
             "sub_manifests": {name: sha256_file(root / name / "manifest.json") for name in self.sources}})
 
     @classmethod
@@ -301,6 +349,11 @@ class MergedRecall(RecallSource):
                    weights=None if weights is None else tuple(weights), learn_weights=meta["learn_weights"],
                    exclude_seen=meta["exclude_seen"], source_params=meta["source_params"] or None)
         self.weights_ = {str(k): float(v) for k, v in meta["learned"].items()}
+        by_k = meta.get("learned_by_k") or {}  # absent from version 2: one set for every K
+        self.weights_by_k_ = {int(k): {str(n): float(w) for n, w in v["weights"].items()} for k, v in by_k.items()}
+        self.depth_by_k_ = {int(k): int(v["depth"]) for k, v in by_k.items()}
+        if not by_k:
+            self.weights_by_k_, self.depth_by_k_ = None, None
         self.sources_ = {}
         for name in self.sources:
             sub = root / name / "manifest.json"

@@ -1,12 +1,17 @@
 """The merger against a per-request reference loop, hand cases, bad input and the CLI."""
 from __future__ import annotations
 
+import json
+from itertools import product
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from ltr.artifacts import write_manifest
+from recall._fusion import _WEIGHT_GRID, _FusionTable
 from recall.base import validate_candidates
-from recall.merge import MergedRecall, _scale_quotas, fuse, learn_weights, merge
+from recall.merge import MergedRecall, _scale_quotas, fuse, learn_weights, learn_weights_by_k, merge
 
 
 def reference_merge(frames: dict, quotas: dict, k: int | None) -> pd.DataFrame:
@@ -197,3 +202,163 @@ def test_merged_rrf_of_three_sources_needs_no_quotas(contract_world):
     assert (out.groupby("request_id").size() == 10).all()
     with pytest.raises(ValueError, match=r"quotas must have one int per source \(2\)\. Got \(1,\) instead\."):
         MergedRecall(sources=("itemcf", "hot"), method="quota", quotas=(1,)).fit(logs, train_end)
+
+
+# ----------------------------------------------------------------------------- weights learned per K
+
+
+def _fused_hits(frames: dict, targets: pd.DataFrame, k: int, weights: dict, depth: int | None = None) -> int:
+    """Targets in the top k of fuse() of the sources' top-``depth`` lists (default k): the
+    reference count."""
+    depth = k if depth is None else depth
+    fused = fuse({n: f.loc[f["rank"] <= depth] for n, f in frames.items()}, k, weights)
+    return len(targets.merge(fused[["request_id", "item_id"]], on=["request_id", "item_id"]))
+
+
+def _candidates(names: list[str]) -> list[dict]:
+    """Every weighting the search may return: first source 1, the others on the grid or 1 (the
+    start), and each source alone."""
+    grid = [{names[0]: 1.0, **dict(zip(names[1:], ws, strict=True))}
+            for ws in product(sorted({*_WEIGHT_GRID, 1.0}), repeat=len(names) - 1)]
+    return grid + [{n: float(n == alone) for n in names} for alone in names]
+
+
+def _two_depths_case(n_requests: int = 30) -> tuple[dict, pd.DataFrame]:
+    """Source a finds a third of the targets at its ranks 1-2; source b finds the others at its
+    ranks 14-20 only: a alone is best at K = 5, b alone at K = 20, and a weighting that keeps
+    a's top at K = 5 buries b's depth at K = 20."""
+    rng = np.random.default_rng(3)
+    parts: dict[str, list] = {"a": [], "b": []}
+    targets = []
+    for rid in range(n_requests):
+        a, b = rng.permutation(1000)[:20], 1000 + rng.permutation(1000)[:20]
+        target = int(a[rng.integers(0, 2)]) if rid % 3 == 0 else int(b[rng.integers(13, 20)])
+        targets.append((rid, target))
+        for name, items in (("a", a), ("b", b)):
+            parts[name].append(pd.DataFrame({"request_id": rid, "item_id": items, "score": 0.0,
+                                             "rank": np.arange(1, 21), "source": name}))
+    return ({n: pd.concat(p, ignore_index=True) for n, p in parts.items()},
+            pd.DataFrame(targets, columns=["request_id", "item_id"]))
+
+
+def test_per_k_weights_beat_every_single_vector():
+    frames, targets = _two_depths_case()
+    ks = (5, 20)
+    brute = {k: {tuple(w.values()): _fused_hits(frames, targets, k, w) for w in _candidates(["a", "b"])}
+             for k in ks}
+    single = {k: max(_fused_hits(frames, targets, k, {"a": float(s == "a"), "b": float(s == "b")})
+                     for s in ("a", "b")) for k in ks}
+    assert single == {5: 10, 20: 20}  # a alone at K = 5, b alone at K = 20
+    # No one weighting is best at both K: the case needs a set per K.
+    assert not any(brute[5][w] == max(brute[5].values()) and brute[20][w] == max(brute[20].values())
+                   for w in brute[5])
+    by_k = learn_weights_by_k(frames, targets, ks=ks)
+    assert sorted(by_k) == [5, 20]
+    deep = {tuple(w.values()): _fused_hits(frames, targets, 5, w, depth=20) for w in _candidates(["a", "b"])}
+    for k in ks:
+        got = _fused_hits(frames, targets, k, by_k[k].weights, by_k[k].depth)
+        best = max(max(brute[k].values()), max(deep.values()) if k == 5 else 0)
+        assert got == best >= single[k]
+        assert by_k[k].depth in (k, 20)
+    one = learn_weights(frames, targets, ks=ks)
+    assert min(_fused_hits(frames, targets, k, one) - single[k] for k in ks) < 0
+
+
+@pytest.mark.parametrize("n_sources", [2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_per_k_weights_match_brute_force(n_sources, seed):
+    """Random lists and targets: the table's hit counts are fuse()'s; with two sources the search
+    covers the grid, so each K's hits are the brute-force maximum; with three, at least the best
+    single source's and at most that maximum."""
+    rng = np.random.default_rng(seed)
+    names = ["a", "b", "c"][:n_sources]
+    frames = {}
+    for name in names:
+        parts = []
+        for rid in range(25):
+            items = rng.choice(60, size=int(rng.integers(0, 30)), replace=False)
+            parts.append(pd.DataFrame({"request_id": rid, "item_id": items, "score": 0.0,
+                                       "rank": np.arange(1, len(items) + 1), "source": name}))
+        frames[name] = pd.concat(parts, ignore_index=True)
+    targets = pd.DataFrame({"request_id": rng.integers(0, 25, 40), "item_id": rng.integers(0, 60, 40)})
+    targets = targets.drop_duplicates()
+    ks = (3, 8, 20)
+    table = _FusionTable(frames, targets, ks)
+    candidates = _candidates(names)
+    # [weighting, depth (K, then max K), K]
+    brute = np.array([[[_fused_hits(frames, targets, k, w, depth) for k in ks] for depth in (None, max(ks))]
+                      for w in candidates])
+    for w, expected in zip(candidates[:: max(1, len(candidates) // 7)], brute[:: max(1, len(candidates) // 7)],
+                           strict=True):
+        np.testing.assert_array_equal(table.hits(np.array([w[n] for n in names])), expected)
+    single = brute[-n_sources:, 0].max(axis=0)
+    by_k = learn_weights_by_k(frames, targets, ks=ks)
+    for j, k in enumerate(ks):
+        got = _fused_hits(frames, targets, k, by_k[k].weights, by_k[k].depth)
+        assert by_k[k].depth in (k, max(ks))
+        assert single[j] <= got <= brute[:, :, j].max()
+        if n_sources == 2:
+            assert got == brute[:, :, j].max()
+
+
+# ----------------------------------------------------------------------------- MergedRecall per K
+
+
+@pytest.fixture(scope="module")
+def learned_merged(contract_world):
+    logs, train_end, _ = contract_world
+    return MergedRecall(sources=("itemcf", "hot"), learn_weights=True).fit(logs, train_end)
+
+
+@pytest.mark.parametrize(("k", "learned_at"), [(10, 50), (50, 50), (51, 100), (1000, 1200), (1500, 1200)])
+def test_retrieve_uses_the_weights_of_the_next_learned_k(learned_merged, contract_world, k, learned_at):
+    logs, _, requests = contract_world
+    assert sorted(learned_merged.weights_by_k_) == sorted(learned_merged.depth_by_k_) == [50, 100, 200, 400, 800, 1200]
+    weights, depth = learned_merged.weights_by_k_[learned_at], learned_merged.depth_by_k_[learned_at]
+    assert depth in (learned_at, 1200)
+    frames = {n: s.retrieve(requests, logs, max(k, depth)) for n, s in learned_merged.sources_.items()
+              if weights[n] > 0}
+    expected = fuse(frames, k, {n: weights[n] for n in frames})
+    state = {"w": learned_merged.weights_, "k": learned_merged.weights_by_k_, "d": learned_merged.depth_by_k_}
+    before = json.dumps(state, sort_keys=True)
+    pd.testing.assert_frame_equal(learned_merged.retrieve(requests, logs, k), expected)
+    assert json.dumps(state, sort_keys=True) == before
+
+
+def test_given_weights_hold_for_every_k(contract_world):
+    logs, train_end, requests = contract_world
+    merged = MergedRecall(sources=("itemcf", "hot"), weights=(1.0, 2.0)).fit(logs, train_end)
+    assert merged.weights_ == {"itemcf": 1.0, "hot": 2.0}
+    assert merged.weights_by_k_ is None and merged.depth_by_k_ is None
+    for k in (10, 300):
+        frames = {n: s.retrieve(requests, logs, k) for n, s in merged.sources_.items()}
+        pd.testing.assert_frame_equal(merged.retrieve(requests, logs, k), fuse(frames, k, merged.weights_))
+
+
+def test_save_load_per_k_weights(learned_merged, contract_world, tmp_path):
+    logs, _, requests = contract_world
+    learned_merged.save(tmp_path / "m")
+    loaded = MergedRecall.load(tmp_path / "m")
+    assert loaded.weights_by_k_ == learned_merged.weights_by_k_ and loaded.weights_ == learned_merged.weights_
+    assert loaded.depth_by_k_ == learned_merged.depth_by_k_
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["format_version"] == 3
+    for k in (50, 300, 1200):
+        pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), learned_merged.retrieve(requests, logs, k))
+
+
+def test_format_version_2_still_loads(learned_merged, contract_world, tmp_path):
+    """A version-2 directory (one learned weight set, no per-K sets) loads and uses that set at every K."""
+    logs, _, requests = contract_world
+    root = tmp_path / "m"
+    learned_merged.save(root)
+    meta = json.loads((root / "manifest.json").read_text())["metadata"]
+    del meta["learned_by_k"]
+    meta["learned"] = {"itemcf": 1.0, "hot": 0.5}
+    (root / "manifest.json").unlink()
+    write_manifest(root, "recall.merged", 2, meta)
+    loaded = MergedRecall.load(root)
+    assert loaded.weights_by_k_ is None and loaded.depth_by_k_ is None
+    assert loaded.weights_ == {"itemcf": 1.0, "hot": 0.5}
+    for k in (50, 1500):
+        frames = {n: s.retrieve(requests, logs, k) for n, s in loaded.sources_.items()}
+        pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), fuse(frames, k, loaded.weights_))
