@@ -78,7 +78,7 @@ def task_prefix(func: Any) -> str:
 
 
 def on_rows(frame: pd.DataFrame, *args: Any, apply: Any, low: int | None, high: int | None, **kwargs: Any) -> Any:
-    """``func`` on the rows of days ``low .. high`` of ``frame`` (runs on a worker)."""
+    """``apply(rows, *args, **kwargs)`` on the rows of days ``low .. high`` of ``frame`` (runs on a worker)."""
     return apply(frame if low is None or high is None else day_rows(frame, low, high), *args, **kwargs)
 
 
