@@ -209,38 +209,56 @@ def _search(hits_of, n: int, value, rounds: int) -> np.ndarray:
     return weights
 
 
+class _Learner:
+    """The fusion table of some lists and targets, and the weightings scored on it so far (each
+    weighting is scored once, whichever search asks for it)."""
+
+    def __init__(self, candidate_frames, targets: pd.DataFrame, ks: Sequence[int], rounds: int) -> None:
+        frames = named_frames(candidate_frames)
+        check_frame(targets, "targets", ("request_id", "item_id"))
+        self.rounds = check_int(rounds, "rounds", minimum=1)
+        self.table = _FusionTable(frames, targets[["request_id", "item_id"]].drop_duplicates(), sorted(set(ks)))
+        self.names = list(frames)
+        self._cache: dict[tuple[float, ...], np.ndarray] = {}
+
+    def hits_of(self, w: np.ndarray) -> np.ndarray:
+        key = tuple(float(v) for v in w)
+        if key not in self._cache:
+            self._cache[key] = self.table.hits(w)
+        return self._cache[key]
+
+    def _named(self, weights: np.ndarray) -> dict[str, float]:
+        return {name: float(w) for name, w in zip(self.names, weights, strict=True)}
+
+    def overall(self) -> dict[str, float]:
+        """One weight set for every K (see :func:`learn_weights`)."""
+        n = len(self.names)
+        single = np.max([self.hits_of(alone)[0] for alone in np.eye(n)], axis=0)
+        return self._named(_search(self.hits_of, n, lambda h: (float((h[0] - single).min()), float(h[0].mean())),
+                                   self.rounds))
+
+    def by_k(self) -> dict[int, FusedAt]:
+        """Weights and depth per K (see :func:`learn_weights_by_k`)."""
+        deepest, by_k = max(self.table.ks), {}
+        for j, k in enumerate(self.table.ks):
+            found = []
+            for row in (0, 1):  # the sources' top-K lists, then their top-max(ks) lists
+                def value(h: np.ndarray, j: int = j, row: int = row) -> tuple[float, float]:
+                    return float(h[row, j]), float(h[row].mean())
+                weights = _search(self.hits_of, len(self.names), value, self.rounds)
+                found.append((value(self.hits_of(weights)), row, weights))
+            # The deeper lists only when they find more (ties keep the cheaper top-K lists).
+            _, row, weights = max(found, key=lambda t: (t[0], -t[1]))
+            by_k[k] = FusedAt(self._named(weights), deepest if row else k)
+        return by_k
+
+
 def learn_weight_sets(candidate_frames, targets: pd.DataFrame, ks: Sequence[int], rounds: int
                       ) -> tuple[dict[str, float], dict[int, FusedAt]]:
     """One weight set for every K (:func:`learn_weights`), and weights and depth per K
     (:func:`learn_weights_by_k`), from one table and one cache of the weightings scored."""
-    frames = named_frames(candidate_frames)
-    check_frame(targets, "targets", ("request_id", "item_id"))
-    rounds = check_int(rounds, "rounds", minimum=1)
-    table = _FusionTable(frames, targets[["request_id", "item_id"]].drop_duplicates(), sorted(set(ks)))
-    n = len(frames)
-    cache: dict[tuple[float, ...], np.ndarray] = {}
-
-    def hits_of(w: np.ndarray) -> np.ndarray:
-        key = tuple(float(v) for v in w)
-        if key not in cache:
-            cache[key] = table.hits(w)
-        return cache[key]
-
-    single = np.max([hits_of(alone)[0] for alone in np.eye(n)], axis=0)
-    overall = _search(hits_of, n, lambda h: (float((h[0] - single).min()), float(h[0].mean())), rounds)
-    names, deepest = list(frames), max(table.ks)
-    by_k = {}
-    for j, k in enumerate(table.ks):
-        found = []
-        for row in (0, 1):  # the sources' top-K lists, then their top-max(ks) lists
-            def value(h: np.ndarray, j: int = j, row: int = row) -> tuple[float, float]:
-                return float(h[row, j]), float(h[row].mean())
-            weights = _search(hits_of, n, value, rounds)
-            found.append((value(hits_of(weights)), row, weights))
-        # The deeper lists only when they find more (ties keep the cheaper top-K lists).
-        _, row, weights = max(found, key=lambda t: (t[0], -t[1]))
-        by_k[k] = FusedAt({name: float(w) for name, w in zip(names, weights, strict=True)}, deepest if row else k)
-    return {name: float(w) for name, w in zip(names, overall, strict=True)}, by_k
+    learner = _Learner(candidate_frames, targets, ks, rounds)
+    return learner.overall(), learner.by_k()
 
 
 def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
@@ -257,7 +275,7 @@ def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.Data
     over K between the fused hits and the best single source's, then the mean hits over K.
     See :func:`learn_weights_by_k` for one weight set per K.
     """
-    return learn_weight_sets(candidate_frames, targets, ks, rounds)[0]
+    return _Learner(candidate_frames, targets, ks, rounds).overall()
 
 
 def learn_weights_by_k(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
@@ -277,4 +295,4 @@ def learn_weights_by_k(candidate_frames: Mapping[str, pd.DataFrame], targets: pd
     dict of int -> FusedAt
         The weights of each source and the depth, for each K (ascending).
     """
-    return learn_weight_sets(candidate_frames, targets, ks, rounds)[1]
+    return _Learner(candidate_frames, targets, ks, rounds).by_k()
