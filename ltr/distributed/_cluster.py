@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -169,3 +170,15 @@ def _raise_engine_error(exc: Exception) -> None:
                           "partitions (python -m ltr.logs partition --parts-per-day). No output was written.") from None
     if isinstance(exc, CommClosedError):
         raise EngineError(f"the connection to the Dask cluster was lost ({exc}). No output was written.") from None
+    if _names_a_worker(exc):
+        # The scheduler's bookkeeping of a scatter to every worker (``broadcast=True``) raises a
+        # KeyError naming a worker that died between the scatter and its replication.
+        raise EngineError(f"a Dask worker ({exc.args[0]}) died or left while data was being placed on every worker; "
+                          "the run cannot go on. Out of memory? Give the workers more (--memory-limit) or more "
+                          "partitions (python -m ltr.logs partition --parts-per-day). No output was written.") from None
+
+
+def _names_a_worker(exc: Exception) -> bool:
+    """Whether ``exc`` is a KeyError whose key is a worker's address (``tcp://host:port``)."""
+    return isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str) \
+        and re.fullmatch(r"[a-z]+://\S+:\d+", exc.args[0]) is not None

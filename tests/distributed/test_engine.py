@@ -123,6 +123,23 @@ def test_unreachable_scheduler_fails_clearly_within_the_timeout(partitioned, cap
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(("raised", "becomes"), [
+    (KeyError("tcp://127.0.0.1:40123"), EngineError),   # the scheduler's replicate, worker gone
+    (KeyError("tcp://127.0.0.1"), KeyError),             # no port: not a worker's address
+    (KeyError("user_id"), KeyError),                     # a column: a bug, not the cluster
+    (KeyError(("tcp://127.0.0.1:40123", 1)), KeyError),
+    (ValueError("tcp://127.0.0.1:40123"), ValueError),
+])
+def test_a_worker_gone_during_a_broadcast_is_an_engine_error(cluster, raised, becomes):
+    options = EngineOptions(engine="dask", scheduler=cluster.scheduler_address)
+    with pytest.raises(becomes) as caught, dask_client(options):
+        raise raised
+    if becomes is EngineError:
+        assert "tcp://127.0.0.1:40123" in str(caught.value) and "No output was written" in str(caught.value)
+    else:
+        assert caught.value is raised
+
+
 def _die() -> None:
     os._exit(1)
 
