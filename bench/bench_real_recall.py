@@ -123,10 +123,12 @@ def sources(args: argparse.Namespace) -> dict[str, object]:
         "ref EASE": ReferenceRecall("ease", lam=args.ease_lambda),
         "itemcf": ItemCFRecall(**settings.get("itemcf", {})),  # type: ignore[arg-type]
         "hot": HotRecall(**settings.get("hot", {})),  # type: ignore[arg-type]
-        "nip (exact)": NIPRecall(**torch_params),
-        "two-tower": TwoTowerRecall(**torch_params),
+        "nip (exact)": NIPRecall(**{**torch_params, **settings.get("nip", {})}),  # type: ignore[arg-type]
+        "two-tower": TwoTowerRecall(**{**torch_params, **settings.get("two_tower", {})}),  # type: ignore[arg-type]
         "fused itemcf+hot+nip (learned RRF)": MergedRecall(
-            sources=("itemcf", "hot", "nip"), learn_weights=True, source_params={"nip": torch_params}),
+            sources=("itemcf", "hot", "nip"), learn_weights=True,
+            source_params={"itemcf": settings.get("itemcf", {}), "hot": settings.get("hot", {}),
+                           "nip": {**torch_params, **settings.get("nip", {})}}),
     }
 
 
@@ -143,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--funnel-ks", default=",".join(map(str, FUNNEL_KS)), help="funnel hitrate@K columns")
     parser.add_argument("--only", default=None, help="comma-separated row names to run (default all)")
     parser.add_argument("--set", action="append", default=[], metavar="SOURCE.PARAM=VALUE",
-                        help="a parameter of the itemcf or hot row, e.g. --set hot.bin_hours=24 (repeatable)")
+                        help="a parameter of a source (itemcf, hot, nip, two_tower; the fused row's too), "
+                             "e.g. --set hot.bin_hours=24 or --set nip.cascade=False (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)  # a script, not library code
     root = Path(args.logs)

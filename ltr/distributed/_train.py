@@ -183,10 +183,10 @@ def _y_part(design: tuple[np.ndarray, np.ndarray, np.ndarray], stop: int) -> pd.
 
 
 def _dask_lgbm(client: Any, designs: list[Any], stops: list[int], width: int, params: dict[str, Any], rounds: int,
-               categorical: list[int], init: str | None = None) -> str:
+               categorical: list[int], init: str | None = None, dtype: str = "float64") -> str:
     """Boost ``rounds`` rounds with ``lightgbm.dask`` on the first ``stops[i]`` rows of each worker's
-    design, after the trees of ``init`` (a model's text) when given; the model's text (``init``'s
-    trees, then the new ones)."""
+    design (of ``dtype``), after the trees of ``init`` (a model's text) when given; the model's text
+    (``init``'s trees, then the new ones)."""
     import dask.dataframe as dd
     import lightgbm as lgb
     from lightgbm.dask import DaskLGBMClassifier
@@ -203,7 +203,7 @@ def _dask_lgbm(client: Any, designs: list[Any], stops: list[int], width: int, pa
             where = {"workers": sorted(holders[design.key])[:1], "allow_other_workers": False, "pure": False}
             X_parts.append(client.submit(_x_part, design, stop, names, **where))
             y_parts.append(client.submit(_y_part, design, stop, **where))
-    meta_X = pd.DataFrame({name: pd.Series(dtype=np.float64) for name in names})
+    meta_X = pd.DataFrame({name: pd.Series(dtype=dtype) for name in names})
     X = dd.from_delayed(X_parts, meta=meta_X, verify_meta=False)
     y = dd.from_delayed(y_parts, meta=pd.Series(dtype=np.int64, name="click"), verify_meta=False)
     sklearn_names = {"num_leaves": "num_leaves", "learning_rate": "learning_rate",
@@ -234,16 +234,17 @@ def _chunk_params(params: dict[str, Any], chunk: int) -> dict[str, Any]:
 
 
 def _early_stopped(client: Any, designs: list[Any], stops: list[int], width: int, params: dict[str, Any],
-                   most: int, patience: int, categorical: list[int], day: int) -> tuple[str, int]:
+                   most: int, patience: int, categorical: list[int], day: int, dtype: str = "float64"
+                   ) -> tuple[str, int, Any]:
     """The validation run: boost on the days before ``day`` (the first ``stops[i]`` rows of each
     worker's design) in chunks of ``patience`` rounds, each continued from the previous model, until
     the single-machine rule stops it (``patience`` rounds without a lower logloss on ``day``) or
-    ``most`` rounds; the model's text and the chosen rounds."""
-    text = ""
+    ``most`` rounds; the model's text, the chosen rounds and the future of the text on every worker."""
+    text, shared = "", None
     losses, chunk = np.zeros(0), 0
     while losses.size < most:
         text = _dask_lgbm(client, designs, stops, width, _chunk_params(params, chunk),
-                          min(patience, most - losses.size), categorical, init=text or None)
+                          min(patience, most - losses.size), categorical, init=text or None, dtype=dtype)
         # Scattered (under a fresh key, as every scatter here: a key shared with a released scatter can be
         # lost): a string argument of a task could be taken for a task key.
         shared = client.scatter([text], broadcast=True, hash=False)[0]
@@ -253,7 +254,7 @@ def _early_stopped(client: Any, designs: list[Any], stops: list[int], width: int
         if losses.size - _best_round(losses, patience) >= patience:
             break
         chunk += 1
-    return text, _best_round(losses, patience)
+    return text, _best_round(losses, patience), shared
 
 
 def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], model_params: dict[str, Any],
@@ -271,9 +272,9 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
     if validation and len(days) > 1:
         valid_day = days[-1]
         stops = [_rows_before(f, valid_day) for f in facts]
-        probe, rounds = _early_stopped(client, designs, stops, width, params, rounds,
-                                       int(estimator.early_stopping_rounds), categorical, valid_day)
-        shared = client.scatter([probe], broadcast=True, hash=False)[0]
+        probe, rounds, shared = _early_stopped(client, designs, stops, width, params, rounds,
+                                               int(estimator.early_stopping_rounds), categorical, valid_day,
+                                               dtype=facts[0]["dtype"])
         held = client.gather(client.map(_valid_scores, designs, model_text=shared, day=valid_day, rounds=rounds,
                                         pure=False))
         y, p = np.concatenate([h[0] for h in held]), np.concatenate([h[1] for h in held])
@@ -284,7 +285,8 @@ def _fit_lgbm(client: Any, designs: list[Any], facts: list[dict[str, Any]], mode
         # Without the refit the model is the validation run's, cut at the chosen round (as on one machine).
         text = None if refit else lgb.Booster(model_str=probe).model_to_string(num_iteration=rounds)
     if text is None:
-        text = _dask_lgbm(client, designs, [f["rows"] for f in facts], width, params, rounds, categorical)
+        text = _dask_lgbm(client, designs, [f["rows"] for f in facts], width, params, rounds, categorical,
+                          dtype=facts[0]["dtype"])
         estimator = LightGBMRanker(**{**model_params, "num_boost_round": rounds}) if record else estimator
     estimator.booster_ = lgb.Booster(model_str=text)
     estimator.best_iteration_ = rounds
@@ -319,7 +321,8 @@ def _fit_model(client: Any, rows: Parts, builder: FeatureBuilder, model: str, in
 
 def _design_facts(triple: tuple[Any, np.ndarray, np.ndarray]) -> dict[str, Any]:
     days, counts = np.unique(triple[2], return_counts=True)
-    return {"rows": int(triple[2].size), "days": days.tolist(), "counts": counts.tolist()}
+    return {"rows": int(triple[2].size), "days": days.tolist(), "counts": counts.tolist(),
+            "dtype": str(triple[0].dtype)}
 
 
 def _rows_before(facts: dict[str, Any], day: int) -> int:

@@ -88,7 +88,7 @@ def test_chunks_continue_the_one_run(draws, one_worker):
     designs, stops, width, params, categorical, day = _setting(designs, draws)
     patience = LightGBMRanker().early_stopping_rounds
     whole = _curve(client, designs, _dask_lgbm(client, designs, stops, width, params, 300, categorical), day)
-    text, got = _early_stopped(client, designs, stops, width, params, 300, patience, categorical, day)
+    text, got, _ = _early_stopped(client, designs, stops, width, params, 300, patience, categorical, day)
     curve = _curve(client, designs, text, day)
     assert curve.size < 300 and curve.size % patience == 0  # stopped early, after whole chunks
     np.testing.assert_array_equal(curve[:patience], whole[:patience])  # the first chunk: the same trees
@@ -102,7 +102,7 @@ def test_chunks_continue_the_one_run(draws, one_worker):
 def test_chunked_validation_run_on_two_workers_stops_by_the_rule(client, designs):
     designs, stops, width, params, categorical, day = _setting(designs, True)
     patience = LightGBMRanker().early_stopping_rounds
-    text, got = _early_stopped(client, designs, stops, width, params, 300, patience, categorical, day)
+    text, got, _ = _early_stopped(client, designs, stops, width, params, 300, patience, categorical, day)
     curve = _curve(client, designs, text, day)
     # The best of the rounds the rule looked at: it stops patience rounds after its best, so a lower
     # loss later in the last chunk is never seen (LightGBM's early stopping does not see it either).
