@@ -50,9 +50,10 @@ def _hitrate(candidates: pd.DataFrame, targets: pd.DataFrame) -> list[float]:
 def _models(args: argparse.Namespace) -> dict[str, object]:
     torch_params = {"epochs": args.epochs, "threads": args.threads, "seed": args.seed}
     return {
-        "NIP (full cascade)": NIPRecall(**torch_params),
-        "two-tower": TwoTowerRecall(**torch_params),
+        "NIP (full cascade)": NIPRecall(**torch_params, cascade=True),
+        "two-tower": TwoTowerRecall(**torch_params, cascade=True),
         "NIP no cascade samples": NIPRecall(**torch_params, cascade=False),
+        "two-tower no cascade samples": TwoTowerRecall(**torch_params, cascade=False),
         "NIP no in-batch negatives": NIPRecall(**torch_params, in_batch=False),
         "item-CF": ItemCFRecall(),
         "hot": HotRecall(),

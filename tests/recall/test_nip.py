@@ -323,7 +323,7 @@ def test_cascade_learns_click_over_exposed_over_random():
                           affinity=4.0, seed=4).logs
     days = day_index(logs.requests["ts"].to_numpy(), logs.tz)
     end = int(days.max()) - 1
-    model = NIPRecall(**dict(SMALL, epochs=3, val_k=0)).fit(logs, end)
+    model = NIPRecall(**dict(SMALL, epochs=3, val_k=0, cascade=True)).fit(logs, end)
     held = logs.requests.loc[days > end].reset_index(drop=True)
     samples = join_samples(logs).samples
     samples = samples.loc[samples["request_id"].isin(held["request_id"])]
