@@ -66,7 +66,8 @@ class TwoTowerRecall(TorchRecallBase):
     Parameters are those of :class:`recall.neural.NIPRecall` (same training data and
     objective), except ``temperature`` (default 0.05: cosines lie in [-1, 1]), ``ef_search``
     (hnswlib's ``ef`` at query time; None = ``2 * k``, below ``k`` an error), and no graph-walk
-    settings.
+    settings. ``cascade`` is off by default, as for NIP and by the same measurements (on the
+    development slice hitrate@100 0.2406 against 0.2036 with the cascade samples).
     ``max_per_category`` is accepted for a common interface but must stay 0.
     """
 
@@ -74,7 +75,7 @@ class TwoTowerRecall(TorchRecallBase):
 
     def __init__(self, dim: int = 32, hidden: tuple[int, ...] = (64,), history_len: int = 20, epochs: int = 10,
                  batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 0.0, temperature: float = 0.05,
-                 n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = True,
+                 n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = False,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, max_per_category: int = 0,
