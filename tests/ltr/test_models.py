@@ -199,12 +199,41 @@ def test_bad_features(name):
         ("lr", {"max_iter": 0}, r"max_iter must be an int in \[1, inf\)\. Got 0 instead\."),
         ("lgbm", {"feature_fraction": 1.5}, r"feature_fraction must be a float in \(0, 1\]\. Got 1\.5 instead\."),
         ("lgbm", {"lambda_l2": -0.5}, r"lambda_l2 must be a float in \[0, inf\)\. Got -0\.5 instead\."),
+        ("lgbm", {"max_bin": 1}, r"max_bin must be an int in \[2, inf\)\. Got 1 instead\."),
     ],
 )
 def test_bad_params(name, params, match):
     X, y = _data()
     with pytest.raises(ValueError, match=match):
         make_model(name, **params).fit(X, y)
+
+
+def _thresholds(tree: dict, feature: int) -> set[float]:
+    """Split thresholds on ``feature`` in one tree of LightGBM's JSON dump."""
+    found, stack = set(), [tree["tree_structure"]]
+    while stack:  # a handful of nodes per tree
+        node = stack.pop()
+        if "split_feature" in node:
+            if node["split_feature"] == feature:
+                found.add(float(node["threshold"]))
+            stack += [node["left_child"], node["right_child"]]
+    return found
+
+
+@pytest.mark.parametrize("max_bin", [4, 16])
+def test_lgbm_max_bin_limits_the_thresholds(max_bin):
+    # The last column is real-valued (3,000 distinct values): with LightGBM's 255 bins the trees
+    # split it at more than 16 places; with max_bin bins at most max_bin - 1.
+    X, y = _data()
+    column = X.shape[1] - 1
+
+    def distinct(model) -> int:
+        trees = model.booster_.dump_model()["tree_info"]
+        return len(set().union(*(_thresholds(tree, column) for tree in trees)))
+
+    params = {"num_boost_round": 60, "min_data_in_leaf": 20, "num_threads": 1}
+    assert distinct(make_model("lgbm", **params).fit(X, y)) > 16
+    assert 1 <= distinct(make_model("lgbm", **params, max_bin=max_bin).fit(X, y)) <= max_bin - 1
 
 
 def test_load_refuses_unknown_model(tmp_path):
