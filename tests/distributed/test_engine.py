@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from eval.report.__main__ import main as report_main
-from eval.report._build import build_readout
-from eval.report._dask import dask_inputs
+from eval.report._build import build_readout, readout_of_tables
+from eval.report._dask import dask_tables
 from ltr.distributed import EngineError, EngineOptions, dask_client, open_logs
 from ltr.logs import LogValidationError, join_samples, parse_day, read_logs
 from recall._dask_counts import fit_on_dask
@@ -47,10 +47,11 @@ def test_readout_json_is_identical(cluster, partitioned, tmp_path):
 def test_readout_by_request_with_segments_is_identical(opened, partitioned):
     logs = read_logs(partitioned)
     joined = join_samples(logs)
-    options = dict(unit="request", segment="device", aa_splits=50, cuped=False, sequential=True)
-    facts, samples = dask_inputs(opened, "device")
-    got = build_readout(facts, samples, join_report=opened.report.to_dict(), **options)
-    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), **options)
+    options = dict(aa_splits=50, cuped=False, sequential=True)
+    facts, tables = dask_tables(opened, "request", "device")
+    got = readout_of_tables(facts, tables, join_report=opened.report.to_dict(), **options)
+    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), unit="request",
+                                segment="device", **options)
     assert got["segments"] is not None and got["ab"]["unit"] == "request"
 
 
