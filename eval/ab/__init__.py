@@ -21,13 +21,14 @@ from eval.ab._inference import MIN_EVENTS, SEQUENTIAL_TUNING_UNITS, Inference
 from eval.ab._segments import MAX_SEGMENTS, SegmentResult, segment_lift, segment_lift_table
 from eval.ab._selfcheck import SelfCheck, aa_self_check, aa_self_check_table
 from eval.ab._srm import SRM_THRESHOLD, SRMResult, srm_test
-from eval.ab._table import ORDER, UnitDays, reduce_unit_days, unit_days
+from eval.ab._table import NO_BUCKET, ORDER, UnitDays, reduce_unit_days, unit_days
 from eval.ab._units import unit_sums
 
 __all__ = [
     "BALANCE_ALPHA",
     "MAX_SEGMENTS",
     "MIN_EVENTS",
+    "NO_BUCKET",
     "ORDER",
     "SEQUENTIAL_TUNING_UNITS",
     "SRM_THRESHOLD",

@@ -20,13 +20,16 @@ import pandas as pd
 
 from ltr.metrics._checks import show
 
-__all__ = ["MISSING_SEGMENT", "ORDER", "SUMS", "UnitDays", "reduce_unit_days", "segment_labels", "unit_days"]
+__all__ = ["MISSING_SEGMENT", "NO_BUCKET", "ORDER", "SUMS", "UnitDays", "reduce_unit_days", "segment_labels",
+           "unit_days"]
 
 SUMS = ("exposures", "clicks", "orders")
 #: The samples' order (:func:`ltr.join_samples`): a unit first appears at its smallest such key.
 ORDER = ("ts", "request_id", "position")
 #: The level of rows whose segment value is missing (kept, never dropped).
 MISSING_SEGMENT = "(missing)"
+#: The bucket of every row of samples without a ``bucket`` column (logs without an experiment).
+NO_BUCKET = ""
 
 
 def segment_labels(values: pd.Series) -> np.ndarray:
@@ -71,7 +74,8 @@ def unit_days(samples: pd.DataFrame, unit: str, segment: str | None = None,
     frame = pd.DataFrame({key: samples[key].to_numpy()})
     if unit == "request":
         frame["user_id"] = samples["user_id"].to_numpy()
-    frame["bucket"] = samples["bucket"].astype(str).to_numpy(dtype=object)
+    frame["bucket"] = (samples["bucket"].astype(str).to_numpy(dtype=object) if "bucket" in samples.columns
+                       else np.full(len(samples), NO_BUCKET, dtype=object))
     frame["day"] = samples["day"].to_numpy(np.int64)
     if segment is not None:
         frame["segment"] = segment_labels(samples[segment])
@@ -120,10 +124,10 @@ class UnitDays:
         return f"{self.unit}_id"
 
     def known_buckets(self) -> list[str]:
-        """Sorted bucket names."""
+        """Sorted bucket names (none for samples without buckets)."""
         if self.buckets is not None:
             return sorted(self.buckets)
-        return sorted({str(b) for b in pd.unique(self.frame["bucket"])})
+        return sorted({str(b) for b in pd.unique(self.frame["bucket"])} - {NO_BUCKET})
 
     def where(self, mask: np.ndarray) -> UnitDays:
         """The table of the rows where ``mask`` holds (a day range, some buckets)."""

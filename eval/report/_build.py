@@ -307,7 +307,7 @@ def build_readout(
     if segment is not None and segment not in samples.columns:
         raise ValueError(f"segment must be a column of the requests table. Got {segment!r}, which is not one "
                          f"(columns: {sorted(map(str, samples.columns))}).")
-    check_samples(samples, "samples", REQUIRED)
+    check_samples(samples, "samples", [c for c in REQUIRED if c != "bucket" or c in samples.columns])
     facts = LogFacts.of(logs, samples) if isinstance(logs, Logs) else logs
     tables = ReadoutTables.of(samples, unit, segment)
 

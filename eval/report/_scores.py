@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from eval.ab import NO_BUCKET
 from eval.report._json import clean, records
 from ltr.logs import format_day
 from ltr.metrics._auc_kernels import auc_counts, group_twice_u_counts
@@ -41,7 +42,7 @@ def score_counts(samples: pd.DataFrame, score: str, label: str = "click") -> pd.
     rows = samples.loc[samples[score].notna().to_numpy()]
     frame = pd.DataFrame({"day": rows["day"].to_numpy(np.int64),
                           "bucket": rows["bucket"].astype(str).to_numpy(dtype=object) if "bucket" in rows.columns
-                          else np.full(len(rows), "", dtype=object),
+                          else np.full(len(rows), NO_BUCKET, dtype=object),
                           "score": rows[score].to_numpy(np.float64),
                           "n": np.ones(len(rows), dtype=np.int64), "positives": rows[label].to_numpy(np.int64)})
     return _counted(frame, _CELL)
@@ -106,7 +107,7 @@ def _segments(cells: pd.DataFrame) -> list[tuple[str, str, object]]:
     if len(cells) == 0:
         return []
     days = sorted(int(d) for d in pd.unique(cells["day"]))
-    buckets = sorted(str(b) for b in pd.unique(cells["bucket"]))
+    buckets = sorted({str(b) for b in pd.unique(cells["bucket"])} - {NO_BUCKET})
     return [("all", "all", None), *[("day", format_day(d), d) for d in days],
             *[("bucket", b, b) for b in buckets]]
 
@@ -148,6 +149,8 @@ def calibration_section(cells: pd.DataFrame, name: str) -> dict:
     out["logloss"] = loss
     base = -(rate * np.log(rate) + (1.0 - rate) * np.log1p(-rate)) if 0 < rate < 1 else float("nan")
     out["normalized_entropy"] = loss / base
+    if set(pd.unique(cells["bucket"])) == {NO_BUCKET}:
+        return clean(out)
     by_bucket = cells.assign(weighted=cells["score"] * cells["n"]).groupby("bucket", sort=True)[
         ["weighted", "n", "positives"]].sum()
     frame = pd.DataFrame({"mean_predicted": by_bucket["weighted"] / by_bucket["n"],

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtri
 
 from ltr._validation import check_float, check_int
-from ltr.metrics._checks import as_1d, check_labels_and_probabilities
+from ltr.metrics._checks import as_1d, check_labels_and_probabilities, show
 
 __all__ = ["calibration_table", "calibration_table_counts", "expected_calibration_error", "predicted_actual_ratio"]
 
@@ -100,6 +100,9 @@ def calibration_table_counts(pred: ArrayLike, count: ArrayLike, positives: Array
     if pred.size == 0 or np.any(pred[1:] <= pred[:-1]) or np.any(count < 1):
         raise ValueError(f"pred must be distinct ascending predictions, each with count >= 1. Got "
                          f"{pred.size} predictions and counts {count[:5].tolist()} instead.")
+    if pred[0] < 0.0 or pred[-1] > 1.0:
+        raise ValueError(f"pred must contain probabilities in [0, 1]. Got {show(pred[0] if pred[0] < 0 else pred[-1])} "
+                         "instead.")
     bins = _equal_mass_bins(count, n_bins)
     starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
     ends = np.concatenate((starts[1:], [pred.size])) - 1
