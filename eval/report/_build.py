@@ -30,7 +30,7 @@ from eval.report._abview import ab_section, daily_section, segment_section, self
 from eval.report._json import clean, records
 from eval.report._progress import Steps
 from eval.report._scores import auc_rows, calibration_section, gauc_entry, score_counts, user_aucs, user_score_counts
-from eval.report._tables import ONLINE, ReadoutTables
+from eval.report._tables import ONLINE, ReadoutTables, in_days
 from eval.report._verdict import verdicts
 from ltr._validation import check_choice, check_int
 from ltr.logs import Logs, format_day
@@ -43,31 +43,21 @@ class LogFacts:
     """What the readout needs of the logs besides the aggregated tables.
 
     ``buckets``: the buckets of the requests table (sorted); ``funnel((lo, hi))``: the
-    :func:`eval.funnel.log_funnel` table of the days ``lo..hi``; ``user_aucs((lo, hi))``: the
-    per-user rows of GAUC (:func:`eval.report._scores.user_aucs`) of the online ``rank_score``
-    on those days (None: the logs have no ``rank_score``). :meth:`of` builds them from in-memory
-    logs and samples; the Dask engine (:mod:`eval.report._dask`) from its partitions, which add
-    up to the same tables.
+    :func:`eval.funnel.log_funnel` table of the days ``lo..hi``. :meth:`of` builds them from
+    in-memory logs and samples; the Dask engine (:mod:`eval.report._dask`) from partial counts
+    of its partitions, which add up to the same table.
     """
 
     buckets: tuple[str, ...]
     funnel: Callable[[tuple[int, int]], pd.DataFrame]
-    user_aucs: Callable[[tuple[int, int]], pd.DataFrame] | None = None
 
     @classmethod
     def of(cls, logs: Logs, samples: pd.DataFrame) -> LogFacts:
         """The facts of in-memory logs and their samples."""
         requests = logs.requests
         buckets = sorted({str(b) for b in pd.unique(requests["bucket"])}) if "bucket" in requests.columns else []
-
-        def days_of(days: tuple[int, int]) -> pd.DataFrame:
-            return samples.loc[samples["day"].between(days[0], days[1]).to_numpy()]
-
-        def aucs(days: tuple[int, int]) -> pd.DataFrame:
-            return user_aucs(user_score_counts(days_of(days), ONLINE))
-
-        return cls(buckets=tuple(buckets), funnel=lambda days: log_funnel(logs, days_of(days), days=days),
-                   user_aucs=aucs if ONLINE in samples.columns else None)
+        return cls(buckets=tuple(buckets),
+                   funnel=lambda days: log_funnel(logs, in_days(samples, days), days=days))
 
 
 @dataclass(frozen=True)
@@ -133,21 +123,21 @@ def _ab_sections(window: UnitDays, options: _ABOptions, pre: PrePeriod | None, l
 
 @dataclass(frozen=True)
 class _Scores:
-    """The score count tables of the readout window: per AUC side (over the same rows), the
-    calibrated score's, and the per-user rows of GAUC by score name."""
+    """The score sections' inputs on the readout window: the AUC table, the calibration section
+    (None: no score) and the per-user rows of GAUC by score name."""
 
     n_rows: int
-    sides: dict[str, pd.DataFrame]
-    calibration: tuple[pd.DataFrame, str] | None
+    auc: pd.DataFrame
+    calibration: dict | None
     gauc: dict[str, pd.DataFrame]
     online: bool
     offline_name: str | None
 
 
 def _auc_section(scores: _Scores) -> dict:
-    table = auc_rows(scores.sides)
     out = {"online_available": scores.online, "offline_available": scores.offline_name is not None,
-           "offline_name": scores.offline_name, "n_rows": scores.n_rows, "rows": records(table.set_index("segment"))}
+           "offline_name": scores.offline_name, "n_rows": scores.n_rows,
+           "rows": records(scores.auc.set_index("segment"))}
     if not scores.online:
         out["note"] = "online AUC unavailable: the logs have no rank_score (candidates table)."
     return out
@@ -189,7 +179,7 @@ def _logged_buckets(facts: LogFacts, units: UnitDays) -> list[str]:
 
 
 def _offline_scores(window: pd.DataFrame, offline_scores: pd.DataFrame, offline_name: str) -> _Scores:
-    """The score tables of the window's exposures scored by a bundle (single machine only)."""
+    """The score sections' inputs of the window's exposures scored by a bundle (single machine only)."""
     scored = window.merge(offline_scores.rename(columns={"score": "offline_score"}),
                           on=["request_id", "item_id"], how="inner")
     if len(scored) == 0:
@@ -197,22 +187,22 @@ def _offline_scores(window: pd.DataFrame, offline_scores: pd.DataFrame, offline_
     names = {"online_auc": ONLINE, "offline_auc": "offline_score"}
     present = {side: col for side, col in names.items() if col in scored.columns}
     both = scored.dropna(subset=list(present.values()))
-    return _Scores(n_rows=len(scored), sides={side: score_counts(both, col) for side, col in present.items()},
-                   calibration=(score_counts(scored, "offline_score"), offline_name),
+    return _Scores(n_rows=len(scored), auc=auc_rows({side: score_counts(both, col) for side, col in present.items()}),
+                   calibration=calibration_section(score_counts(scored, "offline_score"), offline_name),
                    gauc={name: user_aucs(user_score_counts(scored, col))
                          for name, col in (("online", ONLINE), (offline_name, "offline_score")) if col in scored},
                    online=ONLINE in scored.columns, offline_name=offline_name)
 
 
-def _online_scores(facts: LogFacts, tables: ReadoutTables, window: UnitDays, lo: int, hi: int) -> _Scores:
-    """The score tables of the window from the aggregated tables (both engines)."""
-    if tables.scores is None:
-        return _Scores(n_rows=window.n_exposures(), sides={}, calibration=None, gauc={}, online=False,
-                       offline_name=None)
-    cells = tables.scores.loc[tables.scores["day"].between(lo, hi).to_numpy()].reset_index(drop=True)
-    gauc = {"online": facts.user_aucs((lo, hi))} if facts.user_aucs is not None else {}
-    return _Scores(n_rows=window.n_exposures(), sides={"online_auc": cells},
-                   calibration=(cells, "online rank_score"), gauc=gauc, online=True, offline_name=None)
+def _online_scores(tables: ReadoutTables, window: UnitDays, lo: int, hi: int) -> _Scores:
+    """The score sections' inputs of the window from the aggregated tables (both engines)."""
+    if tables.scores is None or tables.user_aucs is None:
+        counts = window.sums_by(["day", "bucket"]).rename(columns={"exposures": "n", "clicks": "positives"})
+        return _Scores(n_rows=window.n_exposures(), auc=auc_rows({}, counts), calibration=None, gauc={},
+                       online=False, offline_name=None)
+    summary = tables.scores((lo, hi))
+    return _Scores(n_rows=window.n_exposures(), auc=summary.auc, calibration=summary.calibration,
+                   gauc={"online": tables.user_aucs((lo, hi))}, online=True, offline_name=None)
 
 
 def _score_sections(out: dict, facts: LogFacts, scores: _Scores, lo: int, hi: int, steps: Steps) -> None:
@@ -223,7 +213,7 @@ def _score_sections(out: dict, facts: LogFacts, scores: _Scores, lo: int, hi: in
         out["gauc"] = {name: gauc_entry(users) for name, users in scores.gauc.items()}
     if scores.calibration is not None:
         with steps.step("calibration"):
-            out["calibration"] = calibration_section(*scores.calibration)
+            out["calibration"] = scores.calibration
     else:
         out["calibration"] = {"note": "no score to calibrate (no rank_score and no bundle)."}
     with steps.step("log funnel"):
@@ -312,8 +302,7 @@ def build_readout(
     tables = ReadoutTables.of(samples, unit, segment)
 
     def offline(lo: int, hi: int) -> _Scores:
-        window = samples.loc[samples["day"].between(lo, hi).to_numpy()]
-        return _offline_scores(window, offline_scores, offline_name)
+        return _offline_scores(in_days(samples, (lo, hi)), offline_scores, offline_name)
 
     options = _ABOptions(control=control, treatment=treatment, unit=unit, adjust=adjust, primary=primary,
                          inference=Inference(alpha=alpha, min_events=min_events, sequential=sequential,
@@ -347,7 +336,7 @@ def _readout(facts: LogFacts, tables: ReadoutTables, options: _ABOptions, days: 
     with steps.step("A/B statistics, A/A self-check, daily view"):
         out.update(_ab_sections(window, options, pre, _logged_buckets(facts, tables.units)))
     out["verdict"] = verdicts(out["ab"], out["self_check"], hi - lo + 1)
-    scores = offline(lo, hi) if offline is not None else _online_scores(facts, tables, window, lo, hi)
+    scores = offline(lo, hi) if offline is not None else _online_scores(tables, window, lo, hi)
     _score_sections(out, facts, scores, lo, hi, steps)
     return out
 

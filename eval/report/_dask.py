@@ -25,15 +25,14 @@ the workers) and ``--candidates`` (the recall funnel).
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
 
 import pandas as pd
 
-from eval.ab import reduce_unit_days
+from eval.ab import UnitDays
 from eval.funnel import log_funnel_counts, log_funnel_table
 from eval.report._build import LogFacts
-from eval.report._scores import reduce_score_counts, reduce_user_counts, user_aucs, user_score_counts
-from eval.report._tables import ONLINE, ReadoutTables, partial_tables, reduce_tables
+from eval.report._scores import ScoreSummary, reduce_user_counts, summarize_scores, user_aucs, user_score_counts
+from eval.report._tables import ONLINE, ReadoutTables, combine_partials, in_days, partial_tables
 from ltr.distributed import LogPartition, PartitionedLogs
 
 __all__ = ["FAN_IN", "GAUC_REDUCERS", "dask_tables", "logged_buckets"]
@@ -42,6 +41,8 @@ __all__ = ["FAN_IN", "GAUC_REDUCERS", "dask_tables", "logged_buckets"]
 FAN_IN = 8
 #: Reducer tasks of the per-user AUCs of GAUC (users routed by a hash of their id).
 GAUC_REDUCERS = 8
+
+Days = tuple[int, int]
 
 
 def _samples(part: LogPartition) -> pd.DataFrame:
@@ -60,30 +61,26 @@ def logged_buckets(logs: PartitionedLogs) -> tuple[str, ...]:
     return tuple(sorted(set().union(*logs.map(_buckets))))
 
 
-def _in_days(part: LogPartition, days: tuple[int, int]) -> pd.DataFrame:
-    samples = _samples(part)
-    return samples.loc[samples["day"].between(days[0], days[1]).to_numpy()]
-
-
-def _funnel(part: LogPartition, days: tuple[int, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _funnel(part: LogPartition, days: Days) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The funnel counts of the partition over the window (its samples of those days)."""
-    return log_funnel_counts(part.logs, _in_days(part, days), days)
+    return log_funnel_counts(part.logs, in_days(_samples(part), days), days)
 
 
 def _partial(part: LogPartition, unit: str, segment: str | None) -> dict:
     return partial_tables(_samples(part), unit, segment)
 
 
-def _combine(parts: Sequence[dict], unit: str, segment: str | None) -> dict:
-    """Partial tables added up into one partial table (a node of the tree reduction)."""
-    scores = [p["scores"] for p in parts if p["scores"] is not None]
-    return {"units": reduce_unit_days([p["units"] for p in parts], unit, segment is not None),
-            "scores": reduce_score_counts(scores) if scores else None}
+def _has_scores(tables: dict) -> bool:
+    return tables["scores"] is not None
 
 
-def _user_shards(part: LogPartition, days: tuple[int, int], n: int) -> list[pd.DataFrame]:
+def _summary(tables: dict, days: Days) -> ScoreSummary:
+    return summarize_scores(tables["scores"], days)
+
+
+def _user_shards(part: LogPartition, days: Days, n: int) -> list[pd.DataFrame]:
     """The partition's (user, score) counts of the window, split by a hash of the user id."""
-    counts = user_score_counts(_in_days(part, days), ONLINE)
+    counts = user_score_counts(in_days(_samples(part), days), ONLINE)
     shard = pd.util.hash_array(counts["user_id"].to_numpy()) % n
     return [counts.loc[shard == r] for r in range(n)]
 
@@ -92,33 +89,38 @@ def _shard_aucs(shards: list[pd.DataFrame]) -> pd.DataFrame:
     return user_aucs(reduce_user_counts(shards))
 
 
-def _tree_sum(client: object, futures: list, unit: str, segment: str | None) -> ReadoutTables:
-    """The tables of all partitions, added up on the workers; only the sum comes to the client."""
+def _tree_sum(client: object, futures: list, unit: str, segment: str | None) -> object:
+    """The future of all partitions' tables added up on the workers (:data:`FAN_IN` per task)."""
     while len(futures) > 1:
-        futures = [client.submit(_combine, futures[i:i + FAN_IN], unit, segment, pure=False)  # type: ignore[attr-defined]
-                   for i in range(0, len(futures), FAN_IN)]
-    return reduce_tables([client.gather(futures[0])], unit, segment)  # type: ignore[attr-defined]
+        futures = [client.submit(combine_partials, futures[i:i + FAN_IN], unit, segment,  # type: ignore[attr-defined]
+                                 pure=False) for i in range(0, len(futures), FAN_IN)]
+    return futures[0]
 
 
-def _gauc_users(logs: PartitionedLogs, days: tuple[int, int]) -> pd.DataFrame:
-    """One row per user of the window (:func:`eval.report._scores.user_aucs`), computed by the
-    reducer tasks on the workers."""
-    client = logs.client
-    split = client.map(_user_shards, logs.parts, [days] * len(logs.parts), [GAUC_REDUCERS] * len(logs.parts),
-                       pure=False)
+def _gauc_users(logs: PartitionedLogs, days: Days) -> pd.DataFrame:
+    """One row per user of the window (:func:`eval.report._scores.user_aucs`): each partition's
+    (user, score) counts go by user hash to one of :data:`GAUC_REDUCERS` reducer tasks."""
+    client, n = logs.client, len(logs.parts)
+    split = client.map(_user_shards, logs.parts, [days] * n, [GAUC_REDUCERS] * n, pure=False)
     reducers = [client.submit(_shard_aucs, [client.submit(operator.getitem, f, r, pure=False) for f in split],
                               pure=False) for r in range(GAUC_REDUCERS)]
     return pd.concat(client.gather(reducers), ignore_index=True)
 
 
 def dask_tables(logs: PartitionedLogs, unit: str, segment: str | None = None) -> tuple[LogFacts, ReadoutTables]:
-    """The :class:`LogFacts` and the summed :class:`ReadoutTables` of partitioned logs on a cluster.
+    """The :class:`LogFacts` and the :class:`ReadoutTables` of partitioned logs on a cluster.
 
+    The partitions' tables are added up on the workers; the unit-day table comes to the client,
+    the score counts stay on the worker that summed them (the AUC table and the calibration
+    section are computed there), GAUC's per-user rows come from the reducer tasks.
     ``segment`` must be a column of the requests table (or None).
     """
-    client = logs.client
-    partials = client.map(_partial, logs.parts, [unit] * len(logs.parts), [segment] * len(logs.parts), pure=False)
-    tables = _tree_sum(client, partials, unit, segment)
-    facts = LogFacts(buckets=logged_buckets(logs), funnel=lambda days: log_funnel_table(logs.map(_funnel, days)),
-                     user_aucs=(lambda days: _gauc_users(logs, days)) if tables.scores is not None else None)
+    client, n = logs.client, len(logs.parts)
+    root = _tree_sum(client, client.map(_partial, logs.parts, [unit] * n, [segment] * n, pure=False), unit, segment)
+    units = client.gather(client.submit(operator.getitem, root, "units", pure=False))
+    tables = ReadoutTables(UnitDays(units, unit, segment))
+    if client.gather(client.submit(_has_scores, root, pure=False)):
+        tables = ReadoutTables(tables.units, user_aucs=lambda days: _gauc_users(logs, days),
+                               scores=lambda days: client.gather(client.submit(_summary, root, days, pure=False)))
+    facts = LogFacts(buckets=logged_buckets(logs), funnel=lambda days: log_funnel_table(logs.map(_funnel, days)))
     return facts, tables

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,8 @@ from ltr.logs import format_day
 from ltr.metrics._auc_kernels import auc_counts, group_twice_u_counts
 from ltr.metrics._calibration import calibration_table_counts
 
-__all__ = ["auc_rows", "calibration_section", "gauc_entry", "reduce_score_counts", "reduce_user_counts",
-           "score_counts", "user_aucs", "user_score_counts"]
+__all__ = ["ScoreSummary", "auc_rows", "calibration_section", "gauc_entry", "reduce_score_counts",
+           "reduce_user_counts", "score_counts", "summarize_scores", "user_aucs", "user_score_counts"]
 
 _CELL = ["day", "bucket", "score"]
 _COUNTS = ["n", "positives"]
@@ -112,10 +113,14 @@ def _segments(cells: pd.DataFrame) -> list[tuple[str, str, object]]:
             *[("bucket", b, b) for b in buckets]]
 
 
-def auc_rows(sides: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def auc_rows(sides: dict[str, pd.DataFrame], counts: pd.DataFrame | None = None) -> pd.DataFrame:
     """The AUC table of :func:`eval.online_offline.auc_table` from per-side count tables of the
-    same rows (``online_auc`` / ``offline_auc`` by the key of ``sides``; a side absent is NaN)."""
-    first = next(iter(sides.values()), pd.DataFrame(columns=[*_CELL, *_COUNTS]))
+    same rows (``online_auc`` / ``offline_auc`` by the key of ``sides``; a side absent is NaN).
+
+    ``n`` and ``positives`` are those of the first side, else of ``counts`` (rows per day and
+    bucket with ``n`` and ``positives``: the exposures when there is no score).
+    """
+    first = next(iter(sides.values()), counts if counts is not None else pd.DataFrame(columns=[*_CELL, *_COUNTS]))
     out: list[dict] = []
     for segment, value, key in _segments(first):
         def part(cells: pd.DataFrame, segment: str = segment, key: object = key) -> pd.DataFrame:
@@ -159,3 +164,20 @@ def calibration_section(cells: pd.DataFrame, name: str) -> dict:
     frame["ratio"] = frame["mean_predicted"] / frame["actual_rate"]
     out["by_bucket"] = records(frame)
     return clean(out)
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """The AUC table (:func:`auc_rows`) and the calibration section (:func:`calibration_section`,
+    or a note when no row has a score) of one score on the readout window."""
+
+    auc: pd.DataFrame
+    calibration: dict
+
+
+def summarize_scores(cells: pd.DataFrame, days: tuple[int, int], name: str = "online rank_score") -> ScoreSummary:
+    """The :class:`ScoreSummary` of the days ``lo..hi`` of a :func:`score_counts` table."""
+    window = cells.loc[cells["day"].between(days[0], days[1]).to_numpy()]
+    calibration = (calibration_section(window, name) if len(window)
+                   else {"note": "no score to calibrate (no rank_score in the readout window)."})
+    return ScoreSummary(auc=auc_rows({"online_auc": window}), calibration=calibration)

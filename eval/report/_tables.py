@@ -4,55 +4,78 @@
 
 * ``units``: the unit-day table (:class:`eval.ab.UnitDays`) of all days, from which the A/B
   table, CUPED's pre-period, the A/A self-check, the daily view and the segments are computed;
-* ``scores``: rows and clicks per (day, bucket, value of the online ``rank_score``)
-  (:func:`eval.report._scores.score_counts`), from which the AUC table and the calibration
-  section are computed (None when the logs have no ``rank_score``).
+* ``scores((lo, hi))``: the AUC table and the calibration section of the online ``rank_score``
+  on the days ``lo..hi`` (:func:`eval.report._scores.summarize_scores`), computed from the rows
+  and clicks per (day, bucket, score value) where those counts are;
+* ``user_aucs((lo, hi))``: one row per user for GAUC (:func:`eval.report._scores.user_aucs`).
 
-GAUC needs counts per (user, score) of the readout window; they are reduced to one row per user
-where they are computed (:attr:`eval.report._build.LogFacts.user_aucs`).
-
-Both engines build the same tables (the single-machine one from the whole samples frame, the
-Dask one per partition, then summed: integer counts, exact) and hand them to the same code, so
-every number of the readout is the same by construction.
+The single-machine engine builds them from its samples (:meth:`ReadoutTables.of`); the Dask one
+per partition, added up on the workers (:mod:`eval.report._dask`). Counts are integers (their
+sums are exact) and the tables come out sorted by their keys whatever the partitioning, so the
+same code gives the same numbers on both engines.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from eval.ab import ORDER, UnitDays, reduce_unit_days, unit_days
-from eval.report._scores import reduce_score_counts, score_counts
+from eval.report._scores import (
+    ScoreSummary,
+    reduce_score_counts,
+    score_counts,
+    summarize_scores,
+    user_aucs,
+    user_score_counts,
+)
 
-__all__ = ["ReadoutTables", "partial_tables", "reduce_tables"]
+__all__ = ["ONLINE", "ReadoutTables", "combine_partials", "in_days", "partial_tables"]
 
 #: The score column of the logs (the production ranker's logged score).
 ONLINE = "rank_score"
 
+Days = tuple[int, int]
 
-@dataclass(frozen=True)
-class ReadoutTables:
-    """The aggregated tables of a readout (see the module docstring)."""
 
-    units: UnitDays
-    scores: pd.DataFrame | None
-
-    @classmethod
-    def of(cls, samples: pd.DataFrame, unit: str, segment: str | None = None) -> ReadoutTables:
-        """The tables of a whole (checked) samples frame."""
-        return reduce_tables([partial_tables(samples, unit, segment)], unit, segment)
+def in_days(samples: pd.DataFrame, days: Days) -> pd.DataFrame:
+    """The rows of ``samples`` on the days ``lo..hi``."""
+    return samples.loc[samples["day"].between(days[0], days[1]).to_numpy()]
 
 
 def partial_tables(samples: pd.DataFrame, unit: str, segment: str | None = None) -> dict:
-    """The tables of one part of the samples (a partition), to be added by :func:`reduce_tables`."""
+    """The unit-day table and the score counts of one part of the samples (a partition)."""
     return {"units": unit_days(samples, unit, segment, order=ORDER),
             "scores": score_counts(samples, ONLINE) if ONLINE in samples.columns else None}
 
 
-def reduce_tables(parts: Sequence[dict], unit: str, segment: str | None = None) -> ReadoutTables:
-    """The :class:`ReadoutTables` of the parts of :func:`partial_tables` (in any order)."""
-    units = reduce_unit_days([p["units"] for p in parts], unit, segment is not None)
+def combine_partials(parts: Sequence[dict], unit: str, segment: str | None = None) -> dict:
+    """Partial tables (:func:`partial_tables`) added up into one, in any order and grouping."""
     scores = [p["scores"] for p in parts if p["scores"] is not None]
-    return ReadoutTables(units=UnitDays(units, unit, segment),
-                         scores=reduce_score_counts(scores) if scores else None)
+    return {"units": reduce_unit_days([p["units"] for p in parts], unit, segment is not None),
+            "scores": reduce_score_counts(scores) if scores else None}
+
+
+@dataclass(frozen=True)
+class ReadoutTables:
+    """The aggregated tables of a readout (see the module docstring); ``scores`` and
+    ``user_aucs`` are None when the logs have no ``rank_score``."""
+
+    units: UnitDays
+    scores: Callable[[Days], ScoreSummary] | None = None
+    user_aucs: Callable[[Days], pd.DataFrame] | None = None
+
+    @classmethod
+    def of(cls, samples: pd.DataFrame, unit: str, segment: str | None = None) -> ReadoutTables:
+        """The tables of a whole (checked) samples frame."""
+        whole = combine_partials([partial_tables(samples, unit, segment)], unit, segment)
+        units = UnitDays(whole["units"], unit, segment)
+        cells = whole["scores"]
+        if cells is None:
+            return cls(units)
+
+        def aucs(days: Days) -> pd.DataFrame:
+            return user_aucs(user_score_counts(in_days(samples, days), ONLINE))
+
+        return cls(units, scores=lambda days: summarize_scores(cells, days), user_aucs=aucs)

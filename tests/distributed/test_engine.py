@@ -3,6 +3,7 @@ on a LocalCluster of 2 workers: the same join report, readout JSON and recall ca
 bad input, an unreachable scheduler and a dying worker give clear errors."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eval.ab._table import segment_labels
 from eval.report.__main__ import main as report_main
 from eval.report._build import build_readout, readout_of_tables
 from eval.report._dask import dask_tables
@@ -53,6 +55,60 @@ def test_readout_by_request_with_segments_is_identical(opened, partitioned):
     assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), unit="request",
                                 segment="device", **options)
     assert got["segments"] is not None and got["ab"]["unit"] == "request"
+
+
+class _Recording:
+    """A Dask client that keeps every DataFrame it brings to the client (``gather``)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.frames = client, []
+
+    def gather(self, futures):
+        out = self.client.gather(futures)
+        self._collect(out)
+        return out
+
+    def _collect(self, value) -> None:
+        if isinstance(value, pd.DataFrame):
+            self.frames.append(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._collect(item)
+        elif dataclasses.is_dataclass(value):
+            self._collect(vars(value))
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+@pytest.mark.parametrize(("unit", "segment"), [("user", None), ("request", "device")])
+def test_the_client_gets_one_row_per_unit_day_score_and_user_not_per_exposure(opened, world_logs, unit, segment):
+    recording = _Recording(opened.client)
+    facts, tables = dask_tables(dataclasses.replace(opened, client=recording), unit, segment)
+    days = tables.units.days()
+    tables.user_aucs(days)
+    tables.scores(days)
+    facts.funnel(days)
+    samples = join_samples(world_logs).samples.assign(segment=lambda f: segment_labels(f["device"]))
+    keys = {"units": [f"{unit}_id", *(["user_id"] if unit == "request" else []), "bucket", "day",
+                      *(["segment"] if segment else [])], "users": ["user_id"]}
+    expected = {"units": samples.groupby(keys["units"]).ngroups,
+                "users": samples.dropna(subset=["rank_score"])["user_id"].nunique()}
+    kinds = {"units": [f for f in recording.frames if "first_ts" in f.columns],
+             "users": [f for f in recording.frames if "twice_u" in f.columns]}
+    for kind, frames in kinds.items():
+        gathered = pd.concat(frames, ignore_index=True)
+        assert not gathered.duplicated(keys[kind]).any() and len(gathered) == expected[kind], kind
+    assert expected["units"] <= len(samples) / 5 and expected["users"] <= len(samples) / 5
+    # The funnel's users: one row per (bucket, user) of each partition.
+    pairs = [f for f in recording.frames if list(f.columns) == ["bucket", "user_id"]]
+    assert pairs and all(not f.duplicated().any() and len(f) <= samples["user_id"].nunique() for f in pairs)
+    # The rest: the funnel counts (a row per bucket) and the AUC table (all, each day, each bucket).
+    rest = [f for f in recording.frames if all(f is not g for frames in [*kinds.values(), pairs] for g in frames)]
+    assert rest and max(len(f) for f in rest) <= 1 + samples["day"].nunique() + samples["bucket"].nunique()
 
 
 @pytest.mark.parametrize(("cls", "params"),

@@ -21,7 +21,7 @@ from eval.report._scores import (
     user_aucs,
     user_score_counts,
 )
-from eval.report._tables import ReadoutTables, partial_tables, reduce_tables
+from eval.report._tables import ReadoutTables, combine_partials, partial_tables
 from ltr.metrics._auc_kernels import auc_counts
 
 T0 = 20_000
@@ -63,9 +63,15 @@ def _random_parts(frame: pd.DataFrame, seed: int, k: int) -> list[pd.DataFrame]:
 def test_tables_of_random_partitions_add_up_to_the_whole(seed, unit, segment, k):
     frame = _samples(seed)
     whole = ReadoutTables.of(frame, unit, segment)
-    summed = reduce_tables([partial_tables(p, unit, segment) for p in _random_parts(frame, seed, k)], unit, segment)
-    pd.testing.assert_frame_equal(summed.units.frame, whole.units.frame)
-    pd.testing.assert_frame_equal(summed.scores, whole.scores)
+    parts = [partial_tables(p, unit, segment) for p in _random_parts(frame, seed, k)]
+    # Added up in one go or pairwise in a tree, in any grouping: the same tables.
+    summed = combine_partials(parts, unit, segment)
+    tree = combine_partials([combine_partials(parts[:1], unit, segment), combine_partials(parts[1:], unit, segment)],
+                            unit, segment)
+    for total in (summed, tree):
+        pd.testing.assert_frame_equal(total["units"], whole.units.frame)
+        pd.testing.assert_frame_equal(total["scores"], score_counts(frame, "rank_score"))
+    summed = ReadoutTables(UnitDays(summed["units"], unit, segment))
     # Independent references: per-unit sums and the first-appearance order from the rows.
     key = f"{unit}_id"
     expected = frame.groupby(key).agg(exposures=("click", "size"), clicks=("click", "sum"), orders=("order", "sum"))
@@ -164,3 +170,17 @@ def test_unit_days_window_and_buckets():
     assert window.n_exposures() == int((frame["day"] > lo).sum())
     assert window.known_buckets() == ["control", "t2", "treatment"]
     assert table.in_buckets(["t2"]).known_buckets() == ["t2"]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_score_summary_of_a_window_equals_the_summary_of_its_rows(seed):
+    frame = _samples(seed)
+    lo = int(frame["day"].min()) + 1
+    hi = lo + 2
+    tables = ReadoutTables.of(frame, "user")
+    got = tables.scores((lo, hi))
+    rows = frame.loc[frame["day"].between(lo, hi)]
+    expected = ReadoutTables.of(rows, "user").scores((lo, hi))
+    pd.testing.assert_frame_equal(got.auc, expected.auc)
+    assert got.calibration == expected.calibration and got.calibration["n"] == rows["rank_score"].notna().sum()
+    pd.testing.assert_frame_equal(tables.user_aucs((lo, hi)), user_aucs(user_score_counts(rows, "rank_score")))
