@@ -5,19 +5,25 @@ What runs where:
 * on the workers, per partition (:func:`ltr.distributed.open_logs`): reading, every contract
   check, the join (deduplication, the candidates and requests merges, the click and order
   labels) and the join report's counts; then the partition's aggregated tables
-  (:func:`eval.report._tables.partial_tables`): the unit-day sums (one row per unit, day,
-  bucket and ``--segment`` value, with the key of the unit's first exposure) and the counts
-  per (day, bucket, ``rank_score`` value); these are added up on the workers in a tree
-  (:data:`FAN_IN` tables per task); also the partial counts of the log funnel over the
-  readout window and, for GAUC, the counts per (user, ``rank_score`` value) of the window,
-  routed by a hash of the user id to :data:`GAUC_REDUCERS` reducer tasks, each of which
-  computes the per-user AUC of its users;
-* to the client: the join report (summed), the funnel counts (summed), the summed tables (one
-  row per unit and day, one per day, bucket and score value) and one row per user for GAUC:
-  never a row per exposure;
-* on the client: every statistic, by the code the single-machine engine runs on the tables of
-  its samples (:func:`eval.report._build.readout_of_tables`), so every number of the readout
-  is the single-machine one by construction (tests/distributed compares the JSON).
+  (:func:`eval.report._tables.partial_tables`): the unit-day sums (exposures, clicks, orders
+  per unit, day, bucket and ``--segment`` value, with the key of the unit's first exposure)
+  and the rows and clicks per (day, bucket, ``rank_score`` value);
+* on the workers, across partitions: those tables added up in a tree (:data:`FAN_IN` tables
+  per task; integer sums, exact); the AUC table and the calibration section of the readout
+  window, computed from the summed score counts on the worker that holds them; for GAUC, the
+  counts per (user, ``rank_score`` value) of the window, routed by a hash of the user id to
+  :data:`GAUC_REDUCERS` reducer tasks, each computing the exact AUC of its users; the partial
+  counts of the log funnel;
+* to the client: the join report and the funnel counts (summed there), the unit-day table (one
+  row per unit, day, bucket and segment value), one row per user for GAUC, the AUC table (a
+  row per day and bucket) and the calibration section (ten bins): never a row per exposure
+  or per score value;
+* on the client: every A/B statistic (A/B table, CUPED, A/A self-check, daily view, segments)
+  from the unit-day table and GAUC from the per-user rows, by the code the single-machine
+  engine runs on the tables of its own samples (:func:`eval.report._build.readout_of_tables`;
+  the AUC table and calibration come from the same functions on the same summed counts), so
+  every number of the readout is the single-machine one by construction (tests/distributed
+  compares the JSON, and records the row counts of every frame the client gathers).
 
 Not on this engine (they need the logs in memory): ``--bundle`` (scoring with the bundle on
 the workers) and ``--candidates`` (the recall funnel).

@@ -35,7 +35,34 @@ _CLIP = 1e-7
 
 
 def _counted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return frame.groupby(keys, sort=True)[_COUNTS].sum().astype(np.int64).reset_index()
+    """``n`` and ``positives`` summed per ``keys``, sorted by them (the first key major).
+
+    One lexsort of integer codes and floats, then run sums: several times faster than a pandas
+    groupby on a string column over millions of rows.
+    """
+    codes, labels = [], []
+    for key in keys:
+        values = frame[key].to_numpy()
+        if values.dtype.kind == "f":
+            codes.append(values + 0.0)  # -0.0 and 0.0 are one score
+            labels.append(None)
+        else:
+            code, uniques = pd.factorize(values, sort=True)
+            codes.append(code)
+            labels.append(np.asarray(uniques))
+    order = np.lexsort(codes[::-1])
+    sorted_codes = [c[order] for c in codes]
+    change = np.zeros(len(order), dtype=bool)
+    change[:1] = True
+    for c in sorted_codes:
+        change[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(change)
+    out = {key: (c[starts] if lab is None else lab[c[starts]]) for key, c, lab in zip(keys, sorted_codes, labels,
+                                                                                    strict=True)}
+    for col in _COUNTS:
+        values = frame[col].to_numpy(np.int64)[order]
+        out[col] = np.add.reduceat(values, starts) if len(starts) else values
+    return pd.DataFrame(out)
 
 
 def score_counts(samples: pd.DataFrame, score: str, label: str = "click") -> pd.DataFrame:
@@ -93,14 +120,15 @@ def gauc_entry(users: pd.DataFrame) -> dict:
             "weight": "exposures"}
 
 
-def _by_score(cells: pd.DataFrame) -> pd.DataFrame:
-    return cells.groupby("score", sort=True)[_COUNTS].sum()
+def _by_score(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct scores (ascending) of ``cells`` with their rows and positives."""
+    by = _counted(cells[["score", *_COUNTS]], ["score"])
+    return by["score"].to_numpy(np.float64), by["n"].to_numpy(np.int64), by["positives"].to_numpy(np.int64)
 
 
 def _auc(cells: pd.DataFrame) -> float:
-    by = _by_score(cells)
-    pos = by["positives"].to_numpy(np.int64)
-    return auc_counts(pos, by["n"].to_numpy(np.int64) - pos)
+    _, n, pos = _by_score(cells)
+    return auc_counts(pos, n - pos)
 
 
 def _segments(cells: pd.DataFrame) -> list[tuple[str, str, object]]:
@@ -137,9 +165,7 @@ def auc_rows(sides: dict[str, pd.DataFrame], counts: pd.DataFrame | None = None)
 
 def calibration_section(cells: pd.DataFrame, name: str) -> dict:
     """The calibration section of the readout from a score count table of predicted probabilities."""
-    by = _by_score(cells)
-    p, count = by.index.to_numpy(np.float64), by["n"].to_numpy(np.int64)
-    pos = by["positives"].to_numpy(np.int64)
+    p, count, pos = _by_score(cells)
     total, clicks = int(count.sum()), int(pos.sum())
     table = calibration_table_counts(p, count, pos, n_bins=10)
     gap = (table["mean_predicted"] - table["actual_rate"]).abs().to_numpy()
