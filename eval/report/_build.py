@@ -3,6 +3,11 @@
 Order of the readout: the A/B table (metric, control, treatment, lift, CI, p, flag) with the
 sample-ratio-mismatch check, then offline vs online AUC, GAUC, calibration, the log funnel
 and the recall funnel. The renderers (:mod:`eval.report._render`) only format this dict.
+
+Every section but the bundle's offline scores and the recall funnel is computed from the
+aggregated tables of :mod:`eval.report._tables` (unit-day sums, counts per score value,
+per-user AUCs): :func:`build_readout` builds them from in-memory samples, the Dask engine
+sums them over partitions and calls :func:`readout_of_tables`, the same code.
 """
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ import pandas as pd
 from eval.ab import NO_BUCKET
 from eval.report._json import clean, records
 from ltr.logs import format_day
+from ltr.metrics import calibration_table_counts
 from ltr.metrics._auc_kernels import auc_counts, group_twice_u_counts
-from ltr.metrics._calibration import calibration_table_counts
 
 __all__ = ["ScoreSummary", "auc_rows", "calibration_section", "gauc_entry", "reduce_score_counts",
            "reduce_user_counts", "score_counts", "summarize_scores", "user_aucs", "user_score_counts"]
@@ -40,7 +40,8 @@ def _counted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     One lexsort of integer codes and floats, then run sums: several times faster than a pandas
     groupby on a string column over millions of rows.
     """
-    codes, labels = [], []
+    codes: list[np.ndarray] = []
+    labels: list[np.ndarray | None] = []
     for key in keys:
         values = frame[key].to_numpy()
         if values.dtype.kind == "f":
