@@ -31,10 +31,11 @@ from eval.ab import (
 )
 from eval.ab._checks import REQUIRED, check_samples
 from eval.funnel import RECALL_KS, TOP_NS, log_funnel, recall_funnel
+from eval.online_offline import auc_rows, gauc_entry, score_counts, user_aucs, user_score_counts
 from eval.report._abview import ab_section, daily_section, segment_section, self_check_section
 from eval.report._json import clean, records
 from eval.report._progress import Steps
-from eval.report._scores import auc_rows, calibration_section, gauc_entry, score_counts, user_aucs, user_score_counts
+from eval.report._scores import calibration_section
 from eval.report._tables import ONLINE, ReadoutTables, in_days
 from eval.report._verdict import verdicts
 from ltr._validation import check_choice, check_int

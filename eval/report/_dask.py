@@ -36,8 +36,9 @@ import pandas as pd
 
 from eval.ab import UnitDays
 from eval.funnel import log_funnel_counts, log_funnel_table
+from eval.online_offline import reduce_user_counts, user_aucs, user_score_counts
 from eval.report._build import LogFacts
-from eval.report._scores import ScoreSummary, reduce_user_counts, summarize_scores, user_aucs, user_score_counts
+from eval.report._scores import ScoreSummary, summarize_scores
 from eval.report._tables import ONLINE, ReadoutTables, combine_partials, in_days, partial_tables
 from ltr.distributed import LogPartition, PartitionedLogs
 

@@ -22,14 +22,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from eval.ab import ORDER, UnitDays, reduce_unit_days, unit_days
-from eval.report._scores import (
-    ScoreSummary,
-    reduce_score_counts,
-    score_counts,
-    summarize_scores,
-    user_aucs,
-    user_score_counts,
-)
+from eval.online_offline import reduce_score_counts, score_counts, user_aucs, user_score_counts
+from eval.report._scores import ScoreSummary, summarize_scores
 
 __all__ = ["ONLINE", "ReadoutTables", "combine_partials", "in_days", "partial_tables"]
 

@@ -12,15 +12,15 @@ from sklearn.metrics import roc_auc_score
 
 from eval.ab import ORDER, UnitDays
 from eval.metrics import calibration_table, expected_calibration_error, gauc, logloss, normalized_entropy
-from eval.report._scores import (
+from eval.online_offline import (
     auc_rows,
-    calibration_section,
     gauc_entry,
     reduce_user_counts,
     score_counts,
     user_aucs,
     user_score_counts,
 )
+from eval.report._scores import calibration_section
 from eval.report._tables import ReadoutTables, combine_partials, partial_tables
 from ltr.metrics._auc_kernels import auc_counts
 
