@@ -364,7 +364,8 @@ def compare_table(
     check_choice(adjust, "adjust", _ADJUST)
     check_choice(primary, "primary", metric_names(unit))
     if pre is not None and unit != "user":
-        raise ValueError(f"unit must be 'user' with a CUPED pre-period. Got {unit!r} instead.")
+        raise ValueError(f"unit must be 'user' with a CUPED pre-period (requests do not recur across periods). "
+                         f"Got {unit!r} instead.")
     units = table.unit_sums()
     known = table.known_buckets()
     counts = units["bucket"].value_counts().reindex(known, fill_value=0)

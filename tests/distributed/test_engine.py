@@ -46,15 +46,21 @@ def test_readout_json_is_identical(cluster, partitioned, tmp_path):
     assert readout["join"]["exposures_in"] == 138915 and readout["ab"]["available"]
 
 
-def test_readout_by_request_with_segments_is_identical(opened, partitioned):
+@pytest.mark.parametrize(("unit", "segment", "options"), [
+    ("request", "device", dict(aa_splits=50, cuped=False, sequential=True)),
+    ("user", None, dict(aa_splits=20, cuped=True, start_day=parse_day("2026-01-09"), control="control",
+                        treatment="treatment", adjust="bh")),
+    ("user", "device", dict(aa_splits=0, experiment_start=parse_day("2026-01-10"), cuped=True, alpha=0.1)),
+])
+def test_readout_from_dask_tables_is_the_single_machine_one(opened, partitioned, unit, segment, options):
     logs = read_logs(partitioned)
     joined = join_samples(logs)
-    options = dict(aa_splits=50, cuped=False, sequential=True)
-    facts, tables = dask_tables(opened, "request", "device")
+    facts, tables = dask_tables(opened, unit, segment)
     got = readout_of_tables(facts, tables, join_report=opened.report.to_dict(), **options)
-    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), unit="request",
-                                segment="device", **options)
-    assert got["segments"] is not None and got["ab"]["unit"] == "request"
+    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), unit=unit,
+                                segment=segment, **options)
+    assert got["ab"]["unit"] == unit and (got["segments"] is not None) == (segment is not None)
+    assert got["ab"]["available"] and got["gauc"]["online"]["users_used"] > 0
 
 
 class _Recording:
