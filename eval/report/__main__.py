@@ -110,6 +110,9 @@ def _check_options(args: argparse.Namespace, columns: list[str], buckets: tuple[
     check_int(args.seed, "--seed", minimum=0)
     check_int(args.tuning_units, "--tuning-units", minimum=1)
     check_int(args.min_events, "--min-events", minimum=1)
+    if args.cuped and args.unit != "user":
+        raise ValueError(f"--cuped needs --unit user (requests do not recur across periods). Got --unit {args.unit} "
+                         "instead.")
     if args.segment is not None and args.segment not in columns:
         raise ValueError(f"--segment must be a column of the requests table. Got {args.segment!r} instead "
                          f"(columns: {sorted(map(str, columns))}).")

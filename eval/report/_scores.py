@@ -8,6 +8,7 @@ in score order.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -30,14 +31,16 @@ def calibration_section(cells: pd.DataFrame, name: str) -> dict:
     total, clicks = int(count.sum()), int(pos.sum())
     table = calibration_table_counts(p, count, pos, n_bins=10)
     gap = (table["mean_predicted"] - table["actual_rate"]).abs().to_numpy()
-    mean_p, rate = float(np.dot(p, count) / total), clicks / total
+    # Correctly rounded sums (math.fsum), never np.dot: a BLAS dot's result depends on its thread
+    # count, which differs between a Dask worker (one thread) and the client.
+    mean_p, rate = math.fsum(p * count) / total, clicks / total
     out = {"score": name, "n": total, "mean_predicted": mean_p, "actual_rate": rate,
            "predicted_over_actual": mean_p / rate if rate > 0 else None,
-           "ece": float(np.dot(table["count"].to_numpy(), gap) / table["count"].sum()), "table": records(table)}
+           "ece": math.fsum(table["count"].to_numpy() * gap) / int(table["count"].sum()), "table": records(table)}
     clipped = np.clip(p, _CLIP, 1 - _CLIP)
     with np.errstate(divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loss = -float(np.dot(pos, np.log(clipped)) + np.dot(count - pos, np.log1p(-clipped))) / total
+        loss = -math.fsum(np.concatenate([pos * np.log(clipped), (count - pos) * np.log1p(-clipped)])) / total
     out["logloss"] = loss
     base = -(rate * np.log(rate) + (1.0 - rate) * np.log1p(-rate)) if 0 < rate < 1 else float("nan")
     out["normalized_entropy"] = loss / base
