@@ -52,10 +52,11 @@ from eval.ab._inference import (
 )
 from eval.ab._srm import SRMResult, srm_test
 from eval.ab._stats import _moment_columns
-from eval.ab._units import METRICS_BY_UNIT, UNITS, Unit, pre_unit_sums, unit_sums_checked
+from eval.ab._table import UnitDays
+from eval.ab._units import METRICS_BY_UNIT, UNITS, Unit, pre_sums_of, pre_unit_sums
 from ltr._validation import check_choice
 
-__all__ = ["TABLE_COLUMNS", "ABResult", "compare_all", "compare_buckets", "metric_names"]
+__all__ = ["TABLE_COLUMNS", "ABResult", "PrePeriod", "compare_all", "compare_buckets", "compare_table", "metric_names"]
 
 Adjust = Literal["holm", "bh"] | None
 
@@ -220,18 +221,22 @@ def _expected_split(
     return {b: expected_split[b] for b in compared}
 
 
-def _cuped(pre_samples: pd.DataFrame | None, unit: str, units: pd.DataFrame, first_day: int, control: str,
-           treatments: list[str], primary: str) -> tuple[pd.DataFrame | None, CupedReport | None, list[str]]:
+@dataclass(frozen=True)
+class PrePeriod:
+    """Per-user sums of a CUPED pre-period (``exposures``, ``clicks``, ``orders`` indexed by
+    ``user_id``) and its first and last day."""
+
+    sums: pd.DataFrame
+    days: tuple[int, int]
+
+
+def _cuped(pre: PrePeriod | None, unit: str, units: pd.DataFrame, control: str, treatments: list[str],
+           primary: str) -> tuple[pd.DataFrame | None, CupedReport | None, list[str]]:
     """Pre-period sums aligned with ``units`` when CUPED may use them, its report and warnings."""
-    if pre_samples is None:
+    if pre is None:
         return None, None, []
-    if unit != "user":
-        raise ValueError(
-            "unit must be 'user' when pre_samples is given (requests do not recur across "
-            f"periods). Got {unit!r} instead."
-        )
-    pre_units = pre_unit_sums(pre_samples, units, first_day)
-    pre_period = (int(pre_samples["day"].min()), int(pre_samples["day"].max()))
+    pre_units = pre_unit_sums(pre.sums, units)
+    pre_period = pre.days
     balance = pre_period_balance(pre_units, units["bucket"].to_numpy(), control, treatments,
                                  METRICS_BY_UNIT[unit], primary)
     if balance.balanced:
@@ -309,6 +314,17 @@ def _table(rs: RowStats, labels: list[dict], primary: str, adjust: str | None, s
     return table[list(TABLE_COLUMNS)]
 
 
+def _check_pre(unit: str, pre_samples: pd.DataFrame | None, first_day: int) -> PrePeriod | None:
+    if pre_samples is None:
+        return None
+    if unit != "user":
+        raise ValueError(
+            "unit must be 'user' when pre_samples is given (requests do not recur across "
+            f"periods). Got {unit!r} instead."
+        )
+    return PrePeriod(*pre_sums_of(pre_samples, first_day))
+
+
 def _compare(
     samples: pd.DataFrame,
     control: str | None,
@@ -324,21 +340,46 @@ def _compare(
     settings = settings.checked()
     check_choice(adjust, "adjust", _ADJUST)
     check_choice(primary, "primary", metric_names(unit))
-    check_samples(samples, "samples", REQUIRED)
-    units = unit_sums_checked(samples, unit)
-    known = known_buckets(samples)
+    frame = check_samples(samples, "samples", REQUIRED)
+    table = UnitDays.of(frame, unit, buckets=known_buckets(frame))
+    pre = _check_pre(unit, pre_samples, table.days()[0])
+    return compare_table(table, control, treatments, settings, adjust, primary, pre, expected_split)
+
+
+def compare_table(
+    table: UnitDays,
+    control: str | None,
+    treatments: Sequence[str] | None,
+    settings: Inference,
+    adjust: str | None,
+    primary: str,
+    pre: PrePeriod | None = None,
+    expected_split: Mapping[str, float] | None = None,
+) -> ABResult:
+    """:func:`compare_buckets` (one treatment) or :func:`compare_all` (``treatments=None``) on a
+    unit-day table (:class:`eval.ab.UnitDays`) and the per-user sums of a CUPED pre-period."""
+    unit = table.unit
+    check_choice(unit, "unit", UNITS)
+    settings = settings.checked()
+    check_choice(adjust, "adjust", _ADJUST)
+    check_choice(primary, "primary", metric_names(unit))
+    if pre is not None and unit != "user":
+        raise ValueError(f"unit must be 'user' with a CUPED pre-period (requests do not recur across periods). "
+                         f"Got {unit!r} instead.")
+    units = table.unit_sums()
+    known = table.known_buckets()
     counts = units["bucket"].value_counts().reindex(known, fill_value=0)
     control, treatments = _pick_buckets(known, counts, control, treatments, unit)
     compared = [control, *treatments]
     srm = srm_test({b: int(counts[b]) for b in compared},
                    expected=_expected_split(expected_split, compared, counts, known))
-    first_day, last_day = int(samples["day"].min()), int(samples["day"].max())
-    pre_units, cuped, warnings = _cuped(pre_samples, unit, units, first_day, control, treatments, primary)
-    if unit == "request" and (warning := request_unit_warning(samples)) is not None:
+    first_day, last_day = table.days()
+    pre_units, cuped, warnings = _cuped(pre, unit, units, control, treatments, primary)
+    if unit == "request" and (warning := request_unit_warning(table.frame)) is not None:
         warnings.append(warning)
     rs, labels = _row_stats(units, pre_units, unit, control, treatments, settings)
-    table = _table(rs, labels, primary, adjust, settings)
-    return ABResult(table=table, unit=unit, alpha=float(settings.alpha), adjust=adjust, control=control,
+    table_out = _table(rs, labels, primary, adjust, settings)
+    return ABResult(table=table_out, unit=unit, alpha=float(settings.alpha), adjust=adjust, control=control,
                     treatments=tuple(treatments), srm=srm, experiment_days=(first_day, last_day),
                     pre_period=cuped.pre_period if cuped is not None and cuped.applied else None,
                     primary=primary, inference=settings, cuped=cuped, warnings=tuple(warnings))

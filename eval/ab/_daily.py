@@ -19,27 +19,22 @@ import pandas as pd
 
 from eval.ab._inference import METHOD_NAMES, Inference, RowStats, arm_moments, infer, interval
 from eval.ab._stats import _moment_columns
-from eval.ab._units import METRICS_BY_UNIT, check_comparison, metric_columns
+from eval.ab._table import SUMS, UnitDays
+from eval.ab._units import METRICS_BY_UNIT, check_comparison, check_table, metric_columns
 
-__all__ = ["daily_lift"]
+__all__ = ["daily_lift", "daily_lift_table"]
 
 
-def _unit_day_sums(samples: pd.DataFrame, unit: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """One row per (unit, day) sorted by unit then day, with exposure/click/order sums, and the
-    sorted distinct days."""
-    unit_codes, _ = pd.factorize(samples[f"{unit}_id"], sort=True)
-    day_codes, days = pd.factorize(samples["day"], sort=True)
-    key = unit_codes.astype(np.int64) * len(days) + day_codes
-    keys, inverse = np.unique(key, return_inverse=True)
-    frame = pd.DataFrame({
-        "unit": keys // len(days),
-        "day": keys % len(days),
-        "exposures": np.bincount(inverse, minlength=len(keys)).astype(np.float64),
-        "clicks": np.bincount(inverse, weights=samples["click"].to_numpy(np.float64), minlength=len(keys)),
-        "orders": np.bincount(inverse, weights=samples["order"].to_numpy(np.float64), minlength=len(keys)),
-    })
-    bucket = pd.Series(samples["bucket"].astype(str).to_numpy()).groupby(unit_codes).first()
-    frame["bucket"] = bucket.to_numpy()[frame["unit"].to_numpy()]
+def _unit_day_sums(table: UnitDays) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per (unit, day) sorted by unit then day, with exposure/click/order sums (unit and
+    day as codes), and the sorted distinct days."""
+    sums = table.sums_by([table.key, "day"])
+    unit_codes, _ = pd.factorize(sums[table.key], sort=True)
+    day_codes, days = pd.factorize(sums["day"], sort=True)
+    frame = pd.DataFrame({"unit": unit_codes, "day": day_codes,
+                          **{c: sums[c].to_numpy(np.float64) for c in SUMS}})
+    bucket = table.unit_sums()["bucket"].to_numpy()
+    frame["bucket"] = bucket[unit_codes]
     return frame, np.asarray(days)
 
 
@@ -75,11 +70,17 @@ def daily_lift(samples: pd.DataFrame, control: str, treatment: str, unit: str, m
         ``ci_high``, ``p_value``, ``method``, ``units`` (the day's units in both arms) and the
         same with a ``cum_`` prefix for the cumulative view.
     """
-    samples = check_comparison(samples, unit, [control, treatment], metric)
+    table = check_comparison(samples, unit, [control, treatment], metric)
+    return daily_lift_table(table, control, treatment, metric, settings)
+
+
+def daily_lift_table(table: UnitDays, control: str, treatment: str, metric: str,
+                     settings: Inference) -> pd.DataFrame:
+    """:func:`daily_lift` on a unit-day table (:class:`eval.ab.UnitDays`)."""
+    table = check_table(table, [control, treatment], metric)
     settings = settings.checked()
-    num, den = next((n, d) for name, n, d in METRICS_BY_UNIT[unit] if name == metric)
-    arms = samples.loc[samples["bucket"].astype(str).isin([control, treatment])]
-    frame, days = _unit_day_sums(arms, unit)
+    num, den = next((n, d) for name, n, d in METRICS_BY_UNIT[table.unit] if name == metric)
+    frame, days = _unit_day_sums(table.in_buckets([control, treatment]))
     arm = (frame["bucket"].to_numpy() == treatment).astype(np.int64)
     day = frame["day"].to_numpy()
     y, x = metric_columns({c: frame[c].to_numpy() for c in ("exposures", "clicks", "orders")}, num, den)
@@ -101,7 +102,7 @@ def daily_lift(samples: pd.DataFrame, control: str, treatment: str, unit: str, m
                     f"{prefix}ci_low": low, f"{prefix}ci_high": high, f"{prefix}p_value": rs.p_value,
                     f"{prefix}method": np.asarray(METHOD_NAMES)[rs.method],
                     f"{prefix}units": (moments[0, :, 0] + moments[1, :, 0])})
-    table = pd.DataFrame(out)
+    result = pd.DataFrame(out)
     for prefix in ("", "cum_"):
-        table[f"{prefix}units"] = table[f"{prefix}units"].round().astype(np.int64)
-    return table
+        result[f"{prefix}units"] = result[f"{prefix}units"].round().astype(np.int64)
+    return result

@@ -19,15 +19,14 @@ from scipy import stats
 from eval.ab._decide import decide
 from eval.ab._inference import METHOD_NAMES, Inference, RowStats, arm_moments, infer, interval
 from eval.ab._stats import _moment_columns
-from eval.ab._units import METRICS_BY_UNIT, check_comparison, metric_columns
+from eval.ab._table import MISSING_SEGMENT, SUMS, UnitDays
+from eval.ab._units import METRICS_BY_UNIT, check_comparison, check_table, metric_columns
 from ltr.metrics._checks import show
 
-__all__ = ["MAX_SEGMENTS", "MISSING_SEGMENT", "SegmentResult", "segment_lift"]
+__all__ = ["MAX_SEGMENTS", "MISSING_SEGMENT", "SegmentResult", "segment_lift", "segment_lift_table"]
 
 #: A column with more distinct values than this is refused (bin it first).
 MAX_SEGMENTS = 20
-#: The level of rows whose segment value is missing (kept, never dropped).
-MISSING_SEGMENT = "(missing)"
 
 
 @dataclass(frozen=True)
@@ -53,17 +52,28 @@ class SegmentResult:
     q_p_value: float
 
 
-def _levels(samples: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_column(samples: pd.DataFrame, column: str) -> None:
     if column not in samples.columns:
         raise ValueError(f"segment must be a column of the requests table. Got {column!r}, which is not one "
                          f"(columns: {sorted(map(str, samples.columns))}).")
-    values = samples[column]
-    labels = values.astype(str).where(values.notna(), MISSING_SEGMENT)
-    codes, levels = pd.factorize(labels, sort=True)
+
+
+def _levels(table: UnitDays) -> np.ndarray:
+    levels = np.asarray(sorted(pd.unique(table.frame["segment"])), dtype=object)
     if len(levels) > MAX_SEGMENTS:
-        raise ValueError(f"segment column {column!r} must have at most {MAX_SEGMENTS} distinct values. Got "
-                         f"{len(levels)} instead (e.g. {show(values.iloc[0])}); bin it first.")
-    return codes, np.asarray(levels, dtype=object)
+        raise ValueError(f"segment column {table.segment!r} must have at most {MAX_SEGMENTS} distinct values. Got "
+                         f"{len(levels)} instead (e.g. {show(levels[0])}); bin it first.")
+    return levels
+
+
+def _segment_unit_sums(table: UnitDays, levels: np.ndarray) -> pd.DataFrame:
+    """Sums per (segment, unit), ordered by segment then by the unit's first appearance."""
+    sums = table.sums_by(["segment", table.key])
+    bucket = table.unit_sums().set_index(table.key)["bucket"]
+    sums["bucket"] = bucket.reindex(sums[table.key].to_numpy()).to_numpy()
+    sums["segment_code"] = pd.Index(levels).get_indexer(sums["segment"])
+    sums["rank"] = table.first_order().reindex(sums[table.key].to_numpy()).to_numpy()
+    return sums.sort_values(["segment_code", "rank"], kind="stable").reset_index(drop=True)
 
 
 def _heterogeneity(rs: RowStats) -> tuple[float, int, float]:
@@ -89,23 +99,27 @@ def segment_lift(samples: pd.DataFrame, column: str, control: str, treatment: st
     carries the requests' columns. Raises ValueError for an unknown column or one with more
     than ``MAX_SEGMENTS`` values.
     """
-    samples = check_comparison(samples, unit, [control, treatment], metric)
+    if isinstance(samples, pd.DataFrame):
+        _check_column(samples, column)
+    table = check_comparison(samples, unit, [control, treatment], metric, segment=column)
+    return segment_lift_table(table, control, treatment, metric, settings)
+
+
+def segment_lift_table(table: UnitDays, control: str, treatment: str, metric: str,
+                       settings: Inference) -> SegmentResult:
+    """:func:`segment_lift` on a unit-day table keyed by the segment (:class:`eval.ab.UnitDays`)."""
+    column = table.segment
+    if column is None:
+        raise ValueError("table must be keyed by a segment column. Got a table without one instead.")
+    table = check_table(table, [control, treatment], metric)
     settings = settings.checked()
-    seg_codes, levels = _levels(samples, column)
-    num, den = next((n, d) for name, n, d in METRICS_BY_UNIT[unit] if name == metric)
-    bucket = samples["bucket"].astype(str).to_numpy()
-    keep = np.isin(bucket, [control, treatment])
-    unit_codes, _ = pd.factorize(samples[f"{unit}_id"].to_numpy()[keep])
-    key = seg_codes[keep].astype(np.int64) * (unit_codes.max() + 1) + unit_codes
-    keys, inverse = np.unique(key, return_inverse=True)
-    sums: dict[str, np.ndarray] = {"exposures": np.bincount(inverse, minlength=len(keys)).astype(np.float64)}
-    for label, col in (("clicks", "click"), ("orders", "order")):
-        sums[label] = np.bincount(inverse, weights=samples[col].to_numpy(np.float64)[keep], minlength=len(keys))
-    y, x = metric_columns(sums, num, den)
+    levels = _levels(table)
+    num, den = next((n, d) for name, n, d in METRICS_BY_UNIT[table.unit] if name == metric)
+    sums = _segment_unit_sums(table.in_buckets([control, treatment]), levels)
+    y, x = metric_columns({c: sums[c].to_numpy(np.float64) for c in SUMS}, num, den)
     columns = _moment_columns(y, x)
-    segment = keys // (unit_codes.max() + 1)
-    treated = np.zeros(len(keys), dtype=bool)
-    treated[inverse] = bucket[keep] == treatment
+    segment = sums["segment_code"].to_numpy()
+    treated = sums["bucket"].to_numpy() == treatment
     moments = np.zeros((2, len(levels), columns.shape[1]))
     for a, rows in enumerate((~treated, treated)):
         for j in range(columns.shape[1]):
@@ -115,7 +129,7 @@ def segment_lift(samples: pd.DataFrame, column: str, control: str, treatment: st
                       settings.alpha)
     low, high = interval(rs, decision.ci_alpha, settings)
     diff = rs.treatment - rs.control
-    table = pd.DataFrame({
+    out = pd.DataFrame({
         "segment": levels.astype(str), "n_control": moments[0, :, 0].astype(np.int64),
         "n_treatment": moments[1, :, 0].astype(np.int64), "control": rs.control, "treatment": rs.treatment,
         "lift": rs.lift, "ci_low": low, "ci_high": high, "ci_level": 1.0 - decision.ci_alpha,
@@ -123,4 +137,4 @@ def segment_lift(samples: pd.DataFrame, column: str, control: str, treatment: st
         "direction": np.where(diff > 0, "up", np.where(diff < 0, "down", "")),
         "method": np.asarray(METHOD_NAMES)[rs.method]})
     q, q_df, q_p = _heterogeneity(rs)
-    return SegmentResult(column=column, metric=metric, table=table, q=q, q_df=q_df, q_p_value=q_p)
+    return SegmentResult(column=column, metric=metric, table=out, q=q, q_df=q_df, q_p_value=q_p)

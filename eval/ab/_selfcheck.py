@@ -25,10 +25,11 @@ from scipy import stats
 from eval.ab._decide import decide
 from eval.ab._inference import Inference, RowStats, arm_moments, infer
 from eval.ab._stats import _moment_columns, wilson_interval
-from eval.ab._units import METRICS_BY_UNIT, check_comparison, metric_columns
+from eval.ab._table import SUMS, UnitDays
+from eval.ab._units import METRICS_BY_UNIT, check_comparison, check_table, metric_columns
 from ltr._validation import check_choice, check_int
 
-__all__ = ["FLAG_FACTOR", "FLAG_P", "SelfCheck", "aa_self_check", "split_row_stats"]
+__all__ = ["FLAG_FACTOR", "FLAG_P", "SelfCheck", "aa_self_check", "aa_self_check_table", "split_row_stats"]
 
 #: A metric is flagged when its false-positive count is this improbable under FLAG_FACTOR x alpha:
 #: a rate clearly above one and a half times the nominal one, not a split-to-split fluctuation
@@ -83,23 +84,22 @@ def split_row_stats(y: np.ndarray, x: np.ndarray, assign: np.ndarray, settings: 
                  settings)
 
 
-def _control_units(samples: pd.DataFrame, control: str, unit: str) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
+def _control_units(table: UnitDays, control: str) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
     """Per-unit sums of the control bucket, the split group of each unit and what it is split by."""
-    rows = samples.loc[samples["bucket"].astype(str).to_numpy() == control]
+    rows = table.in_buckets([control])
     # Units in order of first appearance, not of their ids: the random halves then do not
     # depend on how ids are spelled (relabelled logs give the same self-check).
-    codes, _ = pd.factorize(rows[f"{unit}_id"], sort=False)
-    n = int(codes.max()) + 1
-    sums = {"exposures": np.bincount(codes, minlength=n).astype(np.float64),
-            "clicks": np.bincount(codes, weights=rows["click"].to_numpy(np.float64), minlength=n),
-            "orders": np.bincount(codes, weights=rows["order"].to_numpy(np.float64), minlength=n)}
-    if unit == "user":
+    order = rows.first_order().index
+    per_unit = rows.sums_by([table.key]).set_index(table.key).reindex(order)
+    sums = {c: per_unit[c].to_numpy(np.float64) for c in SUMS}
+    n = len(order)
+    if table.unit == "user":
         return sums, np.arange(n), "user"
     # Requests: split by user when no user straddles buckets in the whole experiment.
-    straddle = samples.groupby("user_id", sort=False)["bucket"].nunique().max() > 1
+    straddle = table.frame.groupby("user_id", sort=False)["bucket"].nunique().max() > 1
     if straddle:
         return sums, np.arange(n), "request"
-    user_of_unit = pd.Series(rows["user_id"].to_numpy()).groupby(codes).first()
+    user_of_unit = rows.frame.drop_duplicates(table.key).set_index(table.key)["user_id"].reindex(order)
     groups, _ = pd.factorize(user_of_unit.to_numpy())
     return sums, groups, "user"
 
@@ -112,12 +112,20 @@ def aa_self_check(samples: pd.DataFrame, control: str, unit: str, primary: str, 
     split is tested as the readout tests
     (same unit, metrics, minimum events, sequential setting and decision rule; no CUPED).
     """
-    samples = check_comparison(samples, unit, [control], primary)
+    table = check_comparison(samples, unit, [control], primary)
+    return aa_self_check_table(table, control, primary, adjust, settings, splits, seed)
+
+
+def aa_self_check_table(table: UnitDays, control: str, primary: str, adjust: str | None,
+                        settings: Inference, splits: int = 200, seed: int = 0) -> SelfCheck:
+    """:func:`aa_self_check` on a unit-day table (:class:`eval.ab.UnitDays`)."""
+    table = check_table(table, [control], primary)
+    unit = table.unit
     settings = settings.checked()
     check_choice(adjust, "adjust", (None, "holm", "bh"))
     check_int(splits, "splits", minimum=1)
     check_int(seed, "seed", minimum=0)
-    sums, groups, split_by = _control_units(samples, control, unit)
+    sums, groups, split_by = _control_units(table, control)
     spec = METRICS_BY_UNIT[unit]
     pairs = [metric_columns(sums, num, den) for _, num, den in spec]
     y = np.column_stack([p[0] for p in pairs])

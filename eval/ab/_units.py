@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 
 from eval.ab._checks import PRE_REQUIRED, REQUIRED, check_samples, example_row, known_buckets
+from eval.ab._table import SUMS, UnitDays
 from ltr._validation import check_choice
 from ltr.metrics._checks import show
 
-__all__ = ["METRICS_BY_UNIT", "UNITS", "Unit", "check_comparison", "metric_columns", "pre_unit_sums", "unit_sums",
-           "unit_sums_checked"]
+__all__ = ["METRICS_BY_UNIT", "UNITS", "Unit", "check_comparison", "check_table", "metric_columns", "pre_sums_of",
+           "pre_unit_sums", "unit_sums", "unit_sums_checked"]
 
 Unit = Literal["user", "request"]
 UNITS = ("user", "request")
@@ -49,35 +50,7 @@ def _sums_by(frame: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray, dic
 
 def unit_sums_checked(samples: pd.DataFrame, unit: str) -> pd.DataFrame:
     """:func:`unit_sums` of an already checked frame."""
-    key = f"{unit}_id"
-    codes, uniques, sums = _sums_by(samples, key)
-    bucket_codes, bucket_values = pd.factorize(samples["bucket"].astype(object))
-    by_unit = pd.Series(bucket_codes).groupby(codes).agg(["min", "max"])
-    mixed = by_unit["min"].to_numpy() != by_unit["max"].to_numpy()
-    if mixed.any():
-        first = int(np.flatnonzero(mixed)[0])
-        buckets = sorted(
-            {str(bucket_values[by_unit["min"].iloc[first]]),
-             str(bucket_values[by_unit["max"].iloc[first]])}
-        )
-        raise ValueError(
-            f"samples.bucket must be assigned consistently per {unit} when unit={unit!r}. "
-            f"Got {key}={show(uniques[first])} in buckets {buckets} instead "
-            f"({int(mixed.sum())} {unit}s in more than one bucket)."
-        )
-    out = pd.DataFrame(
-        {
-            key: uniques,
-            "bucket": np.asarray(bucket_values, dtype=object)[by_unit["min"].to_numpy()],
-            "exposures": sums["exposures"],
-            "clicks": sums["clicks"],
-            "orders": sums["orders"],
-            "has_click": (sums["clicks"] > 0).astype(np.int64),
-            "has_order": (sums["orders"] > 0).astype(np.int64),
-        }
-    )
-    out["bucket"] = out["bucket"].astype(str)
-    return out
+    return UnitDays.of(samples, unit).unit_sums()
 
 
 def unit_sums(samples: pd.DataFrame, unit: Unit = "user") -> pd.DataFrame:
@@ -110,8 +83,8 @@ def unit_sums(samples: pd.DataFrame, unit: Unit = "user") -> pd.DataFrame:
     return unit_sums_checked(samples, unit)
 
 
-def pre_unit_sums(pre_samples: pd.DataFrame, units: pd.DataFrame, first_day: int) -> pd.DataFrame:
-    """Pre-period sums per experiment user (zeros for users without pre-period exposures)."""
+def pre_sums_of(pre_samples: pd.DataFrame, first_day: int) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Per-user sums of a pre-period samples frame (indexed by ``user_id``) and its first and last day."""
     check_samples(pre_samples, "pre_samples", PRE_REQUIRED)
     late = (pre_samples["day"] >= first_day).to_numpy()
     if late.any():
@@ -120,7 +93,16 @@ def pre_unit_sums(pre_samples: pd.DataFrame, units: pd.DataFrame, first_day: int
             f"day instead: {example_row(pre_samples, late, 'day')}."
         )
     _, uniques, sums = _sums_by(pre_samples, "user_id")
-    pre = pd.DataFrame(sums, index=pd.Index(uniques, name="user_id"))
+    days = pre_samples["day"].to_numpy()
+    return pd.DataFrame(sums, index=pd.Index(uniques, name="user_id")), (int(days.min()), int(days.max()))
+
+
+def pre_unit_sums(pre: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Pre-period sums per experiment user (zeros for users without pre-period exposures).
+
+    ``pre`` holds per-user ``exposures``, ``clicks``, ``orders`` indexed by ``user_id``.
+    """
+    pre = pre[list(SUMS)].copy()
     pre["has_click"] = (pre["clicks"] > 0).astype(np.int64)
     pre["has_order"] = (pre["orders"] > 0).astype(np.int64)
     aligned = pre.reindex(units["user_id"].to_numpy())
@@ -128,7 +110,7 @@ def pre_unit_sums(pre_samples: pd.DataFrame, units: pd.DataFrame, first_day: int
         raise ValueError(
             "pre_samples must share users with samples. Got no common user_id instead "
             f"(e.g. samples user_id={show(units['user_id'].iloc[0])}, pre_samples "
-            f"user_id={show(uniques[0])})."
+            f"user_id={show(pre.index[0])})."
         )
     return aligned.fillna(0).astype(np.int64).reset_index(drop=True)
 
@@ -146,15 +128,26 @@ def metric_columns(sums: dict[str, np.ndarray], num: str, den: str | None) -> tu
     return y, x
 
 
-def check_comparison(samples: object, unit: str, buckets: list[str], metric: str) -> pd.DataFrame:
-    """``samples`` when it is a valid samples frame whose units each sit in one bucket, the
-    ``buckets`` are among its buckets and ``metric`` is a metric of ``unit``."""
-    check_choice(unit, "unit", UNITS)
-    check_choice(metric, "metric", [name for name, _, _ in METRICS_BY_UNIT[unit]])
-    frame = check_samples(samples, "samples", REQUIRED)
-    known = set(known_buckets(frame))
+def check_table(table: UnitDays, buckets: list[str], metric: str) -> UnitDays:
+    """``table`` when its units each sit in one bucket, the ``buckets`` are among its buckets and
+    ``metric`` is a metric of its unit."""
+    check_choice(table.unit, "unit", UNITS)
+    check_choice(metric, "metric", [name for name, _, _ in METRICS_BY_UNIT[table.unit]])
+    known = set(table.known_buckets())
     for bucket in buckets:
         if bucket not in known:
             raise ValueError(f"bucket must be one of {sorted(known)}. Got {bucket!r} instead.")
-    unit_sums_checked(frame, unit)
-    return frame
+    table.unit_sums()
+    return table
+
+
+def check_comparison(samples: object, unit: str, buckets: list[str], metric: str,
+                     segment: str | None = None) -> UnitDays:
+    """The unit-day table (in the samples' row order, with ``segment`` levels) of ``samples``
+    when it is a valid samples frame whose units each sit in one bucket, the ``buckets`` are
+    among its buckets and ``metric`` is a metric of ``unit``."""
+    check_choice(unit, "unit", UNITS)
+    check_choice(metric, "metric", [name for name, _, _ in METRICS_BY_UNIT[unit]])
+    frame = check_samples(samples, "samples", REQUIRED)
+    table = UnitDays.of(frame, unit, segment, buckets=known_buckets(frame))
+    return check_table(table, buckets, metric)

@@ -14,8 +14,8 @@ import pandas as pd
 
 from eval.ab import MIN_EVENTS, SEQUENTIAL_TUNING_UNITS, metric_names
 from eval.funnel import RECALL_KS
-from eval.report._build import LogFacts, build_readout
-from eval.report._dask import dask_inputs
+from eval.report._build import LogFacts, build_readout, readout_of_tables
+from eval.report._dask import dask_tables, logged_buckets
 from eval.report._progress import Steps
 from eval.report._render import FORMATS, render
 from ltr._cli import add_tz, command, parser
@@ -110,6 +110,9 @@ def _check_options(args: argparse.Namespace, columns: list[str], buckets: tuple[
     check_int(args.seed, "--seed", minimum=0)
     check_int(args.tuning_units, "--tuning-units", minimum=1)
     check_int(args.min_events, "--min-events", minimum=1)
+    if args.cuped and args.unit != "user":
+        raise ValueError(f"--cuped needs --unit user (requests do not recur across periods). Got --unit {args.unit} "
+                         "instead.")
     if args.segment is not None and args.segment not in columns:
         raise ValueError(f"--segment must be a column of the requests table. Got {args.segment!r} instead "
                          f"(columns: {sorted(map(str, columns))}).")
@@ -134,11 +137,16 @@ def _local_inputs(args: argparse.Namespace, steps: Steps) -> tuple[Logs, LogFact
         logs = read_logs(args.logs, tz=args.tz)
     with steps.step("join samples"):
         joined = join_samples(logs)
-    return logs, LogFacts.of(logs), joined.samples, joined.report.to_dict()
+    return logs, LogFacts.of(logs, joined.samples), joined.samples, joined.report.to_dict()
+
+
+def _days(args: argparse.Namespace) -> dict[str, int | None]:
+    return {name: parse_day(value, f"--{name.replace('_', '-')}") if value else None
+            for name, value in (("start", args.start), ("end", args.end), ("experiment_start", args.experiment_start))}
 
 
 def _dask_readout(args: argparse.Namespace, options: EngineOptions, steps: Steps) -> dict:
-    """The readout with the logs validated and joined on a Dask cluster."""
+    """The readout from tables aggregated on a Dask cluster (:mod:`eval.report._dask`)."""
     for option, value in (("--bundle", args.bundle), ("--candidates", args.candidates)):
         if value:
             raise ValueError(f"{option} is not available with --engine dask yet (it needs the logs in memory); "
@@ -146,16 +154,22 @@ def _dask_readout(args: argparse.Namespace, options: EngineOptions, steps: Steps
     with dask_client(options) as client:
         with steps.step("read, validate and join the partitions on the Dask cluster"):
             logs = open_logs(client, args.logs, tz=args.tz)
-        with steps.step("bring the samples' readout columns to the client"):
-            facts, samples = dask_inputs(logs, args.segment if args.segment in logs.columns["requests"] else None)
-        _check_options(args, logs.columns["requests"], facts.buckets)
-        return _readout(args, facts, samples, None, "offline", logs.report.to_dict(), steps)
+        _check_options(args, logs.columns["requests"], logged_buckets(logs))
+        with steps.step("aggregate the partitions on the Dask cluster"):
+            facts, tables = dask_tables(logs, args.unit, args.segment)
+        day = _days(args)
+        return readout_of_tables(
+            facts, tables, control=args.control, treatment=args.treatment, alpha=args.alpha,
+            adjust=None if args.adjust == "none" else args.adjust, primary=args.primary,
+            sequential=args.sequential, tuning_units=args.tuning_units, min_events=args.min_events,
+            start_day=day["start"], end_day=day["end"], experiment_start=day["experiment_start"], cuped=args.cuped,
+            aa_splits=args.aa_splits, seed=args.seed, quiet=args.quiet, join_report=logs.report.to_dict(),
+            _progress=steps)
 
 
-def _readout(args: argparse.Namespace, logs: Logs | LogFacts, samples: pd.DataFrame, offline: pd.DataFrame | None,
+def _readout(args: argparse.Namespace, logs: Logs, samples: pd.DataFrame, offline: pd.DataFrame | None,
              name: str, join_report: dict, steps: Steps) -> dict:
-    day = {name: parse_day(value, f"--{name.replace('_', '-')}") if value else None
-           for name, value in (("start", args.start), ("end", args.end), ("experiment_start", args.experiment_start))}
+    day = _days(args)
     return build_readout(
         logs, samples, control=args.control, treatment=args.treatment, unit=args.unit, alpha=args.alpha,
         adjust=None if args.adjust == "none" else args.adjust, primary=args.primary, sequential=args.sequential,

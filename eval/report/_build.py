@@ -3,15 +3,18 @@
 Order of the readout: the A/B table (metric, control, treatment, lift, CI, p, flag) with the
 sample-ratio-mismatch check, then offline vs online AUC, GAUC, calibration, the log funnel
 and the recall funnel. The renderers (:mod:`eval.report._render`) only format this dict.
+
+Every section but the bundle's offline scores and the recall funnel is computed from the
+aggregated tables of :mod:`eval.report._tables` (unit-day sums, counts per score value,
+per-user AUCs): :func:`build_readout` builds them from in-memory samples, the Dask engine
+sums them over partitions and calls :func:`readout_of_tables`, the same code.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from eval.ab import (
@@ -19,44 +22,48 @@ from eval.ab import (
     SEQUENTIAL_TUNING_UNITS,
     ABResult,
     Inference,
-    aa_self_check,
-    compare_all,
-    compare_buckets,
-    daily_lift,
-    segment_lift,
+    PrePeriod,
+    UnitDays,
+    aa_self_check_table,
+    compare_table,
+    daily_lift_table,
+    segment_lift_table,
 )
+from eval.ab._checks import REQUIRED, check_samples
 from eval.funnel import RECALL_KS, TOP_NS, log_funnel, recall_funnel
-from eval.metrics import calibration_table, expected_calibration_error, logloss, normalized_entropy
-from eval.online_offline import auc_table, gauc_summary
+from eval.online_offline import auc_rows, gauc_entry, score_counts, user_aucs, user_score_counts
 from eval.report._abview import ab_section, daily_section, segment_section, self_check_section
 from eval.report._json import clean, records
 from eval.report._progress import Steps
+from eval.report._scores import calibration_section
+from eval.report._tables import ONLINE, ReadoutTables, in_days
 from eval.report._verdict import verdicts
-from ltr._validation import check_int
+from ltr._validation import check_choice, check_int
 from ltr.logs import Logs, format_day
 
-__all__ = ["LogFacts", "build_readout"]
+__all__ = ["LogFacts", "build_readout", "readout_of_tables"]
 
 
 @dataclass(frozen=True)
 class LogFacts:
-    """What the readout needs of the logs besides the samples.
+    """What the readout needs of the logs besides the aggregated tables.
 
-    ``buckets``: the buckets of the requests table (sorted); ``funnel(window, (lo, hi))``: the
-    :func:`eval.funnel.log_funnel` table of the window's samples. :meth:`of` builds them from
-    in-memory logs; the Dask engine (:mod:`eval.report._dask`) from partial counts of its
-    partitions, which add up to the same table.
+    ``buckets``: the buckets of the requests table (sorted); ``funnel((lo, hi))``: the
+    :func:`eval.funnel.log_funnel` table of the days ``lo..hi``. :meth:`of` builds them from
+    in-memory logs and samples; the Dask engine (:mod:`eval.report._dask`) from partial counts
+    of its partitions, which add up to the same table.
     """
 
     buckets: tuple[str, ...]
-    funnel: Callable[[pd.DataFrame, tuple[int, int]], pd.DataFrame]
+    funnel: Callable[[tuple[int, int]], pd.DataFrame]
 
     @classmethod
-    def of(cls, logs: Logs) -> LogFacts:
-        """The facts of in-memory logs."""
+    def of(cls, logs: Logs, samples: pd.DataFrame) -> LogFacts:
+        """The facts of in-memory logs and their samples."""
         requests = logs.requests
         buckets = sorted({str(b) for b in pd.unique(requests["bucket"])}) if "bucket" in requests.columns else []
-        return cls(buckets=tuple(buckets), funnel=lambda window, days: log_funnel(logs, window, days=days))
+        return cls(buckets=tuple(buckets),
+                   funnel=lambda days: log_funnel(logs, in_days(samples, days), days=days))
 
 
 @dataclass(frozen=True)
@@ -88,82 +95,70 @@ def _check_buckets(buckets: list[str], control: str | None, treatment: str | Non
             raise ValueError(f"{name} must be one of the buckets {logged_buckets or buckets}. Got {value!r} instead.")
 
 
-def _compare(samples: pd.DataFrame, options: _ABOptions, pre_samples: pd.DataFrame | None) -> ABResult:
-    inf = options.inference
-    common = dict(unit=options.unit, alpha=inf.alpha, adjust=options.adjust, primary=options.primary,
-                  pre_samples=pre_samples, sequential=inf.sequential, tuning_units=inf.tuning_units,
-                  min_events=inf.min_events)
-    if options.control is not None and options.treatment is not None:
-        return compare_buckets(samples, options.control, options.treatment, **common)
-    return compare_all(samples, **common)
+def _compare(window: UnitDays, options: _ABOptions, pre: PrePeriod | None) -> ABResult:
+    treatments = [options.treatment] if options.treatment is not None else None
+    return compare_table(window, options.control, treatments, options.inference, options.adjust, options.primary,
+                         pre)
 
 
-def _ab_sections(samples: pd.DataFrame, options: _ABOptions, pre_samples: pd.DataFrame | None,
-                 logged_buckets: list[str]) -> dict:
+def _ab_sections(window: UnitDays, options: _ABOptions, pre: PrePeriod | None, logged_buckets: list[str]) -> dict:
     """The A/B section, the A/A self-check, the daily view and the segments."""
-    buckets = sorted({str(b) for b in pd.unique(samples["bucket"])}) if "bucket" in samples.columns else []
+    buckets = window.known_buckets()
     if len(buckets) < 2 and options.control is None and options.treatment is None:
         note = f"only one bucket ({', '.join(buckets) or 'none'}): there is no comparison."
         absent = {"available": False, "note": note}
         return {"ab": {**absent, "buckets": buckets}, "self_check": absent, "daily": absent, "segments": None}
     _check_buckets(buckets, options.control, options.treatment, logged_buckets)
-    result = _compare(samples, options, pre_samples)
+    result = _compare(window, options, pre)
     out: dict = {"ab": ab_section(result)}
     inf = result.inference
     if options.aa_splits > 0:
-        check = aa_self_check(samples, result.control, result.unit, result.primary, result.adjust, inf,
-                              splits=options.aa_splits, seed=options.seed)
+        check = aa_self_check_table(window, result.control, result.primary, result.adjust, inf,
+                                    splits=options.aa_splits, seed=options.seed)
         out["self_check"] = self_check_section(check, result.primary, result.alpha)
     else:
         out["self_check"] = {"available": False, "note": "A/A self-check turned off (0 splits)."}
-    daily = {t: daily_lift(samples, result.control, t, result.unit, result.primary, inf) for t in result.treatments}
+    daily = {t: daily_lift_table(window, result.control, t, result.primary, inf) for t in result.treatments}
     out["daily"] = daily_section(daily, result.primary, inf.sequential)
     out["segments"] = None
     if options.segment is not None:
-        seg = {t: segment_lift(samples, options.segment, result.control, t, result.unit, result.primary, inf)
-               for t in result.treatments}
+        seg = {t: segment_lift_table(window, result.control, t, result.primary, inf) for t in result.treatments}
         out["segments"] = segment_section(seg)
     return out
 
 
-def _auc_section(scored: pd.DataFrame, table: pd.DataFrame, online: str | None, offline: str | None,
-                 offline_name: str) -> dict:
-    out = {"online_available": online is not None, "offline_available": offline is not None,
-           "offline_name": offline_name if offline else None, "n_rows": len(scored),
-           "rows": records(table.set_index("segment"))}
-    if online is None:
+@dataclass(frozen=True)
+class _Scores:
+    """The score sections' inputs on the readout window: the AUC table, the calibration section
+    (None: no score) and the per-user rows of GAUC by score name."""
+
+    n_rows: int
+    auc: pd.DataFrame
+    calibration: dict | None
+    gauc: dict[str, pd.DataFrame]
+    online: bool
+    offline_name: str | None
+
+
+def _auc_section(scores: _Scores) -> dict:
+    out = {"online_available": scores.online, "offline_available": scores.offline_name is not None,
+           "offline_name": scores.offline_name, "n_rows": scores.n_rows,
+           "rows": records(scores.auc.set_index("segment"))}
+    if not scores.online:
         out["note"] = "online AUC unavailable: the logs have no rank_score (candidates table)."
     return out
 
 
-def _calibration_section(samples: pd.DataFrame, score: str, name: str) -> dict:
-    rows = samples.dropna(subset=[score])
-    y, p = rows["click"].to_numpy(), rows[score].to_numpy(dtype=float)
-    table = calibration_table(y, p, n_bins=10)
-    out = {"score": name, "n": len(rows), "mean_predicted": float(p.mean()), "actual_rate": float(y.mean()),
-           "predicted_over_actual": float(p.mean() / y.mean()) if y.mean() > 0 else None,
-           "ece": expected_calibration_error(y, p, n_bins=10), "table": records(table)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out["logloss"] = logloss(y, np.clip(p, 1e-7, 1 - 1e-7))
-        out["normalized_entropy"] = normalized_entropy(y, np.clip(p, 1e-7, 1 - 1e-7))
-    if "bucket" in rows.columns:
-        by = rows.groupby("bucket").agg(mean_predicted=(score, "mean"), actual_rate=("click", "mean"),
-                                        n=("click", "size"))
-        by["ratio"] = by["mean_predicted"] / by["actual_rate"]
-        out["by_bucket"] = records(by)
-    return clean(out)
-
-
-def _window(samples: pd.DataFrame, start_day: int | None, end_day: int | None, experiment_start: int | None,
-            cuped: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, int, int]:
-    """Rows of the readout window, the CUPED pre-period rows (None without CUPED), first and last day.
+def _window(units: UnitDays, start_day: int | None, end_day: int | None, experiment_start: int | None,
+            cuped: bool) -> tuple[UnitDays, PrePeriod | None, int, int]:
+    """The unit-day table of the readout window, the CUPED pre-period (None without CUPED), first
+    and last day.
 
     The window starts at ``start_day``, else at ``experiment_start``, else on the first day;
     the pre-period is every day before ``experiment_start`` (the day the treatment went live),
     else before the window.
     """
-    days = samples["day"].to_numpy()
+    days = units.frame["day"].to_numpy()
     lo = start_day if start_day is not None else (experiment_start if experiment_start is not None
                                                   else int(days.min()))
     hi = int(days.max()) if end_day is None else end_day
@@ -172,52 +167,63 @@ def _window(samples: pd.DataFrame, start_day: int | None, end_day: int | None, e
                          f"readout window cannot hold days before the treatment. Got {format_day(lo)} instead.")
     if hi < lo:
         raise ValueError(f"end day must not be before start day ({format_day(lo)}). Got {format_day(hi)} instead.")
-    window = samples.loc[(days >= lo) & (days <= hi)]
-    if len(window) == 0:
+    window = units.where((days >= lo) & (days <= hi))
+    if len(window.frame) == 0:
         raise ValueError(f"no exposures between {format_day(lo)} and {format_day(hi)}.")
     pre_end = lo if experiment_start is None else experiment_start
-    pre = samples.loc[days < pre_end] if cuped else None
-    if cuped and (pre is None or len(pre) == 0):
+    if not cuped:
+        return window, None, lo, hi
+    before = units.where(days < pre_end)
+    if len(before.frame) == 0:
         raise ValueError(f"CUPED needs a pre-period: no exposures before {format_day(pre_end)} "
                          f"({'--experiment-start' if experiment_start is not None else 'the start day'}).")
-    return window, pre, lo, hi
+    return window, PrePeriod(before.sums_by(["user_id"]).set_index("user_id"), before.days()), lo, hi
 
 
-def _logged_buckets(facts: LogFacts, samples: pd.DataFrame) -> list[str]:
-    logged = {str(b) for b in pd.unique(samples["bucket"])} if "bucket" in samples.columns else set()
-    return sorted(logged | set(facts.buckets))
+def _logged_buckets(facts: LogFacts, units: UnitDays) -> list[str]:
+    return sorted(set(units.known_buckets()) | set(facts.buckets))
 
 
-def _scored(window: pd.DataFrame, offline_scores: pd.DataFrame | None) -> pd.DataFrame:
-    """The window's exposures, with the bundle's ``offline_score`` where one is given."""
-    if offline_scores is None:
-        return window
+def _offline_scores(window: pd.DataFrame, offline_scores: pd.DataFrame, offline_name: str) -> _Scores:
+    """The score sections' inputs of the window's exposures scored by a bundle (single machine only)."""
     scored = window.merge(offline_scores.rename(columns={"score": "offline_score"}),
                           on=["request_id", "item_id"], how="inner")
     if len(scored) == 0:
         raise ValueError("the bundle's scores match no exposure of the readout window.")
-    return scored
+    names = {"online_auc": ONLINE, "offline_auc": "offline_score"}
+    present = {side: col for side, col in names.items() if col in scored.columns}
+    both = scored.dropna(subset=list(present.values()))
+    return _Scores(n_rows=len(scored), auc=auc_rows({side: score_counts(both, col) for side, col in present.items()}),
+                   calibration=calibration_section(score_counts(scored, "offline_score"), offline_name),
+                   gauc={name: user_aucs(user_score_counts(scored, col))
+                         for name, col in (("online", ONLINE), (offline_name, "offline_score")) if col in scored},
+                   online=ONLINE in scored.columns, offline_name=offline_name)
 
 
-def _score_sections(out: dict, facts: LogFacts, samples: pd.DataFrame, window: pd.DataFrame, lo: int, hi: int,
-                    offline_scores: pd.DataFrame | None, offline_name: str, steps: Steps) -> None:
+def _online_scores(tables: ReadoutTables, window: UnitDays, lo: int, hi: int) -> _Scores:
+    """The score sections' inputs of the window from the aggregated tables (both engines)."""
+    if tables.scores is None or tables.user_aucs is None:
+        counts = window.sums_by(["day", "bucket"]).rename(columns={"exposures": "n", "clicks": "positives"})
+        return _Scores(n_rows=window.n_exposures(), auc=auc_rows({}, counts), calibration=None, gauc={},
+                       online=False, offline_name=None)
+    summary = tables.scores((lo, hi))
+    return _Scores(n_rows=window.n_exposures(), auc=summary.auc, calibration=summary.calibration,
+                   gauc={"online": tables.user_aucs((lo, hi))}, online=True, offline_name=None)
+
+
+def _score_sections(out: dict, facts: LogFacts, scores: _Scores, lo: int, hi: int, steps: Steps) -> None:
     """AUC, GAUC, calibration and the log funnel of the window, into ``out``."""
-    online = "rank_score" if "rank_score" in window.columns else None
-    scored = _scored(window, offline_scores)
-    offline = "offline_score" if offline_scores is not None else None
     with steps.step("offline vs online AUC"):
-        table = auc_table(scored, online, offline)
-    out["auc"] = _auc_section(scored, table, online, offline, offline_name)
+        out["auc"] = _auc_section(scores)
     with steps.step("GAUC"):
-        out["gauc"] = gauc_summary(scored, {"online": online, offline_name: offline})
-    cal_score, cal_name = (offline, offline_name) if offline else (online, "online rank_score")
-    if cal_score:
+        out["gauc"] = {name: gauc_entry(users) for name, users in scores.gauc.items()}
+    if scores.calibration is not None:
         with steps.step("calibration"):
-            out["calibration"] = _calibration_section(scored, cal_score, cal_name)
+            out["calibration"] = scores.calibration
     else:
         out["calibration"] = {"note": "no score to calibrate (no rank_score and no bundle)."}
     with steps.step("log funnel"):
-        out["funnel"] = records(facts.funnel(window, (lo, hi)))
+        out["funnel"] = records(facts.funnel((lo, hi)))
 
 
 def build_readout(
@@ -291,24 +297,79 @@ def build_readout(
         ``segments``, ``auc``, ``gauc``, ``calibration``, ``funnel``, ``recall`` (and ``join``).
     """
     steps = _progress if _progress is not None else Steps(6, quiet)
-    facts = LogFacts.of(logs) if isinstance(logs, Logs) else logs
+    check_choice(unit, "unit", ("user", "request"))
     if candidates and not isinstance(logs, Logs):
         raise ValueError("recall candidates need the logs in memory: give build_readout the Logs, not LogFacts.")
-    check_int(aa_splits, "aa_splits", minimum=0)
-    window, pre, lo, hi = _window(samples, start_day, end_day, experiment_start, cuped)
+    if segment is not None and segment not in samples.columns:
+        raise ValueError(f"segment must be a column of the requests table. Got {segment!r}, which is not one "
+                         f"(columns: {sorted(map(str, samples.columns))}).")
+    check_samples(samples, "samples", [c for c in REQUIRED if c != "bucket" or c in samples.columns])
+    facts = LogFacts.of(logs, samples) if isinstance(logs, Logs) else logs
+    tables = ReadoutTables.of(samples, unit, segment)
+
+    def offline(lo: int, hi: int) -> _Scores:
+        return _offline_scores(in_days(samples, (lo, hi)), offline_scores, offline_name)
+
     options = _ABOptions(control=control, treatment=treatment, unit=unit, adjust=adjust, primary=primary,
                          inference=Inference(alpha=alpha, min_events=min_events, sequential=sequential,
                                              tuning_units=tuning_units),
                          segment=segment, aa_splits=aa_splits, seed=seed)
-    out: dict = {"verdict": [], "window": [format_day(lo), format_day(hi)], "n_exposures": len(window),
-                 "n_users": int(window["user_id"].nunique())}
-    with steps.step("A/B statistics, A/A self-check, daily view"):
-        out.update(_ab_sections(window, options, pre, _logged_buckets(facts, samples)))
-    out["verdict"] = verdicts(out["ab"], out["self_check"], hi - lo + 1)
-    _score_sections(out, facts, samples, window, lo, hi, offline_scores, offline_name, steps)
+    out = _readout(facts, tables, options, _Window(start_day, end_day, experiment_start, cuped), steps,
+                   offline if offline_scores is not None else None)
     with steps.step("recall funnel"):
         out["recall"] = [clean(recall_funnel(frame, logs, samples, ks=ks, top_ns=TOP_NS, label=label))
                          for label, frame in (candidates or {}).items() if isinstance(logs, Logs)]
+    if join_report is not None:
+        out["join"] = clean(join_report)
+    return clean(out)
+
+
+@dataclass(frozen=True)
+class _Window:
+    start_day: int | None
+    end_day: int | None
+    experiment_start: int | None
+    cuped: bool
+
+
+def _readout(facts: LogFacts, tables: ReadoutTables, options: _ABOptions, days: _Window, steps: Steps,
+             offline: Callable[[int, int], _Scores] | None) -> dict:
+    """Every section of the readout but the recall funnel, from the aggregated tables."""
+    check_int(options.aa_splits, "aa_splits", minimum=0)
+    window, pre, lo, hi = _window(tables.units, days.start_day, days.end_day, days.experiment_start, days.cuped)
+    out: dict = {"verdict": [], "window": [format_day(lo), format_day(hi)], "n_exposures": window.n_exposures(),
+                 "n_users": int(window.frame["user_id"].nunique())}
+    with steps.step("A/B statistics, A/A self-check, daily view"):
+        out.update(_ab_sections(window, options, pre, _logged_buckets(facts, tables.units)))
+    out["verdict"] = verdicts(out["ab"], out["self_check"], hi - lo + 1)
+    scores = offline(lo, hi) if offline is not None else _online_scores(tables, window, lo, hi)
+    _score_sections(out, facts, scores, lo, hi, steps)
+    return out
+
+
+def readout_of_tables(facts: LogFacts, tables: ReadoutTables, *, control: str | None = None,
+                      treatment: str | None = None, alpha: float = 0.05, adjust: str | None = "holm",
+                      primary: str = "ctr", sequential: bool = False,
+                      tuning_units: int = SEQUENTIAL_TUNING_UNITS, min_events: int = MIN_EVENTS,
+                      start_day: int | None = None, end_day: int | None = None,
+                      experiment_start: int | None = None, cuped: bool = False, aa_splits: int = 500,
+                      seed: int = 0, quiet: bool = True, join_report: dict | None = None,
+                      _progress: Steps | None = None) -> dict:
+    """:func:`build_readout` from aggregated tables (no bundle, no recall candidates).
+
+    ``tables`` (:class:`eval.report._tables.ReadoutTables`) fixes the unit and the segment
+    column; the other parameters are those of :func:`build_readout`. This is what the Dask
+    engine calls with the tables summed over its partitions; :func:`build_readout` calls the
+    same code with the tables of its samples.
+    """
+    steps = _progress if _progress is not None else Steps(6, quiet)
+    options = _ABOptions(control=control, treatment=treatment, unit=tables.units.unit, adjust=adjust,
+                         primary=primary, inference=Inference(alpha=alpha, min_events=min_events,
+                                                              sequential=sequential, tuning_units=tuning_units),
+                         segment=tables.units.segment, aa_splits=aa_splits, seed=seed)
+    out = _readout(facts, tables, options, _Window(start_day, end_day, experiment_start, cuped), steps, None)
+    with steps.step("recall funnel"):
+        out["recall"] = []
     if join_report is not None:
         out["join"] = clean(join_report)
     return clean(out)

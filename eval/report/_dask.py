@@ -4,35 +4,52 @@ What runs where:
 
 * on the workers, per partition (:func:`ltr.distributed.open_logs`): reading, every contract
   check, the join (deduplication, the candidates and requests merges, the click and order
-  labels) and the join report's counts; then the partial counts of the log funnel over the
-  readout window and the buckets of the requests;
-* to the client: the join report (summed), the funnel counts (summed), and the readout columns
-  of the samples (:data:`READOUT_COLUMNS`, plus ``rank_score`` and the ``--segment`` column
-  when present: about 60 bytes per exposure instead of the full logs), in the single-machine
-  samples' order (ts, request_id, position; partition order for ties, which is the order the
-  single-machine engine reads them in);
-* on the client: the statistics, by the single-machine code (:func:`eval.report._build.build_readout`)
-  on those columns: the same rows in the same order, so every number of the readout is the
-  single-machine one by construction (tests/distributed compares the JSON).
+  labels) and the join report's counts; then the partition's aggregated tables
+  (:func:`eval.report._tables.partial_tables`): the unit-day sums (exposures, clicks, orders
+  per unit, day, bucket and ``--segment`` value, with the key of the unit's first exposure)
+  and the rows and clicks per (day, bucket, ``rank_score`` value);
+* on the workers, across partitions: those tables added up in a tree (:data:`FAN_IN` tables
+  per task; integer sums, exact); the AUC table and the calibration section of the readout
+  window, computed from the summed score counts on the worker that holds them; for GAUC, the
+  counts per (user, ``rank_score`` value) of the window, routed by a hash of the user id to
+  :data:`GAUC_REDUCERS` reducer tasks, each computing the exact AUC of its users; the partial
+  counts of the log funnel;
+* to the client: the join report and the funnel counts (summed there), the unit-day table (one
+  row per unit, day, bucket and segment value), one row per user for GAUC, the AUC table (a
+  row per day and bucket) and the calibration section (ten bins): never a row per exposure
+  or per score value;
+* on the client: every A/B statistic (A/B table, CUPED, A/A self-check, daily view, segments)
+  from the unit-day table and GAUC from the per-user rows, by the code the single-machine
+  engine runs on the tables of its own samples (:func:`eval.report._build.readout_of_tables`;
+  the AUC table and calibration come from the same functions on the same summed counts), so
+  every number of the readout is the single-machine one by construction (tests/distributed
+  compares the JSON, and records the row counts of every frame the client gathers).
 
-Not on this engine yet (phase 2 of issue 14): ``--bundle`` (scoring with the bundle on the
-workers) and ``--candidates`` (the recall funnel). TODO(issue 14, phase 2): the per-unit sums
-of the A/B statistics as Dask aggregations, so the client holds one row per user instead of
-one per exposure.
+Not on this engine (they need the logs in memory): ``--bundle`` (scoring with the bundle on
+the workers) and ``--candidates`` (the recall funnel).
 """
 from __future__ import annotations
 
+import operator
+
 import pandas as pd
 
+from eval.ab import UnitDays
 from eval.funnel import log_funnel_counts, log_funnel_table
+from eval.online_offline import reduce_user_counts, user_aucs, user_score_counts
 from eval.report._build import LogFacts
+from eval.report._scores import ScoreSummary, summarize_scores
+from eval.report._tables import ONLINE, ReadoutTables, combine_partials, in_days, partial_tables
 from ltr.distributed import LogPartition, PartitionedLogs
 
-__all__ = ["READOUT_COLUMNS", "dask_inputs"]
+__all__ = ["FAN_IN", "GAUC_REDUCERS", "dask_tables", "logged_buckets"]
 
-#: Sample columns every readout reads (the A/B statistics, windows, funnel and AUC segments).
-READOUT_COLUMNS = ("request_id", "user_id", "item_id", "ts", "position", "day", "bucket", "click", "order")
-_ORDER = ["ts", "request_id", "position"]
+#: Partial tables added up per task of the tree reduction on the workers.
+FAN_IN = 8
+#: Reducer tasks of the per-user AUCs of GAUC (users routed by a hash of their id).
+GAUC_REDUCERS = 8
+
+Days = tuple[int, int]
 
 
 def _samples(part: LogPartition) -> pd.DataFrame:
@@ -41,32 +58,76 @@ def _samples(part: LogPartition) -> pd.DataFrame:
     return part.samples
 
 
-def _project(part: LogPartition, columns: list[str]) -> pd.DataFrame:
-    samples = _samples(part)
-    return samples[[c for c in columns if c in samples.columns]]
-
-
 def _buckets(part: LogPartition) -> set[str]:
     requests = part.tables["requests"]
     return {str(b) for b in pd.unique(requests["bucket"])} if "bucket" in requests.columns else set()
 
 
-def _funnel(part: LogPartition, days: tuple[int, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def logged_buckets(logs: PartitionedLogs) -> tuple[str, ...]:
+    """The buckets of the requests tables of all partitions, sorted."""
+    return tuple(sorted(set().union(*logs.map(_buckets))))
+
+
+def _funnel(part: LogPartition, days: Days) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The funnel counts of the partition over the window (its samples of those days)."""
-    samples = _samples(part)
-    in_window = samples["day"].between(days[0], days[1]).to_numpy()
-    return log_funnel_counts(part.logs, samples.loc[in_window], days)
+    return log_funnel_counts(part.logs, in_days(_samples(part), days), days)
 
 
-def dask_inputs(logs: PartitionedLogs, segment: str | None = None) -> tuple[LogFacts, pd.DataFrame]:
-    """The :class:`LogFacts` and the samples' readout columns of partitioned logs on a cluster.
+def _partial(part: LogPartition, unit: str, segment: str | None) -> dict:
+    return partial_tables(_samples(part), unit, segment)
 
-    The funnel of :class:`LogFacts` is computed on the workers from each partition's own
-    samples of the window (the rows the client's window holds).
+
+def _has_scores(tables: dict) -> bool:
+    return tables["scores"] is not None
+
+
+def _summary(tables: dict, days: Days) -> ScoreSummary:
+    return summarize_scores(tables["scores"], days)
+
+
+def _user_shards(part: LogPartition, days: Days, n: int) -> list[pd.DataFrame]:
+    """The partition's (user, score) counts of the window, split by a hash of the user id."""
+    counts = user_score_counts(in_days(_samples(part), days), ONLINE)
+    shard = pd.util.hash_array(counts["user_id"].to_numpy()) % n
+    return [counts.loc[shard == r] for r in range(n)]
+
+
+def _shard_aucs(shards: list[pd.DataFrame]) -> pd.DataFrame:
+    return user_aucs(reduce_user_counts(shards))
+
+
+def _tree_sum(client: object, futures: list, unit: str, segment: str | None) -> object:
+    """The future of all partitions' tables added up on the workers (:data:`FAN_IN` per task)."""
+    while len(futures) > 1:
+        futures = [client.submit(combine_partials, futures[i:i + FAN_IN], unit, segment,  # type: ignore[attr-defined]
+                                 pure=False) for i in range(0, len(futures), FAN_IN)]
+    return futures[0]
+
+
+def _gauc_users(logs: PartitionedLogs, days: Days) -> pd.DataFrame:
+    """One row per user of the window (:func:`eval.report._scores.user_aucs`): each partition's
+    (user, score) counts go by user hash to one of :data:`GAUC_REDUCERS` reducer tasks."""
+    client, n = logs.client, len(logs.parts)
+    split = client.map(_user_shards, logs.parts, [days] * n, [GAUC_REDUCERS] * n, pure=False)
+    reducers = [client.submit(_shard_aucs, [client.submit(operator.getitem, f, r, pure=False) for f in split],
+                              pure=False) for r in range(GAUC_REDUCERS)]
+    return pd.concat(client.gather(reducers), ignore_index=True)
+
+
+def dask_tables(logs: PartitionedLogs, unit: str, segment: str | None = None) -> tuple[LogFacts, ReadoutTables]:
+    """The :class:`LogFacts` and the :class:`ReadoutTables` of partitioned logs on a cluster.
+
+    The partitions' tables are added up on the workers; the unit-day table comes to the client,
+    the score counts stay on the worker that summed them (the AUC table and the calibration
+    section are computed there), GAUC's per-user rows come from the reducer tasks.
+    ``segment`` must be a column of the requests table (or None).
     """
-    columns = [*READOUT_COLUMNS, "rank_score", *([segment] if segment else [])]
-    samples = pd.concat(logs.map(_project, columns), ignore_index=True)
-    samples = samples.sort_values(_ORDER, kind="stable").reset_index(drop=True)
-    buckets = sorted(set().union(*logs.map(_buckets)))
-    facts = LogFacts(buckets=tuple(buckets), funnel=lambda _window, days: log_funnel_table(logs.map(_funnel, days)))
-    return facts, samples
+    client, n = logs.client, len(logs.parts)
+    root = _tree_sum(client, client.map(_partial, logs.parts, [unit] * n, [segment] * n, pure=False), unit, segment)
+    units = client.gather(client.submit(operator.getitem, root, "units", pure=False))
+    tables = ReadoutTables(UnitDays(units, unit, segment))
+    if client.gather(client.submit(_has_scores, root, pure=False)):
+        tables = ReadoutTables(tables.units, user_aucs=lambda days: _gauc_users(logs, days),
+                               scores=lambda days: client.gather(client.submit(_summary, root, days, pure=False)))
+    facts = LogFacts(buckets=logged_buckets(logs), funnel=lambda days: log_funnel_table(logs.map(_funnel, days)))
+    return facts, tables

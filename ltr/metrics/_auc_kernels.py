@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["auc_exact", "group_auc_exact"]
+__all__ = ["auc_counts", "auc_exact", "group_auc_exact", "group_twice_u_counts"]
 
 _UINT32_SIGN = np.uint32(0x80000000)
 _UINT64_SIGN = np.uint64(0x8000000000000000)
@@ -184,3 +184,33 @@ def group_auc_exact(
         twice_u, _ = _twice_u_by_group(packed, is_pos, g_pos, g_neg)
     auc[used_ids] = twice_u / (2.0 * g_pos * g_neg)
     return n_rows, n_pos, auc
+
+
+def auc_counts(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """Mann-Whitney AUC with half credit for ties from positive and negative counts per
+    distinct score, in ascending score order; NaN when a class is missing.
+
+    Each positive at a score beats the negatives at lower scores and ties those at its own:
+    ``2U = sum_k pos_k (2 neg_below_k + neg_k)``, in integers (exact).
+    """
+    pos = np.asarray(positives, dtype=np.int64)
+    neg = np.asarray(negatives, dtype=np.int64)
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    below = np.cumsum(neg) - neg
+    twice_u = int(np.dot(pos, 2 * below + neg))
+    return twice_u / (2.0 * n_pos * n_neg)
+
+
+def group_twice_u_counts(codes: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """Twice the per-group U statistic from counts per (group, distinct score), the rows
+    sorted by group code (every code from 0 up present) then ascending score (int64, exact)."""
+    pos = np.asarray(positives, dtype=np.int64)
+    neg = np.asarray(negatives, dtype=np.int64)
+    cum = np.cumsum(neg)
+    first = np.concatenate(([True], codes[1:] != codes[:-1]))
+    # Negatives of the earlier groups, subtracted so the running count restarts per group.
+    offset = np.maximum.accumulate(np.where(first, cum - neg, 0))
+    below = cum - neg - offset
+    return np.add.reduceat(pos * (2 * below + neg), np.flatnonzero(first)) if pos.size else pos

@@ -9,28 +9,21 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtri
 
 from ltr._validation import check_float, check_int
-from ltr.metrics._checks import as_1d, check_labels_and_probabilities
+from ltr.metrics._checks import as_1d, check_labels_and_probabilities, show
 
-__all__ = ["calibration_table", "expected_calibration_error", "predicted_actual_ratio"]
+__all__ = ["calibration_table", "calibration_table_counts", "expected_calibration_error", "predicted_actual_ratio"]
 
 
-def _equal_mass_bins(pred: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sort order and bin (0..m-1, non-decreasing) of each sorted prediction.
+def _equal_mass_bins(count: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin (0..m-1, non-decreasing) of each distinct prediction (ascending) seen ``count`` times.
 
-    A run of equal predictions starting at sorted position ``i`` goes to bin
+    The run of a prediction starting at sorted position ``i`` goes to bin
     ``floor(i * n_bins / n)``; unused bin numbers are then closed up. Equal predictions
     never straddle bins, which keeps the table independent of row order.
     """
-    n = pred.shape[0]
-    order = np.argsort(pred, kind="stable")
-    ordered = pred[order]
-    run_start = np.zeros(n, dtype=np.int64)
-    new_run = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    run_start[new_run] = new_run
-    np.maximum.accumulate(run_start, out=run_start)
-    raw = run_start * n_bins // n
-    bins = np.concatenate(([0], np.cumsum(raw[1:] != raw[:-1])))
-    return order, bins
+    run_start = np.concatenate(([0], np.cumsum(count)[:-1])).astype(np.int64)
+    raw = run_start * n_bins // int(count.sum())
+    return np.concatenate(([0], np.cumsum(raw[1:] != raw[:-1]))).astype(np.int64)
 
 
 def _wilson(
@@ -78,22 +71,53 @@ def calibration_table(
     n_bins = check_int(n_bins, "n_bins", minimum=1)
     confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
     is_pos, pred = check_labels_and_probabilities(y_true, y_pred)
-    order, bins = _equal_mass_bins(pred, n_bins)
-    ordered = pred[order]
+    values, inverse, count = np.unique(pred, return_inverse=True, return_counts=True)
+    positives = np.bincount(inverse.ravel(), weights=is_pos, minlength=values.size).astype(np.int64)
+    return calibration_table_counts(values, count, positives, n_bins, confidence=confidence)
+
+
+def calibration_table_counts(pred: ArrayLike, count: ArrayLike, positives: ArrayLike, n_bins: int = 10, *,
+                             confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`calibration_table` of rows given as counts per distinct prediction.
+
+    Parameters
+    ----------
+    pred : array-like of shape (m,)
+        Distinct predicted probabilities, ascending.
+    count, positives : array-like of int, shape (m,)
+        Rows and positive rows with each prediction (``count >= 1``).
+    n_bins, confidence
+        See :func:`calibration_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table of :func:`calibration_table` (``mean_predicted`` is the count-weighted mean).
+    """
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
+    confidence = check_float(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
+    pred, count, positives = (np.asarray(a) for a in (pred, count, positives))
+    if pred.size == 0 or np.any(pred[1:] <= pred[:-1]) or np.any(count < 1):
+        raise ValueError(f"pred must be distinct ascending predictions, each with count >= 1. Got "
+                         f"{pred.size} predictions and counts {count[:5].tolist()} instead.")
+    if pred[0] < 0.0 or pred[-1] > 1.0:
+        raise ValueError(f"pred must contain probabilities in [0, 1]. Got {show(pred[0] if pred[0] < 0 else pred[-1])} "
+                         "instead.")
+    bins = _equal_mass_bins(count, n_bins)
     starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
-    ends = np.concatenate((starts[1:], [pred.shape[0]])) - 1
-    count = np.diff(np.concatenate((starts, [pred.shape[0]])))
-    positives = np.add.reduceat(is_pos[order].astype(np.int64), starts)
-    mean_pred = np.add.reduceat(ordered, starts) / count
-    ci_low, ci_high = _wilson(positives, count, confidence)
+    ends = np.concatenate((starts[1:], [pred.size])) - 1
+    bin_count = np.add.reduceat(count.astype(np.int64), starts)
+    bin_positives = np.add.reduceat(positives.astype(np.int64), starts)
+    mean_pred = np.add.reduceat(pred.astype(np.float64) * count, starts) / bin_count
+    ci_low, ci_high = _wilson(bin_positives, bin_count, confidence)
     return pd.DataFrame(
         {
-            "pred_min": ordered[starts],
-            "pred_max": ordered[ends],
-            "count": count.astype(np.int64),
-            "positives": positives,
+            "pred_min": pred[starts].astype(np.float64),
+            "pred_max": pred[ends].astype(np.float64),
+            "count": bin_count,
+            "positives": bin_positives,
             "mean_predicted": mean_pred,
-            "actual_rate": positives / count,
+            "actual_rate": bin_positives / bin_count,
             "ci_low": ci_low,
             "ci_high": ci_high,
         },

@@ -3,6 +3,7 @@ on a LocalCluster of 2 workers: the same join report, readout JSON and recall ca
 bad input, an unreachable scheduler and a dying worker give clear errors."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -12,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from eval.ab._table import segment_labels
 from eval.report.__main__ import main as report_main
-from eval.report._build import build_readout
-from eval.report._dask import dask_inputs
+from eval.report._build import build_readout, readout_of_tables
+from eval.report._dask import dask_tables
 from ltr.distributed import EngineError, EngineOptions, dask_client, open_logs
 from ltr.logs import LogValidationError, join_samples, parse_day, read_logs
 from recall._dask_counts import fit_on_dask
@@ -44,14 +46,75 @@ def test_readout_json_is_identical(cluster, partitioned, tmp_path):
     assert readout["join"]["exposures_in"] == 138915 and readout["ab"]["available"]
 
 
-def test_readout_by_request_with_segments_is_identical(opened, partitioned):
+@pytest.mark.parametrize(("unit", "segment", "options"), [
+    ("request", "device", dict(aa_splits=50, cuped=False, sequential=True)),
+    ("user", None, dict(aa_splits=20, cuped=True, start_day=parse_day("2026-01-09"), control="control",
+                        treatment="treatment", adjust="bh")),
+    ("user", "device", dict(aa_splits=0, experiment_start=parse_day("2026-01-10"), cuped=True, alpha=0.1)),
+])
+def test_readout_from_dask_tables_is_the_single_machine_one(opened, partitioned, unit, segment, options):
     logs = read_logs(partitioned)
     joined = join_samples(logs)
-    options = dict(unit="request", segment="device", aa_splits=50, cuped=False, sequential=True)
-    facts, samples = dask_inputs(opened, "device")
-    got = build_readout(facts, samples, join_report=opened.report.to_dict(), **options)
-    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), **options)
-    assert got["segments"] is not None and got["ab"]["unit"] == "request"
+    facts, tables = dask_tables(opened, unit, segment)
+    got = readout_of_tables(facts, tables, join_report=opened.report.to_dict(), **options)
+    assert got == build_readout(logs, joined.samples, join_report=joined.report.to_dict(), unit=unit,
+                                segment=segment, **options)
+    assert got["ab"]["unit"] == unit and (got["segments"] is not None) == (segment is not None)
+    assert got["ab"]["available"] and got["gauc"]["online"]["users_used"] > 0
+
+
+class _Recording:
+    """A Dask client that keeps every DataFrame it brings to the client (``gather``)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.frames = client, []
+
+    def gather(self, futures):
+        out = self.client.gather(futures)
+        self._collect(out)
+        return out
+
+    def _collect(self, value) -> None:
+        if isinstance(value, pd.DataFrame):
+            self.frames.append(value)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._collect(item)
+        elif dataclasses.is_dataclass(value):
+            self._collect(vars(value))
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+@pytest.mark.parametrize(("unit", "segment"), [("user", None), ("request", "device")])
+def test_the_client_gets_one_row_per_unit_day_score_and_user_not_per_exposure(opened, world_logs, unit, segment):
+    recording = _Recording(opened.client)
+    facts, tables = dask_tables(dataclasses.replace(opened, client=recording), unit, segment)
+    days = tables.units.days()
+    tables.user_aucs(days)
+    tables.scores(days)
+    facts.funnel(days)
+    samples = join_samples(world_logs).samples.assign(segment=lambda f: segment_labels(f["device"]))
+    keys = {"units": [f"{unit}_id", *(["user_id"] if unit == "request" else []), "bucket", "day",
+                      *(["segment"] if segment else [])], "users": ["user_id"]}
+    expected = {"units": samples.groupby(keys["units"]).ngroups,
+                "users": samples.dropna(subset=["rank_score"])["user_id"].nunique()}
+    kinds = {"units": [f for f in recording.frames if "first_ts" in f.columns],
+             "users": [f for f in recording.frames if "twice_u" in f.columns]}
+    for kind, frames in kinds.items():
+        gathered = pd.concat(frames, ignore_index=True)
+        assert not gathered.duplicated(keys[kind]).any() and len(gathered) == expected[kind], kind
+    assert expected["units"] <= len(samples) / 5 and expected["users"] <= len(samples) / 5
+    # The funnel's users: one row per (bucket, user) of each partition.
+    pairs = [f for f in recording.frames if list(f.columns) == ["bucket", "user_id"]]
+    assert pairs and all(not f.duplicated().any() and len(f) <= samples["user_id"].nunique() for f in pairs)
+    # The rest: the funnel counts (a row per bucket) and the AUC table (all, each day, each bucket).
+    rest = [f for f in recording.frames if all(f is not g for frames in [*kinds.values(), pairs] for g in frames)]
+    assert rest and max(len(f) for f in rest) <= 1 + samples["day"].nunique() + samples["bucket"].nunique()
 
 
 @pytest.mark.parametrize(("cls", "params"),
