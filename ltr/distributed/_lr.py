@@ -3,7 +3,7 @@ losses and gradients summed from the workers.
 
 Each training partition's one-hot design stays on the worker that built it (a future, never
 gathered), split into the rows before the validation day and the rows of it. For a vector of
-coefficients and intercept (scattered once per evaluation) every part returns the sum of its
+coefficients and intercept (sent with one task per worker per evaluation) every part returns the sum of its
 rows' logistic losses and its gradient ``(X^T (p - y), sum(p - y))``; the client adds the parts
 up in partition order (so a run is reproducible), scales them and adds the L2 term exactly as
 ``LogisticRegression(solver="lbfgs", C=C)`` does (:func:`lbfgs_objective`), and runs
@@ -126,17 +126,39 @@ def minimize_lbfgs(objective: Objective, start: np.ndarray, max_iter: int, tol: 
     return np.asarray(result.x, dtype=np.float64), min(int(result.nit), max_iter)
 
 
+def _each_part(func: Callable[..., Any], designs: list[tuple[Block, Block]], *args: Any) -> list[Any]:
+    """``func(design, *args)`` for each of a worker's designs, in order (runs on that worker)."""
+    return [func(design, *args) for design in designs]
+
+
 class _Solver:
-    """The parts' designs on the workers and the L-BFGS runs over them."""
+    """The parts' designs on the workers and the L-BFGS runs over them.
+
+    Each evaluation is one task per worker holding designs (the vector passed with it), which
+    returns each of its parts' results; the client puts them back in partition order.
+    """
 
     def __init__(self, client: Any, designs: list[Any], rows: tuple[int, int], max_iter: int, tol: float):
         self.client, self.designs, self.rows, self.max_iter, self.tol = client, designs, rows, max_iter, tol
+        holders = client.who_has(designs)  # the designs are in memory: who holds each
+        groups: dict[str, list[int]] = {}
+        for i, design in enumerate(designs):
+            groups.setdefault(sorted(holders[design.key])[0], []).append(i)
+        self.groups = sorted(groups.items())
+
+    def run(self, func: Callable[..., Any], *args: Any) -> list[Any]:
+        """``func(design, *args)`` on every design, on the worker holding it; the results in partition order."""
+        futures = [self.client.submit(_each_part, func, [self.designs[i] for i in held], *args, workers=[worker],
+                                      pure=False) for worker, held in self.groups]
+        found: list[Any] = [None] * len(self.designs)
+        for (_, held), results in zip(self.groups, self.client.gather(futures), strict=True):
+            for i, result in zip(held, results, strict=True):
+                found[i] = result
+        return found
 
     def objective(self, C: float, every: bool) -> Objective:
         def evaluate(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            shared = self.client.scatter(theta, hash=False)  # a fresh key: one copy per evaluation
-            parts = self.client.gather(self.client.map(part_loss_gradient, self.designs, theta=shared, every=every,
-                                                       pure=False))
+            parts = self.run(part_loss_gradient, theta, every)
             return lbfgs_objective(parts, theta, C, self.rows[1] if every else self.rows[0])
         return evaluate
 
@@ -144,9 +166,7 @@ class _Solver:
         return minimize_lbfgs(self.objective(C, every), start, self.max_iter, self.tol)
 
     def predict_day(self, theta: np.ndarray) -> np.ndarray:
-        shared = self.client.scatter(theta, hash=False)
-        return np.concatenate(self.client.gather(self.client.map(_day_probabilities, self.designs, theta=shared,
-                                                                 pure=False)))
+        return np.concatenate(self.run(_day_probabilities, theta))
 
 
 def _validated(solver: _Solver, params: dict[str, Any], y_valid: np.ndarray, refit: bool, zeros: np.ndarray
