@@ -148,8 +148,9 @@ class _Solver:
 
     def run(self, func: Callable[..., Any], *args: Any) -> list[Any]:
         """``func(design, *args)`` on every design, on the worker holding it; the results in partition order."""
+        # Where the designs are; elsewhere if that worker is gone (its designs are then rebuilt or moved).
         futures = [self.client.submit(_each_part, func, [self.designs[i] for i in held], *args, workers=[worker],
-                                      pure=False) for worker, held in self.groups]
+                                      allow_other_workers=True, pure=False) for worker, held in self.groups]
         found: list[Any] = [None] * len(self.designs)
         for (_, held), results in zip(self.groups, self.client.gather(futures), strict=True):
             for i, result in zip(held, results, strict=True):

@@ -20,6 +20,7 @@ from ltr.distributed._lr import SOLVER, fit_lr_on_dask, lbfgs_objective, minimiz
 from ltr.distributed._train import train_on_dask
 from ltr.logs import parse_day, read_logs
 from ltr.metrics import auc
+from ltr.models import ModelConvergenceWarning
 from ltr.train import default_feature_params, prepare_training, train_ranker
 
 TRAIN_END = parse_day("2026-01-15")
@@ -164,3 +165,19 @@ def test_the_lr_fit_gathers_vectors_never_a_matrix(opened, lr_data, monkeypatch)
     valid_rows = ranker.metadata["training"]["validation"]["rows"]["valid"]
     assert all(a.ndim == 1 and a.size <= max(width + 1, valid_rows) for a in arrays)
     assert valid_rows < len(lr_data.train) // 2
+
+
+def test_lr_on_dask_without_validation_warns_like_the_local_model_when_it_stops_at_max_iter(opened, local_logs,
+                                                                                           lr_data):
+    options = {"validation": False, "model_params": {"max_iter": 3}, "leakage_check": False}
+    with pytest.warns(ModelConvergenceWarning, match="did not converge in max_iter=3 lbfgs iterations"):
+        got = train_on_dask(opened, "lr", TRAIN_END, **options)
+    with pytest.warns(ModelConvergenceWarning, match="did not converge in max_iter=3"):
+        local = train_ranker(local_logs, "lr", data=lr_data, **options)
+    training = got.metadata["training"]
+    assert training["validation"] is None and local.metadata["training"]["validation"] is None
+    assert training["converged"] is False and training["n_iter"] == local.metadata["training"]["n_iter"] == 3
+    assert got.model.get_params() == local.model.get_params()
+    # Three L-BFGS-B steps from zeros on the same objective: the same point up to rounding.
+    np.testing.assert_allclose(got.model.coef_, local.model.coef_, atol=1e-9)
+    np.testing.assert_allclose(got.model.intercept_, local.model.intercept_, atol=1e-9)
