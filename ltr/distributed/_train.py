@@ -6,11 +6,12 @@ What runs where:
   feature fit (:func:`ltr.features._partial.fit_from_parts`: categorical levels, partial counting
   tables and level counts, value counts of the continuous columns), every feature matrix (the
   fitted builder's ``transform``, as ``map_partitions``; for LightGBM one matrix per worker of
-  the training rows it holds, :func:`_worker_design`), LightGBM's training
+  the training rows it holds, :func:`_worker_design`; for LR one per partition, kept there),
+  LightGBM's training
   (``lightgbm.dask.DaskLGBMClassifier``, one LightGBM process per worker reading that matrix
-  without a copy), the held-out scores;
+  without a copy), LR's losses and gradients, the held-out scores;
 * **client**: the sums of those summaries (the builder's state is the one the single-machine
-  engine fits, bit for bit), the validation-day choice, the metrics.
+  engine fits, bit for bit), the validation-day choice, LR's L-BFGS-B steps, the metrics.
 
 LightGBM: the same parameters as the single-machine engine. ``lightgbm.dask`` has no early
 stopping (its evaluation sets are evaluated per worker, on that worker's rows), so the validation
@@ -28,10 +29,12 @@ run's, cut at the chosen round. Distributed LightGBM splits the histogram work b
 workers, so the trees are close to, not equal to, the single-machine ones (tested: held-out AUC
 within 0.002), and on several workers two runs need not grow the same trees.
 
-Logistic regression: the one-hot CSR matrix of the training rows is collected on the client
-and fitted with the same scikit-learn lbfgs solver, ``C`` grid and refit as on one machine (the
-exact objective; the CSR of an LR model is a few integers per row, and the model itself has to
-fit one machine). The engine and solver are recorded in ``metadata.training.engine``.
+Logistic regression (:mod:`ltr.distributed._lr`): each partition's one-hot CSR design stays on
+its worker; the client runs scipy's L-BFGS-B on scikit-learn's lbfgs objective, each evaluation
+the sum of the losses and gradients the workers compute on their designs (the client holds one
+value per feature, never a matrix), with the single-machine ``C`` grid, warm starts and refit (the same
+objective and options as scikit-learn's; summed in partition order, so a run is reproducible).
+The engine and solver are recorded in ``metadata.training.engine``.
 """
 from __future__ import annotations
 
@@ -42,18 +45,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ltr._training import (
     check_window,
     default_feature_params,
     evaluation_metrics,
-    fit_estimator,
     metrics_by_day,
 )
 from ltr.bundle import check_inputs, design_matrix
 from ltr.distributed._leakage import check_leakage_on_dask
 from ltr.distributed._logs import PartitionedLogs
+from ltr.distributed._lr import SOLVER as LR_SOLVER
+from ltr.distributed._lr import fit_lr_on_dask
 from ltr.distributed._parts import Parts, day_rows, labelled_parts, part_facts, rows_in
 from ltr.features import FeatureBuilder, context_candidates, outcome_columns
 from ltr.features._partial import fit_from_parts, refresh_from_parts
@@ -63,12 +66,6 @@ from ltr.models import LightGBMRanker, LogisticRegressionRanker, make_model
 from ltr.serving import Ranker, statistics_record
 
 __all__ = ["train_on_dask"]
-
-
-def _design(frame: pd.DataFrame, builder: FeatureBuilder, inputs: str) -> tuple[Any, np.ndarray, np.ndarray]:
-    """A partition's model inputs, labels and days (runs on a worker)."""
-    X, _ = design_matrix(builder.transform(frame, dense=inputs != "onehot"), inputs)
-    return X, frame["click"].to_numpy().astype(np.int64), frame["day"].to_numpy().astype(np.int64)
 
 
 def _on_day(triple: tuple[Any, np.ndarray, np.ndarray], day: int) -> tuple[Any, np.ndarray]:
@@ -311,12 +308,9 @@ def _fit_model(client: Any, rows: Parts, builder: FeatureBuilder, model: str, in
                   "workers, early-stopping rule applied on the client)", "inputs_dtype": dtype}
         return booster, chosen, {**engine, "fit_seconds": round(time.perf_counter() - started, 3),
                                    "fitted_rows": sum(f["rows"] for f in facts)}
-    parts = client.gather(rows.map(_design, builder=shared, inputs=inputs))
-    X = sp.vstack([p[0] for p in parts], format="csr") if inputs != "dense" else np.vstack([p[0] for p in parts])
-    y, days = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
-    estimator, chosen, seconds = fit_estimator(model, model_params, X, y, days, names, categorical, validation, refit)
-    engine = {"name": "dask", "solver": "lbfgs (scikit-learn) on the one-hot matrix collected from the workers"}
-    return estimator, chosen, {**engine, "fit_seconds": round(seconds, 3), "fitted_rows": int(y.size)}
+    estimator, chosen, fitted = fit_lr_on_dask(client, rows, shared, inputs, model_params, names, validation, refit)
+    return estimator, chosen, {"name": "dask", "solver": LR_SOLVER,
+                               "fit_seconds": round(time.perf_counter() - started, 3), "fitted_rows": fitted}
 
 
 def _design_facts(triple: tuple[Any, np.ndarray, np.ndarray]) -> dict[str, Any]:

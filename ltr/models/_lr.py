@@ -104,16 +104,22 @@ class LogisticRegressionRanker(_Base):
             # sklearn's own warning is replaced by ours, which names the model and the fix.
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y)
-        self.coef_ = np.ascontiguousarray(model.coef_[0], dtype=np.float64)
-        self.intercept_ = float(model.intercept_[0])
-        self.n_iter_ = int(np.max(model.n_iter_))
-        self.converged_ = self.n_iter_ < params["max_iter"]
+        self._store_solution(model.coef_[0], model.intercept_[0], int(np.max(model.n_iter_)), params["max_iter"],
+                             stacklevel=4)  # the caller of fit
+
+    def _store_solution(self, coef: np.ndarray, intercept: float, n_iter: int, max_iter: int,
+                        stacklevel: int = 2) -> None:
+        """Keep an lbfgs solution (here or from the Dask engine's solver); warn when it hit ``max_iter``."""
+        self.coef_ = np.ascontiguousarray(coef, dtype=np.float64)
+        self.intercept_ = float(intercept)
+        self.n_iter_ = int(n_iter)
+        self.converged_ = self.n_iter_ < max_iter
         if not self.converged_:
             warnings.warn(
                 f"LogisticRegressionRanker did not converge in max_iter={self.max_iter} lbfgs iterations; "
                 "raise max_iter or rescale the continuous features.",
                 ModelConvergenceWarning,
-                stacklevel=3,  # the caller of fit
+                stacklevel=stacklevel,
             )
 
     def decision_function(self, X: Any) -> np.ndarray:

@@ -10,7 +10,7 @@ returned for the bundle.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,13 +21,13 @@ from ltr.models._base import RankerModel
 from ltr.models._lgbm import fit_early_stopped
 from ltr.models._lr import LogisticRegressionRanker
 
-__all__ = ["C_GRID", "fit_validated"]
+__all__ = ["C_GRID", "check_validation_rows", "choose_C", "fit_validated", "held_out"]
 
 #: Regularisation strengths logistic regression tries on the validation day.
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1)
 
 
-def _held_out(y: np.ndarray, p: np.ndarray) -> dict[str, float | None]:
+def held_out(y: np.ndarray, p: np.ndarray) -> dict[str, float | None]:
     both = np.unique(y).size == 2
     return {"logloss": float(logloss(y, p, eps=1e-15)), "auc": float(auc(y, p)) if both else None}
 
@@ -68,21 +68,18 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
     if name not in ("lr", "lgbm"):
         raise ValueError(f"name must be 'lr' or 'lgbm'. Got {name!r} instead.")
     fit_rows = ~valid_rows
-    if np.unique(y[valid_rows]).size < 2 or np.unique(y[fit_rows]).size < 2:
-        raise ValueError("the validation day and the days before it must each hold clicks and non-clicks. "
-                         f"Got {int(y[valid_rows].sum())} clicks in {int(valid_rows.sum())} validation rows and "
-                         f"{int(y[fit_rows].sum())} in {int(fit_rows.sum())} earlier rows instead.")
-    rows = {"fit": int(fit_rows.sum()), "valid": int(valid_rows.sum())}
+    rows = check_validation_rows(int(fit_rows.sum()), int(y[fit_rows].sum()), int(valid_rows.sum()),
+                                 int(y[valid_rows].sum()))
     if name == "lgbm":
         model, predicted = fit_early_stopped(params, X, y, valid_rows, names, categorical=categorical, refit=refit)
         return model, {"rows": rows, "chosen": {"num_boost_round": int(model.best_iteration_)},
-                       "valid": _held_out(y[valid_rows], predicted), "refit": bool(refit)}
+                       "valid": held_out(y[valid_rows], predicted), "refit": bool(refit)}
     Xf, Xv, yf, yv = X[fit_rows], X[valid_rows], y[fit_rows], y[valid_rows]
     probe: LogisticRegressionRanker | None = None  # the model that chose the setting, when it can be kept
     if "C" in params:
         probe = LogisticRegressionRanker(**params).fit(Xf, yf, names)
         chosen = {"C": float(params["C"])}
-        valid = _held_out(yv, probe.predict(Xv))
+        valid = held_out(yv, probe.predict(Xv))
         start = (probe.coef_, probe.intercept_)
     else:
         chosen, valid, start = _lr_grid(params, Xf, yf, Xv, yv, C_grid)
@@ -96,9 +93,60 @@ def fit_validated(name: str, params: dict[str, Any], X: Any, y: np.ndarray, vali
     return probe, record
 
 
+def check_validation_rows(fit_rows: int, fit_clicks: int, valid_rows: int, valid_clicks: int) -> dict[str, int]:
+    """The record's ``rows`` (fitted, validation), once both hold clicks and non-clicks.
+
+    Raises
+    ------
+    ValueError
+        The validation day or the days before it hold a single class.
+    """
+    if not (0 < valid_clicks < valid_rows and 0 < fit_clicks < fit_rows):
+        raise ValueError("the validation day and the days before it must each hold clicks and non-clicks. "
+                         f"Got {valid_clicks} clicks in {valid_rows} validation rows and "
+                         f"{fit_clicks} in {fit_rows} earlier rows instead.")
+    return {"fit": fit_rows, "valid": valid_rows}
+
+
+def choose_C(fit: Callable[[float], Any], predict: Callable[[Any], np.ndarray], y_valid: np.ndarray,
+             C_grid: Sequence[float]) -> tuple[dict[str, Any], dict[str, float | None], Any]:
+    """The validation-day rule for logistic regression's ``C``, whatever fits the probes.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(C)``: the solution for ``C`` on the days before the validation day (any object
+        ``predict`` reads). Called from the smallest ``C`` up, so that it can start each probe
+        from the previous solution (warm start).
+    predict : callable
+        ``predict(solution)``: the validation rows' click probabilities, in ``y_valid``'s order
+        (called right after ``fit`` of the same ``C``).
+    y_valid : ndarray of 0/1
+    C_grid : sequence of float
+
+    Returns
+    -------
+    chosen : dict
+        ``{"C": C}``, the lowest validation logloss (the smallest ``C`` among equal losses).
+    valid : dict
+        Its validation logloss and AUC.
+    solution
+        What ``fit`` returned for it (where the refit starts).
+    """
+    predicted: dict[float, np.ndarray] = {}
+    losses: dict[float, float] = {}
+    solutions: dict[float, Any] = {}
+    for C in sorted(float(c) for c in C_grid):
+        solutions[C] = fit(C)
+        predicted[C] = predict(solutions[C])
+        losses[C] = float(logloss(y_valid, predicted[C], eps=1e-15))
+    C = min(losses, key=losses.__getitem__)
+    return {"C": C}, held_out(y_valid, predicted[C]), solutions[C]
+
+
 def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.ndarray, C_grid: Sequence[float]
              ) -> tuple[dict[str, Any], dict[str, float | None], tuple[np.ndarray, float]]:
-    """Each ``C`` of the grid, fitted on the earlier days; the lowest validation logloss wins.
+    """Each ``C`` of the grid, fitted on the earlier days with scikit-learn (:func:`choose_C`).
 
     The probes run from the smallest ``C`` up, each starting from the previous solution (warm
     start): the same optima, in a fraction of the lbfgs iterations. Returns the choice, its
@@ -108,16 +156,16 @@ def _lr_grid(params: dict[str, Any], Xf: Any, yf: np.ndarray, Xv: Any, yv: np.nd
 
     checked = LogisticRegressionRanker(**params)._checked_params()
     probe = LogisticRegression(solver="lbfgs", max_iter=checked["max_iter"], tol=checked["tol"], warm_start=True)
-    predicted: dict[float, np.ndarray] = {}
-    losses: dict[float, float] = {}
-    solutions: dict[float, tuple[np.ndarray, float]] = {}
+
+    def fit(C: float) -> tuple[np.ndarray, float]:
+        probe.set_params(C=C).fit(Xf, yf)
+        return probe.coef_[0].copy(), float(probe.intercept_[0])
+
+    def predict(solution: tuple[np.ndarray, float]) -> np.ndarray:
+        # choose_C predicts right after fitting the same C: the probe holds that solution.
+        return expit(probe.decision_function(Xv))
+
     with warnings.catch_warnings():
         # A probe that stops early is still a fair probe; the final fit warns on its own.
         warnings.simplefilter("ignore")
-        for C in sorted(float(c) for c in C_grid):
-            probe.set_params(C=C).fit(Xf, yf)
-            predicted[C] = expit(probe.decision_function(Xv))
-            losses[C] = float(logloss(yv, predicted[C], eps=1e-15))
-            solutions[C] = (probe.coef_[0].copy(), float(probe.intercept_[0]))
-    C = min(losses, key=losses.__getitem__)  # the smallest C among equal losses
-    return {"C": C}, _held_out(yv, predicted[C]), solutions[C]
+        return choose_C(fit, predict, yv, C_grid)

@@ -1,6 +1,7 @@
 """The ranker on Dask against the single-machine ranker, on the fixture world written partitioned
 (LocalCluster of 2 workers): the fitted feature pipeline is bit-identical, the LightGBM model's
-held-out AUC within 0.002, LR the same solver on the same matrix; the bundles load and serve like
+held-out AUC within 0.002, LR scikit-learn's lbfgs objective minimised over the workers' sums
+(tests/distributed/test_lr_solver.py); the bundles load and serve like
 local ones; an unreachable scheduler fails clearly and writes nothing."""
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from distributed import WorkerPlugin
 
 from ltr import Ranker
+from ltr.distributed._lr import SOLVER as LR_SOLVER
 from ltr.distributed._score import score_on_dask
 from ltr.distributed._train import train_on_dask
 from ltr.logs import parse_day, read_logs
@@ -83,8 +85,8 @@ def test_train_cli_on_dask_writes_an_lr_bundle_equal_in_auc(cluster, partitioned
     assert "bundle written" in capsys.readouterr().out
     ranker = Ranker.load(out)
     local = train_ranker(local_logs, "lr", TRAIN_END, leakage_check=False)
-    assert ranker.metadata["training"]["engine"]["solver"].startswith("lbfgs")
-    # The same solver on the same matrix, rows in another order: equal up to lbfgs' tolerance.
+    assert ranker.metadata["training"]["engine"]["solver"] == LR_SOLVER
+    # The same objective minimised by the same L-BFGS-B, sums in another order: equal up to lbfgs' tolerance.
     assert ranker.metadata["training"]["validation"]["chosen"] == local.metadata["training"]["validation"]["chosen"]
     assert abs(ranker.metadata["metrics"]["auc"] - local.metadata["metrics"]["auc"]) < 1e-4
 
