@@ -173,7 +173,7 @@ def _raise_engine_error(exc: Exception) -> None:
     if _names_a_worker(exc):
         # The scheduler's bookkeeping of a scatter to every worker (``broadcast=True``) raises a
         # KeyError naming a worker that died between the scatter and its replication.
-        raise EngineError(f"a Dask worker ({exc.args[0]}) died or left while data was being placed on every worker; "
+        raise EngineError(f"a Dask worker died or left ({exc.args[0]}) while data was being placed on every worker; "
                           "the run cannot go on. Out of memory? Give the workers more (--memory-limit) or more "
                           "partitions (python -m ltr.logs partition --parts-per-day). No output was written.") from None
 
