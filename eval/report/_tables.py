@@ -63,7 +63,8 @@ class ReadoutTables:
     @classmethod
     def of(cls, samples: pd.DataFrame, unit: str, segment: str | None = None) -> ReadoutTables:
         """The tables of a whole (checked) samples frame."""
-        whole = combine_partials([partial_tables(samples, unit, segment)], unit, segment)
+        # One part is already reduced (sorted, one row per key): nothing left to add up.
+        whole = partial_tables(samples, unit, segment)
         units = UnitDays(whole["units"], unit, segment)
         cells = whole["scores"]
         if cells is None:

@@ -26,7 +26,7 @@ from scipy import optimize
 from scipy.special import expit
 
 from ltr.bundle import design_matrix
-from ltr.distributed._parts import Parts, part_facts
+from ltr.distributed._parts import Parts, by_holder, part_facts
 from ltr.features import FeatureBuilder
 from ltr.models import LogisticRegressionRanker
 from ltr.models._select import C_GRID, check_validation_rows, choose_C, held_out
@@ -140,11 +140,7 @@ class _Solver:
 
     def __init__(self, client: Any, designs: list[Any], rows: tuple[int, int], max_iter: int, tol: float):
         self.client, self.designs, self.rows, self.max_iter, self.tol = client, designs, rows, max_iter, tol
-        holders = client.who_has(designs)  # the designs are in memory: who holds each
-        groups: dict[str, list[int]] = {}
-        for i, design in enumerate(designs):
-            groups.setdefault(sorted(holders[design.key])[0], []).append(i)
-        self.groups = sorted(groups.items())
+        self.groups = by_holder(client, designs)  # the designs are in memory
 
     def run(self, func: Callable[..., Any], *args: Any) -> list[Any]:
         """``func(design, *args)`` on every design, on the worker holding it; the results in partition order."""

@@ -15,8 +15,8 @@ import pandas as pd
 from ltr.distributed._logs import LogPartition, PartitionedLogs
 from ltr.features._samples import with_days_and_outcomes
 
-__all__ = ["Parts", "day_rows", "labelled_parts", "labelled_samples_of", "on_rows", "part_facts", "rows_in",
-           "task_prefix"]
+__all__ = ["Parts", "by_holder", "day_rows", "labelled_parts", "labelled_samples_of", "on_rows", "part_facts",
+           "rows_in", "task_prefix"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,16 @@ class Parts:
             raise ValueError(f"futures must hold one frame per partition ({len(self.futures)}). "
                              f"Got {len(futures)} instead.")
         return Parts(self.client, list(futures), self.keys, self.low, self.high)
+
+
+def by_holder(client: Any, futures: list[Any]) -> list[tuple[str, list[int]]]:
+    """The positions of ``futures`` (in memory) grouped by the worker holding each (the first
+    holder by address when several do), workers sorted by address."""
+    holders = client.who_has(futures)
+    groups: dict[str, list[int]] = {}
+    for i, future in enumerate(futures):
+        groups.setdefault(sorted(holders[future.key])[0], []).append(i)
+    return sorted(groups.items())
 
 
 def task_prefix(func: Any) -> str:

@@ -57,7 +57,7 @@ from ltr.distributed._leakage import check_leakage_on_dask
 from ltr.distributed._logs import PartitionedLogs
 from ltr.distributed._lr import SOLVER as LR_SOLVER
 from ltr.distributed._lr import fit_lr_on_dask
-from ltr.distributed._parts import Parts, day_rows, labelled_parts, part_facts, rows_in
+from ltr.distributed._parts import Parts, by_holder, day_rows, labelled_parts, part_facts, rows_in
 from ltr.features import FeatureBuilder, context_candidates, outcome_columns
 from ltr.features._partial import fit_from_parts, refresh_from_parts
 from ltr.logs import Logs, format_day
@@ -162,12 +162,9 @@ def _worker_design(frames: list[pd.DataFrame], builder: FeatureBuilder, low: int
 def _worker_designs(client: Any, rows: Parts, builder: Any, dtype: str = "float64") -> list[Any]:
     """One :func:`_worker_design` per worker holding training partitions (``builder`` scattered)."""
     client.gather(client.map(len, rows.futures, pure=False))  # every partition in memory: who holds it
-    holders = client.who_has(rows.futures)
-    groups: dict[str, list[Any]] = {}
-    for future in rows.futures:
-        groups.setdefault(sorted(holders[future.key])[0], []).append(future)
-    return [client.submit(_worker_design, held, builder, rows.low, rows.high, dtype, workers=[worker],
-                          allow_other_workers=False, pure=False) for worker, held in sorted(groups.items())]
+    return [client.submit(_worker_design, [rows.futures[i] for i in held], builder, rows.low, rows.high, dtype,
+                          workers=[worker], allow_other_workers=False, pure=False)
+            for worker, held in by_holder(client, rows.futures)]
 
 
 def _x_part(design: tuple[np.ndarray, np.ndarray, np.ndarray], stop: int, names: list[str]) -> pd.DataFrame:
