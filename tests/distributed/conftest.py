@@ -58,7 +58,12 @@ def opened(client, partitioned):
 
 
 @pytest.fixture(scope="module")
-def local_data(partitioned):
+def local_logs(partitioned):
+    """The partitioned world, read by the single-machine engine."""
+    return read_logs(partitioned)
+
+
+@pytest.fixture(scope="module")
+def local_data(local_logs):
     """The single-machine engine's LightGBM training data (defaults) on the partitioned world."""
-    return prepare_training(read_logs(partitioned), parse_day("2026-01-15"),
-                            feature_params=default_feature_params("lgbm"))
+    return prepare_training(local_logs, parse_day("2026-01-15"), feature_params=default_feature_params("lgbm"))

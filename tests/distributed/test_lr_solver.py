@@ -18,7 +18,7 @@ import ltr.distributed._train as dask_train
 from ltr import Ranker
 from ltr.distributed._lr import SOLVER, fit_lr_on_dask, lbfgs_objective, minimize_lbfgs, part_loss_gradient
 from ltr.distributed._train import train_on_dask
-from ltr.logs import parse_day, read_logs
+from ltr.logs import parse_day
 from ltr.metrics import auc
 from ltr.models import ModelConvergenceWarning
 from ltr.train import default_feature_params, prepare_training, train_ranker
@@ -82,11 +82,6 @@ def test_lbfgs_on_summed_parts_finds_sklearns_optimum(C, seed):
     assert 0 < n_iter < 1000
     np.testing.assert_allclose(theta[:-1], expected.coef_[0], atol=1e-5)
     np.testing.assert_allclose(theta[-1], expected.intercept_[0], atol=1e-5)
-
-
-@pytest.fixture(scope="module")
-def local_logs(partitioned):
-    return read_logs(partitioned)
 
 
 @pytest.fixture(scope="module")

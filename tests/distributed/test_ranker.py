@@ -18,27 +18,15 @@ from ltr import Ranker
 from ltr.distributed._lr import SOLVER as LR_SOLVER
 from ltr.distributed._score import score_on_dask
 from ltr.distributed._train import train_on_dask
-from ltr.logs import parse_day, read_logs
+from ltr.logs import parse_day
 from ltr.refresh import main as refresh_main
 from ltr.refresh import refresh_bundle
 from ltr.score import main as score_main
 from ltr.score import score_logs
-from ltr.train import default_feature_params, main, prepare_training, train_ranker
+from ltr.train import main, train_ranker
 from tests.states import assert_same_state
 
 TRAIN_END = parse_day("2026-01-15")
-
-
-@pytest.fixture(scope="module")
-def local_logs(partitioned):
-    """The same partitioned logs, read by the single-machine engine."""
-    return read_logs(partitioned)
-
-
-@pytest.fixture(scope="module")
-def local_data(local_logs):
-    """The single-machine engine's training data (LightGBM defaults)."""
-    return prepare_training(local_logs, TRAIN_END, feature_params=default_feature_params("lgbm"))
 
 
 @pytest.fixture(scope="module")
