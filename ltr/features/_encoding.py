@@ -321,20 +321,38 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         n_rows = columns[0].shape[0] if columns else 0
         codes = np.empty((n_rows, len(columns)), dtype=np.int32)
         for j, values in enumerate(columns):
-            kind = self._check_kind(values, j)
-            fitted = self.value_kinds_[j]
-            if "empty" not in (kind, fitted) and kind != fitted:
-                # e.g. ids read as int at training and as str online: every value would
-                # silently fall into <unk>.
-                raise TypeError(
-                    f"Column {column_label(self, j)} must hold {fitted} values as in fit. "
-                    f"Got {kind} values (first: {_plain(values[0])!r}) instead."
-                )
-            found = self._lookups[j](values, kind)
-            found[found < 0] = self.unknown_code_[j]
-            found[pd.isna(values)] = self.missing_code_[j]
-            codes[:, j] = found
+            codes[:, j] = self._string_codes(values, j) if values.dtype == object else self._codes(values, j)
         return codes
+
+    def _string_codes(self, values: np.ndarray, j: int) -> np.ndarray:
+        """Codes of an object column, each distinct string looked up once (a serving request's
+        context column holds a handful); anything but strings takes :meth:`_codes`."""
+        inverse, uniques = pd.factorize(values)
+        if uniques.size * 2 > values.size or pd.api.types.infer_dtype(uniques, skipna=True) != "string":
+            # A str never equals a non-str, so only all-string columns keep their distinct
+            # values (and their kind and type errors) through factorize.
+            return self._codes(values, j)
+        try:
+            table = self._codes(np.append(np.asarray(uniques, dtype=object), None), j)
+        except (TypeError, ValueError):
+            return self._codes(values, j)  # the error names the column's own first value
+        return table[inverse]  # -1 (missing) takes the last entry: the missing code
+
+    def _codes(self, values: np.ndarray, j: int) -> np.ndarray:
+        """Codes of one column's values (checked against the kind seen in fit)."""
+        kind = self._check_kind(values, j)
+        fitted = self.value_kinds_[j]
+        if "empty" not in (kind, fitted) and kind != fitted:
+            # e.g. ids read as int at training and as str online: every value would
+            # silently fall into <unk>.
+            raise TypeError(
+                f"Column {column_label(self, j)} must hold {fitted} values as in fit. "
+                f"Got {kind} values (first: {_plain(values[0])!r}) instead."
+            )
+        found = self._lookups[j](values, kind)
+        found[found < 0] = self.unknown_code_[j]
+        found[pd.isna(values)] = self.missing_code_[j]
+        return found
 
     def get_level_names(self) -> list[list[str]]:
         """Names of each feature's codes, in code order.

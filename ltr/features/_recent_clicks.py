@@ -54,14 +54,13 @@ def recent_click_profiles(
         NaN rows for users without a click before their cut-off.
     """
     n = len(end)
-    dim = embedding.shape[1]
     user_ids = np.asarray(user_ids)
-    if n > 1 and (end == end[0]).all() and (user_ids == user_ids[0]).all():
+    if n and (end == end[0]).all() and (user_ids == user_ids[0]).all():
         # One request's rows: one query, its profile repeated.
-        return np.repeat(recent_click_profiles(history, user_ids[:1], end[:1], max_len, embedding), n, axis=0)
-    out = np.full((n, dim), np.nan)
+        return np.repeat(_one_profile(history, user_ids[:1], end[:1], max_len, embedding), n, axis=0)
+    out = np.full((n, embedding.shape[1]), np.nan)
     events = history.events
-    if events.n_events == 0 or n == 0:
+    if events.n_events == 0:
         return out
     lo, hi = events.bounds(user_ids, history.cutoff(end))
     count = np.minimum(hi - lo, max_len)
@@ -71,24 +70,40 @@ def recent_click_profiles(
     uniq, inverse = np.unique(query, return_inverse=True)
     u_hi = uniq // (max_len + 1)
     u_count = uniq % (max_len + 1)
-    if uniq.size == 1:
-        # One profile (a serving request): its clicks' rows added in the same order, most recent
-        # first, by one reduction over the rows (numpy adds them one after the other, as below).
-        last = int(u_hi[0])
-        acc = embedding[events.item[last - int(u_count[0]) : last][::-1]].sum(axis=0, keepdims=True)
-    else:
-        acc = np.zeros((uniq.size, dim))
-        # Most recent first; ranks no profile reaches would add nothing: stop at the longest.
-        for j in range(int(u_count.max(initial=0))):
-            take = u_count > j
-            rows = events.item[u_hi[take] - 1 - j]
-            acc[take] += embedding[rows]
-    acc /= u_count[:, None]
+    acc = np.zeros((uniq.size, embedding.shape[1]))
+    # Most recent first; ranks no profile reaches would add nothing: stop at the longest.
+    for j in range(int(u_count.max(initial=0))):
+        take = u_count > j
+        rows = events.item[u_hi[take] - 1 - j]
+        acc[take] += embedding[rows]
+    out[has] = _unit_mean(acc, u_count)[inverse]
+    return out
+
+
+def _one_profile(history: ClickHistory, user_id: np.ndarray, end: np.ndarray, max_len: int,
+                 embedding: np.ndarray) -> np.ndarray:
+    """:func:`recent_click_profiles` of one query (a serving request), in scalars: the same bits."""
+    out = np.full((1, embedding.shape[1]), np.nan)
+    if history.events.n_events == 0:
+        return out
+    lo, hi = history.events.bounds(user_id, history.cutoff(end))
+    last = int(hi[0])
+    count = min(last - int(lo[0]), max_len)
+    if count <= 0:
+        return out
+    # The clicks' rows added most recent first by one reduction over the rows (numpy adds
+    # them one after the other, as the general loop does).
+    acc = embedding[history.events.item[last - count : last][::-1]].sum(axis=0, keepdims=True)
+    return _unit_mean(acc, np.array([count]))
+
+
+def _unit_mean(acc: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Rows of sums ``acc`` of ``count`` unit vectors as unit means (NaN where the mean is 0)."""
+    acc /= count[:, None]
     norm = np.sqrt(rowdot(acc, acc))
     unit = acc / np.where(norm > 0, norm, 1.0)[:, None]
     unit[norm == 0] = np.nan
-    out[has] = unit[inverse]
-    return out
+    return unit
 
 
 @dataclass(frozen=True, eq=False)

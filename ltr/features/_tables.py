@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -88,9 +89,15 @@ class ClickHistory:
         """Click-time bound per query: the clicks before ``end`` have ``ts`` below it."""
         if self.time_column == "ts":
             return end
-        last = int(self.events.time.max()) + 1 if self.events.n_events else 0
         pos = np.searchsorted(self.days, end, side="left")
-        return np.where(pos < self.days.size, self.first_ts[np.minimum(pos, max(self.days.size - 1, 0))], last)
+        return np.where(pos < self.days.size, self.first_ts[np.minimum(pos, max(self.days.size - 1, 0))],
+                        self._after_last)
+
+    @cached_property
+    def _after_last(self) -> int:
+        """One past the last click's ``ts`` (the bound of a cut-off after every click day):
+        computed once, not per serving request."""
+        return int(self.events.time.max()) + 1 if self.events.n_events else 0
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Export as JSON-able metadata and plain arrays (the events under ``events.``)."""

@@ -131,6 +131,36 @@ def test_matches_slow_reference(seed, min_count, missing):
         assert codes[:, j].max() < encoder.n_codes_[j]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n_levels", [1, 3, 40])
+@pytest.mark.parametrize("missing", ["unknown", "separate"])
+def test_encode_columns_of_repeated_strings_matches_slow_reference(seed, n_levels, missing):
+    """A serving request's string columns hold a few distinct values, each looked up once."""
+    rng = np.random.default_rng(seed)
+    train = _random_string_column(rng, 400, 12, missing_rate=0.1)
+    encoder = CategoryEncoder(min_count=3, missing=missing).fit(pd.DataFrame({"s": train}))
+    pool = np.array([f"lvl{i:03d}" for i in range(n_levels - 1)] + ["unseen", None, np.nan, pd.NA], dtype=object)
+    column = pool[rng.integers(0, pool.size, size=300)]
+    codes = encoder.encode_columns([column])
+    expected = _ref_transform(column.tolist(), encoder.categories_[0], missing)
+    np.testing.assert_array_equal(codes[:, 0], expected)
+
+
+@pytest.mark.parametrize(
+    ("column", "error", "match"),
+    [
+        # Repeated values of mixed types: the column's own message, as without repeats.
+        (np.array(["a"] * 50 + [5], dtype=object), TypeError, r"Got 5 \(int\) at row 50"),
+        (np.array([None] * 10 + ["x"] * 50, dtype=object), TypeError,
+         r"must hold number values as in fit. Got str values \(first: None\)"),
+    ],
+)
+def test_encode_columns_of_repeated_values_keeps_errors(column, error, match):
+    encoder = CategoryEncoder().fit(pd.DataFrame({"x0": [1, 2, 3]}))
+    with pytest.raises(error, match=match):
+        encoder.encode_columns([column])
+
+
 # ------------------------------------------------------------------ hand-computed cases
 def test_hand_computed_layout():
     X = pd.DataFrame({"category": ["shoes", "bags", "shoes", None, "hats", "shoes", "bags"]})
