@@ -333,7 +333,9 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             # values (and their kind and type errors) through factorize.
             return self._codes(values, j)
         try:
-            table = self._codes(np.append(np.asarray(uniques, dtype=object), None), j)
+            distinct = np.empty(uniques.size + 1, dtype=object)  # the last: a missing value
+            distinct[:-1] = uniques
+            table = self._codes(distinct, j)
         except (TypeError, ValueError):
             return self._codes(values, j)  # the error names the column's own first value
         return table[inverse]  # -1 (missing) takes the last entry: the missing code
