@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,6 +54,11 @@ class ClickHistory:
     days: np.ndarray
     first_ts: np.ndarray
 
+    def __post_init__(self) -> None:
+        # One past the last click's ts (the bound of a cut-off after every click day): computed
+        # once here, not per serving request, and not lazily (transform never changes state).
+        object.__setattr__(self, "_after_last", int(self.events.time.max()) + 1 if self.events.n_events else 0)
+
     @classmethod
     def from_frame(cls, frame: Mapping[str, np.ndarray], time_column: str, embedding: np.ndarray) -> ClickHistory:
         """The clicks of a labelled prepared frame whose item has an embedding.
@@ -93,11 +97,6 @@ class ClickHistory:
         return np.where(pos < self.days.size, self.first_ts[np.minimum(pos, max(self.days.size - 1, 0))],
                         self._after_last)
 
-    @cached_property
-    def _after_last(self) -> int:
-        """One past the last click's ``ts`` (the bound of a cut-off after every click day):
-        computed once, not per serving request."""
-        return int(self.events.time.max()) + 1 if self.events.n_events else 0
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Export as JSON-able metadata and plain arrays (the events under ``events.``)."""
