@@ -9,7 +9,7 @@ with ``t < end`` and :class:`ClickHistory` returns clicks with ``ts`` before the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ class ClickHistory:
     time_column: str
     days: np.ndarray
     first_ts: np.ndarray
+    _after_last: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # One past the last click's ts (the bound of a cut-off after every click day): computed
