@@ -321,24 +321,8 @@ class CategoryEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         n_rows = columns[0].shape[0] if columns else 0
         codes = np.empty((n_rows, len(columns)), dtype=np.int32)
         for j, values in enumerate(columns):
-            codes[:, j] = self._string_codes(values, j) if values.dtype == object else self._codes(values, j)
+            codes[:, j] = self._codes(values, j)
         return codes
-
-    def _string_codes(self, values: np.ndarray, j: int) -> np.ndarray:
-        """Codes of an object column, each distinct string looked up once (a serving request's
-        context column holds a handful); anything but strings takes :meth:`_codes`."""
-        inverse, uniques = pd.factorize(values)
-        if uniques.size * 2 > values.size or pd.api.types.infer_dtype(uniques, skipna=True) != "string":
-            # A str never equals a non-str, so only all-string columns keep their distinct
-            # values (and their kind and type errors) through factorize.
-            return self._codes(values, j)
-        try:
-            distinct = np.empty(uniques.size + 1, dtype=object)  # the last: a missing value
-            distinct[:-1] = uniques
-            table = self._codes(distinct, j)
-        except (TypeError, ValueError):
-            return self._codes(values, j)  # the error names the column's own first value
-        return table[inverse]  # -1 (missing) takes the last entry: the missing code
 
     def _codes(self, values: np.ndarray, j: int) -> np.ndarray:
         """Codes of one column's values (checked against the kind seen in fit)."""
