@@ -37,8 +37,7 @@ from eval.metrics import hitrate_at_k
 from ltr.logs import Logs, day_index, events_with_users, from_frames, parse_day, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from recall._fusion import MARGIN_Z
-from recall.merge import MergedRecall
+from recall.merge import MARGIN_Z, MergedRecall
 from recall.neural import NIPRecall, TwoTowerRecall
 from recall.references import ReferenceRecall
 

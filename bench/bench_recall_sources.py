@@ -29,8 +29,7 @@ from ltr.logs import day_index, read_logs
 from ltr.simulate import simulate_world
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from recall._fusion import MARGIN_Z
-from recall.merge import MergedRecall, _scale_quotas, merge
+from recall.merge import MARGIN_Z, MergedRecall, _scale_quotas, merge
 from recall.references import ReferenceRecall
 
 

@@ -69,7 +69,7 @@ from recall._fusion import (
 from recall._seen import check_exclude_seen
 from recall.base import CANDIDATE_COLUMNS, RecallSource, read_candidates, source_class, validate_candidates
 
-__all__ = ["MergedRecall", "fuse", "learn_weights", "learn_weights_by_k", "main", "merge"]
+__all__ = ["MARGIN_Z", "MergedRecall", "fuse", "learn_weights", "learn_weights_by_k", "main", "merge"]
 
 # 2: method, weights, exclude_seen; 3: learned_by_k; 4: margin_z and each K's margin record
 # (versions 2 and 3 still load: learned without a margin, margin_z 0)
