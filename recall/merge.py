@@ -10,7 +10,11 @@ high in a single list, with no need for the sources' scores to be comparable. Th
 coordinate search over a grid of weights that maximises the hits of the day's clicks in the
 fused top K, then the mean over every K, for the fusion of the sources' top-K lists and of
 their top-1200 lists, the deeper kept only when it finds more; each source alone is a
-candidate, so on that day the fused list is at least the best single source at each K).
+candidate, so on that day the fused list is at least the best single source at each K). Then a
+noise margin at each K: the best single source alone replaces the setting found unless the
+setting's gain over it on that day, ``b - c`` (targets only it finds minus targets only the
+source finds), exceeds ``margin_z * sqrt(b + c)`` (McNemar, one-sided; ``margin_z`` 1.645 by
+default, 0 for none); ``MergedRecall.margin_by_k_`` records what was kept at each K.
 ``MergedRecall.retrieve(requests, logs, k)`` takes the setting learned for the smallest learned
 K >= k (the largest beyond 1200): each source's top max(k, depth), fused, cut at k. Given
 weights fuse each source's top k. :func:`learn_weights` learns one set for every K instead

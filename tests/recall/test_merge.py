@@ -333,21 +333,29 @@ def _reference_margin(frames: dict, targets: pd.DataFrame, k: int, searched: Fus
     return FusedAt(alone[best], k, MarginTest("single", names[best], b, c))
 
 
+@pytest.fixture(scope="module")
+def margin_cases() -> list[tuple[dict, pd.DataFrame, dict]]:
+    """Random lists and targets, with the search's settings per K (no margin)."""
+    cases = []
+    for seed, n_sources in product(range(5), (2, 3)):
+        frames, targets = _random_lists(seed, n_sources, n_requests=40, n_targets=120)
+        cases.append((frames, targets, learn_weights_by_k(frames, targets, ks=(3, 8, 20), margin_z=0.0)))
+    return cases
+
+
 @pytest.mark.parametrize("margin_z", [0.0, 0.5, 1.0, 1.645, 3.0])
-def test_margin_matches_reference(margin_z):
+def test_margin_matches_reference(margin_cases, margin_z):
     """Random cases: each K's setting is the search's (the grid's best for two sources, see
     test_per_k_weights_match_brute_force) when its McNemar statistic passes the margin, else the
     best single source alone; b and c are counted from fuse()."""
     kept = []
-    for seed, n_sources in product(range(6), (2, 3)):
-        frames, targets = _random_lists(seed, n_sources, n_requests=40, n_targets=120)
+    for seed, (frames, targets, searched) in enumerate(margin_cases):
         ks = (3, 8, 20)
-        searched = learn_weights_by_k(frames, targets, ks=ks, margin_z=0.0)
         got = learn_weights_by_k(frames, targets, ks=ks, margin_z=margin_z)
         assert sorted(got) == list(ks)
         for k in ks:
             expected = _reference_margin(frames, targets, k, searched[k], margin_z)
-            assert got[k] == expected, (seed, n_sources, k)
+            assert got[k] == expected, (seed, k)
             kept.append(got[k].margin.kept)
     if margin_z == 0:
         assert set(kept) == {"fused"}
