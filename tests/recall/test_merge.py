@@ -396,7 +396,7 @@ def test_margin_constructed_cases(gain_requests, margin_z, expected):
 
 
 # What learn_weights_by_k(_random_lists(seed, n_sources), ks=(3, 8, 20)) returned before the margin
-# existed (weights of a, b[, c]; depth): margin_z=0 must give the same.
+# existed (commit f75e3b5; weights of a, b[, c]; depth): margin_z=0 must give the same.
 _BEFORE_MARGIN = {
     (2, 0): {3: ((1.0, 1.0), 3), 8: ((1.0, 10.0), 20), 20: ((1.0, 1.0), 20)},
     (2, 1): {3: ((1.0, 1.5), 20), 8: ((1.0, 1.0), 20), 20: ((1.0, 1.0), 20)},
