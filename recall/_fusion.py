@@ -20,7 +20,7 @@ FUSION_KS = (50, 100, 200, 400, 800, 1200)
 _WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.5, 2.0, 4.0, 10.0)
 #: The default noise margin of the per-K learner (:func:`learn_weights_by_k`), in standard
 #: deviations of the discordant targets' difference.
-MARGIN_Z = 1.645
+MARGIN_Z = 1.0
 
 
 class MarginTest(NamedTuple):

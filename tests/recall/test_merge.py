@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ltr.artifacts import write_manifest
-from recall._fusion import _WEIGHT_GRID, FusedAt, MarginTest, _FusionTable
+from recall._fusion import _WEIGHT_GRID, MARGIN_Z, FusedAt, MarginTest, _FusionTable
 from recall.base import validate_candidates
 from recall.merge import MergedRecall, _scale_quotas, fuse, learn_weights, learn_weights_by_k, merge
 
@@ -381,6 +381,7 @@ def _gain_case(gain_requests: int) -> tuple[dict, pd.DataFrame]:
 
 @pytest.mark.parametrize(("gain_requests", "margin_z", "expected"), [
     (1, 1.645, FusedAt({"a": 1.0, "b": 0.0}, 2, MarginTest("single", "a", 1, 0))),  # +1 target: noise
+    (1, MARGIN_Z, FusedAt({"a": 1.0, "b": 0.0}, 2, MarginTest("single", "a", 1, 0))),  # the default: 1 > 1 fails
     (1, 0.0, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "a", 1, 0))),  # no margin: as before
     (1, 0.99, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "a", 1, 0))),  # 1 > 0.99 * sqrt(1)
     (20, 1.645, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "b", 10, 0))),  # +10 of 20: kept
@@ -465,9 +466,9 @@ def test_save_load_per_k_weights(learned_merged, contract_world, tmp_path):
     loaded = MergedRecall.load(tmp_path / "m")
     assert loaded.weights_by_k_ == learned_merged.weights_by_k_ and loaded.weights_ == learned_merged.weights_
     assert loaded.depth_by_k_ == learned_merged.depth_by_k_
-    assert loaded.margin_by_k_ == learned_merged.margin_by_k_ and loaded.margin_z == learned_merged.margin_z == 1.645
+    assert loaded.margin_by_k_ == learned_merged.margin_by_k_ and loaded.margin_z == learned_merged.margin_z == MARGIN_Z
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["format_version"] == 4 and manifest["metadata"]["margin_z"] == 1.645
+    assert manifest["format_version"] == 4 and manifest["metadata"]["margin_z"] == MARGIN_Z
     assert manifest["metadata"]["learned_by_k"]["50"]["margin"] == learned_merged.margin_by_k_[50]
     for k in (50, 300, 1200):
         pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), learned_merged.retrieve(requests, logs, k))
@@ -479,7 +480,7 @@ def test_margin_record_matches_the_settings(learned_merged):
     for k, record in learned_merged.margin_by_k_.items():
         assert set(record) == {"kept", "single", "b", "c"} and record["single"] in ("itemcf", "hot")
         assert record["b"] >= 0 and record["c"] >= 0
-        fused = record["b"] - record["c"] > 1.645 * np.sqrt(record["b"] + record["c"])
+        fused = record["b"] - record["c"] > MARGIN_Z * np.sqrt(record["b"] + record["c"])
         assert record["kept"] == ("fused" if fused else "single")
         if not fused:
             assert learned_merged.weights_by_k_[k] == {n: float(n == record["single"]) for n in ("itemcf", "hot")}
