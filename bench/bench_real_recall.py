@@ -37,7 +37,7 @@ from eval.metrics import hitrate_at_k
 from ltr.logs import Logs, day_index, events_with_users, from_frames, parse_day, read_logs
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from recall.merge import MergedRecall
+from recall.merge import MARGIN_Z, MergedRecall
 from recall.neural import NIPRecall, TwoTowerRecall
 from recall.references import ReferenceRecall
 
@@ -99,6 +99,7 @@ def _fused_rows(source: MergedRecall, name: str, reads: tuple, ks: tuple[tuple[i
             for v in _hitrates(fitted.retrieve(req, logs, max(part)), targets, part)]
     best = np.max([v for key, v in rows.items() if key != name], axis=0)
     flat = [k for part in ks for k in part]
+    print(f"  {name}: margin_z {source.margin_z}, margin per K {source.margin_by_k_}", flush=True)
     print(f"  {name}: weights per K {source.weights_by_k_}, depth {source.depth_by_k_}; minus the best of its sources: "
           + ", ".join(f"@{k} {d:+.4f}" for k, d in zip(flat, np.array(rows[name]) - best, strict=True)), flush=True)
     return rows
@@ -126,7 +127,7 @@ def sources(args: argparse.Namespace) -> dict[str, object]:
         "nip (exact)": NIPRecall(**{**torch_params, **settings.get("nip", {})}),  # type: ignore[arg-type]
         "two-tower": TwoTowerRecall(**{**torch_params, **settings.get("two_tower", {})}),  # type: ignore[arg-type]
         "fused itemcf+hot+nip (learned RRF)": MergedRecall(
-            sources=("itemcf", "hot", "nip"), learn_weights=True,
+            sources=("itemcf", "hot", "nip"), learn_weights=True, margin_z=args.margin_z,
             source_params={"itemcf": settings.get("itemcf", {}), "hot": settings.get("hot", {}),
                            "nip": {**torch_params, **settings.get("nip", {})}}),
     }
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print the NIP / two-tower training curves")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--funnel-ks", default=",".join(map(str, FUNNEL_KS)), help="funnel hitrate@K columns")
+    parser.add_argument("--margin-z", type=float, default=MARGIN_Z,
+                        help="the fused row's noise margin (MergedRecall margin_z; 0: none)")
     parser.add_argument("--only", default=None, help="comma-separated row names to run (default all)")
     parser.add_argument("--set", action="append", default=[], metavar="SOURCE.PARAM=VALUE",
                         help="a parameter of a source (itemcf, hot, nip, two_tower; the fused row's too), "

@@ -29,7 +29,7 @@ from ltr.logs import day_index, read_logs
 from ltr.simulate import simulate_world
 from recall.hot import HotRecall
 from recall.itemcf import ItemCFRecall
-from recall.merge import MergedRecall, _scale_quotas, merge
+from recall.merge import MARGIN_Z, MergedRecall, _scale_quotas, merge
 from recall.references import ReferenceRecall
 
 
@@ -39,9 +39,9 @@ def _hitrate(cands: pd.DataFrame, targets: pd.DataFrame, k: int) -> float:
     return float(hitrate_at_k(cands, targets, k)["hitrate"].iloc[0])
 
 
-def _sources(seen: str) -> tuple[tuple[str, object], ...]:
+def _sources(seen: str, margin_z: float) -> tuple[tuple[str, object], ...]:
     return (("itemcf", ItemCFRecall(exclude_seen=seen)), ("hot", HotRecall(exclude_seen=seen)),
-            ("fused", MergedRecall(learn_weights=True, exclude_seen=seen)),
+            ("fused", MergedRecall(learn_weights=True, exclude_seen=seen, margin_z=margin_z)),
             ("ref popularity", ReferenceRecall("popularity")), ("ref cosine", ReferenceRecall("cosine")),
             ("ref EASE", ReferenceRecall("ease")))
 
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", default="50,100,200,400,800,1200")
     parser.add_argument("--itemcf-share", type=float, default=0.5)
     parser.add_argument("--exclude-seen", default="clicks", choices=["clicks", "exposures", "none"])
+    parser.add_argument("--margin-z", type=float, default=MARGIN_Z,
+                        help="the fused row's noise margin (MergedRecall margin_z; 0: none)")
     parser.add_argument("--no-refs", action="store_true", help="skip the reference rows (popularity, cosine, EASE)")
     args = parser.parse_args(argv)
     ks = [int(v) for v in args.ks.split(",")]
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, pd.DataFrame] = {}
     timing: dict[str, tuple[float, float]] = {}
     fused: dict[str, dict[int, pd.DataFrame]] = {}
-    for name, source in _sources(args.exclude_seen):
+    for name, source in _sources(args.exclude_seen, args.margin_z):
         if args.no_refs and name.startswith("ref "):
             continue
         t = time.perf_counter()
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             fused = {"fused": {k: source.retrieve(test, logs, k) for k in ks},  # type: ignore[attr-defined]
                      "fused one set": {k: one.retrieve(test, logs, k) for k in ks}}
             print(f"fused: one set for all K {learned}; per K {source.weights_by_k_}, depth {source.depth_by_k_}")  # type: ignore[attr-defined]
+            print(f"fused: margin_z {args.margin_z}, per K {source.margin_by_k_}")  # type: ignore[attr-defined]
     merged = {}
     t = time.perf_counter()
     for k in ks:

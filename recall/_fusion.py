@@ -11,22 +11,39 @@ import pandas as pd
 from ltr._validation import check_float, check_frame, check_int
 from recall.base import CANDIDATE_COLUMNS, finalize_candidates, validate_candidates
 
-__all__ = ["FUSION_KS", "FusedAt", "fuse", "learn_weight_sets", "learn_weights", "learn_weights_by_k",
-           "mask_labels", "named_frames"]
+__all__ = ["FUSION_KS", "MARGIN_Z", "FusedAt", "MarginTest", "fuse", "learn_weight_sets", "learn_weights",
+           "learn_weights_by_k", "mask_labels", "named_frames"]
 
 _RRF_C = 60.0
 #: The list lengths weights are learned for (the funnel's hitrate@K range).
 FUSION_KS = (50, 100, 200, 400, 800, 1200)
 _WEIGHT_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.5, 2.0, 4.0, 10.0)
+#: The default noise margin of the per-K learner (:func:`learn_weights_by_k`), in standard
+#: deviations of the discordant targets' difference.
+MARGIN_Z = 1.0
+
+
+class MarginTest(NamedTuple):
+    """The noise margin at one K on the learning day: the best fused setting against the best
+    single source there, target by target. ``b`` targets the fused list finds and the single
+    source misses, ``c`` the reverse; ``kept`` is ``"fused"`` when ``b - c > margin_z *
+    sqrt(b + c)`` (or ``margin_z`` is 0), else ``"single"``."""
+
+    kept: str
+    single: str
+    b: int
+    c: int
 
 
 class FusedAt(NamedTuple):
     """How the fused list at one K is made: the RRF ``weights`` of each source, and the
     ``depth`` of the sources' lists that are fused (each source's top ``depth``, the fused
-    list cut at K; ``depth`` is K itself or the largest learned K)."""
+    list cut at K; ``depth`` is K itself or the largest learned K); ``margin`` is the noise
+    margin's record at that K (:func:`learn_weights_by_k`), None when not tested."""
 
     weights: dict[str, float]
     depth: int
+    margin: MarginTest | None = None
 
 
 def named_frames(candidate_frames) -> dict[str, pd.DataFrame]:
@@ -185,6 +202,13 @@ class _FusionTable:
             out[1, j] = int(((deep_score > 0) & (deep_ahead < k)).sum())
         return out
 
+    def found(self, weights: np.ndarray, k: int, depth: int) -> np.ndarray:
+        """Whether each target held by some list is in the fused top ``k`` of the sources'
+        top-``depth`` lists (one K of :meth:`hits`, target by target)."""
+        contribution = np.where(self.rank <= depth, weights[self.src] * self.inverse_rank, 0.0)
+        target_score, ahead = self._ahead(np.bincount(self.inv, weights=contribution, minlength=self.n_pairs))
+        return (target_score > 0) & (ahead < k)
+
 
 def _search(hits_of, n: int, value, rounds: int) -> np.ndarray:
     """Coordinate search over :data:`_WEIGHT_GRID` from 1 for every source, the first
@@ -237,8 +261,9 @@ class _Learner:
         return self._named(_search(self.hits_of, n, lambda h: (float((h[0] - single).min()), float(h[0].mean())),
                                    self.rounds))
 
-    def by_k(self) -> dict[int, FusedAt]:
-        """Weights and depth per K (see :func:`learn_weights_by_k`)."""
+    def by_k(self, margin_z: float) -> dict[int, FusedAt]:
+        """Weights and depth per K, each K's setting tested against the noise margin (see
+        :func:`learn_weights_by_k`)."""
         deepest, by_k = max(self.table.ks), {}
         for j, k in enumerate(self.table.ks):
             found = []
@@ -249,16 +274,29 @@ class _Learner:
                 found.append((value(self.hits_of(weights)), row, weights))
             # The deeper lists only when they find more (ties keep the cheaper top-K lists).
             _, row, weights = max(found, key=lambda t: (t[0], -t[1]))
-            by_k[k] = FusedAt(self._named(weights), deepest if row else k)
+            by_k[k] = self._margin(weights, deepest if row else k, j, margin_z)
         return by_k
 
+    def _margin(self, weights: np.ndarray, depth: int, j: int, margin_z: float) -> FusedAt:
+        """The searched setting at the ``j``-th K, or the best single source alone (ties to the
+        first) when the setting's gain over it is within ``margin_z`` (McNemar, one-sided)."""
+        k, alone = self.table.ks[j], np.eye(len(self.names))
+        best = int(np.argmax([self.hits_of(one)[0, j] for one in alone]))
+        fused, single = self.table.found(weights, k, depth), self.table.found(alone[best], k, k)
+        b, c = int((fused & ~single).sum()), int((single & ~fused).sum())
+        if margin_z == 0 or b - c > margin_z * np.sqrt(b + c):
+            return FusedAt(self._named(weights), depth, MarginTest("fused", self.names[best], b, c))
+        return FusedAt(self._named(alone[best]), k, MarginTest("single", self.names[best], b, c))
 
-def learn_weight_sets(candidate_frames, targets: pd.DataFrame, ks: Sequence[int], rounds: int
-                      ) -> tuple[dict[str, float], dict[int, FusedAt]]:
+
+def learn_weight_sets(candidate_frames, targets: pd.DataFrame, ks: Sequence[int], rounds: int,
+                      margin_z: float = MARGIN_Z) -> tuple[dict[str, float], dict[int, FusedAt]]:
     """One weight set for every K (:func:`learn_weights`), and weights and depth per K
-    (:func:`learn_weights_by_k`), from one table and one cache of the weightings scored."""
+    (:func:`learn_weights_by_k`, with its ``margin_z``), from one table and one cache of the
+    weightings scored."""
+    margin_z = check_float(margin_z, "margin_z", low=0.0)
     learner = _Learner(candidate_frames, targets, ks, rounds)
-    return learner.overall(), learner.by_k()
+    return learner.overall(), learner.by_k(margin_z)
 
 
 def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
@@ -279,7 +317,8 @@ def learn_weights(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.Data
 
 
 def learn_weights_by_k(candidate_frames: Mapping[str, pd.DataFrame], targets: pd.DataFrame,
-                       ks: Sequence[int] = FUSION_KS, rounds: int = 2) -> dict[int, FusedAt]:
+                       ks: Sequence[int] = FUSION_KS, rounds: int = 2, margin_z: float = MARGIN_Z
+                       ) -> dict[int, FusedAt]:
     """RRF weights for ``targets``, and the depth of the lists fused, learned for each K of
     ``ks`` on its own.
 
@@ -290,9 +329,32 @@ def learn_weights_by_k(candidate_frames: Mapping[str, pd.DataFrame], targets: pd
     more. Since each source alone is a candidate, the fused list at each K finds at least the
     best single source's hits there.
 
+    Then a noise margin at each K: the setting found is compared with the best single source
+    at that K (most hits, ties to the first source), target by target: ``b`` targets found by
+    the fused list only, ``c`` by the single source only. The setting is kept when ``b - c >
+    margin_z * sqrt(b + c)`` (a one-sided McNemar test: under "no difference" ``b - c`` has
+    standard deviation about ``sqrt(b + c)``), else the single source alone (weight 1, the
+    others 0, depth K) takes the place: a gain of a few targets on the learning day is noise.
+
+    Parameters
+    ----------
+    candidate_frames : dict of str -> DataFrame
+        Each source's candidates for the learning requests (at least its top ``max(ks)``).
+    targets : DataFrame
+        ``request_id, item_id`` of the learning day's clicks.
+    ks : sequence of int, default :data:`FUSION_KS`
+        The list lengths learned.
+    rounds : int, default 2
+        Passes of the coordinate search.
+    margin_z : float, default :data:`MARGIN_Z`
+        The noise margin in standard deviations (>= 0); 0 keeps every setting the search finds
+        (the behaviour before the margin).
+
     Returns
     -------
     dict of int -> FusedAt
-        The weights of each source and the depth, for each K (ascending).
+        The weights of each source, the depth and the margin's record (:class:`MarginTest`),
+        for each K (ascending).
     """
-    return _Learner(candidate_frames, targets, ks, rounds).by_k()
+    margin_z = check_float(margin_z, "margin_z", low=0.0)
+    return _Learner(candidate_frames, targets, ks, rounds).by_k(margin_z)

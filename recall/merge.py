@@ -10,7 +10,13 @@ high in a single list, with no need for the sources' scores to be comparable. Th
 coordinate search over a grid of weights that maximises the hits of the day's clicks in the
 fused top K, then the mean over every K, for the fusion of the sources' top-K lists and of
 their top-1200 lists, the deeper kept only when it finds more; each source alone is a
-candidate, so on that day the fused list is at least the best single source at each K).
+candidate, so on that day the fused list is at least the best single source at each K). Then a
+noise margin at each K: the best single source alone replaces the setting found unless the
+setting's gain over it on that day, ``b - c`` (targets only it finds minus targets only the
+source finds), exceeds ``margin_z * sqrt(b + c)`` (McNemar, one-sided; ``margin_z`` 1 by
+default, chosen on the fixture, simulated worlds and two splits of the KuaiRand slice: every
+gain measured there that carried over to the held-out day had a statistic of 1.49 or more; 0 for
+no margin); ``MergedRecall.margin_by_k_`` records what was kept at each K.
 ``MergedRecall.retrieve(requests, logs, k)`` takes the setting learned for the smallest learned
 K >= k (the largest beyond 1200): each source's top max(k, depth), fused, cut at k. Given
 weights fuse each source's top k. :func:`learn_weights` learns one set for every K instead
@@ -57,6 +63,7 @@ from ltr.artifacts import ArtifactError, read_manifest, sha256_file, write_manif
 from ltr.logs import Logs, day_index
 from recall._fusion import (
     FUSION_KS,
+    MARGIN_Z,
     FusedAt,
     fuse,
     learn_weight_sets,
@@ -68,9 +75,11 @@ from recall._fusion import (
 from recall._seen import check_exclude_seen
 from recall.base import CANDIDATE_COLUMNS, RecallSource, read_candidates, source_class, validate_candidates
 
-__all__ = ["MergedRecall", "fuse", "learn_weights", "learn_weights_by_k", "main", "merge"]
+__all__ = ["MARGIN_Z", "MergedRecall", "fuse", "learn_weights", "learn_weights_by_k", "main", "merge"]
 
-_FORMAT_VERSION = 3  # 2: method, weights, exclude_seen; 3: learned_by_k (version 2 still loads)
+# 2: method, weights, exclude_seen; 3: learned_by_k; 4: margin_z and each K's margin record
+# (versions 2 and 3 still load: learned without a margin, margin_z 0)
+_FORMAT_VERSION = 4
 
 
 def _check_quotas(quotas, names: list[str]) -> dict[str, int]:
@@ -208,6 +217,11 @@ class MergedRecall(RecallSource):
         :data:`recall._fusion.FUSION_KS` (:func:`learn_weights_by_k`): the sources are first
         fitted on the days before it and retrieve for its requests with clicks, then fitted
         again on every training day. Costs a second fit.
+    margin_z : float, default 1.0
+        The noise margin of the learned weights (``learn_weights`` only): at each K the best
+        single source alone is used unless the fused setting's gain over it on the learning
+        day, ``b - c`` targets, exceeds ``margin_z * sqrt(b + c)`` (:func:`learn_weights_by_k`);
+        0 keeps every fused setting found.
     exclude_seen : {"clicks", "exposures", "none"}, default "clicks"
         Passed to every source (unless its ``source_params`` say otherwise).
     source_params : dict of str -> dict, optional
@@ -225,6 +239,10 @@ class MergedRecall(RecallSource):
     depth_by_k_ : dict of int -> int, or None
         The depth learned for each K (K itself or the largest K), else None: :meth:`retrieve`
         fuses each source's top max(k, depth).
+    margin_by_k_ : dict of int -> dict, or None
+        The noise margin's record for each learned K, else None: ``kept`` ("fused" or
+        "single"), ``single`` (the best single source on the learning day), ``b`` and ``c``
+        (targets found by the fused setting only, by that source only).
     """
 
     kind = "merged"
@@ -232,7 +250,7 @@ class MergedRecall(RecallSource):
 
     def __init__(self, sources: tuple = ("itemcf", "hot"), method: str = "rrf", quotas: tuple = (600, 600),
                  weights: tuple | None = None, learn_weights: bool = False, exclude_seen: str = "clicks",
-                 source_params: dict | None = None):
+                 source_params: dict | None = None, margin_z: float = MARGIN_Z):
         self.sources = sources
         self.method = method
         self.quotas = quotas
@@ -240,6 +258,7 @@ class MergedRecall(RecallSource):
         self.learn_weights = learn_weights
         self.exclude_seen = exclude_seen
         self.source_params = source_params
+        self.margin_z = margin_z
 
     def _check_sources(self) -> tuple[str, ...]:
         sources = tuple(self.sources)
@@ -275,16 +294,18 @@ class MergedRecall(RecallSource):
         self._check_sources()
         check_exclude_seen(self.exclude_seen)
         check_bool(self.learn_weights, "learn_weights")
+        check_float(self.margin_z, "margin_z", low=0.0)
         weights = self._given_weights()
         params = self.source_params or {}
         unknown = sorted(set(params) - set(self.sources))
         if unknown:
             raise ValueError(f"source_params names a source not in sources {list(self.sources)}: {unknown[0]!r}.")
-        self.weights_by_k_, self.depth_by_k_ = None, None
+        self.weights_by_k_, self.depth_by_k_, self.margin_by_k_ = None, None, None
         if self.learn_weights:
             weights, by_k = self._learned(logs, train_end_day)
             self.weights_by_k_ = {k: fused.weights for k, fused in by_k.items()}
             self.depth_by_k_ = {k: fused.depth for k, fused in by_k.items()}
+            self.margin_by_k_ = {k: fused.margin._asdict() for k, fused in by_k.items() if fused.margin}
         self.weights_ = weights
         self.sources_ = self._fit_sources(logs, train_end_day)
         return self
@@ -300,7 +321,7 @@ class MergedRecall(RecallSource):
         early = self._fit_sources(logs, train_end_day - 1)
         k = max(FUSION_KS)
         frames = {name: src.retrieve(requests, logs, k) for name, src in early.items()}
-        return learn_weight_sets(frames, clicks, FUSION_KS, rounds=2)
+        return learn_weight_sets(frames, clicks, FUSION_KS, rounds=2, margin_z=self.margin_z)
 
     def _setting_at(self, k: int) -> tuple[dict[str, float], int]:
         """The weights and depth for list length ``k``: learned for the smallest learned K >= k,
@@ -334,9 +355,10 @@ class MergedRecall(RecallSource):
             "sources": list(self.sources), "method": self.method, "quotas": [int(q) for q in self.quotas],
             "weights": None if self.weights is None else [float(w) for w in self.weights],
             "learn_weights": bool(self.learn_weights), "exclude_seen": self.exclude_seen,
-            "learned": self.weights_, "source_params": self.source_params or {},
+            "margin_z": float(self.margin_z), "learned": self.weights_, "source_params": self.source_params or {},
             "learned_by_k": None if not self.weights_by_k_ or not self.depth_by_k_ else {
-                str(k): {"weights": w, "depth": int(self.depth_by_k_[k])} for k, w in self.weights_by_k_.items()},
+                str(k): {"weights": w, "depth": int(self.depth_by_k_[k]), "margin": (self.margin_by_k_ or {}).get(k)}
+                for k, w in self.weights_by_k_.items()},
             "sub_manifests": {name: sha256_file(root / name / "manifest.json") for name in self.sources}})
 
     @classmethod
@@ -347,11 +369,14 @@ class MergedRecall(RecallSource):
         weights = meta["weights"]
         self = cls(sources=tuple(meta["sources"]), method=meta["method"], quotas=tuple(meta["quotas"]),
                    weights=None if weights is None else tuple(weights), learn_weights=meta["learn_weights"],
-                   exclude_seen=meta["exclude_seen"], source_params=meta["source_params"] or None)
+                   exclude_seen=meta["exclude_seen"], source_params=meta["source_params"] or None,
+                   margin_z=meta.get("margin_z", 0.0))  # before version 4: learned without a margin
         self.weights_ = {str(k): float(v) for k, v in meta["learned"].items()}
         by_k = meta.get("learned_by_k") or {}  # absent from version 2: one set for every K
         self.weights_by_k_ = {int(k): {str(n): float(w) for n, w in v["weights"].items()} for k, v in by_k.items()}
         self.depth_by_k_ = {int(k): int(v["depth"]) for k, v in by_k.items()}
+        # absent before version 4 (no margin tested)
+        self.margin_by_k_ = {int(k): dict(v["margin"]) for k, v in by_k.items() if v.get("margin")} or None
         if not by_k:
             self.weights_by_k_, self.depth_by_k_ = None, None
         self.sources_ = {}

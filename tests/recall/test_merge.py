@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ltr.artifacts import write_manifest
-from recall._fusion import _WEIGHT_GRID, _FusionTable
+from recall._fusion import _WEIGHT_GRID, MARGIN_Z, FusedAt, MarginTest, _FusionTable
 from recall.base import validate_candidates
 from recall.merge import MergedRecall, _scale_quotas, fuse, learn_weights, learn_weights_by_k, merge
 
@@ -252,7 +252,7 @@ def test_per_k_weights_beat_every_single_vector():
     # No one weighting is best at both K: the case needs a set per K.
     assert not any(brute[5][w] == max(brute[5].values()) and brute[20][w] == max(brute[20].values())
                    for w in brute[5])
-    by_k = learn_weights_by_k(frames, targets, ks=ks)
+    by_k = learn_weights_by_k(frames, targets, ks=ks, margin_z=0.0)
     assert sorted(by_k) == [5, 20]
     deep = {tuple(w.values()): _fused_hits(frames, targets, 5, w, depth=20) for w in _candidates(["a", "b"])}
     for k in ks:
@@ -264,24 +264,31 @@ def test_per_k_weights_beat_every_single_vector():
     assert min(_fused_hits(frames, targets, k, one) - single[k] for k in ks) < 0
 
 
+def _random_lists(seed: int, n_sources: int, n_requests: int = 25, n_targets: int = 40
+                  ) -> tuple[dict, pd.DataFrame]:
+    """Random lists of up to 30 of 60 items per source and request, and random targets."""
+    rng = np.random.default_rng(seed)
+    frames = {}
+    for name in ["a", "b", "c"][:n_sources]:
+        parts = []
+        for rid in range(n_requests):
+            items = rng.choice(60, size=int(rng.integers(0, 30)), replace=False)
+            parts.append(pd.DataFrame({"request_id": rid, "item_id": items, "score": 0.0,
+                                       "rank": np.arange(1, len(items) + 1), "source": name}))
+        frames[name] = pd.concat(parts, ignore_index=True)
+    targets = pd.DataFrame({"request_id": rng.integers(0, n_requests, n_targets),
+                            "item_id": rng.integers(0, 60, n_targets)})
+    return frames, targets.drop_duplicates()
+
+
 @pytest.mark.parametrize("n_sources", [2, 3])
 @pytest.mark.parametrize("seed", range(3))
 def test_per_k_weights_match_brute_force(n_sources, seed):
     """Random lists and targets: the table's hit counts are fuse()'s; with two sources the search
     covers the grid, so each K's hits are the brute-force maximum; with three, at least the best
-    single source's and at most that maximum."""
-    rng = np.random.default_rng(seed)
-    names = ["a", "b", "c"][:n_sources]
-    frames = {}
-    for name in names:
-        parts = []
-        for rid in range(25):
-            items = rng.choice(60, size=int(rng.integers(0, 30)), replace=False)
-            parts.append(pd.DataFrame({"request_id": rid, "item_id": items, "score": 0.0,
-                                       "rank": np.arange(1, len(items) + 1), "source": name}))
-        frames[name] = pd.concat(parts, ignore_index=True)
-    targets = pd.DataFrame({"request_id": rng.integers(0, 25, 40), "item_id": rng.integers(0, 60, 40)})
-    targets = targets.drop_duplicates()
+    single source's and at most that maximum (no noise margin)."""
+    frames, targets = _random_lists(seed, n_sources)
+    names = list(frames)
     ks = (3, 8, 20)
     table = _FusionTable(frames, targets, ks)
     candidates = _candidates(names)
@@ -292,13 +299,131 @@ def test_per_k_weights_match_brute_force(n_sources, seed):
                            strict=True):
         np.testing.assert_array_equal(table.hits(np.array([w[n] for n in names])), expected)
     single = brute[-n_sources:, 0].max(axis=0)
-    by_k = learn_weights_by_k(frames, targets, ks=ks)
+    by_k = learn_weights_by_k(frames, targets, ks=ks, margin_z=0.0)
     for j, k in enumerate(ks):
         got = _fused_hits(frames, targets, k, by_k[k].weights, by_k[k].depth)
         assert by_k[k].depth in (k, max(ks))
         assert single[j] <= got <= brute[:, :, j].max()
         if n_sources == 2:
             assert got == brute[:, :, j].max()
+
+
+# ----------------------------------------------------------------------------- the noise margin
+
+
+def _found(frames: dict, targets: pd.DataFrame, k: int, weights: dict, depth: int) -> set:
+    """The targets in the top k of fuse() of the sources' top-``depth`` lists (reference)."""
+    fused = fuse({n: f.loc[f["rank"] <= depth] for n, f in frames.items()}, k, weights)
+    hit = targets.merge(fused[["request_id", "item_id"]], on=["request_id", "item_id"])
+    return set(zip(hit["request_id"], hit["item_id"], strict=True))
+
+
+def _reference_margin(frames: dict, targets: pd.DataFrame, k: int, searched: FusedAt, margin_z: float) -> FusedAt:
+    """The rule at one K, from fuse(): the best single source alone (most targets in its top k,
+    ties to the first), the discordant targets b and c of the searched setting against it, and
+    the setting kept (the searched one when b - c > margin_z * sqrt(b + c) or margin_z is 0)."""
+    names = list(frames)
+    alone = [{n: float(n == s) for n in names} for s in names]
+    found = [_found(frames, targets, k, w, k) for w in alone]
+    best = int(np.argmax([len(f) for f in found]))
+    fused = _found(frames, targets, k, searched.weights, searched.depth)
+    b, c = len(fused - found[best]), len(found[best] - fused)
+    if margin_z == 0 or b - c > margin_z * np.sqrt(b + c):
+        return FusedAt(searched.weights, searched.depth, MarginTest("fused", names[best], b, c))
+    return FusedAt(alone[best], k, MarginTest("single", names[best], b, c))
+
+
+@pytest.fixture(scope="module")
+def margin_cases() -> list[tuple[dict, pd.DataFrame, dict]]:
+    """Random lists and targets, with the search's settings per K (no margin)."""
+    cases = []
+    for seed, n_sources in product(range(5), (2, 3)):
+        frames, targets = _random_lists(seed, n_sources, n_requests=40, n_targets=120)
+        cases.append((frames, targets, learn_weights_by_k(frames, targets, ks=(3, 8, 20), margin_z=0.0)))
+    return cases
+
+
+@pytest.mark.parametrize("margin_z", [0.0, 0.5, 1.0, 1.645, 3.0])
+def test_margin_matches_reference(margin_cases, margin_z):
+    """Random cases: each K's setting is the search's (the grid's best for two sources, see
+    test_per_k_weights_match_brute_force) when its McNemar statistic passes the margin, else the
+    best single source alone; b and c are counted from fuse()."""
+    kept = []
+    for seed, (frames, targets, searched) in enumerate(margin_cases):
+        ks = (3, 8, 20)
+        got = learn_weights_by_k(frames, targets, ks=ks, margin_z=margin_z)
+        assert sorted(got) == list(ks)
+        for k in ks:
+            expected = _reference_margin(frames, targets, k, searched[k], margin_z)
+            assert got[k] == expected, (seed, k)
+            kept.append(got[k].margin.kept)
+    if margin_z == 0:
+        assert set(kept) == {"fused"}
+    else:  # both outcomes occur: the cases do not pass trivially
+        assert {"fused", "single"} <= set(kept), kept
+
+
+def _gain_case(gain_requests: int) -> tuple[dict, pd.DataFrame]:
+    """Ten requests whose target is source a's first item, ``gain_requests`` more whose target is
+    source b's first item (every list holds five items of its own): at K = 2 the fusion (1, 1)
+    finds every target, a alone ten, b alone ``gain_requests``."""
+    parts: dict[str, list] = {"a": [], "b": []}
+    targets = []
+    for rid in range(10 + gain_requests):
+        for offset, name in ((0, "a"), (100, "b")):
+            items = 1000 * rid + offset + np.arange(5)
+            parts[name].append(pd.DataFrame({"request_id": rid, "item_id": items, "score": 0.0,
+                                             "rank": np.arange(1, 6), "source": name}))
+        targets.append((rid, 1000 * rid + (0 if rid < 10 else 100)))
+    return ({n: pd.concat(p, ignore_index=True) for n, p in parts.items()},
+            pd.DataFrame(targets, columns=["request_id", "item_id"]))
+
+
+@pytest.mark.parametrize(("gain_requests", "margin_z", "expected"), [
+    (1, 1.645, FusedAt({"a": 1.0, "b": 0.0}, 2, MarginTest("single", "a", 1, 0))),  # +1 target: noise
+    (1, MARGIN_Z, FusedAt({"a": 1.0, "b": 0.0}, 2, MarginTest("single", "a", 1, 0))),  # the default: 1 > 1 fails
+    (1, 0.0, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "a", 1, 0))),  # no margin: as before
+    (1, 0.99, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "a", 1, 0))),  # 1 > 0.99 * sqrt(1)
+    (20, 1.645, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "b", 10, 0))),  # +10 of 20: kept
+    (20, 3.0, FusedAt({"a": 1.0, "b": 1.0}, 2, MarginTest("fused", "b", 10, 0))),  # 10 > 3 * sqrt(10)
+    (20, 3.2, FusedAt({"a": 0.0, "b": 1.0}, 2, MarginTest("single", "b", 10, 0))),  # 10 < 3.2 * sqrt(10)
+])
+def test_margin_constructed_cases(gain_requests, margin_z, expected):
+    frames, targets = _gain_case(gain_requests)
+    got = learn_weights_by_k(frames, targets, ks=(2,), margin_z=margin_z)[2]
+    assert got == expected
+    assert len(_found(frames, targets, 2, got.weights, got.depth)) == (
+        10 + gain_requests if expected.margin.kept == "fused" else max(10, gain_requests))
+
+
+# What learn_weights_by_k(_random_lists(seed, n_sources), ks=(3, 8, 20)) returned before the margin
+# existed (commit f75e3b5; weights of a, b[, c]; depth): margin_z=0 must give the same.
+_BEFORE_MARGIN = {
+    (2, 0): {3: ((1.0, 1.0), 3), 8: ((1.0, 10.0), 20), 20: ((1.0, 1.0), 20)},
+    (2, 1): {3: ((1.0, 1.5), 20), 8: ((1.0, 1.0), 20), 20: ((1.0, 1.0), 20)},
+    (2, 2): {3: ((1.0, 1.0), 3), 8: ((1.0, 1.0), 8), 20: ((1.0, 1.5), 20)},
+    (3, 0): {3: ((1.0, 4.0, 1.0), 3), 8: ((1.0, 4.0, 1.0), 8), 20: ((1.0, 1.5, 4.0), 20)},
+    (3, 1): {3: ((1.0, 0.5, 0.25), 20), 8: ((1.0, 0.1, 10.0), 20), 20: ((1.0, 1.0, 1.0), 20)},
+    (3, 2): {3: ((1.0, 0.0, 1.0), 3), 8: ((1.0, 0.0, 0.1), 8), 20: ((1.0, 0.1, 0.75), 20)},
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BEFORE_MARGIN))
+def test_margin_zero_is_the_former_behaviour(case):
+    n_sources, seed = case
+    frames, targets = _random_lists(seed, n_sources)
+    got = learn_weights_by_k(frames, targets, ks=(3, 8, 20), margin_z=0)
+    assert {k: (tuple(v.weights.values()), v.depth) for k, v in got.items()} == _BEFORE_MARGIN[case]
+
+
+@pytest.mark.parametrize("margin_z", [-0.5, float("nan"), "1"])
+def test_margin_z_is_validated(margin_z, contract_world):
+    frames, targets = _gain_case(1)
+    with pytest.raises((ValueError, TypeError), match="margin_z must be"):
+        learn_weights_by_k(frames, targets, ks=(2,), margin_z=margin_z)
+    logs, train_end, _ = contract_world
+    with pytest.raises((ValueError, TypeError), match="margin_z must be"):
+        MergedRecall(learn_weights=True, margin_z=margin_z).fit(logs, train_end)
 
 
 # ----------------------------------------------------------------------------- MergedRecall per K
@@ -341,8 +466,43 @@ def test_save_load_per_k_weights(learned_merged, contract_world, tmp_path):
     loaded = MergedRecall.load(tmp_path / "m")
     assert loaded.weights_by_k_ == learned_merged.weights_by_k_ and loaded.weights_ == learned_merged.weights_
     assert loaded.depth_by_k_ == learned_merged.depth_by_k_
-    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["format_version"] == 3
+    assert loaded.margin_by_k_ == learned_merged.margin_by_k_ and loaded.margin_z == learned_merged.margin_z == MARGIN_Z
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["format_version"] == 4 and manifest["metadata"]["margin_z"] == MARGIN_Z
+    assert manifest["metadata"]["learned_by_k"]["50"]["margin"] == learned_merged.margin_by_k_[50]
     for k in (50, 300, 1200):
+        pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), learned_merged.retrieve(requests, logs, k))
+
+
+def test_margin_record_matches_the_settings(learned_merged):
+    """Every learned K has a record; where the single source was kept, it is alone at depth K."""
+    assert sorted(learned_merged.margin_by_k_) == sorted(learned_merged.weights_by_k_)
+    for k, record in learned_merged.margin_by_k_.items():
+        assert set(record) == {"kept", "single", "b", "c"} and record["single"] in ("itemcf", "hot")
+        assert record["b"] >= 0 and record["c"] >= 0
+        fused = record["b"] - record["c"] > MARGIN_Z * np.sqrt(record["b"] + record["c"])
+        assert record["kept"] == ("fused" if fused else "single")
+        if not fused:
+            assert learned_merged.weights_by_k_[k] == {n: float(n == record["single"]) for n in ("itemcf", "hot")}
+            assert learned_merged.depth_by_k_[k] == k
+
+
+def test_format_version_3_still_loads(learned_merged, contract_world, tmp_path):
+    """A version-3 directory (per-K settings learned without a margin) loads with margin_z 0 and
+    no margin record, and retrieves with its per-K settings."""
+    logs, _, requests = contract_world
+    root = tmp_path / "m"
+    learned_merged.save(root)
+    meta = json.loads((root / "manifest.json").read_text())["metadata"]
+    del meta["margin_z"]
+    for setting in meta["learned_by_k"].values():
+        del setting["margin"]
+    (root / "manifest.json").unlink()
+    write_manifest(root, "recall.merged", 3, meta)
+    loaded = MergedRecall.load(root)
+    assert loaded.margin_z == 0.0 and loaded.margin_by_k_ is None
+    assert loaded.weights_by_k_ == learned_merged.weights_by_k_ and loaded.depth_by_k_ == learned_merged.depth_by_k_
+    for k in (50, 300):
         pd.testing.assert_frame_equal(loaded.retrieve(requests, logs, k), learned_merged.retrieve(requests, logs, k))
 
 
@@ -352,12 +512,12 @@ def test_format_version_2_still_loads(learned_merged, contract_world, tmp_path):
     root = tmp_path / "m"
     learned_merged.save(root)
     meta = json.loads((root / "manifest.json").read_text())["metadata"]
-    del meta["learned_by_k"]
+    del meta["learned_by_k"], meta["margin_z"]
     meta["learned"] = {"itemcf": 1.0, "hot": 0.5}
     (root / "manifest.json").unlink()
     write_manifest(root, "recall.merged", 2, meta)
     loaded = MergedRecall.load(root)
-    assert loaded.weights_by_k_ is None and loaded.depth_by_k_ is None
+    assert loaded.weights_by_k_ is None and loaded.depth_by_k_ is None and loaded.margin_by_k_ is None
     assert loaded.weights_ == {"itemcf": 1.0, "hot": 0.5}
     for k in (50, 1500):
         frames = {n: s.retrieve(requests, logs, k) for n, s in loaded.sources_.items()}
