@@ -1,14 +1,17 @@
 """Non-inner-product (NIP) recall: a torch scorer searched through an HNSW graph (seed 000).
 
 Model. The item tower maps item id (slot 0 = unknown id), category, city, price bucket and
-the catalogue embedding to a vector ``v``. That vector is the *only* item input of the
-scorer, and it is the vector indexed in HNSW, so graph neighbours are items the scorer
-treats alike (with item features outside the vector, graph search loses much of its
+the catalogue embedding to a vector ``v``. That vector is the only *fixed* item input of
+the scorer, and it is the vector indexed in HNSW, so graph neighbours are items the scorer
+treats alike (with static item features outside the vector, graph search loses much of its
 recall). The user's last ``history_len`` clicks strictly before the request (their item
 vectors, the same tower) are attended by the target item with scaled dot-product attention;
 a learned "empty history" key/value slot is always present, so a cold user with no clicks
 gets a learned default interest instead of an undefined softmax. An MLP over
-``[interest, profile, v, interest * v]`` outputs the match score. There is no user vector.
+``[interest, profile, v, interest * v, popularity]`` outputs the match score, ``popularity``
+being the item's clicks in the hours just before the request (``popularity_windows``,
+point-in-time: :mod:`recall.neural._popularity`), the one input that changes with the
+request's time. There is no user vector.
 
 Retrieval. hnswlib (space l2) is built on the item vectors; its graph is parsed
 (:mod:`recall.hnsw._format`) and walked layer by layer with a beam (:mod:`recall.hnsw._search`),
@@ -130,9 +133,10 @@ class NIPRecall(TorchRecallBase):
         Validation: the last training day is held out and its clicks' hitrate@``val_k`` is
         measured after every epoch (the best epoch is kept); 0 trains on every day, no
         validation, for ``epochs`` epochs.
-    refit : bool, default False
+    refit : bool, default True
         After validation, train a new network on every day, the validation day included, for
-        the best epoch's number of epochs, and keep that one (see ``TorchRecallBase.fit``).
+        the best epoch's number of epochs, and keep that one (see ``TorchRecallBase.fit``):
+        the most recent day's trends and newly clicked ids are learned, not only validated on.
     temperature : float, default 1.0
         Logits are divided by it before the logQ correction.
     n_popular, n_uniform : int, default 64, 64
@@ -154,13 +158,16 @@ class NIPRecall(TorchRecallBase):
         Share of item ids hidden in training so unseen items get a learned fallback vector.
     flatness : float, default 0.0
         Weight of the NANN-style adversarial flatness penalty on the item vector (0 = off).
-    popularity_windows : tuple of int, default ()
+    popularity_windows : tuple of int, default (3, 24)
         Hour windows of the item's point-in-time popularity, a scorer input beside the item
         vector (:mod:`recall.neural._popularity`): per window, ``log1p`` of the item's clicks
         in that many hours strictly before the request's hour, counted over the training clicks
-        and those of the logs given to :meth:`retrieve`; () = no popularity input. The indexed
-        vector stays the only *fixed* item input, so graph search recall is measured against
-        exact scoring whenever it is on (README, "Recall").
+        and those of the logs given to :meth:`retrieve`; () = no popularity input. It enters
+        the first MLP layer, so the scorer combines the user's interest with what is trending
+        now, which a cosine of two towers cannot. The indexed vector stays the only *fixed*
+        item input; the graph is walked with the full score (popularity included), and its
+        recall against exact scoring is measured (README, "Recall": on the development slice
+        graph search keeps exact scoring's hitrates to within 0.002).
     M, ef_construction : int, default 16, 200
         hnswlib graph parameters.
     ef_search : int or None, default None
@@ -201,11 +208,11 @@ class NIPRecall(TorchRecallBase):
                  n_popular: int = 64, n_uniform: int = 64, in_batch: bool = True, cascade: bool = False,
                  n_exposed: int = 4, n_per_segment: int = 4, cascade_weight: float = 1.0,
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0,
-                 popularity_windows: tuple[int, ...] = (), M: int = 16,
+                 popularity_windows: tuple[int, ...] = (3, 24), M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, ef_upper: int = 32,
                  expand_per_round: int = 64, exhaustive_upper: int = 1024, max_per_category: int = 0,
                  exclude_seen: str = "clicks",
-                 lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100, refit: bool = False,
+                 lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100, refit: bool = True,
                  threads: int = 1, seed: int = 0,
                  verbose: bool = False) -> None:
         self.dim = dim

@@ -84,7 +84,7 @@ class TwoTowerRecall(TorchRecallBase):
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, max_per_category: int = 0,
                  exclude_seen: str = "clicks", lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100,
-                 refit: bool = False, threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
+                 refit: bool = True, threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
         self.history_len = history_len

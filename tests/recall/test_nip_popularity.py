@@ -153,6 +153,6 @@ def test_refit_is_a_fresh_run_on_every_day(nip_world, cls, windows):
     np.testing.assert_array_equal(refit.item_vectors_, plain.item_vectors_)
     assert refit.n_train_positives_ == plain.n_train_positives_
     assert refit.item_vocab_["id"] == plain.item_vocab_["id"]
-    held = cls(**params, val_k=50).fit(logs, end)
+    held = cls(**params, val_k=50, refit=False).fit(logs, end)
     assert held.n_train_positives_ < refit.n_train_positives_
     pd.testing.assert_frame_equal(refit.retrieve(requests, logs, 20), plain.retrieve(requests, logs, 20))
