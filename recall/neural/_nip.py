@@ -280,6 +280,7 @@ class NIPRecall(TorchRecallBase):
             self.graph_ = read_graph(path, dim=self.item_vectors_.shape[1])
         self.searcher_ = self._searcher()
         self.scorer_ = PreparedNIPScorer(self.net_, self.item_vectors_)
+        self.recent_ = self._recent_clicks(self.history_)
         self.blas_ = ThreadpoolController()  # finds the BLAS libraries once, not per request
 
     def _after_load(self, index_path: Path) -> None:
@@ -289,6 +290,7 @@ class NIPRecall(TorchRecallBase):
             raise ArtifactError(f"{index_path} is not a valid hnswlib index: {exc}") from None
         self.searcher_ = self._searcher()
         self.scorer_ = PreparedNIPScorer(self.net_, self.item_vectors_)
+        self.recent_ = self._recent_clicks(self.history_)
         self.blas_ = ThreadpoolController()  # finds the BLAS libraries once, not per request
 
     def _searcher(self) -> LayeredBeamSearch:
@@ -342,9 +344,9 @@ class NIPRecall(TorchRecallBase):
         blas = self.blas_.limit(limits=limit, user_api="blas") if limit else nullcontext()
         with torch_threads(self.threads), blas:
             history = self.click_history(logs) if history is None else history
-            recent = self._recent_clicks(history)
-            popularity = (None if recent is None else
-                          recent.table(requests["ts"].to_numpy(dtype=np.int64), self.item_table_.n))
+            # The counts of the stored clicks are built once (the single-request path, logs=None).
+            recent = self.recent_ if history is self.history_ else self._recent_clicks(history)
+            popularity = None if recent is None else (requests["ts"].to_numpy(dtype=np.int64), recent)
             state = self.scorer_.query_state(*self._query_inputs(requests, logs, history), popularity)
             score = self.scorer_.score_fn(state)
             queries = np.arange(len(requests), dtype=np.int64)

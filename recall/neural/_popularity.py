@@ -38,12 +38,15 @@ class RecentClicks:
         self._span = (int(bins.max()) - self._first + 1) if bins.size else 1
         # One sorted key per click: row, then hour bin (offsets 0 .. span-1 of a stride span + 1).
         self._keys = np.sort(rows * (self._span + 1) + (bins - self._first))
+        # Where each row's keys start (rows past the last clicked one: the end).
+        n_rows = int(rows.max()) + 2 if rows.size else 1
+        self._start = np.searchsorted(self._keys, np.arange(n_rows, dtype=np.int64) * (self._span + 1))
 
     def _before(self, rows: np.ndarray, bins: np.ndarray) -> np.ndarray:
-        """Clicks of each row in the bins strictly before ``bins``."""
+        """Index of the first key of each row at or after its bin: its clicks strictly before
+        ``bins`` are the keys from its start up to there."""
         offset = np.clip(bins - self._first, 0, self._span)
-        base = rows * (self._span + 1)
-        return np.searchsorted(self._keys, base + offset) - np.searchsorted(self._keys, base)
+        return np.searchsorted(self._keys, rows * (self._span + 1) + offset)
 
     def features(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``log1p`` counts ``(*shape, len(windows))`` of the pairs (request time, catalogue row)
@@ -51,18 +54,10 @@ class RecentClicks:
         ts, rows = np.broadcast_arrays(np.asarray(ts, dtype=np.int64), np.asarray(rows, dtype=np.int64))
         bins, flat = ts.reshape(-1) // _HOUR, rows.reshape(-1)
         valid = flat >= 0
-        safe = np.where(valid, flat, 0)
+        safe = np.minimum(np.where(valid, flat, 0), self._start.size - 1)  # an unclicked row: no keys
         upto = self._before(safe, bins)
         out = np.empty((flat.size, len(self.windows)), dtype=np.float32)
         for j, w in enumerate(self.windows):  # a handful of windows
-            out[:, j] = np.log1p(upto - self._before(safe, bins - w))
+            out[:, j] = np.log1p(upto - np.maximum(self._before(safe, bins - w), self._start[safe]))
         out[~valid] = 0.0
         return out.reshape(*rows.shape, len(self.windows))
-
-    def table(self, ts: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each request's hour code and the features of every catalogue row per distinct hour:
-        ``codes (n,)`` and ``(n_hours, n_items, len(windows))``."""
-        bins = np.asarray(ts, dtype=np.int64) // _HOUR
-        hours, codes = np.unique(bins, return_inverse=True)
-        feats = self.features(hours[:, None] * _HOUR, np.arange(n_items, dtype=np.int64)[None, :])
-        return codes.astype(np.int64), feats

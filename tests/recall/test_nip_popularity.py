@@ -37,8 +37,8 @@ def test_recent_clicks_match_brute_force(windows, seed):
     want = np.array([[np.log1p(_brute_force_counts(times, rows, t, i, w)) if i >= 0 else 0.0 for w in windows]
                      for t, i in zip(ts, items, strict=True)])
     np.testing.assert_allclose(got, want, rtol=1e-6)
-    codes, table = RecentClicks(times, rows, windows).table(ts, 14)
-    np.testing.assert_allclose(table[codes][np.arange(40), np.maximum(items, 0)][items >= 0], want[items >= 0])
+    grid = RecentClicks(times, rows, windows).features(ts[:, None], np.arange(14)[None, :])  # broadcast
+    np.testing.assert_allclose(grid[np.arange(40), np.maximum(items, 0)][items >= 0], want[items >= 0])
 
 
 def test_recent_clicks_without_clicks():
