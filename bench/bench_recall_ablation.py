@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real_recall import slice_logs
+from bench_real_recall import _settings, slice_logs
 
 from eval.metrics import hitrate_at_k
 from ltr.logs import Logs, day_index, join_samples, read_logs
@@ -49,16 +49,20 @@ def _hitrate(candidates: pd.DataFrame, targets: pd.DataFrame) -> list[float]:
 
 def _models(args: argparse.Namespace) -> dict[str, object]:
     torch_params = {"epochs": args.epochs, "threads": args.threads, "seed": args.seed}
+    settings = _settings(args.set)
+    nip = {**torch_params, **settings.get("nip", {})}
+    two_tower = {**torch_params, **settings.get("two_tower", {})}
     return {
-        "NIP (full cascade)": NIPRecall(**torch_params, cascade=True),
-        "two-tower": TwoTowerRecall(**torch_params, cascade=True),
-        "NIP no cascade samples": NIPRecall(**torch_params, cascade=False),
-        "two-tower no cascade samples": TwoTowerRecall(**torch_params, cascade=False),
-        "NIP no cascade, no in-batch negatives": NIPRecall(**torch_params, cascade=False, in_batch=False),
+        "NIP (full cascade)": NIPRecall(**{**nip, "cascade": True}),  # type: ignore[arg-type]
+        "two-tower": TwoTowerRecall(**{**two_tower, "cascade": True}),  # type: ignore[arg-type]
+        "NIP no cascade samples": NIPRecall(**{**nip, "cascade": False}),  # type: ignore[arg-type]
+        "two-tower no cascade samples": TwoTowerRecall(**{**two_tower, "cascade": False}),  # type: ignore[arg-type]
+        "NIP no cascade, no in-batch negatives": NIPRecall(  # type: ignore[arg-type]
+            **{**nip, "cascade": False, "in_batch": False}),
         "item-CF": ItemCFRecall(),
         "hot": HotRecall(),
         "fused item-CF+hot+NIP (no cascade)": MergedRecall(sources=("itemcf", "hot", "nip"), learn_weights=True,
-                                                           source_params={"nip": {**torch_params, "cascade": False}}),
+                                                           source_params={"nip": {**nip, "cascade": False}}),
         "ref popularity": ReferenceRecall("popularity"),
         "ref cosine item-CF": ReferenceRecall("cosine"),
         "ref EASE": ReferenceRecall("ease"),
@@ -118,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="simulated worlds, one per seed")
     parser.add_argument("--seed", type=int, default=0, help="model seed")
     parser.add_argument("--only", default=None, help="comma-separated row names (default all)")
+    parser.add_argument("--set", action="append", default=[], metavar="SOURCE.PARAM=VALUE",
+                        help="a parameter of the torch rows (nip, two_tower; the fused row's NIP too), "
+                             "e.g. --set nip.refit=False (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)  # a script, not library code
     if args.slice:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource, finalize_candidates
 from recall.hnsw import build_index
 from recall.hnsw import save as save_index
+from recall.neural._popularity import RecentClicks
 from recall.neural._query_grid import query_grid
 from recall.neural._towers import RecallNet, all_item_vectors
 from recall.neural._trainer import TrainConfig, train_network
@@ -94,6 +96,7 @@ class TorchRecallBase(RecallSource):
     lr_schedule: str
     patience: int
     val_k: int
+    refit: bool
 
     @abc.abstractmethod
     def _make_net(self, sizes: dict[str, Any]) -> RecallNet:
@@ -112,7 +115,7 @@ class TorchRecallBase(RecallSource):
         for name in ("weight_decay", "cascade_weight", "flatness"):
             check_float(getattr(self, name), name, low=0.0)
         check_float(self.id_dropout, "id_dropout", low=0, high=1, high_open=True)
-        for name in ("in_batch", "cascade", "verbose"):
+        for name in ("in_batch", "cascade", "verbose", "refit"):
             check_bool(getattr(self, name), name)
         check_choice(self.lr_schedule, "lr_schedule", ("cosine", "constant"))
         check_int(self.patience, "patience", minimum=1)
@@ -144,8 +147,12 @@ class TorchRecallBase(RecallSource):
         With ``val_k > 0`` and clicks on ``train_end_day``, that day is the validation day:
         the network trains on the days before it, its hitrate@``val_k`` on the day's clicks
         (exact scoring, up to 500 requests) is measured after every epoch, training stops
-        after ``patience`` epochs without a better one and the best epoch is kept. The
-        training curve is ``curve_`` (and in the saved ``params.json`` and manifest).
+        after ``patience`` epochs without a better one and the best epoch is kept. With
+        ``refit``, a new network (same seed) is then trained on every day up to and including
+        the validation day for the best epoch's number of epochs, and that one is kept: the
+        validation day's clicks (the most recent trends, and the ids first clicked that day)
+        are learned too. The training curve is ``curve_`` (the refit's epochs marked
+        ``refit``; also in the saved ``params.json`` and manifest).
 
         Returns
         -------
@@ -153,8 +160,31 @@ class TorchRecallBase(RecallSource):
         """
         self._validate_params()
         train_end_day = check_train_end_day(train_end_day)
-        clicks, _ = split_clicks(logs, train_end_day)
         val = self._validation_requests(logs, train_end_day)
+        net, curve, n_data = self._train(logs, train_end_day, val, self._train_config())
+        if val is not None and self.refit:
+            best = max(curve, key=lambda point: point["val_hitrate"])  # the first of equal ones
+            config = dataclasses.replace(self._train_config(), epochs=int(best["epoch"]))
+            net, refit, n_data = self._train(logs, train_end_day, None, config)
+            curve = curve + [dict(point, refit=1.0) for point in refit]
+        self.curve_ = curve
+        self.losses_ = [point["loss"] for point in self.curve_]
+        self.net_ = net
+        self.profile_users_ = (id_array(logs.users["user_id"].drop_duplicates().to_numpy())
+                               if logs.users is not None else np.zeros(0, np.int64))
+        self.profile_codes_ = encode_profiles(logs, self.user_vocab_, self.profile_users_)
+        self.profile_index_ = pd.Index(self.profile_users_)  # the users' lookup, built once
+        self.train_end_day_ = train_end_day
+        self.n_train_positives_ = n_data
+        self._build_index()
+        return self
+
+    def _train(self, logs: Logs, train_end_day: int, val: tuple[pd.DataFrame, pd.DataFrame] | None,
+               config: TrainConfig) -> tuple[RecallNet, list[dict[str, float]], int]:
+        """One training run: on the days before ``train_end_day`` validated on it (``val``), or on
+        every day up to it (``val`` None); sets the vocabularies, item table, click history and
+        item vectors, returns the network, its curve and the number of training positives."""
+        clicks, _ = split_clicks(logs, train_end_day)
         data = build_training_samples(logs, train_end_day - (val is not None), order_weight=self.order_weight,
                                       n_exposed=self.n_exposed, n_per_segment=self.n_per_segment,
                                       cascade=self.cascade, seed=self.seed)
@@ -170,21 +200,13 @@ class TorchRecallBase(RecallSource):
         with torch_threads(self.threads):
             torch.manual_seed(self.seed)
             net = self._make_net(self._sizes())
-            validate = None if val is None else _hitrate_fn(net, table, history, logs, self, *val)
-            self.curve_ = train_network(net, self._train_config(), table, data, hist, profiles, pop_counts, validate)
+            recent = self._recent_clicks(history)
+            validate = None if val is None else _hitrate_fn(net, table, history, logs, self, *val, recent)
+            curve = train_network(net, config, table, data, hist, profiles, pop_counts, validate, recent)
             self.item_vectors_ = all_item_vectors(net, table)
-        self.losses_ = [point["loss"] for point in self.curve_]
-        self.net_ = net
         self.item_table_ = table
         self.history_ = history
-        self.profile_users_ = (id_array(logs.users["user_id"].drop_duplicates().to_numpy())
-                               if logs.users is not None else np.zeros(0, np.int64))
-        self.profile_codes_ = encode_profiles(logs, self.user_vocab_, self.profile_users_)
-        self.profile_index_ = pd.Index(self.profile_users_)  # the users' lookup, built once
-        self.train_end_day_ = train_end_day
-        self.n_train_positives_ = len(data)
-        self._build_index()
-        return self
+        return net, curve, len(data)
 
     def _validation_requests(self, logs: Logs, day: int) -> tuple[pd.DataFrame, pd.DataFrame] | None:
         """Up to 500 requests of ``day`` with clicks, and their clicked items; None when off."""
@@ -205,6 +227,11 @@ class TorchRecallBase(RecallSource):
 
     def _after_load(self, index_path: Path) -> None:
         """Hook for subclasses that need more than the hnswlib index (e.g. the parsed graph)."""
+
+    def _recent_clicks(self, history: UserHistory) -> RecentClicks | None:
+        """The point-in-time popularity counts of ``history``'s clicks for a scorer that takes
+        them (None: the network has no popularity input)."""
+        return None
 
     def click_history(self, logs: Logs | None) -> UserHistory:
         """The fitted training clicks plus the clicks of ``logs`` after ``train_end_day_``
@@ -285,16 +312,25 @@ class TorchRecallBase(RecallSource):
         return finalize_candidates(requests["request_id"].to_numpy()[rows[keep]],
                                    self.item_table_.item_ids[item_rows[keep]], scores[keep], self.kind, k)
 
-    def _score_fn(self, state: tuple[torch.Tensor, ...],
-                  chunk: int = 16384) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def _score_fn(self, state: tuple[torch.Tensor, ...], chunk: int = 16384,
+                  popularity: tuple[np.ndarray, RecentClicks] | None = None
+                  ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """``score_fn(query_index, item_rows)`` over pairs, in chunks, for graph/exact search.
 
         Pairs are laid out as a (queries x items) grid, padded with item 0 where a query has
         fewer items: each query's state is used once for all its items (no per-pair copy of
         its attention keys), which is what makes one request's search rounds cheap.
+        ``popularity``: the queries' request times and the click counts, for a network with a
+        popularity input.
         """
         vecs = torch.from_numpy(self.item_vectors_)
         net = self.net_
+
+        def extra(uniq: np.ndarray, grid: np.ndarray) -> dict[str, torch.Tensor]:
+            if popularity is None:
+                return {}
+            ts, recent = popularity
+            return {"popularity": torch.from_numpy(recent.features(ts[uniq][:, None], grid))}
 
         @torch.no_grad()
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -303,7 +339,8 @@ class TorchRecallBase(RecallSource):
                 q, rows = queries[s:s + chunk], items[s:s + chunk]
                 uniq, inverse, slot, grid = query_grid(q, rows)
                 part = tuple(t[torch.from_numpy(uniq)] for t in state)
-                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)]).numpy()[inverse, slot]
+                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)],
+                                             **extra(uniq, grid)).numpy()[inverse, slot]
             return out
 
         return score
@@ -386,14 +423,16 @@ class TorchRecallBase(RecallSource):
 
 
 def _hitrate_fn(net: RecallNet, table: ItemTable, history: UserHistory, logs: Logs, source: TorchRecallBase,
-                requests: pd.DataFrame, clicks: pd.DataFrame) -> Callable[[], float]:
-    """``validate()``: the share of ``clicks`` in the top ``val_k`` of the network's exact scores."""
+                requests: pd.DataFrame, clicks: pd.DataFrame, recent: RecentClicks | None) -> Callable[[], float]:
+    """``validate()``: the share of ``clicks`` in the top ``val_k`` of the network's exact scores
+    (with ``recent``, each request's point-in-time item popularity is a scorer input)."""
     hist = history.last_before(requests["user_id"].to_numpy(), requests["ts"].to_numpy(dtype=np.int64),
                                source.history_len)[0]
     profiles = torch.from_numpy(encode_profiles(logs, source.user_vocab_, requests["user_id"].to_numpy()))
     target_rows = pd.Index(requests["request_id"]).get_indexer(clicks["request_id"].to_numpy())
     target_items = table.rows(clicks["item_id"].to_numpy())
     k = min(int(source.val_k), table.n)
+    ts, all_rows = requests["ts"].to_numpy(dtype=np.int64), np.arange(table.n, dtype=np.int64)
 
     @torch.no_grad()
     def validate() -> float:
@@ -404,7 +443,9 @@ def _hitrate_fn(net: RecallNet, table: ItemTable, history: UserHistory, logs: Lo
         top = np.empty((len(requests), k), dtype=np.int64)
         step = max(1, 500_000 // max(table.n, 1))  # bounded (requests x items) score blocks
         for s in range(0, len(requests), step):
-            scores = net.score(tuple(t[s:s + step] for t in state), vecs[None]).numpy()
+            extra = ({} if recent is None else
+                     {"popularity": torch.from_numpy(recent.features(ts[s:s + step, None], all_rows[None]))})
+            scores = net.score(tuple(t[s:s + step] for t in state), vecs[None], **extra).numpy()
             top[s:s + step] = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         found = (top[target_rows] == target_items[:, None]).any(axis=1)
         return float(found.mean())

@@ -16,6 +16,7 @@ with ``NIPNet.score`` to float32 rounding (the summation order of a matrix produ
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from recall.neural._popularity import RecentClicks
 from recall.neural._query_grid import query_grid
 
 __all__ = ["NIPQueryState", "PreparedNIPScorer"]
+
+#: ``popularity(item_rows) -> (C, n_windows)``: one query's popularity features of item rows.
+Popularity = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,17 @@ class NIPQueryState:
 
     ``keys``, ``values`` are ``(B, L + 1, dim)`` (the empty-history slot first), ``mask_bias``
     is ``(B, L + 1)`` with 0 on real slots and -inf on padding, ``qpart`` ``(B, h1)`` holds
-    ``w_profile(profile) + w_interest.bias``.
+    ``w_profile(profile) + w_interest.bias``. With a popularity input, ``ts`` ``(B,)`` holds the
+    request times and ``recent`` the click counts the pairs' features are read from (only for
+    the items a search scores); both None without one.
     """
 
     keys: np.ndarray
     values: np.ndarray
     mask_bias: np.ndarray
     qpart: np.ndarray
+    ts: np.ndarray | None = None
+    recent: RecentClicks | None = None
 
 
 class PreparedNIPScorer:
@@ -71,6 +80,8 @@ class PreparedNIPScorer:
         self.w_interest_t = np.ascontiguousarray(sd["w_interest.weight"].T)
         self.b_interest = sd["w_interest.bias"]
         self.w_cross_t = np.ascontiguousarray(sd["w_cross.weight"].T)
+        self.w_popularity_t = (np.ascontiguousarray(sd["w_popularity.weight"].T)
+                               if "w_popularity.weight" in sd else None)
         n_profiles = sum(1 for name in sd if name.startswith("profile.embs."))
         self.profile_tables = [sd[f"profile.embs.{j}.weight"] for j in range(n_profiles)]
         self.w_profile_t = np.ascontiguousarray(sd["w_profile.weight"].T) if "w_profile.weight" in sd else None
@@ -78,11 +89,17 @@ class PreparedNIPScorer:
         layers = sorted(int(name.split(".")[1]) for name in sd if name.startswith("head.") and name.endswith(".weight"))
         self.head = [(np.ascontiguousarray(sd[f"head.{i}.weight"].T), sd[f"head.{i}.bias"]) for i in layers]
 
-    def query_state(self, hist: np.ndarray, profiles: np.ndarray) -> NIPQueryState:
-        """State of B queries from their history rows ``(B, L)`` (-1 = padding) and profile codes.
+    def query_state(self, hist: np.ndarray, profiles: np.ndarray,
+                    popularity: tuple[np.ndarray, RecentClicks] | None = None) -> NIPQueryState:
+        """State of B queries from their history rows ``(B, L)`` (-1 = padding) and profile codes
+        (and, for a network with a popularity input, the request times ``(B,)`` and the click
+        counts, :class:`recall.neural._popularity.RecentClicks`).
 
         Mirrors ``NIPNet.query_state``: padding slots are masked out of the attention.
         """
+        if (popularity is None) != (self.w_popularity_t is None):
+            raise ValueError("popularity must be given exactly when the network has a popularity input. "
+                             f"Got {'None' if popularity is None else 'features'} instead.")
         hist = np.asarray(hist, dtype=np.int64)
         n = hist.shape[0]
         hv = self.vectors[np.maximum(hist, 0)]
@@ -100,7 +117,9 @@ class PreparedNIPScorer:
             qpart = emb @ self.w_profile_t
         else:
             qpart = np.zeros((n, self.b_interest.shape[0]), dtype=np.float32)
-        return NIPQueryState(keys, values, mask_bias, qpart + self.b_interest)
+        ts, recent = (None, None) if popularity is None else popularity
+        return NIPQueryState(keys, values, mask_bias, qpart + self.b_interest,
+                             None if ts is None else np.asarray(ts, dtype=np.int64), recent)
 
     def score_grid(self, state: NIPQueryState, queries: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """Scores ``(Q, C)`` of item rows ``grid`` ``(Q, C)`` for the state rows ``queries`` ``(Q,)``."""
@@ -116,28 +135,35 @@ class PreparedNIPScorer:
         h += (interest * rows[..., d:2 * d]) @ self.w_cross_t
         h += rows[..., 2 * d:]
         h += state.qpart[queries][:, None, :]
+        if state.recent is not None and state.ts is not None and self.w_popularity_t is not None:
+            h += state.recent.features(state.ts[queries][:, None], grid) @ self.w_popularity_t
         for weight_t, bias in self.head:
             np.maximum(h, 0, out=h)
             h = h @ weight_t
             h += bias
         return h[..., 0]
 
-    def one_query(self, state: NIPQueryState, query: int) -> tuple[np.ndarray, np.ndarray]:
+    def one_query(self, state: NIPQueryState, query: int) -> tuple[np.ndarray, np.ndarray, Popularity | None]:
         """What :meth:`score_one` needs of state row ``query``, computed once per search.
 
         ``keys_t`` ``(dim, L')``: the keys of the real history slots only (padding dropped rather
         than masked). ``table`` ``(L', dim + h1)``: each slot's value beside its share of the
         first layer, ``w_interest(value) + qpart``; attention weights sum to 1, so one product
-        ``weights @ table`` gives the interest and its first-layer block with the profile.
+        ``weights @ table`` gives the interest and its first-layer block with the profile. The
+        third part gives the popularity features ``(C, n_windows)`` of item rows at the query's
+        time (None without a popularity input).
         """
         real = state.mask_bias[query] == 0
         values = state.values[query][real]
         table = np.concatenate([values, values @ self.w_interest_t + state.qpart[query]], axis=1)
-        return np.ascontiguousarray(state.keys[query][real].T), table
+        popularity = None
+        if state.recent is not None and state.ts is not None:
+            popularity = functools.partial(state.recent.features, state.ts[query])
+        return np.ascontiguousarray(state.keys[query][real].T), table, popularity
 
-    def score_one(self, prepared: tuple[np.ndarray, np.ndarray], items: np.ndarray) -> np.ndarray:
+    def score_one(self, prepared: tuple[np.ndarray, np.ndarray, Popularity | None], items: np.ndarray) -> np.ndarray:
         """Scores ``(C,)`` of item rows ``items`` for one query prepared by :meth:`one_query`."""
-        keys_t, table = prepared
+        keys_t, table, popularity = prepared
         rows, d = self.item_rows[items], self.dim
         weights = rows[:, :d] @ keys_t
         weights -= weights.max(axis=1, keepdims=True)
@@ -147,6 +173,8 @@ class PreparedNIPScorer:
         h = mixed[:, d:]
         h += (mixed[:, :d] * rows[:, d:2 * d]) @ self.w_cross_t
         h += rows[:, 2 * d:]
+        if popularity is not None and self.w_popularity_t is not None:
+            h += popularity(items) @ self.w_popularity_t
         for weight_t, bias in self.head:
             np.maximum(h, 0, out=h)
             h = h @ weight_t
@@ -161,7 +189,7 @@ class PreparedNIPScorer:
         each query's keys are used once for all its items (:meth:`score_grid`).
         """
 
-        prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        prepared: dict[int, tuple[np.ndarray, np.ndarray, Popularity | None]] = {}
 
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
             if queries.shape[0] and (queries == queries[0]).all():

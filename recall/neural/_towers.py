@@ -28,8 +28,10 @@ class RecallNet(nn.Module):
         """Per-query tensors from history vectors ``(B, L, dim)``, their mask and profile codes."""
         raise NotImplementedError
 
-    def score(self, state: tuple[torch.Tensor, ...], items: torch.Tensor) -> torch.Tensor:
-        """Scores ``(B, C)`` of items ``(B or 1, C, dim)`` for the B queries of ``state``."""
+    def score(self, state: tuple[torch.Tensor, ...], items: torch.Tensor,
+              popularity: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores ``(B, C)`` of items ``(B or 1, C, dim)`` for the B queries of ``state``
+        (``popularity``: the pairs' point-in-time item popularity, for networks that take it)."""
         raise NotImplementedError
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from recall.neural._freq_estimator import StreamingFrequencyEstimator
+from recall.neural._popularity import RecentClicks
 from recall.neural._progress import Progress
 from recall.neural._towers import RecallNet, feature_tensors
 from recall.neural._training_data import EXPOSED_LEVEL, PairSamples
@@ -62,8 +63,8 @@ def _gather_vectors(net: RecallNet, table: ItemTable, rows: np.ndarray, id_dropo
 
 
 def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: PairSamples, hist_rows: np.ndarray,
-                  profiles: np.ndarray, pop_counts: np.ndarray,
-                  validate: Callable[[], float] | None = None) -> list[dict[str, float]]:
+                  profiles: np.ndarray, pop_counts: np.ndarray, validate: Callable[[], float] | None = None,
+                  popularity: RecentClicks | None = None) -> list[dict[str, float]]:
     """Optimise ``net`` on ``data``; returns the training curve, one dict per epoch
     (``epoch``, mean ``loss``, ``lr`` at its end and, with ``validate``, ``val_hitrate``).
 
@@ -83,6 +84,9 @@ def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: Pair
     negatives, and per hard negative a softmax of it against the lower levels of its chain
     (exposed-not-clicked against random items, ranker segment s against segments > s and
     random items), where the random items are the uniformly sampled ones.
+
+    With ``popularity``, every scored (positive's request, item) pair also gets the item's
+    point-in-time popularity at the request's time (``net.score(..., popularity=...)``).
     """
     # one piece: every step shares the sampler, the frequency estimator and the optimiser state.
     torch.manual_seed(cfg.seed)
@@ -93,7 +97,7 @@ def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: Pair
     pos_rows, hist_rows, profiles = pos_rows[keep], hist_rows[keep], profiles[keep]
     hard_rows = table.rows(data.hard_items[keep])
     hard_levels = np.where(hard_rows >= 0, data.hard_levels[keep], -1).astype(np.int64)
-    weights = data.weight[keep]
+    weights, req_ts = data.weight[keep], data.ts[keep]
     n = pos_rows.shape[0]
     if n == 0:
         raise ValueError("training positives must include catalogue items. Got none in the items table instead.")
@@ -132,14 +136,16 @@ def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: Pair
             w_pos = where[B * L:B * L + B]
             state = net.query_state(vecs[torch.from_numpy(w_hist)], torch.from_numpy(hist_rows[idx] >= 0),
                                     torch.from_numpy(profiles[idx]))
+            extra = _popularity_inputs(popularity, req_ts[idx])
             loss = _batch_loss(net, cfg, state, vecs, w_pos, where[B * L + B:B * L + B + B * H].reshape(B, H),
                                where[B * L + B + B * H:], pos_rows[idx], hard_levels[idx], sampled,
                                estimator.probability(keys[pos_rows[idx]]),
                                cfg.n_popular * pop[sampled] + cfg.n_uniform / n_items,
                                cfg.n_popular * pop[pos_rows[idx]] + cfg.n_uniform / n_items,
-                               torch.from_numpy(weights[idx]))
+                               torch.from_numpy(weights[idx]), extra, hard_rows[idx])
             if cfg.flatness > 0:
-                loss = loss + cfg.flatness * _flatness_penalty(net, state, vecs[torch.from_numpy(w_pos)])
+                loss = loss + cfg.flatness * _flatness_penalty(net, state, vecs[torch.from_numpy(w_pos)],
+                                                               extra(pos_rows[idx][:, None]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -171,16 +177,32 @@ def _learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def _popularity_inputs(popularity: RecentClicks | None,
+                       ts: np.ndarray) -> Callable[[np.ndarray], dict[str, torch.Tensor]]:
+    """``extra(rows)``: the keyword arguments of ``net.score`` for the batch's queries (times
+    ``ts``, shape (B,)) and catalogue ``rows`` (B or 1, C); none without ``popularity``."""
+
+    def extra(rows: np.ndarray) -> dict[str, torch.Tensor]:
+        if popularity is None:
+            return {}
+        feats = popularity.features(ts[:, None], np.broadcast_to(rows, (ts.shape[0], rows.shape[1])))
+        return {"popularity": torch.from_numpy(feats)}
+
+    return extra
+
+
 def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_samp, pos_rows, hard_levels, sampled,
-                p_batch, q_sampled, q_pos, weights) -> torch.Tensor:
+                p_batch, q_sampled, q_pos, weights, extra=None, hard_rows=None) -> torch.Tensor:
     """Sampled softmax of each positive against the random negatives (logQ-corrected), plus
-    the cascade on raw scores (see :func:`train_network`)."""
+    the cascade on raw scores (see :func:`train_network`); ``extra(rows)`` gives the scorer's
+    other inputs for the catalogue ``rows`` scored (``hard_rows``: the hard negatives' rows)."""
+    extra = _popularity_inputs(None, pos_rows) if extra is None else extra
     B = w_pos.shape[0]
     neg_inf = torch.tensor(-torch.inf)
     pos_vecs = vecs[torch.from_numpy(w_pos)]
     diag = torch.eye(B, dtype=torch.bool)
     if cfg.in_batch:
-        inb_raw = net.score(state, pos_vecs[None]) / cfg.temperature
+        inb_raw = net.score(state, pos_vecs[None], **extra(pos_rows[None])) / cfg.temperature
         hit = torch.from_numpy(pos_rows[:, None] == pos_rows[None, :]) & ~diag
         inb_raw = inb_raw.masked_fill(hit, neg_inf)
         pos_raw = inb_raw.diagonal()
@@ -189,7 +211,7 @@ def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_
         pos_logit = inb.diagonal()
         rand = inb.masked_fill(diag, neg_inf)
     else:
-        pos_raw = net.score(state, pos_vecs[:, None])[:, 0] / cfg.temperature
+        pos_raw = net.score(state, pos_vecs[:, None], **extra(pos_rows[:, None]))[:, 0] / cfg.temperature
         # Only sampled negatives: the positive is corrected by its own expected count under
         # the same sampling mixture as theirs.
         pos_logit = pos_raw - torch.from_numpy(np.log(q_pos)).float()
@@ -198,7 +220,7 @@ def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_
     # samples are popular items, which an exposed item need not beat).
     uniform_raw = pos_raw.new_full((B, 0), -torch.inf)
     if sampled.size:
-        samp_raw = net.score(state, vecs[torch.from_numpy(w_samp)][None]) / cfg.temperature
+        samp_raw = net.score(state, vecs[torch.from_numpy(w_samp)][None], **extra(sampled[None])) / cfg.temperature
         hit = torch.from_numpy(sampled[None, :] == pos_rows[:, None])
         samp_raw = samp_raw.expand(B, -1).masked_fill(hit, neg_inf)
         rand = torch.cat([rand, samp_raw - torch.from_numpy(np.log(q_sampled)).float()[None]], dim=1)
@@ -209,7 +231,8 @@ def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_
     valid = levels >= 0
     if not hard_levels.shape[1] or cfg.cascade_weight <= 0 or not bool(valid.any()):
         return loss
-    hard = (net.score(state, vecs[torch.from_numpy(w_hard)]) / cfg.temperature).masked_fill(~valid, neg_inf)
+    hard = (net.score(state, vecs[torch.from_numpy(w_hard)], **extra(hard_rows)) / cfg.temperature
+            ).masked_fill(~valid, neg_inf)
     # The cascade compares raw scores only (no logQ on any side): click > every hard negative,
     # and each hard negative > the levels below it in its chain and the random items.
     top = torch.logsumexp(torch.cat([pos_raw[:, None], hard], dim=1), dim=1) - pos_raw
@@ -226,13 +249,13 @@ def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_
 
 
 def _flatness_penalty(net: RecallNet, state: tuple[torch.Tensor, ...], pos_vecs: torch.Tensor,
-                      eps: float = 0.05) -> torch.Tensor:
+                      extra: dict[str, torch.Tensor], eps: float = 0.05) -> torch.Tensor:
     """NANN-style adversarial flatness: the score should barely move under a small worst-case
     perturbation of the item vector, so neighbours in the L2 graph score alike."""
     leaf = pos_vecs.detach().requires_grad_(True)
-    base = net.score(state, leaf[:, None])[:, 0]
+    base = net.score(state, leaf[:, None], **extra)[:, 0]
     grad, = torch.autograd.grad(base.sum(), leaf, retain_graph=False)
     delta = eps * grad.sign() * pos_vecs.detach().norm(dim=1, keepdim=True) / math.sqrt(pos_vecs.shape[1])
-    moved = net.score(state, (pos_vecs + delta)[:, None])[:, 0]
-    clean = net.score(state, pos_vecs[:, None])[:, 0]
+    moved = net.score(state, (pos_vecs + delta)[:, None], **extra)[:, 0]
+    clean = net.score(state, pos_vecs[:, None], **extra)[:, 0]
     return ((moved - clean) ** 2).mean()

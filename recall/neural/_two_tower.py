@@ -55,8 +55,11 @@ class TwoTowerNet(RecallNet):
         user = self.user_mlp(torch.cat([pooled, self.profile(profile)], dim=-1))
         return (nn.functional.normalize(user, dim=-1),)
 
-    def score(self, state: tuple, items: torch.Tensor) -> torch.Tensor:
+    def score(self, state: tuple, items: torch.Tensor, popularity: torch.Tensor | None = None) -> torch.Tensor:
         """Cosines (B, C) of unit items ``(B or 1, C, dim)`` with the B unit user vectors."""
+        if popularity is not None:
+            raise ValueError("popularity must be None for the two-tower network (an inner product of "
+                             "two towers has no pair input). Got a tensor instead.")
         return (state[0][:, None, :] * items).sum(dim=-1)
 
 
@@ -65,9 +68,10 @@ class TwoTowerRecall(TorchRecallBase):
 
     Parameters are those of :class:`recall.neural.NIPRecall` (same training data and
     objective), except ``temperature`` (default 0.05: cosines lie in [-1, 1]), ``ef_search``
-    (hnswlib's ``ef`` at query time; None = ``2 * k``, below ``k`` an error), and no graph-walk
-    settings. ``cascade`` is off by default, as for NIP and by the same measurements (on the
-    development slice hitrate@100 0.2406 against 0.2036 with the cascade samples).
+    (hnswlib's ``ef`` at query time; None = ``2 * k``, below ``k`` an error), no graph-walk
+    settings and no ``popularity_windows`` (an inner product of two towers has no pair input).
+    ``cascade`` is off by default, as for NIP and by the same measurements (on the development
+    slice hitrate@100 0.2406 against 0.2036 with the cascade samples).
     ``max_per_category`` is accepted for a common interface but must stay 0.
     """
 
@@ -80,7 +84,7 @@ class TwoTowerRecall(TorchRecallBase):
                  order_weight: float = 3.0, id_dropout: float = 0.1, flatness: float = 0.0, M: int = 16,
                  ef_construction: int = 200, ef_search: int | None = None, max_per_category: int = 0,
                  exclude_seen: str = "clicks", lr_schedule: str = "cosine", patience: int = 2, val_k: int = 100,
-                 threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
+                 refit: bool = True, threads: int = 1, seed: int = 0, verbose: bool = False) -> None:
         self.dim = dim
         self.hidden = hidden
         self.history_len = history_len
@@ -107,6 +111,7 @@ class TwoTowerRecall(TorchRecallBase):
         self.lr_schedule = lr_schedule
         self.patience = patience
         self.val_k = val_k
+        self.refit = refit
         self.threads = threads
         self.seed = seed
         self.verbose = verbose

@@ -18,7 +18,9 @@ from recall._catalogue import catalogue_ids
 from recall.base import validate_candidates
 from recall.neural._nip import NIPRecall
 
-SMALL = dict(epochs=1, threads=1, seed=0)
+# The scorer without its popularity input (tests/recall/test_nip_popularity.py tests that input
+# against its own references); refit is covered there too.
+SMALL = dict(epochs=1, threads=1, seed=0, popularity_windows=())
 
 
 @pytest.fixture(scope="module")
@@ -128,15 +130,20 @@ def test_batch_equals_single(model, nip_world):
     pd.testing.assert_frame_equal(batch, singles, check_exact=False, rtol=1e-4, atol=1e-5)
 
 
-def test_no_leakage_from_future_clicks(model, nip_world):
-    logs, _, requests = nip_world
-    few = requests.iloc[:10]
-    before = model.retrieve(few, logs, 20)
-    late = logs.clicks["ts"].to_numpy() >= few["ts"].min()
-    shuffled = logs.clicks.copy()
-    shuffled.loc[late, "item_id"] = np.random.default_rng(0).permutation(shuffled.loc[late, "item_id"].to_numpy())
-    after = model.retrieve(few, dataclasses.replace(logs, clicks=shuffled), 20)
-    pd.testing.assert_frame_equal(before, after)
+@pytest.mark.parametrize("windows", [(), (2, 24)])
+def test_no_leakage_from_future_clicks(model, nip_world, windows):
+    """Shuffling the items of the clicks at or after a request's time changes nothing for it
+    (with the popularity input too: its counts stop before the request's hour)."""
+    logs, end, requests = nip_world
+    source = model if not windows else NIPRecall(**dict(SMALL, popularity_windows=windows)).fit(logs, end)
+    for i in range(0, 40, 4):
+        one = requests.iloc[[i]]
+        late = logs.clicks["ts"].to_numpy() >= one["ts"].iloc[0]
+        assert late.any()
+        shuffled = logs.clicks.copy()
+        shuffled.loc[late, "item_id"] = np.random.default_rng(i).permutation(shuffled.loc[late, "item_id"].to_numpy())
+        pd.testing.assert_frame_equal(source.retrieve(one, logs, 20),
+                                      source.retrieve(one, dataclasses.replace(logs, clicks=shuffled), 20))
 
 
 def test_cold_and_unknown_users(model, nip_world):
@@ -346,7 +353,7 @@ def test_training_curve_early_stopping_and_manifest(nip_world, tmp_path):
     """One point per epoch (loss, lr, validation hitrate); the learning rate decays; training
     stops after ``patience`` epochs without a better validation hitrate; the curve is saved."""
     logs, end, _ = nip_world
-    model = NIPRecall(epochs=4, patience=1, val_k=50, threads=1, seed=0).fit(logs, end)
+    model = NIPRecall(epochs=4, patience=1, val_k=50, refit=False, threads=1, seed=0).fit(logs, end)
     curve = model.curve_
     assert 1 <= len(curve) <= 4 and all({"epoch", "loss", "lr", "val_hitrate"} <= set(p) for p in curve)
     assert all(a["lr"] > b["lr"] for a, b in itertools.pairwise(curve))

@@ -98,7 +98,8 @@ class _Refusing:
         self.index.set_ef(ef)
 
     def knn_query(self, users: np.ndarray, k: int, num_threads: int = 1):
-        if len(users) > 1 or np.array_equal(users[0], self.bad):
+        # ``bad`` to float rounding: a user vector computed in another batch may differ in the last bit.
+        if len(users) > 1 or np.allclose(users[0], self.bad, rtol=0, atol=1e-5):
             raise RuntimeError("Cannot return the results in a contiguous 2D array. Probably ef or M is too small")
         return self.index.knn_query(users, k=k, num_threads=num_threads)
 
