@@ -30,7 +30,7 @@ from recall._state import under_prefix, with_prefix
 from recall.base import RecallSource, finalize_candidates
 from recall.hnsw import build_index
 from recall.hnsw import save as save_index
-from recall.neural._popularity import RecentClicks
+from recall.neural._popularity import RecentClicks, score_inputs
 from recall.neural._query_grid import query_grid
 from recall.neural._towers import RecallNet, all_item_vectors
 from recall.neural._trainer import TrainConfig, train_network
@@ -326,12 +326,6 @@ class TorchRecallBase(RecallSource):
         vecs = torch.from_numpy(self.item_vectors_)
         net = self.net_
 
-        def extra(uniq: np.ndarray, grid: np.ndarray) -> dict[str, torch.Tensor]:
-            if popularity is None:
-                return {}
-            ts, recent = popularity
-            return {"popularity": torch.from_numpy(recent.features(ts[uniq][:, None], grid))}
-
         @torch.no_grad()
         def score(queries: np.ndarray, items: np.ndarray) -> np.ndarray:
             out = np.empty(queries.shape[0], dtype=np.float32)
@@ -339,8 +333,8 @@ class TorchRecallBase(RecallSource):
                 q, rows = queries[s:s + chunk], items[s:s + chunk]
                 uniq, inverse, slot, grid = query_grid(q, rows)
                 part = tuple(t[torch.from_numpy(uniq)] for t in state)
-                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)],
-                                             **extra(uniq, grid)).numpy()[inverse, slot]
+                extra = {} if popularity is None else score_inputs(popularity[1], popularity[0][uniq])(grid)
+                out[s:s + chunk] = net.score(part, vecs[torch.from_numpy(grid)], **extra).numpy()[inverse, slot]
             return out
 
         return score
@@ -443,8 +437,7 @@ def _hitrate_fn(net: RecallNet, table: ItemTable, history: UserHistory, logs: Lo
         top = np.empty((len(requests), k), dtype=np.int64)
         step = max(1, 500_000 // max(table.n, 1))  # bounded (requests x items) score blocks
         for s in range(0, len(requests), step):
-            extra = ({} if recent is None else
-                     {"popularity": torch.from_numpy(recent.features(ts[s:s + step, None], all_rows[None]))})
+            extra = score_inputs(recent, ts[s:s + step])(all_rows[None])
             scores = net.score(tuple(t[s:s + step] for t in state), vecs[None], **extra).numpy()
             top[s:s + step] = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         found = (top[target_rows] == target_items[:, None]).any(axis=1)

@@ -8,9 +8,12 @@ The scorer's input is ``log1p`` of each window's count.
 """
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
 
-__all__ = ["RecentClicks"]
+import numpy as np
+import torch
+
+__all__ = ["RecentClicks", "score_inputs"]
 
 _HOUR = 3600
 
@@ -61,3 +64,16 @@ class RecentClicks:
             out[:, j] = np.log1p(upto - np.maximum(self._before(safe, bins - w), self._start[safe]))
         out[~valid] = 0.0
         return out.reshape(*rows.shape, len(self.windows))
+
+
+def score_inputs(popularity: RecentClicks | None, ts: np.ndarray) -> Callable[[np.ndarray], dict[str, torch.Tensor]]:
+    """``extra(rows)``: the keyword arguments of ``net.score`` for queries at times ``ts``
+    ``(B,)`` and catalogue ``rows`` ``(B or 1, C)``; none without ``popularity``."""
+
+    def extra(rows: np.ndarray) -> dict[str, torch.Tensor]:
+        if popularity is None:
+            return {}
+        feats = popularity.features(ts[:, None], np.broadcast_to(rows, (ts.shape[0], rows.shape[1])))
+        return {"popularity": torch.from_numpy(feats)}
+
+    return extra

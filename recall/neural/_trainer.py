@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from recall.neural._freq_estimator import StreamingFrequencyEstimator
-from recall.neural._popularity import RecentClicks
+from recall.neural._popularity import RecentClicks, score_inputs
 from recall.neural._progress import Progress
 from recall.neural._towers import RecallNet, feature_tensors
 from recall.neural._training_data import EXPOSED_LEVEL, PairSamples
@@ -136,7 +136,7 @@ def train_network(net: RecallNet, cfg: TrainConfig, table: ItemTable, data: Pair
             w_pos = where[B * L:B * L + B]
             state = net.query_state(vecs[torch.from_numpy(w_hist)], torch.from_numpy(hist_rows[idx] >= 0),
                                     torch.from_numpy(profiles[idx]))
-            extra = _popularity_inputs(popularity, req_ts[idx])
+            extra = score_inputs(popularity, req_ts[idx])
             loss = _batch_loss(net, cfg, state, vecs, w_pos, where[B * L + B:B * L + B + B * H].reshape(B, H),
                                where[B * L + B + B * H:], pos_rows[idx], hard_levels[idx], sampled,
                                estimator.probability(keys[pos_rows[idx]]),
@@ -177,26 +177,12 @@ def _learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def _popularity_inputs(popularity: RecentClicks | None,
-                       ts: np.ndarray) -> Callable[[np.ndarray], dict[str, torch.Tensor]]:
-    """``extra(rows)``: the keyword arguments of ``net.score`` for the batch's queries (times
-    ``ts``, shape (B,)) and catalogue ``rows`` (B or 1, C); none without ``popularity``."""
-
-    def extra(rows: np.ndarray) -> dict[str, torch.Tensor]:
-        if popularity is None:
-            return {}
-        feats = popularity.features(ts[:, None], np.broadcast_to(rows, (ts.shape[0], rows.shape[1])))
-        return {"popularity": torch.from_numpy(feats)}
-
-    return extra
-
-
 def _batch_loss(net: RecallNet, cfg: TrainConfig, state, vecs, w_pos, w_hard, w_samp, pos_rows, hard_levels, sampled,
                 p_batch, q_sampled, q_pos, weights, extra=None, hard_rows=None) -> torch.Tensor:
     """Sampled softmax of each positive against the random negatives (logQ-corrected), plus
     the cascade on raw scores (see :func:`train_network`); ``extra(rows)`` gives the scorer's
     other inputs for the catalogue ``rows`` scored (``hard_rows``: the hard negatives' rows)."""
-    extra = _popularity_inputs(None, pos_rows) if extra is None else extra
+    extra = score_inputs(None, pos_rows) if extra is None else extra
     B = w_pos.shape[0]
     neg_inf = torch.tensor(-torch.inf)
     pos_vecs = vecs[torch.from_numpy(w_pos)]
