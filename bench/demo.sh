@@ -33,13 +33,13 @@ for model in itemcf hot nip two_tower; do
   "$PY" -m recall.train "$LOGS" --model "$model" --train-end "$TRAIN_END" --out "$OUT/recall_$model"
 done
 
-step "4. retrieve top-$K for every request of $HELD_OUT, then merge item-CF + NIP + hot"
+step "4. retrieve top-$K for every request of $HELD_OUT, then fuse item-CF + NIP + hot (RRF)"
 for model in itemcf hot nip two_tower; do
   "$PY" -m recall.retrieve "$OUT/recall_$model" "$LOGS" --start "$HELD_OUT" --end "$HELD_OUT" --k "$K" \
     --out "$OUT/candidates_$model.parquet"
 done
 "$PY" -m recall.merge "$OUT/candidates_nip.parquet" "$OUT/candidates_itemcf.parquet" "$OUT/candidates_hot.parquet" \
-  --quota nip=400 --quota itemcf=400 --quota hot=400 --out "$OUT/candidates_merged.parquet"
+  --rrf --k "$K" --out "$OUT/candidates_merged.parquet"
 
 step "5. experiment readout (A/B, offline vs online AUC, calibration, funnels)"
 cands=()
